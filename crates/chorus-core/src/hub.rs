@@ -1,0 +1,82 @@
+//! The hub: the registry of namespaces.
+//!
+//! One hub per server. Namespaces are created on first use and live as long as the hub;
+//! there are few of them (the event layer's and the raw rooms'), so one lock suffices.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::Namespace;
+
+/// Limits and switches of the hub.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Outbound queue capacity per connection, in messages. A connection whose queue is
+    /// full when a message arrives is disconnected as a slow consumer (1008).
+    pub queue_capacity: usize,
+    /// Most rooms one connection may be in.
+    pub max_rooms_per_conn: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 1024,
+            max_rooms_per_conn: 100,
+        }
+    }
+}
+
+/// The registry of namespaces.
+#[derive(Debug, Default)]
+pub struct Hub {
+    config: HubConfig,
+    namespaces: RwLock<HashMap<Arc<str>, Arc<Namespace>>>,
+}
+
+impl Hub {
+    /// A hub with these limits.
+    pub fn new(config: HubConfig) -> Self {
+        Self {
+            config,
+            namespaces: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The hub's configuration.
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    /// The namespace `name`, created on first use. `presence` decides whether joins and
+    /// leaves are announced to room members; it is fixed by the first call.
+    pub fn namespace(&self, name: &str, presence: bool) -> Arc<Namespace> {
+        if let Some(ns) = self.namespaces.read().get(name) {
+            return ns.clone();
+        }
+        self.namespaces
+            .write()
+            .entry(Arc::from(name))
+            .or_insert_with(|| {
+                Arc::new(Namespace::new(
+                    Arc::from(name),
+                    presence,
+                    self.config.queue_capacity,
+                    self.config.max_rooms_per_conn,
+                ))
+            })
+            .clone()
+    }
+
+    /// The namespace `name`, if it exists.
+    pub fn get_namespace(&self, name: &str) -> Option<Arc<Namespace>> {
+        self.namespaces.read().get(name).cloned()
+    }
+
+    /// Total open connections over all namespaces.
+    pub fn connection_count(&self) -> usize {
+        self.namespaces.read().values().map(|ns| ns.len()).sum()
+    }
+}

@@ -1,0 +1,41 @@
+//! The chorus hub: who is connected, which rooms they are in, and how a message reaches
+//! them.
+//!
+//! This crate does no I/O. Transports (in the `chorus` crate) register a connection with the
+//! [`Hub`], get back a [`Peer`] handle and the receiving end of its bounded outbound queue, and
+//! write whatever arrives on that queue to their socket. Everything else — joining rooms,
+//! fan-out, presence — is a method call here that never blocks and never awaits, so no lock
+//! is ever held across an `.await`.
+//!
+//! # Layout
+//!
+//! * [`id`] — [`ConnId`], a connection's opaque, unguessable id.
+//! * [`outbound`] — [`Outbound`], an item on a connection's queue, and [`Broadcast`], a
+//!   message encoded at most once per wire format however many recipients it has.
+//! * [`event`] — [`Event`] and [`PresenceNotice`], the protocol-neutral messages the event
+//!   layer fans out.
+//! * [`peer`] — [`Peer`], the hub's handle on one connection: its queue, its nickname and
+//!   user data, the rooms it is in, and the slow-consumer policy.
+//! * [`room`] — [`Room`], the member set a broadcast walks.
+//! * [`namespace`] — [`Namespace`], a set of connections and rooms that share a protocol
+//!   space (the event layer at `/`, or the raw plain-WebSocket rooms).
+//! * [`hub`] — [`Hub`], the registry of namespaces and connections.
+//! * [`error`] — [`HubError`].
+
+pub mod error;
+pub mod event;
+pub mod hub;
+pub mod id;
+pub mod namespace;
+pub mod outbound;
+pub mod peer;
+pub mod room;
+
+pub use error::HubError;
+pub use event::{Event, EventData, PresenceNotice, SenderInfo};
+pub use hub::{Hub, HubConfig};
+pub use id::ConnId;
+pub use namespace::{Namespace, Target};
+pub use outbound::{Broadcast, CloseReason, Outbound, WireFormat};
+pub use peer::{Peer, PeerInfo, PeerQueue};
+pub use room::Room;

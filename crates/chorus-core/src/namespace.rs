@@ -1,0 +1,266 @@
+//! A namespace: connections that share one space of rooms.
+//!
+//! The event layer (native `/ws` clients, and Socket.IO clients of the same namespace) lives
+//! in one namespace, so they share rooms; plain-WebSocket raw rooms live in another, where a
+//! room is named by the request path. "Everyone" in a broadcast means everyone in the
+//! namespace.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use chorus_proto::native::PresenceAction;
+use parking_lot::RwLock;
+
+use crate::{
+    Broadcast, ConnId, HubError, Outbound, Peer, PeerInfo, PeerQueue, PresenceNotice, Room,
+    WireFormat,
+};
+
+/// Who a broadcast goes to.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// Every member of a room, but `except`.
+    Room {
+        /// The room.
+        room: &'a str,
+        /// A connection to leave out (usually the sender).
+        except: Option<ConnId>,
+    },
+    /// Every connection of the namespace, but `except`.
+    All {
+        /// A connection to leave out.
+        except: Option<ConnId>,
+    },
+    /// One connection.
+    Conn(ConnId),
+}
+
+/// A space of connections and rooms.
+#[derive(Debug)]
+pub struct Namespace {
+    name: Arc<str>,
+    presence: bool,
+    queue_capacity: usize,
+    max_rooms_per_conn: usize,
+    peers: RwLock<HashMap<ConnId, Arc<Peer>>>,
+    rooms: RwLock<HashMap<Arc<str>, Arc<Room>>>,
+    next_user: AtomicU64,
+}
+
+impl Namespace {
+    pub(crate) fn new(
+        name: Arc<str>,
+        presence: bool,
+        queue_capacity: usize,
+        max_rooms_per_conn: usize,
+    ) -> Self {
+        Self {
+            name,
+            presence,
+            queue_capacity,
+            max_rooms_per_conn,
+            peers: RwLock::new(HashMap::new()),
+            rooms: RwLock::new(HashMap::new()),
+            next_user: AtomicU64::new(1),
+        }
+    }
+
+    /// The namespace's name.
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// Registers a new connection. `name` is its nickname; `None` picks `userN`, counting
+    /// from 1 in this namespace (the seeds' chat room convention).
+    pub fn connect(&self, format: WireFormat, name: Option<Arc<str>>) -> (Arc<Peer>, PeerQueue) {
+        let name = name.unwrap_or_else(|| {
+            let n = self.next_user.fetch_add(1, Ordering::Relaxed);
+            Arc::from(format!("user{n}"))
+        });
+        let (peer, queue) = Peer::new(ConnId::next(), format, name, self.queue_capacity);
+        self.peers.write().insert(peer.id(), peer.clone());
+        (peer, queue)
+    }
+
+    /// Removes a connection: it leaves every room (members are told) and the namespace.
+    /// Safe to call more than once.
+    pub fn disconnect(&self, peer: &Arc<Peer>) {
+        let rooms: Vec<Arc<str>> = peer.rooms_mut().drain().collect();
+        for room in rooms {
+            self.leave_room(peer, &room);
+        }
+        self.peers.write().remove(&peer.id());
+    }
+
+    /// The connection with this id, if open in this namespace.
+    pub fn peer(&self, id: ConnId) -> Option<Arc<Peer>> {
+        self.peers.read().get(&id).cloned()
+    }
+
+    /// Every open connection.
+    pub fn peers(&self) -> Vec<Arc<Peer>> {
+        self.peers.read().values().cloned().collect()
+    }
+
+    /// Number of open connections.
+    pub fn len(&self) -> usize {
+        self.peers.read().len()
+    }
+
+    /// True when no connection is open.
+    pub fn is_empty(&self) -> bool {
+        self.peers.read().is_empty()
+    }
+
+    /// Number of rooms with at least one member.
+    pub fn room_count(&self) -> usize {
+        self.rooms.read().len()
+    }
+
+    /// Names of the rooms with at least one member.
+    pub fn room_names(&self) -> Vec<Arc<str>> {
+        self.rooms.read().keys().cloned().collect()
+    }
+
+    /// Puts `peer` in `room`. Returns the room's members (the joiner included). Joining a
+    /// room one is in succeeds again without notifying anyone.
+    pub fn join(&self, peer: &Arc<Peer>, room: &str) -> Result<Vec<PeerInfo>, HubError> {
+        let room_name: Arc<str> = {
+            let mut rooms = peer.rooms_mut();
+            if let Some(existing) = rooms.get(room) {
+                existing.clone()
+            } else {
+                if rooms.len() >= self.max_rooms_per_conn {
+                    return Err(HubError::TooManyRooms(self.max_rooms_per_conn));
+                }
+                let name: Arc<str> = Arc::from(room);
+                rooms.insert(name.clone());
+                name
+            }
+        };
+        let (room, newly) = {
+            // Read lock on the map while inserting, so `leave_room` cannot drop the room
+            // from the map between our lookup and our insert (it takes the write lock).
+            let rooms = self.rooms.read();
+            match rooms.get(&room_name) {
+                Some(room) => (room.clone(), room.insert(peer.clone())),
+                None => {
+                    drop(rooms);
+                    let mut rooms = self.rooms.write();
+                    let room = rooms
+                        .entry(room_name.clone())
+                        .or_insert_with(|| Arc::new(Room::new(room_name.clone())))
+                        .clone();
+                    let newly = room.insert(peer.clone());
+                    (room, newly)
+                }
+            }
+        };
+        if newly && self.presence {
+            let notice = Broadcast::presence(PresenceNotice {
+                room: room_name,
+                action: PresenceAction::Join,
+                member: peer.info(),
+            });
+            room.push_all(&Outbound::Shared(notice), Some(peer.id()), false);
+        }
+        Ok(room.members())
+    }
+
+    /// Takes `peer` out of `room`; the remaining members are told.
+    pub fn leave(&self, peer: &Arc<Peer>, room: &str) -> Result<(), HubError> {
+        if !peer.rooms_mut().remove(room) {
+            return Err(HubError::NotInRoom(room.to_owned()));
+        }
+        self.leave_room(peer, room);
+        Ok(())
+    }
+
+    fn leave_room(&self, peer: &Arc<Peer>, room_name: &str) {
+        let room = match self.rooms.read().get(room_name) {
+            Some(room) => room.clone(),
+            None => return,
+        };
+        if !room.remove(peer.id()) {
+            return;
+        }
+        if room.is_empty() {
+            let mut rooms = self.rooms.write();
+            // Re-check under the write lock: someone may have joined meanwhile.
+            if rooms.get(room_name).is_some_and(|r| r.is_empty()) {
+                rooms.remove(room_name);
+            }
+        } else if self.presence {
+            let notice = Broadcast::presence(PresenceNotice {
+                room: room.name().clone(),
+                action: PresenceAction::Leave,
+                member: peer.info(),
+            });
+            room.push_all(&Outbound::Shared(notice), None, false);
+        }
+    }
+
+    /// Tells every room `peer` is in that its nickname or data changed.
+    pub fn announce_update(&self, peer: &Arc<Peer>) {
+        if !self.presence {
+            return;
+        }
+        for room_name in peer.rooms() {
+            let room = self.rooms.read().get(&room_name).cloned();
+            if let Some(room) = room {
+                let notice = Broadcast::presence(PresenceNotice {
+                    room: room_name,
+                    action: PresenceAction::Update,
+                    member: peer.info(),
+                });
+                room.push_all(&Outbound::Shared(notice), Some(peer.id()), false);
+            }
+        }
+    }
+
+    /// The members of `room` (empty if nobody is in it).
+    pub fn members(&self, room: &str) -> Vec<PeerInfo> {
+        self.rooms
+            .read()
+            .get(room)
+            .map(|r| r.members())
+            .unwrap_or_default()
+    }
+
+    /// Queues `item` for every connection `target` names; returns how many took it.
+    /// A volatile item is dropped for a recipient whose queue is full instead of
+    /// disconnecting it.
+    pub fn broadcast(&self, target: Target<'_>, item: Outbound, volatile: bool) -> usize {
+        match target {
+            Target::Room { room, except } => {
+                let room = self.rooms.read().get(room).cloned();
+                room.map_or(0, |room| room.push_all(&item, except, volatile))
+            }
+            Target::All { except } => {
+                let peers = self.peers.read();
+                let mut delivered = 0;
+                for (id, peer) in peers.iter() {
+                    if Some(*id) == except {
+                        continue;
+                    }
+                    let queued = if volatile {
+                        peer.push_volatile(item.clone())
+                    } else {
+                        peer.push(item.clone())
+                    };
+                    delivered += usize::from(queued);
+                }
+                delivered
+            }
+            Target::Conn(id) => match self.peer(id) {
+                Some(peer) => usize::from(if volatile {
+                    peer.push_volatile(item)
+                } else {
+                    peer.push(item)
+                }),
+                None => 0,
+            },
+        }
+    }
+}

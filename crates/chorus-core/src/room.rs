@@ -1,0 +1,79 @@
+//! A room: the set of connections a room broadcast reaches.
+//!
+//! Members are kept in a map behind a read-write lock: broadcasts take the read side and
+//! only ever call the non-blocking [`Peer::push`], so many broadcasts to one room proceed in
+//! parallel, and a join waits only for the walks in progress.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::{ConnId, Outbound, Peer, PeerInfo};
+
+/// A named set of connections.
+#[derive(Debug)]
+pub struct Room {
+    name: Arc<str>,
+    members: RwLock<HashMap<ConnId, Arc<Peer>>>,
+}
+
+impl Room {
+    pub(crate) fn new(name: Arc<str>) -> Self {
+        Self {
+            name,
+            members: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The room's name.
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.members.read().len()
+    }
+
+    /// True when nobody is in the room.
+    pub fn is_empty(&self) -> bool {
+        self.members.read().is_empty()
+    }
+
+    /// True if `id` is a member.
+    pub fn contains(&self, id: ConnId) -> bool {
+        self.members.read().contains_key(&id)
+    }
+
+    /// Presence snapshots of every member.
+    pub fn members(&self) -> Vec<PeerInfo> {
+        self.members.read().values().map(|p| p.info()).collect()
+    }
+
+    pub(crate) fn insert(&self, peer: Arc<Peer>) -> bool {
+        self.members.write().insert(peer.id(), peer).is_none()
+    }
+
+    pub(crate) fn remove(&self, id: ConnId) -> bool {
+        self.members.write().remove(&id).is_some()
+    }
+
+    /// Queues `item` for every member except `except`; returns how many took it.
+    pub fn push_all(&self, item: &Outbound, except: Option<ConnId>, volatile: bool) -> usize {
+        let members = self.members.read();
+        let mut delivered = 0;
+        for (id, peer) in members.iter() {
+            if Some(*id) == except {
+                continue;
+            }
+            let queued = if volatile {
+                peer.push_volatile(item.clone())
+            } else {
+                peer.push(item.clone())
+            };
+            delivered += usize::from(queued);
+        }
+        delivered
+    }
+}

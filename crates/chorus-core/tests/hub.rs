@@ -1,0 +1,166 @@
+//! The hub's behaviour without any transport: rooms, presence, fan-out, slow consumers.
+
+use std::sync::Arc;
+
+use chorus_core::{
+    Broadcast, CloseReason, Event, EventData, Hub, HubConfig, HubError, Outbound, Target,
+    WireFormat,
+};
+use chorus_proto::WsMessage;
+
+fn event(name: &str) -> Outbound {
+    Outbound::Shared(Broadcast::event(Event {
+        name: Arc::from(name),
+        data: EventData::null(),
+        room: None,
+        from: None,
+    }))
+}
+
+fn text(msg: &Outbound) -> String {
+    let ws = msg.message_for(WireFormat::Native).expect("native form");
+    String::from_utf8(ws.payload.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn join_leave_presence_and_cleanup() {
+    let hub = Hub::new(HubConfig::default());
+    let ns = hub.namespace("/", true);
+    let (alice, mut aq) = ns.connect(WireFormat::Native, Some("alice".into()));
+    let (bob, mut bq) = ns.connect(WireFormat::Native, None);
+    assert!(bob.name().starts_with("user"));
+
+    assert_eq!(ns.join(&alice, "lobby").unwrap().len(), 1);
+    let members = ns.join(&bob, "lobby").unwrap();
+    assert_eq!(members.len(), 2);
+    // Joining twice is idempotent and silent.
+    assert_eq!(ns.join(&bob, "lobby").unwrap().len(), 2);
+
+    let notice = aq.next().await.unwrap();
+    assert!(text(&notice).contains(r#""action":"join""#));
+    assert!(aq.try_next().is_none(), "second join must not notify");
+
+    assert_eq!(
+        ns.broadcast(
+            Target::Room {
+                room: "lobby",
+                except: Some(alice.id())
+            },
+            event("e"),
+            false
+        ),
+        1
+    );
+    assert!(text(&bq.next().await.unwrap()).contains(r#""event":"e""#));
+
+    assert_eq!(
+        ns.leave(&bob, "nowhere"),
+        Err(HubError::NotInRoom("nowhere".into()))
+    );
+    ns.disconnect(&bob);
+    assert!(text(&aq.next().await.unwrap()).contains(r#""action":"leave""#));
+    ns.disconnect(&alice);
+    assert_eq!(ns.room_count(), 0, "empty rooms are dropped");
+    assert!(ns.is_empty());
+}
+
+#[tokio::test]
+async fn encode_once_per_format() {
+    let hub = Hub::new(HubConfig::default());
+    let ns = hub.namespace("/", false);
+    let (a, mut aq) = ns.connect(WireFormat::Native, None);
+    let (b, mut bq) = ns.connect(WireFormat::Native, None);
+    ns.join(&a, "r").unwrap();
+    ns.join(&b, "r").unwrap();
+    assert_eq!(
+        ns.broadcast(
+            Target::Room {
+                room: "r",
+                except: None
+            },
+            event("x"),
+            false
+        ),
+        2
+    );
+    let ma = aq
+        .next()
+        .await
+        .unwrap()
+        .message_for(WireFormat::Native)
+        .cloned()
+        .unwrap();
+    let mb = bq
+        .next()
+        .await
+        .unwrap()
+        .message_for(WireFormat::Native)
+        .cloned()
+        .unwrap();
+    // Same allocation: the second recipient reused the first one's encoding.
+    assert_eq!(ma.payload.as_ptr(), mb.payload.as_ptr());
+}
+
+#[tokio::test]
+async fn slow_consumer_is_closed_and_volatile_is_dropped() {
+    let hub = Hub::new(HubConfig {
+        queue_capacity: 4,
+        max_rooms_per_conn: 2,
+    });
+    let ns = hub.namespace("raw", false);
+    let (slow, mut slow_q) = ns.connect(WireFormat::Raw, None);
+    let (fast, mut fast_q) = ns.connect(WireFormat::Raw, None);
+    ns.join(&slow, "/").unwrap();
+    ns.join(&fast, "/").unwrap();
+    assert_eq!(ns.join(&fast, "/a").unwrap().len(), 1);
+    assert_eq!(ns.join(&fast, "/b").unwrap_err(), HubError::TooManyRooms(2));
+
+    for i in 0..4 {
+        let msg = Outbound::Message(WsMessage::text(format!("m{i}")));
+        assert_eq!(
+            ns.broadcast(
+                Target::Room {
+                    room: "/",
+                    except: None
+                },
+                msg,
+                false
+            ),
+            2
+        );
+        assert!(fast_q.try_next().is_some());
+    }
+    // Volatile: dropped for the full queue, nobody disconnected.
+    let msg = Outbound::Message(WsMessage::text("v"));
+    assert_eq!(
+        ns.broadcast(
+            Target::Room {
+                room: "/",
+                except: None
+            },
+            msg,
+            true
+        ),
+        1
+    );
+    assert!(!slow.is_closing());
+    // Reliable: the slow one is told to close, the fast one still gets it.
+    let msg = Outbound::Message(WsMessage::text("m4"));
+    assert_eq!(
+        ns.broadcast(
+            Target::Room {
+                room: "/",
+                except: None
+            },
+            msg,
+            false
+        ),
+        1
+    );
+    assert!(slow.is_closing());
+    assert!(fast_q.try_next().is_some());
+    match slow_q.next().await.unwrap() {
+        Outbound::Close(CloseReason { code, .. }) => assert_eq!(code, 1008),
+        other => panic!("expected close, got {other:?}"),
+    }
+}
