@@ -18,6 +18,8 @@ pub enum ErrorCode {
     BadRequest,
     /// A room name that is empty, too long or has control characters.
     BadRoom,
+    /// An `emit` without `to` names an event the server has no handler for.
+    UnknownEvent,
     /// The command needs membership of a room the connection has not joined.
     NotInRoom,
     /// `to.conn` names no open connection.
@@ -41,6 +43,7 @@ impl ErrorCode {
             ErrorCode::UnknownType => "unknown_type",
             ErrorCode::BadRequest => "bad_request",
             ErrorCode::BadRoom => "bad_room",
+            ErrorCode::UnknownEvent => "unknown_event",
             ErrorCode::NotInRoom => "not_in_room",
             ErrorCode::NoSuchConn => "no_such_conn",
             ErrorCode::TooManyRooms => "too_many_rooms",

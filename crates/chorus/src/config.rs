@@ -1,0 +1,166 @@
+//! Server configuration: every limit and switch, with its default.
+//!
+//! One struct, three sources. The binary reads an optional TOML file, then `CHORUS_*`
+//! environment variables, then command-line flags, each overriding the one before
+//! (`flags > env > file > defaults`). Library users build a [`Config`] in code. Unknown keys
+//! in a file are rejected with the key's name, so a typo never silently does nothing.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// The configuration of a chorus server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on. Default `0.0.0.0`.
+    pub host: IpAddr,
+    /// Port to listen on. Default `3000`.
+    pub port: u16,
+    /// Largest WebSocket message a client may send, in bytes, after reassembling fragments
+    /// and decompressing. Larger ones close the connection with 1009. Default 1 MiB.
+    pub max_message_size: usize,
+    /// Largest single WebSocket frame a client may send, in bytes (1009 when exceeded).
+    /// Default 1 MiB.
+    pub max_frame_size: usize,
+    /// Negotiate permessage-deflate (RFC 7692) with clients that offer it. Costs a
+    /// compression context per connection that uses it. Default off.
+    pub compression: bool,
+    /// Serve plain-WebSocket raw rooms on every path chorus does not claim itself.
+    /// Default on.
+    pub raw_rooms: bool,
+    /// In raw rooms, send a message back to its sender too (as the seeds' group chat
+    /// does). Default on.
+    pub echo_to_sender: bool,
+    /// Outbound queue per connection, in messages; a client that lets it fill up is
+    /// disconnected with 1008. Default 1024.
+    pub queue_capacity: usize,
+    /// Most rooms one connection may join. Default 100.
+    pub max_rooms_per_conn: usize,
+    /// Initial socket read buffer per connection, in bytes; grows for large frames and
+    /// shrinks back. Default 4096.
+    pub read_buffer: usize,
+    /// Initial socket write buffer per connection, in bytes. Default 4096.
+    pub write_buffer: usize,
+    /// Allow native clients to emit events to rooms, to everyone or to another
+    /// connection (the chat-server mode). Default on.
+    pub client_emits: bool,
+    /// Serve the chat page at `/` (and its assets). Default on.
+    pub chat_page: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::from([0, 0, 0, 0]),
+            port: 3000,
+            max_message_size: 1 << 20,
+            max_frame_size: 1 << 20,
+            compression: false,
+            raw_rooms: true,
+            echo_to_sender: true,
+            queue_capacity: 1024,
+            max_rooms_per_conn: 100,
+            read_buffer: 4096,
+            write_buffer: 4096,
+            client_emits: true,
+            chat_page: true,
+        }
+    }
+}
+
+/// A configuration file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for [`Config`] (this includes unknown keys).
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What is wrong, with the key's name and position.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Parses TOML text.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads and parses a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Checks that values are in range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("max_message_size", self.max_message_size),
+            ("max_frame_size", self.max_frame_size),
+            ("queue_capacity", self.queue_capacity),
+            ("max_rooms_per_conn", self.max_rooms_per_conn),
+            ("read_buffer", self.read_buffer),
+            ("write_buffer", self.write_buffer),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("`{key}` must be at least 1")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The address to bind.
+    pub fn socket_addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::new(self.host, self.port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_partial_files() {
+        let config = Config::from_toml("port = 4000\necho_to_sender = false\n", "t").unwrap();
+        assert_eq!(config.port, 4000);
+        assert!(!config.echo_to_sender);
+        assert_eq!(config.max_message_size, Config::default().max_message_size);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::from_toml("prot = 4000\n", "chorus.toml").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("chorus.toml"), "{text}");
+        assert!(text.contains("prot"), "{text}");
+    }
+
+    #[test]
+    fn zero_limits_are_rejected() {
+        let err = Config::from_toml("queue_capacity = 0\n", "t").unwrap_err();
+        assert!(err.to_string().contains("queue_capacity"));
+    }
+}

@@ -1,0 +1,164 @@
+//! The `chorus` binary: `chorus serve` (the default) runs the server.
+//!
+//! Configuration comes from an optional TOML file (`--config` / `CHORUS_CONFIG`), then
+//! `CHORUS_*` environment variables, then flags; clap reads each flag's environment variable
+//! itself, so "flag, else env" is one lookup and the file fills what both left unset.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use chorus::{Config, Server};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "chorus",
+    version,
+    about = "A real-time WebSocket message server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server (the default when no command is given).
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug, Default)]
+struct ServeArgs {
+    /// TOML configuration file (unknown keys are rejected).
+    #[arg(long, env = "CHORUS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 0.0.0.0].
+    #[arg(long, env = "CHORUS_HOST")]
+    host: Option<IpAddr>,
+    /// Port to listen on [default: 3000].
+    #[arg(long, short, env = "CHORUS_PORT")]
+    port: Option<u16>,
+    /// Largest message a client may send, in bytes [default: 1048576].
+    #[arg(long, env = "CHORUS_MAX_MESSAGE_SIZE")]
+    max_message_size: Option<usize>,
+    /// Largest frame a client may send, in bytes [default: 1048576].
+    #[arg(long, env = "CHORUS_MAX_FRAME_SIZE")]
+    max_frame_size: Option<usize>,
+    /// Negotiate permessage-deflate [default: false].
+    #[arg(long, env = "CHORUS_COMPRESSION")]
+    compression: Option<bool>,
+    /// Serve raw rooms on unclaimed paths [default: true].
+    #[arg(long, env = "CHORUS_RAW_ROOMS")]
+    raw_rooms: Option<bool>,
+    /// Echo raw-room messages to their sender [default: true].
+    #[arg(long, env = "CHORUS_ECHO_TO_SENDER")]
+    echo_to_sender: Option<bool>,
+    /// Outbound queue per connection, in messages [default: 1024].
+    #[arg(long, env = "CHORUS_QUEUE_CAPACITY")]
+    queue_capacity: Option<usize>,
+    /// Most rooms per connection [default: 100].
+    #[arg(long, env = "CHORUS_MAX_ROOMS_PER_CONN")]
+    max_rooms_per_conn: Option<usize>,
+    /// Initial read buffer per connection, in bytes [default: 4096].
+    #[arg(long, env = "CHORUS_READ_BUFFER")]
+    read_buffer: Option<usize>,
+    /// Initial write buffer per connection, in bytes [default: 4096].
+    #[arg(long, env = "CHORUS_WRITE_BUFFER")]
+    write_buffer: Option<usize>,
+    /// Let native clients emit to rooms and other clients [default: true].
+    #[arg(long, env = "CHORUS_CLIENT_EMITS")]
+    client_emits: Option<bool>,
+    /// Serve the chat page at / [default: true].
+    #[arg(long, env = "CHORUS_CHAT_PAGE")]
+    chat_page: Option<bool>,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        macro_rules! overlay {
+            ($($field:ident),*) => { $( if let Some(v) = self.$field { config.$field = v; } )* };
+        }
+        overlay!(
+            host,
+            port,
+            max_message_size,
+            max_frame_size,
+            compression,
+            raw_rooms,
+            echo_to_sender,
+            queue_capacity,
+            max_rooms_per_conn,
+            read_buffer,
+            write_buffer,
+            client_emits,
+            chat_page
+        );
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CHORUS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = match cli.command {
+        Some(Command::Serve(args)) => args,
+        None => ServeArgs::parse_from_env()?,
+    };
+    let config = args.into_config()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+impl ServeArgs {
+    /// `chorus` with no subcommand: same as `chorus serve` with no flags (env and file still
+    /// apply).
+    fn parse_from_env() -> anyhow::Result<Self> {
+        #[derive(Parser)]
+        struct Bare {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        Ok(Bare::parse_from(["chorus"]).args)
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let addr = config.socket_addr();
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    let browse = if local.ip().is_unspecified() {
+        format!("http://localhost:{}/", local.port())
+    } else {
+        format!("http://{local}/")
+    };
+    tracing::info!(
+        "chorus {} listening on {local}; open {browse} in a browser (native protocol at ws://{}/ws, raw rooms on any other path)",
+        env!("CARGO_PKG_VERSION"),
+        browse.trim_start_matches("http://").trim_end_matches('/')
+    );
+    let server = Server::new(config);
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    };
+    tokio::select! {
+        result = server.serve(listener) => result.context("server failed"),
+        () = shutdown => Ok(()),
+    }
+}

@@ -1,0 +1,401 @@
+//! Plain WebSocket, the `ws` way: endpoints with handlers, and raw rooms.
+//!
+//! * A [`RawEndpoint`] is a path with [`RawHandlers`] — on connection, on text, on binary,
+//!   on close, on error — and a [`Conn`] handle per client to send, close, and keep
+//!   per-connection data. This is the library's raw level, the counterpart of
+//!   `new WebSocket.Server(...)` and `wss.on('connection', ...)`.
+//! * Raw rooms are what `chorus serve` does on every path it does not claim: each path is a
+//!   room, and every message a client sends goes to every client in that room (the sender
+//!   too, unless `echo_to_sender` is off), with the binary flag kept. The seeds' own pages
+//!   work against it unchanged.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chorus_core::{CloseReason, ConnId, Namespace, Outbound, Peer, Target};
+use chorus_proto::{MessageKind, WsMessage};
+use http::{HeaderMap, Uri};
+use parking_lot::{Mutex, RwLock};
+
+use crate::transport::{Closed, Session};
+
+type ConnFn = Arc<dyn Fn(&Conn) + Send + Sync>;
+type TextFn = Arc<dyn Fn(&Conn, &str) + Send + Sync>;
+type BinaryFn = Arc<dyn Fn(&Conn, &Bytes) + Send + Sync>;
+type CloseFn = Arc<dyn Fn(&Conn, Option<u16>, &str) + Send + Sync>;
+type ErrorFn = Arc<dyn Fn(&Conn, &str) + Send + Sync>;
+
+/// The handlers of a raw endpoint. Each runs on the connection's task and should not block;
+/// spawn a task (with a cloned [`Conn`]) for slow work.
+#[derive(Clone, Default)]
+pub struct RawHandlers {
+    on_connection: Option<ConnFn>,
+    on_text: Option<TextFn>,
+    on_binary: Option<BinaryFn>,
+    on_close: Option<CloseFn>,
+    on_error: Option<ErrorFn>,
+    pub(crate) protocols: Option<Vec<String>>,
+}
+
+impl fmt::Debug for RawHandlers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawHandlers")
+            .field("protocols", &self.protocols)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RawHandlers {
+    /// No handlers yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Called once the WebSocket is open.
+    pub fn on_connection(mut self, f: impl Fn(&Conn) + Send + Sync + 'static) -> Self {
+        self.on_connection = Some(Arc::new(f));
+        self
+    }
+
+    /// Called for each text message.
+    pub fn on_text(mut self, f: impl Fn(&Conn, &str) + Send + Sync + 'static) -> Self {
+        self.on_text = Some(Arc::new(f));
+        self
+    }
+
+    /// Called for each binary message.
+    pub fn on_binary(mut self, f: impl Fn(&Conn, &Bytes) + Send + Sync + 'static) -> Self {
+        self.on_binary = Some(Arc::new(f));
+        self
+    }
+
+    /// Called once when the connection is over, with the close code and reason (no code if
+    /// the connection dropped without a closing handshake).
+    pub fn on_close(
+        mut self,
+        f: impl Fn(&Conn, Option<u16>, &str) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_close = Some(Arc::new(f));
+        self
+    }
+
+    /// Called when a protocol or I/O error ends the connection (before `on_close`).
+    pub fn on_error(mut self, f: impl Fn(&Conn, &str) + Send + Sync + 'static) -> Self {
+        self.on_error = Some(Arc::new(f));
+        self
+    }
+
+    /// Subprotocols this endpoint speaks, in server preference order. The first one the
+    /// client offers is selected. Without this, the client's first offer is accepted (as
+    /// `ws` does).
+    pub fn protocols<I, S>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.protocols = Some(protocols.into_iter().map(Into::into).collect());
+        self
+    }
+}
+
+/// What the handshake told us about a client.
+#[derive(Debug, Clone)]
+pub(crate) struct HandshakeInfo {
+    pub(crate) remote_addr: Option<SocketAddr>,
+    pub(crate) uri: Uri,
+    pub(crate) headers: HeaderMap,
+    pub(crate) protocol: Option<String>,
+}
+
+impl HandshakeInfo {
+    pub(crate) fn query(&self, key: &str) -> Option<String> {
+        let query = self.uri.query()?;
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    pub(crate) fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.trim_matches('"').to_owned())
+    }
+}
+
+/// One plain WebSocket client, as handlers see it. Cheap to clone; all clones are the same
+/// connection.
+#[derive(Clone)]
+pub struct Conn {
+    inner: Arc<ConnInner>,
+}
+
+struct ConnInner {
+    peer: Arc<Peer>,
+    info: HandshakeInfo,
+    data: Mutex<http::Extensions>,
+}
+
+impl fmt::Debug for Conn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conn")
+            .field("id", &self.id())
+            .field("remote_addr", &self.remote_addr())
+            .field("path", &self.path())
+            .finish()
+    }
+}
+
+impl Conn {
+    pub(crate) fn new(peer: Arc<Peer>, info: HandshakeInfo) -> Self {
+        Self {
+            inner: Arc::new(ConnInner {
+                peer,
+                info,
+                data: Mutex::new(http::Extensions::new()),
+            }),
+        }
+    }
+
+    /// The connection id.
+    pub fn id(&self) -> ConnId {
+        self.inner.peer.id()
+    }
+
+    /// The client's address, when the server was started with connect info (as
+    /// [`crate::Server::serve`] does).
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.inner.info.remote_addr
+    }
+
+    /// The request path.
+    pub fn path(&self) -> &str {
+        self.inner.info.uri.path()
+    }
+
+    /// The request URI (path and query).
+    pub fn uri(&self) -> &Uri {
+        &self.inner.info.uri
+    }
+
+    /// The handshake request's headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.inner.info.headers
+    }
+
+    /// A query parameter of the handshake URL, percent-decoded.
+    pub fn query(&self, key: &str) -> Option<String> {
+        self.inner.info.query(key)
+    }
+
+    /// A cookie sent with the handshake.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.inner.info.cookie(name)
+    }
+
+    /// The negotiated subprotocol.
+    pub fn protocol(&self) -> Option<&str> {
+        self.inner.info.protocol.as_deref()
+    }
+
+    /// The connection's nickname (`userN` unless set).
+    pub fn name(&self) -> Arc<str> {
+        self.inner.peer.name()
+    }
+
+    /// Sets the nickname.
+    pub fn set_name(&self, name: impl Into<Arc<str>>) {
+        self.inner.peer.set(Some(name.into()), None);
+    }
+
+    /// Queues a text message. Returns `false` if the connection is closing (or its queue
+    /// overflowed, which closes it).
+    pub fn send_text(&self, text: impl Into<String>) -> bool {
+        self.send(WsMessage::text(text))
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&self, data: impl Into<Bytes>) -> bool {
+        self.send(WsMessage::binary(data))
+    }
+
+    /// Queues a message.
+    pub fn send(&self, msg: WsMessage) -> bool {
+        self.inner.peer.push(Outbound::Message(msg))
+    }
+
+    /// Closes the connection with a code and reason, after what is already queued.
+    pub fn close(&self, code: u16, reason: impl Into<Arc<str>>) {
+        self.inner
+            .peer
+            .push(Outbound::Close(CloseReason::new(code, reason)));
+    }
+
+    /// Stores per-connection data of any type (one value per type).
+    pub fn insert_data<T: Clone + Send + Sync + 'static>(&self, value: T) {
+        self.inner.data.lock().insert(value);
+    }
+
+    /// A copy of the per-connection data of type `T`.
+    pub fn data<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.inner.data.lock().get::<T>().cloned()
+    }
+
+    /// True while the connection is open and not closing.
+    pub fn is_open(&self) -> bool {
+        !self.inner.peer.is_closing()
+    }
+
+    pub(crate) fn peer(&self) -> &Arc<Peer> {
+        &self.inner.peer
+    }
+}
+
+/// A raw endpoint once registered: the set of its clients, and broadcast to them.
+#[derive(Clone, Debug)]
+pub struct RawEndpoint {
+    pub(crate) inner: Arc<RawEndpointInner>,
+}
+
+pub(crate) struct RawEndpointInner {
+    pub(crate) path: String,
+    pub(crate) handlers: RawHandlers,
+    pub(crate) ns: Arc<Namespace>,
+    conns: RwLock<HashMap<ConnId, Conn>>,
+}
+
+impl fmt::Debug for RawEndpointInner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawEndpoint")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RawEndpoint {
+    pub(crate) fn new(path: String, handlers: RawHandlers, ns: Arc<Namespace>) -> Self {
+        Self {
+            inner: Arc::new(RawEndpointInner {
+                path,
+                handlers,
+                ns,
+                conns: RwLock::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The path this endpoint serves.
+    pub fn path(&self) -> &str {
+        &self.inner.path
+    }
+
+    /// Every connected client.
+    pub fn clients(&self) -> Vec<Conn> {
+        self.inner.conns.read().values().cloned().collect()
+    }
+
+    /// Number of connected clients.
+    pub fn client_count(&self) -> usize {
+        self.inner.conns.read().len()
+    }
+
+    /// Sends a message to every client; returns how many it was queued for.
+    pub fn broadcast(&self, msg: WsMessage) -> usize {
+        self.inner
+            .ns
+            .broadcast(Target::All { except: None }, Outbound::Message(msg), false)
+    }
+
+    /// Sends a message to every client but `except` (the seeds' `broadcastToElse`).
+    pub fn broadcast_except(&self, msg: WsMessage, except: ConnId) -> usize {
+        self.inner.ns.broadcast(
+            Target::All {
+                except: Some(except),
+            },
+            Outbound::Message(msg),
+            false,
+        )
+    }
+
+    pub(crate) fn open(&self, peer: Arc<Peer>, info: HandshakeInfo) -> EndpointSession {
+        let conn = Conn::new(peer, info);
+        self.inner.conns.write().insert(conn.id(), conn.clone());
+        if let Some(f) = &self.inner.handlers.on_connection {
+            f(&conn);
+        }
+        EndpointSession {
+            endpoint: self.clone(),
+            conn,
+        }
+    }
+}
+
+/// A connection of a library raw endpoint: frames go to the user's handlers.
+pub(crate) struct EndpointSession {
+    endpoint: RawEndpoint,
+    conn: Conn,
+}
+
+impl Session for EndpointSession {
+    fn on_message(&mut self, msg: WsMessage) {
+        let handlers = &self.endpoint.inner.handlers;
+        match msg.kind {
+            MessageKind::Text => {
+                if let (Some(f), Some(text)) = (&handlers.on_text, msg.as_text()) {
+                    f(&self.conn, text);
+                }
+            }
+            MessageKind::Binary => {
+                if let Some(f) = &handlers.on_binary {
+                    f(&self.conn, &msg.payload);
+                }
+            }
+        }
+    }
+
+    fn on_close(&mut self, closed: &Closed) {
+        let inner = &self.endpoint.inner;
+        inner.conns.write().remove(&self.conn.id());
+        inner.ns.disconnect(self.conn.peer());
+        if let (Some(f), Some(error)) = (&inner.handlers.on_error, &closed.error) {
+            f(&self.conn, error);
+        }
+        if let Some(f) = &inner.handlers.on_close {
+            f(&self.conn, closed.code, &closed.reason);
+        }
+    }
+}
+
+/// A connection in a raw room: every message goes to the room.
+pub(crate) struct RoomSession {
+    pub(crate) ns: Arc<Namespace>,
+    pub(crate) peer: Arc<Peer>,
+    pub(crate) room: Arc<str>,
+    pub(crate) echo_to_sender: bool,
+}
+
+impl Session for RoomSession {
+    fn on_message(&mut self, msg: WsMessage) {
+        let except = (!self.echo_to_sender).then(|| self.peer.id());
+        self.ns.broadcast(
+            Target::Room {
+                room: &self.room,
+                except,
+            },
+            Outbound::Message(msg),
+            false,
+        );
+    }
+
+    fn on_close(&mut self, closed: &Closed) {
+        tracing::debug!(id = %self.peer.id(), room = %self.room, code = ?closed.code, "raw client left");
+        self.ns.disconnect(&self.peer);
+    }
+}

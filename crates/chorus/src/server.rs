@@ -1,0 +1,301 @@
+//! The server: configuration, the hub, the endpoints, and the HTTP router that serves them
+//! all on one port.
+//!
+//! Routing, in order: `/healthz` and the embedded web assets; `/ws`, the native protocol;
+//! paths registered with [`Server::raw`]; then, for any other path, a WebSocket handshake
+//! joins the raw room of that path (when `raw_rooms` is on) and plain HTTP gets the chat
+//! page at `/` or a 404.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chorus_core::{Hub, HubConfig, Namespace, Outbound, WireFormat};
+use http::StatusCode;
+use parking_lot::RwLock;
+
+use crate::assets;
+use crate::config::Config;
+use crate::io::Io;
+use crate::native::{self, NativeSession};
+use crate::raw::{HandshakeInfo, RawEndpoint, RawHandlers, RoomSession};
+use crate::transport;
+use crate::upgrade::{self, HandshakeError};
+
+/// The path of the native protocol endpoint.
+pub const NATIVE_PATH: &str = "/ws";
+/// The hub namespace of the event layer.
+const EVENT_NAMESPACE: &str = "/";
+/// The hub namespace of raw rooms.
+const RAW_ROOMS_NAMESPACE: &str = "raw";
+
+/// A chorus server: cheap to clone, every clone is the same server.
+#[derive(Clone, Debug)]
+pub struct Server {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    hub: Hub,
+    io: Io,
+    raw_rooms: Arc<Namespace>,
+    endpoints: RwLock<HashMap<String, RawEndpoint>>,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self::new(Config::default())
+    }
+}
+
+impl Server {
+    /// A server with this configuration.
+    pub fn new(config: Config) -> Self {
+        let hub = Hub::new(HubConfig {
+            queue_capacity: config.queue_capacity,
+            max_rooms_per_conn: config.max_rooms_per_conn,
+        });
+        let io = Io::new(hub.namespace(EVENT_NAMESPACE, true));
+        let raw_rooms = hub.namespace(RAW_ROOMS_NAMESPACE, false);
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                hub,
+                io,
+                raw_rooms,
+                endpoints: RwLock::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The hub (for inspection: namespaces, rooms, connection counts).
+    pub fn hub(&self) -> &Hub {
+        &self.inner.hub
+    }
+
+    /// The event layer: `io.on_connection(|socket| socket.on("event", ...))`.
+    pub fn io(&self) -> Io {
+        self.inner.io.clone()
+    }
+
+    /// Serves a plain WebSocket endpoint at `path` with these handlers, replacing any
+    /// earlier one at the same path. The returned handle lists and broadcasts to its
+    /// clients.
+    pub fn raw(&self, path: &str, handlers: RawHandlers) -> RawEndpoint {
+        let ns = self.inner.hub.namespace(&format!("endpoint:{path}"), false);
+        let endpoint = RawEndpoint::new(path.to_owned(), handlers, ns);
+        self.inner
+            .endpoints
+            .write()
+            .insert(path.to_owned(), endpoint.clone());
+        endpoint
+    }
+
+    /// The axum router serving everything this server does. Merge it into an existing
+    /// router to serve chorus beside your own routes (it has a fallback, so merge it last
+    /// or into a router without one). To see clients' addresses, serve it with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`, as [`Server::serve`] does.
+    pub fn router(&self) -> Router {
+        let mut router = Router::new().route("/healthz", get(healthz));
+        if self.inner.config.chat_page {
+            router = assets::routes(router);
+        } else {
+            router = router.route("/chorus.js", get(assets::chorus_js));
+        }
+        router.fallback(dispatch).with_state(self.clone())
+    }
+
+    /// Serves on `listener` until the process ends.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            // Small messages should leave at once, not wait for Nagle's algorithm.
+            let _ = tcp.set_nodelay(true);
+        });
+        let app = self.router();
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    }
+
+    /// Binds the configured address and serves.
+    pub async fn listen(self) -> std::io::Result<()> {
+        let listener = tokio::net::TcpListener::bind(self.inner.config.socket_addr()).await?;
+        self.serve(listener).await
+    }
+
+    fn open_native(&self, req: Request) -> Response {
+        let offered = upgrade::offered_protocols(req.headers());
+        let protocol = offered
+            .iter()
+            .find(|p| p.as_str() == chorus_proto::native::SUBPROTOCOL)
+            .cloned();
+        let server = self.clone();
+        upgrade_with(
+            req,
+            protocol,
+            &self.inner.config,
+            move |ws, info| async move {
+                let io = server.inner.io.clone();
+                let name = info
+                    .query("name")
+                    .and_then(|n| {
+                        chorus_proto::native::command::check_name(&n, &native::limits()).ok()
+                    })
+                    .map(Arc::from);
+                let (peer, queue) = io.inner.ns.connect(WireFormat::Native, name);
+                let socket_hello = {
+                    // The greeting goes first, before any handler can emit.
+                    let id = peer.id().to_string();
+                    chorus_proto::native::push::hello(
+                        &id,
+                        &peer.name(),
+                        concat!("chorus/", env!("CARGO_PKG_VERSION")),
+                    )
+                };
+                peer.push(Outbound::Message(socket_hello));
+                let socket = io.open(peer, info);
+                let session = NativeSession {
+                    io,
+                    socket,
+                    limits: native::limits(),
+                    client_emits: server.inner.config.client_emits,
+                };
+                transport::run(ws, queue, session).await;
+            },
+        )
+    }
+
+    fn open_endpoint(&self, endpoint: RawEndpoint, req: Request) -> Response {
+        let offered = upgrade::offered_protocols(req.headers());
+        let protocol = match &endpoint.inner.handlers.protocols {
+            Some(ours) => ours.iter().find(|p| offered.contains(p)).cloned(),
+            None => offered.first().cloned(),
+        };
+        upgrade_with(
+            req,
+            protocol,
+            &self.inner.config,
+            move |ws, info| async move {
+                let (peer, queue) = endpoint.inner.ns.connect(WireFormat::Raw, None);
+                let session = endpoint.open(peer, info);
+                transport::run(ws, queue, session).await;
+            },
+        )
+    }
+
+    fn open_raw_room(&self, req: Request) -> Response {
+        let protocol = upgrade::offered_protocols(req.headers()).into_iter().next();
+        let ns = self.inner.raw_rooms.clone();
+        let echo_to_sender = self.inner.config.echo_to_sender;
+        upgrade_with(
+            req,
+            protocol,
+            &self.inner.config,
+            move |ws, info| async move {
+                let room: Arc<str> = Arc::from(info.uri.path());
+                let (peer, queue) = ns.connect(WireFormat::Raw, None);
+                if let Err(err) = ns.join(&peer, &room) {
+                    tracing::warn!(%err, "raw room join failed");
+                }
+                tracing::debug!(id = %peer.id(), %room, addr = ?info.remote_addr, "raw client joined");
+                let session = RoomSession {
+                    ns,
+                    peer,
+                    room,
+                    echo_to_sender,
+                };
+                transport::run(ws, queue, session).await;
+            },
+        )
+    }
+}
+
+/// Checks and accepts a handshake, then runs `f` on its own task once the connection is
+/// upgraded.
+fn upgrade_with<F, Fut>(
+    mut req: Request,
+    protocol: Option<String>,
+    config: &Config,
+    f: F,
+) -> Response
+where
+    F: FnOnce(yawc::WebSocket<yawc::HttpStream>, HandshakeInfo) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    if let Err(err) = upgrade::check(&req) {
+        return err.into_response();
+    }
+    let info = HandshakeInfo {
+        remote_addr: req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| *addr),
+        uri: req.uri().clone(),
+        headers: req.headers().clone(),
+        protocol: protocol.clone(),
+    };
+    let (response, fut) = match upgrade::accept(&mut req, protocol.as_deref(), config) {
+        Ok(accepted) => accepted,
+        Err(err) => return err.into_response(),
+    };
+    tokio::spawn(async move {
+        match fut.await {
+            Ok(ws) => f(ws, info).await,
+            Err(err) => tracing::debug!(%err, "upgrade failed"),
+        }
+    });
+    response
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn dispatch(State(server): State<Server>, req: Request) -> Response {
+    let path = req.uri().path().to_owned();
+    let attempt = upgrade::is_attempt(&req);
+    if path == NATIVE_PATH {
+        return if attempt {
+            server.open_native(req)
+        } else {
+            HandshakeError::NotWebSocket.into_response()
+        };
+    }
+    let endpoint = server.inner.endpoints.read().get(&path).cloned();
+    if let Some(endpoint) = endpoint {
+        return if attempt {
+            server.open_endpoint(endpoint, req)
+        } else {
+            HandshakeError::NotWebSocket.into_response()
+        };
+    }
+    if attempt {
+        if server.inner.config.raw_rooms {
+            return server.open_raw_room(req);
+        }
+        return (
+            StatusCode::NOT_FOUND,
+            "no WebSocket endpoint at this path\n",
+        )
+            .into_response();
+    }
+    if path == "/" && server.inner.config.chat_page && req.method() == http::Method::GET {
+        return assets::index().await.into_response();
+    }
+    (StatusCode::NOT_FOUND, Body::from("not found\n")).into_response()
+}

@@ -1,0 +1,229 @@
+//! The WebSocket transport: one task per connection that owns the socket.
+//!
+//! The task waits on two things at once — the next frame from the client, and the next item
+//! on the connection's outbound queue — and never holds a lock while it waits. Frames go to
+//! a [`Session`] (the protocol: raw room, library endpoint or native), which reacts without
+//! awaiting. Queued items are written in batches: everything ready is fed to the codec, then
+//! flushed once, so a burst of broadcasts costs one syscall rather than one per message.
+//! Control frames (ping → pong, close echo, protocol-error closes with the right code) are
+//! the codec's job.
+
+use std::time::Duration;
+
+use chorus_core::{Outbound, PeerQueue, WireFormat};
+use chorus_proto::{MessageKind, WsMessage};
+use futures::SinkExt;
+use tokio::io::{AsyncRead, AsyncWrite};
+use yawc::close::CloseCode;
+use yawc::{Frame, OpCode, WebSocket, WebSocketError};
+
+/// Most queued items written per flush, so a busy connection still reads its socket.
+const MAX_BATCH: usize = 64;
+/// How long a closing handshake may take before the socket is dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The protocol logic of one connection, driven by [`run`].
+pub(crate) trait Session: Send {
+    /// A complete text or binary message from the client.
+    fn on_message(&mut self, msg: WsMessage);
+    /// The connection is over; called exactly once.
+    fn on_close(&mut self, closed: &Closed);
+}
+
+/// How a connection ended.
+#[derive(Debug, Clone, Default)]
+pub struct Closed {
+    /// The close code sent or received, if any.
+    pub code: Option<u16>,
+    /// The close reason sent or received.
+    pub reason: String,
+    /// True if the server started the close.
+    pub by_server: bool,
+    /// The protocol or I/O error that ended the connection, if one did.
+    pub error: Option<String>,
+}
+
+/// Drives a connection until it closes.
+pub(crate) async fn run<S>(mut ws: WebSocket<S>, mut queue: PeerQueue, mut session: impl Session)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let format = queue.peer().format();
+    let closed = loop {
+        tokio::select! {
+            item = queue.next() => {
+                let Some(item) = item else {
+                    break Closed { by_server: true, ..Closed::default() };
+                };
+                match write_batch(&mut ws, &mut queue, item, format).await {
+                    Ok(None) => {}
+                    Ok(Some((code, reason))) => {
+                        break close_from_server(&mut ws, code, reason).await;
+                    }
+                    Err(err) => break Closed { error: Some(err.to_string()), ..Closed::default() },
+                }
+            }
+            frame = ws.next_frame() => match frame {
+                Ok(frame) => match frame.opcode() {
+                    OpCode::Text => session.on_message(WsMessage::text_from_utf8(frame.into_payload())),
+                    OpCode::Binary => session.on_message(WsMessage::binary(frame.into_payload())),
+                    OpCode::Close => {
+                        let code = frame.close_code().map(u16::from);
+                        let reason = frame.close_reason().ok().flatten().unwrap_or_default().to_owned();
+                        finish(&mut ws).await;
+                        break Closed { code, reason, ..Closed::default() };
+                    }
+                    _ => {}
+                },
+                Err(err) => {
+                    let code = error_close_code(&err);
+                    if let Some(code) = code {
+                        fail_connection(&mut ws, code, &err).await;
+                    }
+                    break Closed { code, by_server: code.is_some(), error: Some(err.to_string()), ..Closed::default() };
+                }
+            }
+        }
+    };
+    session.on_close(&closed);
+}
+
+/// Writes `first` and whatever else is ready, then flushes once. Returns a close request
+/// if one was dequeued (everything before it has been written).
+async fn write_batch<S>(
+    ws: &mut WebSocket<S>,
+    queue: &mut PeerQueue,
+    first: Outbound,
+    format: WireFormat,
+) -> Result<Option<(u16, String)>, WebSocketError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mut next = Some(first);
+    let mut written = 0;
+    while let Some(item) = next.take() {
+        match item {
+            Outbound::Close(reason) => {
+                ws.flush().await?;
+                return Ok(Some((reason.code, reason.reason.to_string())));
+            }
+            other => {
+                if let Some(msg) = other.message_for(format) {
+                    ws.feed(to_frame(msg)).await?;
+                    written += 1;
+                }
+            }
+        }
+        if written < MAX_BATCH {
+            next = queue.try_next();
+        }
+    }
+    ws.flush().await?;
+    Ok(None)
+}
+
+fn to_frame(msg: &WsMessage) -> Frame {
+    match msg.kind {
+        MessageKind::Text => Frame::text(msg.payload.clone()),
+        MessageKind::Binary => Frame::binary(msg.payload.clone()),
+    }
+}
+
+/// Sends our close frame, then waits (bounded) for the client's.
+async fn close_from_server<S>(ws: &mut WebSocket<S>, code: u16, reason: String) -> Closed
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mut reason = reason;
+    truncate_reason(&mut reason);
+    let sent = ws
+        .send(Frame::close(CloseCode::from(code), reason.as_bytes()))
+        .await;
+    if sent.is_ok() {
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+            loop {
+                match ws.next_frame().await {
+                    Ok(frame) if frame.opcode() == OpCode::Close => break,
+                    Ok(_) => continue,
+                    Err(_) => break,
+                }
+            }
+        })
+        .await;
+    }
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close()).await;
+    Closed {
+        code: Some(code),
+        reason,
+        by_server: true,
+        error: None,
+    }
+}
+
+/// After the client's close (or a protocol error), lets the codec write the close frame it
+/// owes, then shuts the socket.
+async fn finish<S>(ws: &mut WebSocket<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    // The codec queues the echoed close (or the error close) and writes it on the next
+    // read, which then reports the connection closed.
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.next_frame()).await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close()).await;
+}
+
+/// Fails the connection after a protocol error: makes sure a close frame with `code` goes
+/// out, then shuts the socket.
+///
+/// The codec sends that close itself for errors found while decoding a frame, but not for
+/// those found after reassembly (invalid UTF-8 in a message, a message over the size limit,
+/// a bad fragment sequence). It marks itself closed when it did send one, so the next read
+/// reports `ConnectionClosed` at once; anything else means the close is ours to send.
+async fn fail_connection<S>(ws: &mut WebSocket<S>, code: u16, err: &WebSocketError)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    use futures::FutureExt;
+    let codec_closed = matches!(
+        ws.next_frame().now_or_never(),
+        Some(Err(WebSocketError::ConnectionClosed))
+    );
+    if !codec_closed {
+        let mut reason = err.to_string();
+        truncate_reason(&mut reason);
+        let frame = Frame::close(CloseCode::from(code), reason.as_bytes());
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.send(frame)).await;
+    }
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close()).await;
+}
+
+/// The close code the codec sends for a protocol error, for reporting.
+fn error_close_code(err: &WebSocketError) -> Option<u16> {
+    Some(match err {
+        WebSocketError::FrameTooLarge => 1009,
+        WebSocketError::InvalidUTF8 => 1007,
+        WebSocketError::InvalidOpCode(_) => 1003,
+        WebSocketError::ReservedBitsNotZero
+        | WebSocketError::ControlFrameFragmented
+        | WebSocketError::PingFrameTooLarge
+        | WebSocketError::InvalidFragment
+        | WebSocketError::InvalidCloseFrame
+        | WebSocketError::InvalidCloseCode
+        | WebSocketError::FragmentTimeout
+        | WebSocketError::InvalidContinuationFrame
+        | WebSocketError::CompressionNotSupported => 1002,
+        WebSocketError::ConnectionClosed | WebSocketError::IoError(_) => return None,
+        _ => 1011,
+    })
+}
+
+/// Close reasons are limited to 123 bytes on the wire; cut at a character boundary.
+fn truncate_reason(reason: &mut String) {
+    if reason.len() > 123 {
+        let mut end = 123;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+    }
+}

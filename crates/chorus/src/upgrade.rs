@@ -1,0 +1,224 @@
+//! The WebSocket opening handshake (RFC 6455 §4.2), checked here so that every refusal
+//! carries a status and a reason a developer can act on.
+//!
+//! The checks are ours; accepting the key, negotiating permessage-deflate and switching
+//! protocols are done by the codec crate (`yawc`). A request is a WebSocket *attempt* if it
+//! carries `Upgrade` or `Sec-WebSocket-Key`; an attempt that fails a check gets `400` with
+//! the reason in the body, or `426` with `Sec-WebSocket-Version: 13` for a version we do not
+//! speak.
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use http::{header, HeaderMap, Method, Request, StatusCode, Version};
+
+use crate::config::Config;
+
+/// Why an upgrade request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandshakeError {
+    /// Not a GET.
+    #[error("a WebSocket handshake must be a GET request")]
+    Method,
+    /// Not HTTP/1.1.
+    #[error("a WebSocket handshake needs HTTP/1.1")]
+    HttpVersion,
+    /// `Upgrade: websocket` missing.
+    #[error("missing `Upgrade: websocket` header")]
+    UpgradeHeader,
+    /// `Connection: Upgrade` missing.
+    #[error("missing `Connection: Upgrade` header")]
+    ConnectionHeader,
+    /// No key, or not 16 bytes of base64.
+    #[error("missing or invalid `Sec-WebSocket-Key` (must be 16 bytes, base64)")]
+    Key,
+    /// A version other than 13.
+    #[error("unsupported `Sec-WebSocket-Version` (this server speaks 13)")]
+    Version,
+    /// This path serves WebSocket only, and the request was plain HTTP.
+    #[error("this path is a WebSocket endpoint: connect with a WebSocket client")]
+    NotWebSocket,
+    /// The HTTP connection cannot be upgraded (no hyper upgrade handle).
+    #[error("this connection cannot be upgraded")]
+    NotUpgradable,
+}
+
+impl IntoResponse for HandshakeError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            HandshakeError::Version | HandshakeError::NotWebSocket => StatusCode::UPGRADE_REQUIRED,
+            HandshakeError::NotUpgradable => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let mut response = (status, format!("{self}\n")).into_response();
+        if status == StatusCode::UPGRADE_REQUIRED {
+            let headers = response.headers_mut();
+            headers.insert(header::SEC_WEBSOCKET_VERSION, "13".parse().expect("valid"));
+            headers.insert(header::UPGRADE, "websocket".parse().expect("valid"));
+        }
+        response
+    }
+}
+
+/// True if the request tries to open a WebSocket (whether or not it does it right).
+pub(crate) fn is_attempt<B>(req: &Request<B>) -> bool {
+    req.headers().contains_key(header::UPGRADE)
+        || req.headers().contains_key(header::SEC_WEBSOCKET_KEY)
+}
+
+/// Checks a WebSocket handshake request.
+pub(crate) fn check<B>(req: &Request<B>) -> Result<(), HandshakeError> {
+    if req.method() != Method::GET {
+        return Err(HandshakeError::Method);
+    }
+    if req.version() != Version::HTTP_11 {
+        return Err(HandshakeError::HttpVersion);
+    }
+    let headers = req.headers();
+    if !has_token(headers, header::UPGRADE, "websocket") {
+        return Err(HandshakeError::UpgradeHeader);
+    }
+    if !has_token(headers, header::CONNECTION, "upgrade") {
+        return Err(HandshakeError::ConnectionHeader);
+    }
+    let key_ok = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .and_then(|key| {
+            base64::engine::general_purpose::STANDARD
+                .decode(key.as_bytes())
+                .ok()
+        })
+        .is_some_and(|key| key.len() == 16);
+    if !key_ok {
+        return Err(HandshakeError::Key);
+    }
+    match headers.get(header::SEC_WEBSOCKET_VERSION) {
+        Some(v) if v.as_bytes() == b"13" => Ok(()),
+        _ => Err(HandshakeError::Version),
+    }
+}
+
+/// The subprotocols the client offered, in its order of preference.
+pub(crate) fn offered_protocols(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// Codec options for a connection, from the server configuration.
+pub(crate) fn codec_options(config: &Config) -> yawc::Options {
+    let mut options = yawc::Options::default()
+        .with_utf8()
+        .with_no_delay()
+        .with_max_payload_read(config.max_frame_size.saturating_add(1))
+        .with_max_read_buffer(config.max_message_size.saturating_add(1))
+        .with_read_buffer_capacity(config.read_buffer)
+        .with_write_buffer_capacity(config.write_buffer);
+    options = if config.compression {
+        // No context takeover on the server side: each message is compressed on its own,
+        // which keeps the per-connection state small.
+        options
+            .with_low_latency_compression()
+            .server_no_context_takeover()
+    } else {
+        options.without_compression()
+    };
+    options
+}
+
+/// Accepts a checked handshake: returns the `101` response to send and the future that
+/// yields the WebSocket once the response is on the wire.
+pub(crate) fn accept(
+    req: &mut Request<Body>,
+    protocol: Option<&str>,
+    config: &Config,
+) -> Result<(Response, yawc::UpgradeFut), HandshakeError> {
+    if req
+        .extensions()
+        .get::<hyper::upgrade::OnUpgrade>()
+        .is_none()
+    {
+        return Err(HandshakeError::NotUpgradable);
+    }
+    let (response, fut) = yawc::WebSocket::upgrade_with_options(&mut *req, codec_options(config))
+        .map_err(|_| HandshakeError::Key)?;
+    let mut response = response.map(|_| Body::empty());
+    if let Some(protocol) = protocol {
+        if let Ok(value) = protocol.parse() {
+            response
+                .headers_mut()
+                .insert(header::SEC_WEBSOCKET_PROTOCOL, value);
+        }
+    }
+    Ok((response, fut))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> http::request::Builder {
+        Request::builder()
+            .uri("/")
+            .header("Upgrade", "websocket")
+            .header("Connection", "keep-alive, Upgrade")
+            .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .header("Sec-WebSocket-Version", "13")
+    }
+
+    #[test]
+    fn accepts_a_browser_handshake() {
+        assert_eq!(check(&request().body(()).unwrap()), Ok(()));
+    }
+
+    #[test]
+    fn refusals() {
+        let mut req = request().body(()).unwrap();
+        req.headers_mut()
+            .insert("Sec-WebSocket-Version", "8".parse().unwrap());
+        assert_eq!(check(&req), Err(HandshakeError::Version));
+        req.headers_mut().remove("Sec-WebSocket-Version");
+        assert_eq!(check(&req), Err(HandshakeError::Version));
+
+        let mut req = request().body(()).unwrap();
+        req.headers_mut()
+            .insert("Sec-WebSocket-Key", "short".parse().unwrap());
+        assert_eq!(check(&req), Err(HandshakeError::Key));
+
+        let mut req = request().body(()).unwrap();
+        req.headers_mut()
+            .insert("Connection", "close".parse().unwrap());
+        assert_eq!(check(&req), Err(HandshakeError::ConnectionHeader));
+
+        let mut req = request().body(()).unwrap();
+        req.headers_mut().insert("Upgrade", "h2c".parse().unwrap());
+        assert_eq!(check(&req), Err(HandshakeError::UpgradeHeader));
+
+        let req = request().method("POST").body(()).unwrap();
+        assert_eq!(check(&req), Err(HandshakeError::Method));
+    }
+
+    #[test]
+    fn protocols_in_order() {
+        let req = request()
+            .header("Sec-WebSocket-Protocol", "a, b")
+            .header("Sec-WebSocket-Protocol", "c")
+            .body(())
+            .unwrap();
+        assert_eq!(offered_protocols(req.headers()), ["a", "b", "c"]);
+    }
+}
