@@ -47,6 +47,7 @@ struct Inner {
     io: Io,
     raw_rooms: Arc<Namespace>,
     endpoints: RwLock<HashMap<String, RawEndpoint>>,
+    http: RwLock<Option<Router>>,
 }
 
 impl Default for Server {
@@ -71,6 +72,7 @@ impl Server {
                 io,
                 raw_rooms,
                 endpoints: RwLock::new(HashMap::new()),
+                http: RwLock::new(None),
             }),
         }
     }
@@ -101,6 +103,14 @@ impl Server {
             .write()
             .insert(path.to_owned(), endpoint.clone());
         endpoint
+    }
+
+    /// Plain HTTP requests that chorus does not answer itself (anything but `/healthz`,
+    /// the web assets and WebSocket handshakes) go to `router`: your pages and APIs on the
+    /// same port and paths as your WebSocket endpoints. A WebSocket handshake on a path
+    /// always goes to chorus, even where `router` has a `GET` route.
+    pub fn http(&self, router: Router) {
+        *self.inner.http.write() = Some(router);
     }
 
     /// The axum router serving everything this server does. Merge it into an existing
@@ -269,6 +279,16 @@ async fn healthz() -> &'static str {
 async fn dispatch(State(server): State<Server>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
     let attempt = upgrade::is_attempt(&req);
+    if !attempt {
+        let http = server.inner.http.read().clone();
+        if let Some(http) = http {
+            use tower::ServiceExt;
+            return match http.oneshot(req).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+        }
+    }
     if path == NATIVE_PATH {
         return if attempt {
             server.open_native(req)

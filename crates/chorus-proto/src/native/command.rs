@@ -24,6 +24,9 @@ pub struct Limits {
     pub max_name_len: usize,
     /// Largest `set.data`, encoded, in bytes.
     pub max_user_data: usize,
+    /// Deepest nesting of arrays and objects in `data`. The server never parses what it
+    /// forwards, but its recipients do, and some JSON parsers recurse.
+    pub max_depth: usize,
 }
 
 impl Default for Limits {
@@ -33,6 +36,7 @@ impl Default for Limits {
             max_event_len: 128,
             max_name_len: 64,
             max_user_data: 4096,
+            max_depth: 64,
         }
     }
 }
@@ -190,6 +194,15 @@ impl Command {
     }
 
     fn from_wire(wire: Wire, binary: Option<Bytes>, limits: &Limits) -> Result<Self, DecodeError> {
+        if let Some(data) = &wire.data {
+            if json_depth(data.get()) > limits.max_depth {
+                let rid = wire.rid.and_then(Rid::checked);
+                return Err(DecodeError::bad_request(
+                    rid,
+                    format!("`data` is nested deeper than {} levels", limits.max_depth),
+                ));
+            }
+        }
         let rid = match wire.rid {
             None => None,
             Some(raw) => match Rid::checked(raw) {
@@ -434,6 +447,32 @@ pub fn check_name(name: &str, limits: &Limits) -> Result<String, String> {
     Ok(name.to_owned())
 }
 
+/// The deepest nesting of arrays and objects in valid JSON text.
+fn json_depth(json: &str) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in json.as_bytes() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
 fn null() -> Box<RawValue> {
     RawValue::from_string("null".to_owned()).expect("`null` is JSON")
 }
@@ -554,6 +593,25 @@ mod tests {
         assert_eq!(err.code, ErrorCode::BadRequest);
         let big = format!(r#"{{"type":"set","data":"{}"}}"#, "x".repeat(5000));
         assert_eq!(decode(&big).unwrap_err().code, ErrorCode::BadRequest);
+    }
+
+    #[test]
+    fn depth_is_bounded() {
+        assert_eq!(json_depth(r#"{"a":[1,{"b":"[[[\\"]]"}]}"#), 3);
+        let deep = format!(
+            r#"{{"type":"emit","rid":1,"event":"e","data":{}{}}}"#,
+            "[".repeat(65),
+            "]".repeat(65)
+        );
+        let err = decode(&deep).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadRequest);
+        assert_eq!(err.rid.unwrap().as_json(), "1");
+        let ok = format!(
+            r#"{{"type":"emit","event":"e","data":{}{}}}"#,
+            "[".repeat(64),
+            "]".repeat(64)
+        );
+        assert!(decode(&ok).is_ok());
     }
 
     #[test]

@@ -1,0 +1,282 @@
+//! The library API: raw endpoints with handlers, the event level with acks, and mounting
+//! beside ordinary axum routes.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use chorus::{RawHandlers, Server};
+use common::*;
+use futures::SinkExt;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Clone, Debug, PartialEq)]
+struct Nick(String);
+
+#[tokio::test]
+async fn raw_endpoint_handlers_see_everything() {
+    let server = Server::new(config());
+    let events = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = events.clone();
+    let log2 = events.clone();
+    let log3 = events.clone();
+    let endpoint = server.raw(
+        "/talk",
+        RawHandlers::new()
+            .on_connection(move |conn| {
+                let who = conn.query("user").unwrap_or_default();
+                conn.insert_data(Nick(who.clone()));
+                log.lock().unwrap().push(format!(
+                    "open {who} cookie={:?} ua={:?} addr={}",
+                    conn.cookie("session"),
+                    conn.headers()
+                        .get("user-agent")
+                        .map(|v| v.to_str().unwrap().to_owned()),
+                    conn.remote_addr().is_some()
+                ));
+                conn.send_text("welcome");
+            })
+            .on_text(move |conn, text| {
+                let nick = conn.data::<Nick>().unwrap();
+                log2.lock().unwrap().push(format!("text {} {text}", nick.0));
+                conn.send_text(format!("{}: {text}", nick.0));
+            })
+            .on_binary(|conn, data| {
+                conn.send_binary(data.iter().rev().copied().collect::<Vec<u8>>());
+            })
+            .on_close(move |conn, code, reason| {
+                log3.lock().unwrap().push(format!(
+                    "close {} {code:?} {reason}",
+                    conn.data::<Nick>().unwrap().0
+                ));
+            }),
+    );
+    let addr = start(server.clone()).await;
+
+    let mut req = format!("ws://{addr}/talk?user=ann")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("Cookie", "theme=dark; session=abc123".parse().unwrap());
+    req.headers_mut()
+        .insert("User-Agent", "test-agent".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    assert_eq!(recv_text(&mut ws).await, "welcome");
+    ws.send(Message::text("hello")).await.unwrap();
+    assert_eq!(recv_text(&mut ws).await, "ann: hello");
+    ws.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
+    assert_eq!(recv(&mut ws).await, Message::binary(vec![3u8, 2, 1]));
+
+    assert_eq!(endpoint.client_count(), 1);
+    let mut other = connect(addr, "/talk?user=bo").await;
+    assert_eq!(recv_text(&mut other).await, "welcome");
+    assert_eq!(endpoint.clients().len(), 2);
+    assert_eq!(endpoint.broadcast(chorus::WsMessage::text("to all")), 2);
+    assert_eq!(recv_text(&mut ws).await, "to all");
+    assert_eq!(recv_text(&mut other).await, "to all");
+    let ann = endpoint
+        .clients()
+        .into_iter()
+        .find(|c| c.data::<Nick>() == Some(Nick("ann".into())))
+        .unwrap();
+    assert_eq!(
+        endpoint.broadcast_except(chorus::WsMessage::text("not ann"), ann.id()),
+        1
+    );
+    assert_eq!(recv_text(&mut other).await, "not ann");
+    assert_silent(&mut ws).await;
+
+    // Server-side close with code and reason, after what was queued.
+    ann.send_text("last words");
+    ann.close(4001, "kicked");
+    assert_eq!(recv_text(&mut ws).await, "last words");
+    assert_eq!(expect_close(&mut ws).await, (4001, "kicked".to_owned()));
+    // Polling once more lets the client send its half of the closing handshake.
+    use futures::StreamExt;
+    assert!(ws.next().await.is_none_or(|m| m.is_err()));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(endpoint.client_count(), 1);
+
+    let log = events.lock().unwrap().clone();
+    assert_eq!(
+        log[0],
+        r#"open ann cookie=Some("abc123") ua=Some("test-agent") addr=true"#
+    );
+    assert!(log.contains(&"text ann hello".to_owned()), "{log:?}");
+    assert!(
+        log.contains(&"close ann Some(4001) kicked".to_owned()),
+        "{log:?}"
+    );
+}
+
+#[tokio::test]
+async fn endpoint_subprotocol_allow_list() {
+    let server = Server::new(config());
+    server.raw("/p", RawHandlers::new().protocols(["v2.chat", "v1.chat"]));
+    let addr = start(server).await;
+    let mut req = format!("ws://{addr}/p").into_client_request().unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "v1.chat, v2.chat".parse().unwrap(),
+    );
+    let (_, response) = tokio_tungstenite::connect_async(req).await.unwrap();
+    assert_eq!(response.headers()["sec-websocket-protocol"], "v2.chat");
+}
+
+#[tokio::test]
+async fn event_handlers_acks_rooms_and_disconnect() {
+    let server = Server::new(config());
+    let io = server.io();
+    let gone = Arc::new(Mutex::new(Vec::<String>::new()));
+    let gone2 = gone.clone();
+    let everyone = io.clone();
+    io.on_connection(move |socket| {
+        socket
+            .emit("welcome", &json!({ "id": socket.id().to_string() }))
+            .unwrap();
+        let everyone = everyone.clone();
+        socket.on("chat message", move |_socket, data, ack| {
+            let text: String = data.parse().unwrap();
+            let n = everyone.emit("chat message", &text).unwrap();
+            ack.send(&json!({ "sent_to": n }));
+        });
+        socket.on("join", |socket, data, ack| {
+            let room = data.as_str().unwrap();
+            socket.join(&room).unwrap();
+            socket.to(&room).emit("hello", &"someone came").unwrap();
+            drop(ack); // An unanswered ack replies `{}`.
+        });
+        socket.on("fail", |_, _, ack| ack.error("nope"));
+        socket.on("kick", |socket, _, _| socket.disconnect());
+        let gone = gone2.clone();
+        socket.on_disconnect(move |socket, reason| {
+            gone.lock()
+                .unwrap()
+                .push(format!("{} {reason}", socket.name()));
+        });
+    });
+    let addr = start(server.clone()).await;
+
+    let mut a = connect(addr, "/ws?name=a").await;
+    assert_eq!(recv_json(&mut a).await["type"], "hello");
+    assert_eq!(recv_json(&mut a).await["event"], "welcome");
+    let mut b = connect(addr, "/ws?name=b").await;
+    assert_eq!(recv_json(&mut b).await["type"], "hello");
+    assert_eq!(recv_json(&mut b).await["event"], "welcome");
+
+    send_json(
+        &mut a,
+        json!({"type":"emit","rid":1,"event":"chat message","data":"hi all"}),
+    )
+    .await;
+    let event = recv_json(&mut a).await;
+    assert_eq!(
+        event,
+        json!({"type":"event","event":"chat message","data":"hi all"})
+    );
+    assert_eq!(
+        recv_json(&mut a).await,
+        json!({"type":"reply","rid":1,"ok":true,"result":{"sent_to":2}})
+    );
+    assert_eq!(recv_json(&mut b).await["data"], "hi all");
+
+    send_json(
+        &mut b,
+        json!({"type":"emit","rid":2,"event":"join","data":"den"}),
+    )
+    .await;
+    assert_eq!(
+        recv_json(&mut b).await,
+        json!({"type":"reply","rid":2,"ok":true,"result":{}})
+    );
+    send_json(
+        &mut a,
+        json!({"type":"emit","rid":3,"event":"join","data":"den"}),
+    )
+    .await;
+    assert_eq!(recv_json(&mut a).await["rid"], 3);
+    // b sees a's presence notice and then the handler's room emit (sender excluded).
+    assert_eq!(recv_json(&mut b).await["action"], "join");
+    let hello = recv_json(&mut b).await;
+    assert_eq!(hello["event"], "hello");
+    assert_eq!(hello["room"], "den");
+    assert_eq!(hello["from"]["name"], "a");
+    assert_silent(&mut a).await;
+    assert_eq!(io.members("den").len(), 2);
+
+    send_json(&mut a, json!({"type":"emit","rid":4,"event":"fail"})).await;
+    let reply = recv_json(&mut a).await;
+    assert_eq!(reply["ok"], false);
+    assert_eq!(reply["error"]["message"], "nope");
+
+    send_json(&mut b, json!({"type":"emit","event":"kick"})).await;
+    assert_eq!(expect_close(&mut b).await.0, 1000);
+    assert_eq!(recv_json(&mut a).await["action"], "leave");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(io.sockets().len(), 1);
+    assert_eq!(
+        gone.lock().unwrap().as_slice(),
+        ["b server namespace disconnect"]
+    );
+}
+
+#[tokio::test]
+async fn mounted_beside_axum_routes() {
+    use axum::routing::get;
+    let server = Server::new(chorus::Config {
+        chat_page: false,
+        ..config()
+    });
+    server.raw(
+        "/talk",
+        RawHandlers::new().on_text(|conn, t| {
+            conn.send_text(t);
+        }),
+    );
+    let app: axum::Router = axum::Router::new()
+        .route("/data", get(|| async { "122222" }))
+        .merge(server.router());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let data = http_raw(
+        addr,
+        "GET /data HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        data.starts_with("HTTP/1.1 200") && data.ends_with("122222"),
+        "{data}"
+    );
+    let mut ws = connect(addr, "/talk").await;
+    ws.send(Message::text("ping")).await.unwrap();
+    assert_eq!(recv_text(&mut ws).await, "ping");
+}
+
+#[tokio::test]
+async fn http_router_shares_paths_with_websocket_endpoints() {
+    use axum::routing::get;
+    let server = Server::new(chorus::Config {
+        chat_page: false,
+        ..config()
+    });
+    server.raw(
+        "/",
+        RawHandlers::new().on_connection(|conn| {
+            conn.send_text("message from server");
+        }),
+    );
+    server.http(axum::Router::new().route("/", get(|| async { "the page" })));
+    let addr = start(server).await;
+    let page = http_raw(
+        addr,
+        "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(page.ends_with("the page"), "{page}");
+    let mut ws = connect(addr, "/").await;
+    assert_eq!(recv_text(&mut ws).await, "message from server");
+}

@@ -1,0 +1,169 @@
+//! Raw rooms: the seeds' plain-WebSocket pages, and what bad input does to them.
+
+mod common;
+
+use chorus::Config;
+use common::*;
+use futures::SinkExt;
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn every_message_reaches_every_member_in_order_with_its_kind() {
+    let (_, addr) = start_with(config()).await;
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(connect(addr, "/chat").await);
+    }
+    let mut outsider = connect(addr, "/elsewhere").await;
+    // Give the server a moment to register all three in the room.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    const N: usize = 20;
+    for (c, ws) in clients.iter_mut().enumerate() {
+        for i in 0..N {
+            if i % 2 == 0 {
+                ws.send(Message::text(format!("{c}:{i}"))).await.unwrap();
+            } else {
+                ws.send(Message::binary(vec![c as u8, i as u8]))
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    for ws in clients.iter_mut() {
+        let mut next = [0usize; 3];
+        for _ in 0..3 * N {
+            match recv(ws).await {
+                Message::Text(text) => {
+                    let (c, i) = text.split_once(':').unwrap();
+                    let (c, i): (usize, usize) = (c.parse().unwrap(), i.parse().unwrap());
+                    assert_eq!(i, next[c], "text out of order from {c}");
+                    assert_eq!(i % 2, 0);
+                    next[c] += 1;
+                }
+                Message::Binary(bytes) => {
+                    let (c, i) = (bytes[0] as usize, bytes[1] as usize);
+                    assert_eq!(i, next[c], "binary out of order from {c}");
+                    assert_eq!(i % 2, 1);
+                    next[c] += 1;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(next, [N; 3]);
+    }
+    assert_silent(&mut outsider).await;
+}
+
+#[tokio::test]
+async fn echo_to_sender_can_be_turned_off() {
+    let (_, addr) = start_with(Config {
+        echo_to_sender: false,
+        ..config()
+    })
+    .await;
+    let mut a = connect(addr, "/").await;
+    let mut b = connect(addr, "/").await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    a.send(Message::text("hello")).await.unwrap();
+    assert_eq!(recv_text(&mut b).await, "hello");
+    assert_silent(&mut a).await;
+}
+
+#[tokio::test]
+async fn invalid_utf8_closes_with_1007_and_others_are_unaffected() {
+    let (_, addr) = start_with(config()).await;
+    let mut good = connect(addr, "/r").await;
+    let mut bad = RawClient::connect(addr, "/r").await;
+    bad.send_frame(true, 0x1, b"\xce\xba\xe1\xbd\xb9\xed\xa0\x80", true)
+        .await;
+    assert_eq!(bad.expect_close_code().await, 1007);
+    // Split across fragments too.
+    let mut bad = RawClient::connect(addr, "/r").await;
+    bad.send_frame(false, 0x1, b"ok \xf0\x90", true).await;
+    bad.send_frame(true, 0x0, b"\x28", true).await;
+    assert_eq!(bad.expect_close_code().await, 1007);
+    good.send(Message::text("fine")).await.unwrap();
+    assert_eq!(recv_text(&mut good).await, "fine");
+}
+
+#[tokio::test]
+async fn unmasked_client_frame_closes_with_1002() {
+    let (_, addr) = start_with(config()).await;
+    let mut bad = RawClient::connect(addr, "/r").await;
+    bad.send_frame(true, 0x1, b"no mask", false).await;
+    assert_eq!(bad.expect_close_code().await, 1002);
+}
+
+#[tokio::test]
+async fn oversized_messages_close_with_1009() {
+    let (_, addr) = start_with(Config {
+        max_message_size: 1024,
+        max_frame_size: 1024,
+        ..config()
+    })
+    .await;
+    let mut good = connect(addr, "/r").await;
+    // One big frame.
+    let mut bad = RawClient::connect(addr, "/r").await;
+    bad.send_frame(true, 0x2, &[7u8; 2000], true).await;
+    assert_eq!(bad.expect_close_code().await, 1009);
+    // Small frames adding up to a big message.
+    let mut bad = RawClient::connect(addr, "/r").await;
+    bad.send_frame(false, 0x2, &[7u8; 600], true).await;
+    bad.send_frame(true, 0x0, &[7u8; 600], true).await;
+    assert_eq!(bad.expect_close_code().await, 1009);
+    // At the limit is fine.
+    good.send(Message::binary(vec![1u8; 1024])).await.unwrap();
+    match recv(&mut good).await {
+        Message::Binary(bytes) => assert_eq!(bytes.len(), 1024),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_client_vanishing_mid_message_hurts_nobody() {
+    let (server, addr) = start_with(config()).await;
+    let mut good = connect(addr, "/r").await;
+    {
+        let mut bad = RawClient::connect(addr, "/r").await;
+        // A frame header promising 100 bytes, 10 sent, then the socket is dropped.
+        let frame = RawClient::frame(true, 0x1, &[b'x'; 100], true);
+        use tokio::io::AsyncWriteExt;
+        bad.stream.write_all(&frame[..16]).await.unwrap();
+    }
+    good.send(Message::text("after")).await.unwrap();
+    assert_eq!(recv_text(&mut good).await, "after");
+    // The vanished client is gone from the room.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let raw = server.hub().get_namespace("raw").unwrap();
+    assert_eq!(raw.len(), 1);
+}
+
+#[tokio::test]
+async fn close_code_and_reason_round_trip_and_rooms_empty() {
+    use tokio_tungstenite::tungstenite::protocol::{frame::coding::CloseCode, CloseFrame};
+    let (server, addr) = start_with(config()).await;
+    let mut ws = connect(addr, "/bye").await;
+    ws.send(Message::Close(Some(CloseFrame {
+        code: CloseCode::Library(4000),
+        reason: "done here".into(),
+    })))
+    .await
+    .unwrap();
+    let (code, reason) = expect_close(&mut ws).await;
+    assert_eq!((code, reason.as_str()), (4000, "done here"));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let raw = server.hub().get_namespace("raw").unwrap();
+    assert!(raw.is_empty());
+    assert_eq!(raw.room_count(), 0);
+}
+
+#[tokio::test]
+async fn ping_gets_pong() {
+    let (_, addr) = start_with(config()).await;
+    let mut raw = RawClient::connect(addr, "/r").await;
+    raw.send_frame(true, 0x9, b"are you there", true).await;
+    let (opcode, payload) = raw.read_frame().await.unwrap();
+    assert_eq!(opcode, 0xA);
+    assert_eq!(payload, b"are you there");
+}
