@@ -40,6 +40,34 @@ pub enum EmitError {
 }
 
 /// The event layer of a server.
+///
+/// ```
+/// use chorus::{Config, Server};
+/// use futures::{SinkExt, StreamExt};
+/// use serde_json::{json, Value};
+/// use tokio_tungstenite::tungstenite::Message;
+///
+/// # #[tokio::main] async fn main() {
+/// let server = Server::new(Config { chat_page: false, ..Config::default() });
+/// server.io().on_connection(|socket| {
+///     socket.on("add", |_socket, data, ack| {
+///         let [a, b]: [i64; 2] = data.parse().unwrap();
+///         ack.send(&json!({ "sum": a + b }));
+///     });
+/// });
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// let addr = listener.local_addr().unwrap();
+/// tokio::spawn(server.serve(listener));
+///
+/// let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.unwrap();
+/// let hello = ws.next().await.unwrap().unwrap();
+/// assert!(hello.to_text().unwrap().contains(r#""type":"hello""#));
+/// ws.send(Message::text(r#"{"type":"emit","rid":1,"event":"add","data":[2,3]}"#)).await.unwrap();
+/// let reply = ws.next().await.unwrap().unwrap();
+/// let reply: Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
+/// assert_eq!(reply["result"]["sum"], 5);
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Io {
     pub(crate) inner: Arc<IoInner>,

@@ -35,6 +35,27 @@ const EVENT_NAMESPACE: &str = "/";
 const RAW_ROOMS_NAMESPACE: &str = "raw";
 
 /// A chorus server: cheap to clone, every clone is the same server.
+///
+/// ```
+/// use chorus::{Config, RawHandlers, Server};
+/// use futures::{SinkExt, StreamExt};
+/// use tokio_tungstenite::tungstenite::Message;
+///
+/// # #[tokio::main] async fn main() {
+/// let server = Server::new(Config { chat_page: false, ..Config::default() });
+/// server.raw("/scream", RawHandlers::new().on_text(|conn, text| {
+///     conn.send_text(text.to_uppercase() + "!!!");
+/// }));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// let addr = listener.local_addr().unwrap();
+/// tokio::spawn(server.serve(listener));
+///
+/// let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/scream")).await.unwrap();
+/// ws.send(Message::text("hi")).await.unwrap();
+/// let reply = ws.next().await.unwrap().unwrap();
+/// assert_eq!(reply.into_text().unwrap().as_str(), "HI!!!");
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Server {
     inner: Arc<Inner>,

@@ -149,3 +149,25 @@ async fn subprotocols_are_negotiated() {
     let (_, response) = tokio_tungstenite::connect_async(req).await.unwrap();
     assert_eq!(response.headers()["sec-websocket-protocol"], "chat");
 }
+
+#[tokio::test]
+async fn permessage_deflate_is_negotiated_only_when_enabled() {
+    let offer = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+    let (_, addr) = start_with(chorus::Config {
+        compression: true,
+        ..config()
+    })
+    .await;
+    let head = handshake_head(addr, "/room", offer).await;
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(
+        head.contains("sec-websocket-extensions: permessage-deflate"),
+        "{head}"
+    );
+    assert!(head.contains("server_no_context_takeover"), "{head}");
+
+    let (_, addr) = start_with(config()).await;
+    let head = handshake_head(addr, "/room", offer).await;
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(!head.contains("sec-websocket-extensions"), "{head}");
+}

@@ -1,0 +1,114 @@
+//! The `chorus` binary: configuration precedence (flags > env > file > defaults), unknown
+//! keys rejected, and the start-up line.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_chorus");
+
+/// Starts the binary, waits for the "listening on" line, kills it, returns that line.
+fn listening_line(cmd: &mut Command) -> String {
+    let mut child = cmd
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("listening on") {
+                let _ = tx.send(line);
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let line = rx.recv_timeout(deadline - Instant::now());
+    let _ = child.kill();
+    let _ = child.wait();
+    line.expect("no start-up line")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn flags_beat_env_beat_file() {
+    let dir = std::env::temp_dir().join(format!("chorus-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("chorus.toml");
+    let (p_file, p_env, p_flag) = (free_port(), free_port(), free_port());
+    std::fs::write(&file, format!("host = \"127.0.0.1\"\nport = {p_file}\n")).unwrap();
+
+    let line = listening_line(
+        Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&file)
+            .env_remove("CHORUS_PORT")
+            .env_remove("CHORUS_HOST"),
+    );
+    assert!(line.contains(&format!("127.0.0.1:{p_file}")), "{line}");
+
+    let line = listening_line(
+        Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&file)
+            .env("CHORUS_PORT", p_env.to_string()),
+    );
+    assert!(line.contains(&format!("127.0.0.1:{p_env}")), "{line}");
+
+    let line = listening_line(
+        Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&file)
+            .args(["--port", &p_flag.to_string()])
+            .env("CHORUS_PORT", p_env.to_string()),
+    );
+    assert!(line.contains(&format!("127.0.0.1:{p_flag}")), "{line}");
+    assert!(line.contains("in a browser"), "{line}");
+
+    // `chorus` alone is `chorus serve`, and reads the environment too.
+    let line = listening_line(
+        Command::new(BIN)
+            .env("CHORUS_HOST", "127.0.0.1")
+            .env("CHORUS_PORT", p_env.to_string()),
+    );
+    assert!(line.contains(&format!("127.0.0.1:{p_env}")), "{line}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn unknown_config_keys_are_rejected_by_name() {
+    let dir = std::env::temp_dir().join(format!("chorus-cli-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("chorus.toml");
+    std::fs::write(&file, "port = 4000\necho_to_sendr = false\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("echo_to_sendr"), "{stderr}");
+    assert!(stderr.contains("chorus.toml"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn bad_flag_values_are_explained() {
+    let out = Command::new(BIN)
+        .args(["serve", "--port", "seventy"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--port"));
+}
