@@ -72,8 +72,9 @@ impl RawHandlers {
         self
     }
 
-    /// Called once when the connection is over, with the close code and reason (no code if
-    /// the connection dropped without a closing handshake).
+    /// Called once when the connection is over, with the close code and reason: the code
+    /// of the close frame (1005 if it carried none), or `None` if the connection dropped
+    /// without a closing handshake.
     pub fn on_close(
         mut self,
         f: impl Fn(&Conn, Option<u16>, &str) + Send + Sync + 'static,
@@ -140,6 +141,7 @@ pub struct Conn {
 struct ConnInner {
     peer: Arc<Peer>,
     info: HandshakeInfo,
+    endpoint: RawEndpoint,
     data: Mutex<http::Extensions>,
 }
 
@@ -154,14 +156,32 @@ impl fmt::Debug for Conn {
 }
 
 impl Conn {
-    pub(crate) fn new(peer: Arc<Peer>, info: HandshakeInfo) -> Self {
+    fn new(peer: Arc<Peer>, info: HandshakeInfo, endpoint: RawEndpoint) -> Self {
         Self {
             inner: Arc::new(ConnInner {
                 peer,
                 info,
+                endpoint,
                 data: Mutex::new(http::Extensions::new()),
             }),
         }
+    }
+
+    /// The endpoint this client is connected to: its other clients, and broadcast.
+    pub fn endpoint(&self) -> &RawEndpoint {
+        &self.inner.endpoint
+    }
+
+    /// Sends a message to every client of this endpoint, this one included (the seeds'
+    /// `wss.clients.forEach(client => client.send(data))`). Returns how many got it.
+    pub fn broadcast(&self, msg: WsMessage) -> usize {
+        self.inner.endpoint.broadcast(msg)
+    }
+
+    /// Sends a message to every other client of this endpoint (the seeds'
+    /// `broadcastToElse`). Returns how many got it.
+    pub fn broadcast_others(&self, msg: WsMessage) -> usize {
+        self.inner.endpoint.broadcast_except(msg, self.id())
     }
 
     /// The connection id.
@@ -325,7 +345,7 @@ impl RawEndpoint {
     }
 
     pub(crate) fn open(&self, peer: Arc<Peer>, info: HandshakeInfo) -> EndpointSession {
-        let conn = Conn::new(peer, info);
+        let conn = Conn::new(peer, info, self.clone());
         self.inner.conns.write().insert(conn.id(), conn.clone());
         if let Some(f) = &self.inner.handlers.on_connection {
             f(&conn);

@@ -68,7 +68,9 @@ where
                     OpCode::Text => session.on_message(WsMessage::text_from_utf8(frame.into_payload())),
                     OpCode::Binary => session.on_message(WsMessage::binary(frame.into_payload())),
                     OpCode::Close => {
-                        let code = frame.close_code().map(u16::from);
+                        // A close frame without a status code reports 1005, as RFC 6455
+                        // §7.1.5 says; `None` is kept for connections that simply dropped.
+                        let code = Some(frame.close_code().map_or(1005, u16::from));
                         let reason = frame.close_reason().ok().flatten().unwrap_or_default().to_owned();
                         finish(&mut ws).await;
                         break Closed { code, reason, ..Closed::default() };

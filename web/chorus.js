@@ -1,0 +1,335 @@
+/*
+ * chorus.js — a small browser client for the chorus native protocol, version 1
+ * (docs/protocol.md). No dependencies, no build step.
+ *
+ *   <script src="/chorus.js"></script>            // defines the global `Chorus`
+ *   const c = Chorus.connect({ name: "alice" });  // or Chorus.connect("wss://host/ws", {...})
+ *   c.on("connect", ({ id, name }) => console.log("hello", name));
+ *   c.on("chat", (data, { room, from }) => console.log(from.name, data.text));
+ *   const { members } = await c.join("lobby");
+ *   await c.emit("chat", { text: "hi" }, { room: "lobby" });  // resolves with the reply's result
+ *
+ * Options: name (sent as ?name=), protocols (default ["chorus.v1"]), timeout (reply timeout
+ * in ms, default 10000), queueLimit (commands kept while disconnected, default 100).
+ *
+ * Lifecycle events (reserved; server events with these names are not delivered):
+ *   connect    ({id, name})           after every `hello`, the first and each reconnect
+ *   reconnect  ({id, name, rooms})    after a reconnect, once the rooms have been re-joined;
+ *                                     rooms is [{room, members}] of the rooms re-joined
+ *   disconnect ({code, reason})       an established connection closed
+ *   presence   ({room, action, member})
+ *   error      ({code, message})     `error` pushes (and rooms that could not be re-joined)
+ *
+ * The client reconnects by itself (full-jitter backoff, 250 ms doubling to 10 s), re-sends
+ * the nickname set with setName() and re-joins every joined room. Commands issued while
+ * disconnected are queued and sent on reconnect. Promises reject with an Error carrying
+ * .code: a server error code, "timeout", or "disconnected".
+ * Binary data (ArrayBuffer or a typed array/DataView) is sent as a binary frame; binary
+ * events arrive as an ArrayBuffer.
+ */
+(function (root) {
+  "use strict";
+
+  const LIFECYCLE = new Set(["connect", "reconnect", "disconnect", "presence", "error"]);
+  const BACKOFF_BASE = 250;
+  const BACKOFF_MAX = 10000;
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
+
+  function chorusError(code, message) {
+    const err = new Error(message || code);
+    err.code = code;
+    return err;
+  }
+
+  function defaultUrl() {
+    const secure = root.location && root.location.protocol === "https:";
+    return (secure ? "wss://" : "ws://") + root.location.host + "/ws";
+  }
+
+  function isBinary(data) {
+    return data instanceof ArrayBuffer || ArrayBuffer.isView(data);
+  }
+
+  // Binary frame: u32 big-endian header length, JSON header, payload.
+  function encodeBinary(header, data) {
+    const head = encoder.encode(JSON.stringify(header));
+    const body = data instanceof ArrayBuffer
+      ? new Uint8Array(data)
+      : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const frame = new Uint8Array(4 + head.length + body.length);
+    new DataView(frame.buffer).setUint32(0, head.length, false);
+    frame.set(head, 4);
+    frame.set(body, 4 + head.length);
+    return frame.buffer;
+  }
+
+  function decodeBinary(buffer) {
+    if (buffer.byteLength < 4) throw new Error("binary frame too short");
+    const len = new DataView(buffer).getUint32(0, false);
+    if (4 + len > buffer.byteLength) throw new Error("binary frame header truncated");
+    const msg = JSON.parse(decoder.decode(new Uint8Array(buffer, 4, len)));
+    msg.data = buffer.slice(4 + len);
+    return msg;
+  }
+
+  class Client {
+    constructor(url, opts) {
+      this.url = url || defaultUrl();
+      this.opts = opts;
+      this.id = null;
+      this.name = null;
+      this.readyState = 0;           // 0 connecting, 1 open, 2 closing, 3 closed
+      this._handlers = new Map();    // event -> Set of handlers
+      this._pending = new Map();     // rid -> {resolve, reject, timer}
+      this._queue = [];              // [{frame, rid}] waiting for a connection
+      this._rooms = new Set();       // rooms to re-join after a reconnect
+      this._set = null;              // {name, data} from setName(), re-sent on reconnect
+      this._rid = 0;
+      this._attempt = 0;
+      this._everConnected = false;
+      this._live = false;            // the current socket has said hello
+      this._closed = false;
+      this._ws = null;
+      this._retry = null;
+      this._open();
+    }
+
+    on(event, handler) {
+      if (!this._handlers.has(event)) this._handlers.set(event, new Set());
+      this._handlers.get(event).add(handler);
+      return this;
+    }
+
+    off(event, handler) {
+      const set = this._handlers.get(event);
+      if (set) set.delete(handler);
+      return this;
+    }
+
+    emit(event, data, to) {
+      const cmd = { type: "emit", event };
+      if (to) cmd.to = to;
+      if (isBinary(data)) return this._request(cmd, data);
+      cmd.data = data === undefined ? null : data;
+      return this._request(cmd);
+    }
+
+    join(room) {
+      return this._request({ type: "join", room }).then((result) => {
+        this._rooms.add(room);
+        return result;
+      });
+    }
+
+    leave(room) {
+      this._rooms.delete(room); // even if the reply is lost, do not re-join it
+      return this._request({ type: "leave", room });
+    }
+
+    presence(room) {
+      return this._request({ type: "presence", room });
+    }
+
+    setName(name, data) {
+      const cmd = { type: "set" };
+      if (name != null) cmd.name = name;
+      if (data !== undefined) cmd.data = data;
+      return this._request(cmd).then((result) => {
+        const set = this._set || { type: "set" };
+        if (cmd.name) set.name = result.name || cmd.name.trim();
+        if (data !== undefined) set.data = data;
+        this._set = set;
+        if (result.name) this.name = result.name;
+        return result;
+      });
+    }
+
+    ping() {
+      return this._request({ type: "ping" });
+    }
+
+    close() {
+      this._closed = true;
+      clearTimeout(this._retry);
+      const ws = this._ws;
+      if (ws && ws.readyState < 2) {
+        this.readyState = 2;
+        ws.close(1000, "client closed");
+      } else {
+        this._finish();
+      }
+    }
+
+    // --- internals ---------------------------------------------------------------------
+
+    _fire(event, ...args) {
+      const set = this._handlers.get(event);
+      if (!set) return;
+      for (const handler of [...set]) {
+        try {
+          handler.apply(this, args);
+        } catch (err) {
+          setTimeout(() => { throw err; }); // report it without breaking dispatch
+        }
+      }
+    }
+
+    _open() {
+      const url = new URL(this.url, root.location && root.location.href);
+      if (url.protocol === "http:") url.protocol = "ws:";
+      if (url.protocol === "https:") url.protocol = "wss:";
+      const name = (this._set && this._set.name) || this.opts.name;
+      if (name) url.searchParams.set("name", name);
+      const ws = new WebSocket(url.href, this.opts.protocols || ["chorus.v1"]);
+      ws.binaryType = "arraybuffer";
+      this._ws = ws;
+      this.readyState = 0;
+      ws.onmessage = (ev) => {
+        if (ws === this._ws) this._receive(ev.data);
+      };
+      ws.onclose = (ev) => {
+        if (ws === this._ws) this._dropped(ev.code, ev.reason);
+      };
+    }
+
+    _receive(raw) {
+      let msg;
+      try {
+        msg = typeof raw === "string" ? JSON.parse(raw) : decodeBinary(raw);
+      } catch (err) {
+        return; // not something we can read: ignore it, as for unknown types
+      }
+      if (!msg || typeof msg !== "object") return;
+      switch (msg.type) {
+        case "hello": return this._hello(msg);
+        case "reply": return this._reply(msg);
+        case "event":
+          if (!LIFECYCLE.has(msg.event)) {
+            this._fire(msg.event, msg.data, { room: msg.room, from: msg.from });
+          }
+          return;
+        case "presence": return this._fire("presence", msg);
+        case "error": return this._fire("error", { code: msg.code, message: msg.message });
+        default: return; // unknown push types are ignored
+      }
+    }
+
+    _hello(msg) {
+      const again = this._everConnected;
+      this.id = msg.id;
+      this.name = msg.name;
+      this.readyState = 1;
+      this._live = true;
+      this._attempt = 0;
+      this._everConnected = true;
+      // Restore first (nickname, then rooms), then whatever was queued, all in order.
+      const restore = [];
+      if (this._set) {
+        restore.push(this._request(this._set).then((r) => { if (r.name) this.name = r.name; }));
+      }
+      const rooms = [...this._rooms].map((room) =>
+        this._request({ type: "join", room }).catch((err) => {
+          this._rooms.delete(room);
+          this._fire("error", { code: err.code, message: err.message, room });
+          return null;
+        }));
+      const queued = this._queue;
+      this._queue = [];
+      for (const item of queued) this._send(item.frame, item.rid);
+      this._fire("connect", { id: this.id, name: this.name });
+      if (again) {
+        Promise.all(restore.concat(rooms).map((p) => p.catch(() => null))).then((results) => {
+          if (this._ws !== null && this.readyState === 1) {
+            this._fire("reconnect", {
+              id: this.id,
+              name: this.name,
+              rooms: results.slice(restore.length).filter(Boolean),
+            });
+          }
+        });
+      }
+    }
+
+    _reply(msg) {
+      const pending = this._pending.get(msg.rid);
+      if (!pending) return;
+      this._pending.delete(msg.rid);
+      clearTimeout(pending.timer);
+      if (msg.ok) {
+        pending.resolve(msg.result || {});
+      } else {
+        const error = msg.error || {};
+        pending.reject(chorusError(error.code || "internal", error.message));
+      }
+    }
+
+    _request(cmd, binary) {
+      if (this._closed) return Promise.reject(chorusError("disconnected", "the client is closed"));
+      const rid = ++this._rid;
+      const header = Object.assign({}, cmd, { rid });
+      const frame = binary ? encodeBinary(header, binary) : JSON.stringify(header);
+      return new Promise((resolve, reject) => {
+        this._pending.set(rid, { resolve, reject, timer: null });
+        if (this.readyState === 1 && this._ws.readyState === 1) {
+          this._send(frame, rid);
+        } else if (this._queue.length < (this.opts.queueLimit || 100)) {
+          this._queue.push({ frame, rid });
+        } else {
+          this._pending.delete(rid);
+          reject(chorusError("disconnected", "not connected and the send queue is full"));
+        }
+      });
+    }
+
+    _send(frame, rid) {
+      const pending = this._pending.get(rid);
+      if (!pending) return;
+      const timeout = this.opts.timeout || 10000;
+      pending.timer = setTimeout(() => {
+        this._pending.delete(rid);
+        pending.reject(chorusError("timeout", "no reply within " + timeout + " ms"));
+      }, timeout);
+      this._ws.send(frame);
+    }
+
+    _dropped(code, reason) {
+      const wasOpen = this._live;
+      this._live = false;
+      this._ws = null;
+      // Replies to commands already sent will never come.
+      for (const [rid, pending] of this._pending) {
+        if (pending.timer !== null) {
+          clearTimeout(pending.timer);
+          this._pending.delete(rid);
+          pending.reject(chorusError("disconnected", "the connection closed before the reply"));
+        }
+      }
+      if (this._closed) return this._finish(wasOpen ? { code, reason } : null);
+      this.readyState = 0;
+      if (wasOpen) this._fire("disconnect", { code, reason });
+      const ceiling = Math.min(BACKOFF_MAX, BACKOFF_BASE * 2 ** this._attempt);
+      this._attempt = Math.min(this._attempt + 1, 16);
+      this._retry = setTimeout(() => this._open(), Math.random() * ceiling);
+    }
+
+    _finish(closeInfo) {
+      this.readyState = 3;
+      this._ws = null;
+      for (const pending of this._pending.values()) {
+        clearTimeout(pending.timer);
+        pending.reject(chorusError("disconnected", "the client is closed"));
+      }
+      this._pending.clear();
+      this._queue = [];
+      if (closeInfo) this._fire("disconnect", closeInfo);
+    }
+  }
+
+  function connect(url, opts) {
+    if (url && typeof url === "object") { opts = url; url = undefined; }
+    return new Client(url, opts || {});
+  }
+
+  root.Chorus = { connect, Client, encodeBinary, decodeBinary };
+})(typeof globalThis !== "undefined" ? globalThis : window);
