@@ -110,6 +110,40 @@ pub(crate) fn offered_protocols(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
+/// The client's first permessage-deflate offer whose parameters are all known and valid
+/// (RFC 7692 §7.1), across every `Sec-WebSocket-Extensions` header.
+fn first_deflate_offer(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .find(|offer| {
+            let mut parts = offer.split(';').map(str::trim);
+            parts.next() == Some("permessage-deflate")
+                && parts.all(|param| {
+                    let (key, value) = match param.split_once('=') {
+                        Some((k, v)) => (k.trim(), Some(v.trim().trim_matches('"'))),
+                        None => (param, None),
+                    };
+                    let bits_ok = |v: Option<&str>| {
+                        v.and_then(|v| v.parse::<u8>().ok())
+                            .is_some_and(|b| (9..=15).contains(&b))
+                    };
+                    match key {
+                        "server_no_context_takeover" | "client_no_context_takeover" => {
+                            value.is_none()
+                        }
+                        "server_max_window_bits" => bits_ok(value),
+                        "client_max_window_bits" => value.is_none() || bits_ok(value),
+                        _ => false,
+                    }
+                })
+        })
+        .map(str::to_owned)
+}
+
 fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
     headers
         .get_all(name)
@@ -153,6 +187,16 @@ pub(crate) fn accept(
         .is_none()
     {
         return Err(HandshakeError::NotUpgradable);
+    }
+    // The codec reads a single permessage-deflate offer; a client may send several, in
+    // its order of preference (RFC 7692 §5). Keep the first well-formed one.
+    if config.compression {
+        let chosen = first_deflate_offer(req.headers());
+        req.headers_mut().remove(header::SEC_WEBSOCKET_EXTENSIONS);
+        if let Some(offer) = chosen.and_then(|o| o.parse().ok()) {
+            req.headers_mut()
+                .insert(header::SEC_WEBSOCKET_EXTENSIONS, offer);
+        }
     }
     let (response, fut) = yawc::WebSocket::upgrade_with_options(&mut *req, codec_options(config))
         .map_err(|_| HandshakeError::Key)?;
@@ -210,6 +254,31 @@ mod tests {
 
         let req = request().method("POST").body(()).unwrap();
         assert_eq!(check(&req), Err(HandshakeError::Method));
+    }
+
+    #[test]
+    fn first_usable_deflate_offer() {
+        let req = request()
+            .header(
+                "Sec-WebSocket-Extensions",
+                "x-webkit-deflate-frame, permessage-deflate; server_max_window_bits=8, \
+                 permessage-deflate; client_no_context_takeover; server_max_window_bits=9",
+            )
+            .header("Sec-WebSocket-Extensions", "permessage-deflate")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            first_deflate_offer(req.headers()).as_deref(),
+            Some("permessage-deflate; client_no_context_takeover; server_max_window_bits=9")
+        );
+        let req = request()
+            .header(
+                "Sec-WebSocket-Extensions",
+                "permessage-deflate; unknown_param",
+            )
+            .body(())
+            .unwrap();
+        assert_eq!(first_deflate_offer(req.headers()), None);
     }
 
     #[test]
