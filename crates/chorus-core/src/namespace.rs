@@ -244,23 +244,13 @@ impl Namespace {
                     if Some(*id) == except {
                         continue;
                     }
-                    let queued = if volatile {
-                        peer.push_volatile(item.clone())
-                    } else {
-                        peer.push(item.clone())
-                    };
-                    delivered += usize::from(queued);
+                    delivered += usize::from(peer.push_with(item.clone(), volatile));
                 }
                 delivered
             }
-            Target::Conn(id) => match self.peer(id) {
-                Some(peer) => usize::from(if volatile {
-                    peer.push_volatile(item)
-                } else {
-                    peer.push(item)
-                }),
-                None => 0,
-            },
+            Target::Conn(id) => self
+                .peer(id)
+                .map_or(0, |peer| usize::from(peer.push_with(item, volatile))),
         }
     }
 }

@@ -148,6 +148,15 @@ impl Peer {
         !self.killed.load(Ordering::Relaxed) && self.tx.try_send(item).is_ok()
     }
 
+    /// [`Peer::push_volatile`] or [`Peer::push`], as `volatile` says.
+    pub fn push_with(&self, item: Outbound, volatile: bool) -> bool {
+        if volatile {
+            self.push_volatile(item)
+        } else {
+            self.push(item)
+        }
+    }
+
     /// Tells the connection to close now, ahead of anything still queued. The first reason
     /// given wins.
     pub fn close(&self, reason: CloseReason) {

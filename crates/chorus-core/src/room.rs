@@ -67,12 +67,7 @@ impl Room {
             if Some(*id) == except {
                 continue;
             }
-            let queued = if volatile {
-                peer.push_volatile(item.clone())
-            } else {
-                peer.push(item.clone())
-            };
-            delivered += usize::from(queued);
+            delivered += usize::from(peer.push_with(item.clone(), volatile));
         }
         delivered
     }

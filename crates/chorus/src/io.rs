@@ -244,28 +244,18 @@ impl Socket {
 
     /// Sends an event to this socket.
     pub fn emit(&self, event: &str, data: &impl Serialize) -> Result<(), EmitError> {
-        let event = Event {
-            name: Arc::from(event),
-            data: EventData::json(data)?,
-            room: None,
-            from: None,
-        };
-        if self
-            .inner
-            .peer
-            .push(Outbound::Shared(Broadcast::event(event)))
-        {
-            Ok(())
-        } else {
-            Err(HubError::Closed.into())
-        }
+        self.push_event(event, EventData::json(data)?)
     }
 
     /// Sends binary data as an event to this socket.
     pub fn emit_binary(&self, event: &str, data: impl Into<Bytes>) -> Result<(), EmitError> {
+        self.push_event(event, EventData::Binary(data.into()))
+    }
+
+    fn push_event(&self, event: &str, data: EventData) -> Result<(), EmitError> {
         let event = Event {
             name: Arc::from(event),
-            data: EventData::Binary(data.into()),
+            data,
             room: None,
             from: None,
         };
