@@ -175,40 +175,31 @@ impl Server {
             .iter()
             .find(|p| p.as_str() == chorus_proto::native::SUBPROTOCOL)
             .cloned();
-        let server = self.clone();
-        upgrade_with(
-            req,
-            protocol,
-            &self.inner.config,
-            move |ws, info| async move {
-                let io = server.inner.io.clone();
-                let name = info
-                    .query("name")
-                    .and_then(|n| {
-                        chorus_proto::native::command::check_name(&n, &native::limits()).ok()
-                    })
-                    .map(Arc::from);
-                let (peer, queue) = io.inner.ns.connect(WireFormat::Native, name);
-                let socket_hello = {
-                    // The greeting goes first, before any handler can emit.
-                    let id = peer.id().to_string();
-                    chorus_proto::native::push::hello(
-                        &id,
-                        &peer.name(),
-                        concat!("chorus/", env!("CARGO_PKG_VERSION")),
-                    )
-                };
-                peer.push(Outbound::Message(socket_hello));
-                let socket = io.open(peer, info);
-                let session = NativeSession {
-                    io,
-                    socket,
-                    limits: native::limits(),
-                    client_emits: server.inner.config.client_emits,
-                };
-                transport::run(ws, queue, session).await;
-            },
-        )
+        let (response, upgraded, info) = match handshake(req, protocol, &self.inner.config) {
+            Ok(accepted) => accepted,
+            Err(refused) => return refused.into_response(),
+        };
+        let io = self.inner.io.clone();
+        let name = info
+            .query("name")
+            .and_then(|n| chorus_proto::native::command::check_name(&n, &native::limits()).ok())
+            .map(Arc::from);
+        let (peer, queue) = io.inner.ns.connect(WireFormat::Native, name);
+        // The greeting goes first, before any handler can emit.
+        peer.push(Outbound::Message(chorus_proto::native::push::hello(
+            &peer.id().to_string(),
+            &peer.name(),
+            concat!("chorus/", env!("CARGO_PKG_VERSION")),
+        )));
+        let socket = io.open(peer, info);
+        let session = NativeSession {
+            io,
+            socket,
+            limits: native::limits(),
+            client_emits: self.inner.config.client_emits,
+        };
+        spawn_connection(upgraded, queue, session);
+        response
     }
 
     fn open_endpoint(&self, endpoint: RawEndpoint, req: Request) -> Response {
@@ -217,60 +208,52 @@ impl Server {
             Some(ours) => ours.iter().find(|p| offered.contains(p)).cloned(),
             None => offered.first().cloned(),
         };
-        upgrade_with(
-            req,
-            protocol,
-            &self.inner.config,
-            move |ws, info| async move {
-                let (peer, queue) = endpoint.inner.ns.connect(WireFormat::Raw, None);
-                let session = endpoint.open(peer, info);
-                transport::run(ws, queue, session).await;
-            },
-        )
+        let (response, upgraded, info) = match handshake(req, protocol, &self.inner.config) {
+            Ok(accepted) => accepted,
+            Err(refused) => return refused.into_response(),
+        };
+        let (peer, queue) = endpoint.inner.ns.connect(WireFormat::Raw, None);
+        let session = endpoint.open(peer, info);
+        spawn_connection(upgraded, queue, session);
+        response
     }
 
     fn open_raw_room(&self, req: Request) -> Response {
         let protocol = upgrade::offered_protocols(req.headers()).into_iter().next();
+        let (response, upgraded, info) = match handshake(req, protocol, &self.inner.config) {
+            Ok(accepted) => accepted,
+            Err(refused) => return refused.into_response(),
+        };
         let ns = self.inner.raw_rooms.clone();
-        let echo_to_sender = self.inner.config.echo_to_sender;
-        upgrade_with(
-            req,
-            protocol,
-            &self.inner.config,
-            move |ws, info| async move {
-                let room: Arc<str> = Arc::from(info.uri.path());
-                let (peer, queue) = ns.connect(WireFormat::Raw, None);
-                if let Err(err) = ns.join(&peer, &room) {
-                    tracing::warn!(%err, "raw room join failed");
-                }
-                tracing::debug!(id = %peer.id(), %room, addr = ?info.remote_addr, "raw client joined");
-                let session = RoomSession {
-                    ns,
-                    peer,
-                    room,
-                    echo_to_sender,
-                };
-                transport::run(ws, queue, session).await;
-            },
-        )
+        let room: Arc<str> = Arc::from(info.uri.path());
+        let (peer, queue) = ns.connect(WireFormat::Raw, None);
+        if let Err(err) = ns.join(&peer, &room) {
+            tracing::warn!(%err, "raw room join failed");
+        }
+        tracing::debug!(id = %peer.id(), %room, addr = ?info.remote_addr, "raw client joined");
+        let session = RoomSession {
+            ns,
+            peer,
+            room,
+            echo_to_sender: self.inner.config.echo_to_sender,
+        };
+        spawn_connection(upgraded, queue, session);
+        response
     }
 }
 
-/// Checks and accepts a handshake, then runs `f` on its own task once the connection is
-/// upgraded.
-fn upgrade_with<F, Fut>(
+/// Checks and accepts a handshake: the `101` response, the future of the upgraded socket,
+/// and what the request said about the client.
+///
+/// Callers register the connection (and join its rooms) *before* returning the `101`, so a
+/// client that sees its socket open is already a member: nothing sent to the room after
+/// that moment can miss it.
+fn handshake(
     mut req: Request,
     protocol: Option<String>,
     config: &Config,
-    f: F,
-) -> Response
-where
-    F: FnOnce(yawc::WebSocket<yawc::HttpStream>, HandshakeInfo) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    if let Err(err) = upgrade::check(&req) {
-        return err.into_response();
-    }
+) -> Result<(Response, yawc::UpgradeFut, HandshakeInfo), HandshakeError> {
+    upgrade::check(&req)?;
     let info = HandshakeInfo {
         remote_addr: req
             .extensions()
@@ -280,17 +263,29 @@ where
         headers: req.headers().clone(),
         protocol: protocol.clone(),
     };
-    let (response, fut) = match upgrade::accept(&mut req, protocol.as_deref(), config) {
-        Ok(accepted) => accepted,
-        Err(err) => return err.into_response(),
-    };
+    let (response, upgraded) = upgrade::accept(&mut req, protocol.as_deref(), config)?;
+    Ok((response, upgraded, info))
+}
+
+/// Runs a registered connection on its own task once the HTTP connection has switched
+/// protocols; if it never does, the session is closed as if the client had left.
+fn spawn_connection(
+    upgraded: yawc::UpgradeFut,
+    queue: chorus_core::PeerQueue,
+    mut session: impl transport::Session + 'static,
+) {
     tokio::spawn(async move {
-        match fut.await {
-            Ok(ws) => f(ws, info).await,
-            Err(err) => tracing::debug!(%err, "upgrade failed"),
+        match upgraded.await {
+            Ok(ws) => transport::run(ws, queue, session).await,
+            Err(err) => {
+                tracing::debug!(%err, "upgrade failed");
+                session.on_close(&transport::Closed {
+                    error: Some(err.to_string()),
+                    ..transport::Closed::default()
+                });
+            }
         }
     });
-    response
 }
 
 async fn healthz() -> &'static str {
