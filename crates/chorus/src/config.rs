@@ -48,6 +48,25 @@ pub struct Config {
     pub client_emits: bool,
     /// Serve the chat page at `/` (and its assets). Default on.
     pub chat_page: bool,
+    /// Most connections open at once; more are answered `503` and closed. Default 50000.
+    pub max_connections: usize,
+    /// Most connections open at once from one client address; more get `429`.
+    /// Default 5000.
+    pub max_connections_per_ip: usize,
+    /// Time a client has to send its request headers, in milliseconds (slowloris
+    /// defence); the connection is closed when it runs out. Default 10000.
+    pub handshake_timeout_ms: u64,
+    /// Interval between WebSocket pings the server sends, in milliseconds. Default 25000.
+    pub ping_interval_ms: u64,
+    /// How long after a ping a silent client is dropped, in milliseconds: a client
+    /// from which nothing (not even a pong) arrived for `ping_interval_ms +
+    /// ping_timeout_ms` is disconnected and leaves its rooms. Default 20000.
+    pub ping_timeout_ms: u64,
+    /// Web origins allowed to open WebSockets, as `scheme://host[:port]`, or `"*"` for
+    /// any. Requests without an `Origin` header (non-browser clients) are always
+    /// allowed; so are pages of the server's own origin and of `localhost`. Others get
+    /// `403`. Default empty: same origin and localhost only.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -66,6 +85,12 @@ impl Default for Config {
             write_buffer: 4096,
             client_emits: true,
             chat_page: true,
+            max_connections: 50_000,
+            max_connections_per_ip: 5_000,
+            handshake_timeout_ms: 10_000,
+            ping_interval_ms: 25_000,
+            ping_timeout_ms: 20_000,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -123,6 +148,11 @@ impl Config {
             ("max_rooms_per_conn", self.max_rooms_per_conn),
             ("read_buffer", self.read_buffer),
             ("write_buffer", self.write_buffer),
+            ("max_connections", self.max_connections),
+            ("max_connections_per_ip", self.max_connections_per_ip),
+            ("handshake_timeout_ms", self.handshake_timeout_ms as usize),
+            ("ping_interval_ms", self.ping_interval_ms as usize),
+            ("ping_timeout_ms", self.ping_timeout_ms as usize),
         ];
         for (key, value) in positive {
             if value == 0 {

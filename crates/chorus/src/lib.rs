@@ -69,7 +69,8 @@
 //!
 //! * [`config`] — [`Config`], every limit and switch with its default.
 //! * [`server`] — [`Server`]: the hub, the endpoints and the router on one port.
-//! * `upgrade` — the WebSocket handshake checks (400 / 426 with reasons).
+//! * `listener` — the accept loop: connection limits, handshake timeout.
+//! * `upgrade` — the WebSocket handshake checks (400 / 426 / 403 with reasons).
 //! * `transport` — the per-connection task: reads frames, writes queued messages in
 //!   batches.
 //! * [`raw`] — plain WebSocket: [`RawHandlers`], [`Conn`], [`RawEndpoint`], raw rooms.
@@ -86,6 +87,7 @@ pub mod raw;
 pub mod server;
 
 mod assets;
+mod listener;
 mod native;
 mod transport;
 mod upgrade;

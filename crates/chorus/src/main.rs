@@ -72,6 +72,25 @@ struct ServeArgs {
     /// Serve the chat page at / [default: true].
     #[arg(long, env = "CHORUS_CHAT_PAGE")]
     chat_page: Option<bool>,
+    /// Most connections open at once [default: 50000].
+    #[arg(long, env = "CHORUS_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Most connections open at once from one address [default: 5000].
+    #[arg(long, env = "CHORUS_MAX_CONNECTIONS_PER_IP")]
+    max_connections_per_ip: Option<usize>,
+    /// Time to send request headers, in ms [default: 10000].
+    #[arg(long, env = "CHORUS_HANDSHAKE_TIMEOUT_MS")]
+    handshake_timeout_ms: Option<u64>,
+    /// Interval between server pings, in ms [default: 25000].
+    #[arg(long, env = "CHORUS_PING_INTERVAL_MS")]
+    ping_interval_ms: Option<u64>,
+    /// Grace after a ping before a silent client is dropped, in ms [default: 20000].
+    #[arg(long, env = "CHORUS_PING_TIMEOUT_MS")]
+    ping_timeout_ms: Option<u64>,
+    /// Web origins allowed to open WebSockets, comma-separated, or `*`
+    /// [default: same origin and localhost].
+    #[arg(long, env = "CHORUS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Option<Vec<String>>,
 }
 
 impl ServeArgs {
@@ -96,7 +115,13 @@ impl ServeArgs {
             read_buffer,
             write_buffer,
             client_emits,
-            chat_page
+            chat_page,
+            max_connections,
+            max_connections_per_ip,
+            handshake_timeout_ms,
+            ping_interval_ms,
+            ping_timeout_ms,
+            allowed_origins
         );
         config.validate()?;
         Ok(config)

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -22,6 +23,7 @@ use parking_lot::RwLock;
 use crate::assets;
 use crate::config::Config;
 use crate::io::Io;
+use crate::listener::{self, Admission, ConnSlot};
 use crate::native::{self, NativeSession};
 use crate::raw::{HandshakeInfo, RawEndpoint, RawHandlers, RoomSession};
 use crate::transport;
@@ -69,6 +71,7 @@ struct Inner {
     raw_rooms: Arc<Namespace>,
     endpoints: RwLock<HashMap<String, RawEndpoint>>,
     http: RwLock<Option<Router>>,
+    admission: Arc<Admission>,
 }
 
 impl Default for Server {
@@ -86,6 +89,7 @@ impl Server {
         });
         let io = Io::new(hub.namespace(EVENT_NAMESPACE, true));
         let raw_rooms = hub.namespace(RAW_ROOMS_NAMESPACE, false);
+        let admission = Admission::new(config.max_connections, config.max_connections_per_ip);
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -94,6 +98,7 @@ impl Server {
                 raw_rooms,
                 endpoints: RwLock::new(HashMap::new()),
                 http: RwLock::new(None),
+                admission,
             }),
         }
     }
@@ -148,25 +153,30 @@ impl Server {
         router.fallback(dispatch).with_state(self.clone())
     }
 
-    /// Serves on `listener` until the process ends.
+    /// Serves on `listener` until the process ends, with the configured connection limits
+    /// and handshake timeout.
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-        use axum::serve::ListenerExt;
-        let listener = listener.tap_io(|tcp| {
-            // Small messages should leave at once, not wait for Nagle's algorithm.
-            let _ = tcp.set_nodelay(true);
-        });
-        let app = self.router();
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
+        let timeout = Duration::from_millis(self.inner.config.handshake_timeout_ms);
+        let admission = self.inner.admission.clone();
+        listener::serve(listener, self.router(), admission, timeout).await
+    }
+
+    /// Connections open now (HTTP and WebSocket) through [`Server::serve`].
+    pub fn open_connections(&self) -> usize {
+        self.inner.admission.open()
     }
 
     /// Binds the configured address and serves.
     pub async fn listen(self) -> std::io::Result<()> {
         let listener = tokio::net::TcpListener::bind(self.inner.config.socket_addr()).await?;
         self.serve(listener).await
+    }
+
+    fn transport_config(&self) -> transport::TransportConfig {
+        transport::TransportConfig {
+            ping_interval: Duration::from_millis(self.inner.config.ping_interval_ms),
+            ping_timeout: Duration::from_millis(self.inner.config.ping_timeout_ms),
+        }
     }
 
     fn open_native(&self, req: Request) -> Response {
@@ -198,7 +208,7 @@ impl Server {
             limits: native::limits(),
             client_emits: self.inner.config.client_emits,
         };
-        spawn_connection(upgraded, queue, session);
+        spawn_connection(upgraded, queue, session, self.transport_config());
         response
     }
 
@@ -214,7 +224,7 @@ impl Server {
         };
         let (peer, queue) = endpoint.inner.ns.connect(WireFormat::Raw, None);
         let session = endpoint.open(peer, info);
-        spawn_connection(upgraded, queue, session);
+        spawn_connection(upgraded, queue, session, self.transport_config());
         response
     }
 
@@ -237,7 +247,7 @@ impl Server {
             room,
             echo_to_sender: self.inner.config.echo_to_sender,
         };
-        spawn_connection(upgraded, queue, session);
+        spawn_connection(upgraded, queue, session, self.transport_config());
         response
     }
 }
@@ -252,8 +262,10 @@ fn handshake(
     mut req: Request,
     protocol: Option<String>,
     config: &Config,
-) -> Result<(Response, yawc::UpgradeFut, HandshakeInfo), HandshakeError> {
+) -> Result<(Response, Upgrade, HandshakeInfo), HandshakeError> {
     upgrade::check(&req)?;
+    upgrade::check_origin(req.headers(), &config.allowed_origins)?;
+    let slot = req.extensions().get::<Arc<ConnSlot>>().cloned();
     let info = HandshakeInfo {
         remote_addr: req
             .extensions()
@@ -264,19 +276,28 @@ fn handshake(
         protocol: protocol.clone(),
     };
     let (response, upgraded) = upgrade::accept(&mut req, protocol.as_deref(), config)?;
-    Ok((response, upgraded, info))
+    Ok((response, Upgrade { upgraded, slot }, info))
+}
+
+/// A handshake that was accepted: the socket to come, and the connection's place under
+/// the connection limits, held until the WebSocket closes.
+struct Upgrade {
+    upgraded: yawc::UpgradeFut,
+    slot: Option<Arc<ConnSlot>>,
 }
 
 /// Runs a registered connection on its own task once the HTTP connection has switched
 /// protocols; if it never does, the session is closed as if the client had left.
 fn spawn_connection(
-    upgraded: yawc::UpgradeFut,
+    upgrade: Upgrade,
     queue: chorus_core::PeerQueue,
     mut session: impl transport::Session + 'static,
+    config: transport::TransportConfig,
 ) {
     tokio::spawn(async move {
-        match upgraded.await {
-            Ok(ws) => transport::run(ws, queue, session).await,
+        let _slot = upgrade.slot;
+        match upgrade.upgraded.await {
+            Ok(ws) => transport::run(ws, queue, session, config).await,
             Err(err) => {
                 tracing::debug!(%err, "upgrade failed");
                 session.on_close(&transport::Closed {

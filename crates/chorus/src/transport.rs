@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use chorus_core::{Outbound, PeerQueue, WireFormat};
 use chorus_proto::{MessageKind, WsMessage};
 use futures::SinkExt;
@@ -21,6 +22,15 @@ use yawc::{Frame, OpCode, WebSocket, WebSocketError};
 const MAX_BATCH: usize = 64;
 /// How long a closing handshake may take before the socket is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Timing of a connection's heartbeat.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TransportConfig {
+    /// Time between server pings.
+    pub(crate) ping_interval: Duration,
+    /// Grace after a ping before a silent client is dropped.
+    pub(crate) ping_timeout: Duration,
+}
 
 /// The protocol logic of one connection, driven by [`run`].
 pub(crate) trait Session: Send {
@@ -44,13 +54,36 @@ pub struct Closed {
 }
 
 /// Drives a connection until it closes.
-pub(crate) async fn run<S>(mut ws: WebSocket<S>, mut queue: PeerQueue, mut session: impl Session)
-where
+///
+/// Heartbeat: every `ping_interval` the server pings; anything the client sends (a pong,
+/// a message) proves it alive. A client silent for `ping_interval + ping_timeout` is
+/// dropped, which runs the session's close and so empties its rooms.
+pub(crate) async fn run<S>(
+    mut ws: WebSocket<S>,
+    mut queue: PeerQueue,
+    mut session: impl Session,
+    config: TransportConfig,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let format = queue.peer().format();
+    let mut heartbeat = tokio::time::interval_at(
+        tokio::time::Instant::now() + config.ping_interval,
+        config.ping_interval,
+    );
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_heard = tokio::time::Instant::now();
     let closed = loop {
         tokio::select! {
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() >= config.ping_interval + config.ping_timeout {
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close()).await;
+                    break Closed { error: Some("heartbeat timeout: the client stopped answering pings".into()), ..Closed::default() };
+                }
+                if let Err(err) = ws.send(Frame::ping(Bytes::new())).await {
+                    break Closed { error: Some(err.to_string()), ..Closed::default() };
+                }
+            }
             item = queue.next() => {
                 let Some(item) = item else {
                     break Closed { by_server: true, ..Closed::default() };
@@ -64,19 +97,22 @@ where
                 }
             }
             frame = ws.next_frame() => match frame {
-                Ok(frame) => match frame.opcode() {
-                    OpCode::Text => session.on_message(WsMessage::text_from_utf8(frame.into_payload())),
-                    OpCode::Binary => session.on_message(WsMessage::binary(frame.into_payload())),
-                    OpCode::Close => {
-                        // A close frame without a status code reports 1005, as RFC 6455
-                        // §7.1.5 says; `None` is kept for connections that simply dropped.
-                        let code = Some(frame.close_code().map_or(1005, u16::from));
-                        let reason = frame.close_reason().ok().flatten().unwrap_or_default().to_owned();
-                        finish(&mut ws).await;
-                        break Closed { code, reason, ..Closed::default() };
+                Ok(frame) => {
+                    last_heard = tokio::time::Instant::now();
+                    match frame.opcode() {
+                        OpCode::Text => session.on_message(WsMessage::text_from_utf8(frame.into_payload())),
+                        OpCode::Binary => session.on_message(WsMessage::binary(frame.into_payload())),
+                        OpCode::Close => {
+                            // A close frame without a status code reports 1005, as RFC 6455
+                            // §7.1.5 says; `None` is kept for connections that simply dropped.
+                            let code = Some(frame.close_code().map_or(1005, u16::from));
+                            let reason = frame.close_reason().ok().flatten().unwrap_or_default().to_owned();
+                            finish(&mut ws).await;
+                            break Closed { code, reason, ..Closed::default() };
+                        }
+                        _ => {}
                     }
-                    _ => {}
-                },
+                }
                 Err(err) => {
                     let code = error_close_code(&err);
                     if let Some(code) = code {

@@ -38,6 +38,10 @@ pub enum HandshakeError {
     /// This path serves WebSocket only, and the request was plain HTTP.
     #[error("this path is a WebSocket endpoint: connect with a WebSocket client")]
     NotWebSocket,
+    /// A browser page of an origin that is not allowed (cross-site WebSocket hijacking
+    /// defence).
+    #[error("origin {0:?} is not allowed to open WebSockets here (see `allowed_origins`)")]
+    Origin(String),
     /// The HTTP connection cannot be upgraded (no hyper upgrade handle).
     #[error("this connection cannot be upgraded")]
     NotUpgradable,
@@ -48,6 +52,7 @@ impl IntoResponse for HandshakeError {
         let status = match self {
             HandshakeError::Version | HandshakeError::NotWebSocket => StatusCode::UPGRADE_REQUIRED,
             HandshakeError::NotUpgradable => StatusCode::INTERNAL_SERVER_ERROR,
+            HandshakeError::Origin(_) => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         };
         let mut response = (status, format!("{self}\n")).into_response();
@@ -95,6 +100,46 @@ pub(crate) fn check<B>(req: &Request<B>) -> Result<(), HandshakeError> {
     match headers.get(header::SEC_WEBSOCKET_VERSION) {
         Some(v) if v.as_bytes() == b"13" => Ok(()),
         _ => Err(HandshakeError::Version),
+    }
+}
+
+/// Checks the `Origin` of a browser's handshake against the allow-list: no `Origin` (not a
+/// browser), the server's own origin, `localhost` pages, and the configured origins pass.
+pub(crate) fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), HandshakeError> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or_default().trim();
+    let refuse = || Err(HandshakeError::Origin(origin.chars().take(100).collect()));
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    {
+        return Ok(());
+    }
+    // `scheme://host[:port]`; "null" (file:// pages, sandboxed frames) has no host.
+    let Some((_, authority)) = origin.split_once("://") else {
+        return refuse();
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    if !host.is_empty() && authority.eq_ignore_ascii_case(host) {
+        return Ok(());
+    }
+    let name = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    let local = name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if local {
+        Ok(())
+    } else {
+        refuse()
     }
 }
 
@@ -279,6 +324,30 @@ mod tests {
             .body(())
             .unwrap();
         assert_eq!(first_deflate_offer(req.headers()), None);
+    }
+
+    #[test]
+    fn origins() {
+        let headers = |origin: Option<&str>| {
+            let mut req = request().header("Host", "chat.example.com:3000");
+            if let Some(origin) = origin {
+                req = req.header("Origin", origin);
+            }
+            req.body(()).unwrap().headers().clone()
+        };
+        let none: Vec<String> = Vec::new();
+        assert!(check_origin(&headers(None), &none).is_ok());
+        assert!(check_origin(&headers(Some("http://chat.example.com:3000")), &none).is_ok());
+        assert!(check_origin(&headers(Some("http://localhost:5500")), &none).is_ok());
+        assert!(check_origin(&headers(Some("http://127.0.0.1:5500")), &none).is_ok());
+        assert!(check_origin(&headers(Some("http://[::1]:8080")), &none).is_ok());
+        assert!(check_origin(&headers(Some("https://evil.example")), &none).is_err());
+        assert!(check_origin(&headers(Some("http://chat.example.com")), &none).is_err());
+        assert!(check_origin(&headers(Some("null")), &none).is_err());
+        let listed = vec!["https://app.example".to_owned(), "null".to_owned()];
+        assert!(check_origin(&headers(Some("https://app.example")), &listed).is_ok());
+        assert!(check_origin(&headers(Some("null")), &listed).is_ok());
+        assert!(check_origin(&headers(Some("https://evil.example")), &["*".to_owned()]).is_ok());
     }
 
     #[test]

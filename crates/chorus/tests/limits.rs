@@ -1,0 +1,142 @@
+//! Defences at the door and on the wire: heartbeats, Origin checks, connection limits and
+//! the handshake timeout, each with real sockets.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use chorus::Config;
+use common::*;
+use futures::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[tokio::test]
+async fn a_client_that_stops_answering_pings_is_dropped_and_its_rooms_emptied() {
+    let (server, addr) = start_with(Config {
+        ping_interval_ms: 100,
+        ping_timeout_ms: 150,
+        ..config()
+    })
+    .await;
+    // A live client: tungstenite answers pings while it is polled.
+    let mut live = connect(addr, "/hb").await;
+    let reader = tokio::spawn(async move {
+        let mut pings = 0;
+        let deadline = Instant::now() + Duration::from_millis(1200);
+        while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline.into(), live.next()).await {
+            if msg.is_ping() {
+                pings += 1;
+            }
+        }
+        (live, pings)
+    });
+    // A silent client: reads pings but never answers.
+    let mut silent = RawClient::connect(addr, "/hb").await;
+    let started = Instant::now();
+    let mut pings = 0;
+    loop {
+        match silent.read_frame().await {
+            Some((0x9, _)) => pings += 1,
+            Some(_) => {}
+            None => break,
+        }
+    }
+    let waited = started.elapsed();
+    assert!(pings >= 1, "the server pinged before giving up");
+    assert!(
+        waited >= Duration::from_millis(250),
+        "dropped too early: {waited:?}"
+    );
+    let (live, live_pings) = reader.await.unwrap();
+    assert!(live_pings >= 5, "live client saw {live_pings} pings");
+    let raw = server.hub().get_namespace("raw").unwrap();
+    assert_eq!(raw.len(), 1, "only the live client is left");
+    assert_eq!(raw.members("/hb").len(), 1);
+    drop(live);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !raw.is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(raw.is_empty());
+    assert_eq!(raw.room_count(), 0, "room tables return to empty");
+}
+
+#[tokio::test]
+async fn cross_site_pages_are_refused_with_403() {
+    let (_, addr) = start_with(config()).await;
+    let evil = handshake_head(addr, "/room", "Origin: https://evil.example\r\n").await;
+    assert!(evil.starts_with("http/1.1 403"), "{evil}");
+    let same = handshake_head(addr, "/room", &format!("Origin: http://{addr}\r\n")).await;
+    assert!(same.starts_with("http/1.1 101"), "{same}");
+    let local = handshake_head(addr, "/ws", "Origin: http://localhost:5500\r\n").await;
+    assert!(local.starts_with("http/1.1 101"), "{local}");
+    let file = handshake_head(addr, "/ws", "Origin: null\r\n").await;
+    assert!(file.starts_with("http/1.1 403"), "{file}");
+
+    let (_, addr) = start_with(Config {
+        allowed_origins: vec!["https://app.example".into()],
+        ..config()
+    })
+    .await;
+    let listed = handshake_head(addr, "/room", "Origin: https://app.example\r\n").await;
+    assert!(listed.starts_with("http/1.1 101"), "{listed}");
+    let evil = handshake_head(addr, "/room", "Origin: https://evil.example\r\n").await;
+    assert!(evil.starts_with("http/1.1 403"), "{evil}");
+}
+
+#[tokio::test]
+async fn connections_are_limited_per_address_and_in_all() {
+    let (server, addr) = start_with(Config {
+        max_connections_per_ip: 2,
+        ..config()
+    })
+    .await;
+    let a = connect(addr, "/r").await;
+    let _b = connect(addr, "/r").await;
+    let refused = http_raw(addr, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    assert_eq!(server.open_connections(), 2);
+    drop(a);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while server.open_connections() > 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _c = connect(addr, "/r").await;
+
+    let (_, addr) = start_with(Config {
+        max_connections: 1,
+        ..config()
+    })
+    .await;
+    let _only = connect(addr, "/r").await;
+    let refused = http_raw(addr, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+}
+
+#[tokio::test]
+async fn slow_headers_are_cut_off() {
+    let (server, addr) = start_with(Config {
+        handshake_timeout_ms: 200,
+        ..config()
+    })
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /room HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the server kept a slow client for 5 s");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while server.open_connections() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(server.open_connections(), 0);
+}
