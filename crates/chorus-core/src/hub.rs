@@ -8,14 +8,14 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::Namespace;
+use crate::{Namespace, QueueLimits};
 
 /// Limits and switches of the hub.
 #[derive(Debug, Clone)]
 pub struct HubConfig {
-    /// Outbound queue capacity per connection, in messages. A connection whose queue is
-    /// full when a message arrives is disconnected as a slow consumer (1008).
-    pub queue_capacity: usize,
+    /// Outbound queue bounds per connection. A connection whose queue is full when a
+    /// message arrives is disconnected as a slow consumer (1008).
+    pub queue: QueueLimits,
     /// Most rooms one connection may be in.
     pub max_rooms_per_conn: usize,
 }
@@ -23,7 +23,7 @@ pub struct HubConfig {
 impl Default for HubConfig {
     fn default() -> Self {
         Self {
-            queue_capacity: 1024,
+            queue: QueueLimits::default(),
             max_rooms_per_conn: 100,
         }
     }
@@ -63,7 +63,7 @@ impl Hub {
                 Arc::new(Namespace::new(
                     Arc::from(name),
                     presence,
-                    self.config.queue_capacity,
+                    self.config.queue,
                     self.config.max_rooms_per_conn,
                 ))
             })

@@ -37,5 +37,5 @@ pub use hub::{Hub, HubConfig};
 pub use id::ConnId;
 pub use namespace::{Namespace, Target};
 pub use outbound::{Broadcast, CloseReason, Outbound, WireFormat};
-pub use peer::{Peer, PeerInfo, PeerQueue};
+pub use peer::{Peer, PeerInfo, PeerQueue, QueueLimits};
 pub use room::Room;

@@ -13,8 +13,8 @@ use chorus_proto::native::PresenceAction;
 use parking_lot::RwLock;
 
 use crate::{
-    Broadcast, ConnId, HubError, Outbound, Peer, PeerInfo, PeerQueue, PresenceNotice, Room,
-    WireFormat,
+    Broadcast, ConnId, HubError, Outbound, Peer, PeerInfo, PeerQueue, PresenceNotice, QueueLimits,
+    Room, WireFormat,
 };
 
 /// Who a broadcast goes to.
@@ -41,7 +41,7 @@ pub enum Target<'a> {
 pub struct Namespace {
     name: Arc<str>,
     presence: bool,
-    queue_capacity: usize,
+    queue: QueueLimits,
     max_rooms_per_conn: usize,
     peers: RwLock<HashMap<ConnId, Arc<Peer>>>,
     rooms: RwLock<HashMap<Arc<str>, Arc<Room>>>,
@@ -52,13 +52,13 @@ impl Namespace {
     pub(crate) fn new(
         name: Arc<str>,
         presence: bool,
-        queue_capacity: usize,
+        queue: QueueLimits,
         max_rooms_per_conn: usize,
     ) -> Self {
         Self {
             name,
             presence,
-            queue_capacity,
+            queue,
             max_rooms_per_conn,
             peers: RwLock::new(HashMap::new()),
             rooms: RwLock::new(HashMap::new()),
@@ -78,7 +78,7 @@ impl Namespace {
             let n = self.next_user.fetch_add(1, Ordering::Relaxed);
             Arc::from(format!("user{n}"))
         });
-        let (peer, queue) = Peer::new(ConnId::next(), format, name, self.queue_capacity);
+        let (peer, queue) = Peer::new(ConnId::next(), format, name, self.queue);
         self.peers.write().insert(peer.id(), peer.clone());
         (peer, queue)
     }

@@ -34,8 +34,13 @@ impl WireFormat {
 #[derive(Debug)]
 pub struct Broadcast {
     body: Body,
+    weight: usize,
     encoded: [OnceLock<Option<WsMessage>>; FORMATS],
 }
+
+/// Bytes a broadcast is counted as on a queue before it is encoded: its data and names,
+/// plus room for the envelope.
+const ENVELOPE: usize = 96;
 
 #[derive(Debug)]
 enum Body {
@@ -46,16 +51,26 @@ enum Body {
 impl Broadcast {
     /// Wraps an event.
     pub fn event(event: Event) -> Arc<Self> {
+        let weight = ENVELOPE
+            + event.name.len()
+            + event.data.len()
+            + event.room.as_ref().map_or(0, |r| r.len());
         Arc::new(Self {
             body: Body::Event(event),
+            weight,
             encoded: Default::default(),
         })
     }
 
     /// Wraps a presence notice.
     pub fn presence(notice: PresenceNotice) -> Arc<Self> {
+        let weight = ENVELOPE
+            + notice.room.len()
+            + notice.member.name.len()
+            + notice.member.data.as_ref().map_or(0, |d| d.get().len());
         Arc::new(Self {
             body: Body::Presence(notice),
+            weight,
             encoded: Default::default(),
         })
     }
@@ -112,6 +127,16 @@ pub enum Outbound {
 }
 
 impl Outbound {
+    /// The bytes this item counts for against a queue's byte limit. Stable for the item's
+    /// life, so adding it on push and subtracting it on pop balance exactly.
+    pub fn weight(&self) -> usize {
+        match self {
+            Outbound::Message(msg) => msg.payload.len(),
+            Outbound::Shared(shared) => shared.weight,
+            Outbound::Close(_) => 0,
+        }
+    }
+
     /// The message to write to a connection speaking `format`; `None` for a close, or for a
     /// broadcast that has no form in that format.
     pub fn message_for(&self, format: WireFormat) -> Option<&WsMessage> {

@@ -7,7 +7,7 @@
 //! transport closes it with 1008 once it has written what was already queued.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -44,6 +44,28 @@ pub struct Peer {
     kill: Mutex<Option<CloseReason>>,
     killed: AtomicBool,
     wake: Notify,
+    closed: Notify,
+    queued_bytes: AtomicUsize,
+    max_bytes: usize,
+}
+
+/// How much a connection's outbound queue may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// Most items queued.
+    pub messages: usize,
+    /// Most bytes queued (see [`Outbound::weight`]). One item larger than this still fits
+    /// in an empty queue, so no message is undeliverable.
+    pub bytes: usize,
+}
+
+impl Default for QueueLimits {
+    fn default() -> Self {
+        Self {
+            messages: 1024,
+            bytes: 4 << 20,
+        }
+    }
 }
 
 impl Peer {
@@ -51,9 +73,9 @@ impl Peer {
         id: ConnId,
         format: WireFormat,
         name: Arc<str>,
-        capacity: usize,
+        limits: QueueLimits,
     ) -> (Arc<Self>, PeerQueue) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let (tx, rx) = mpsc::channel(limits.messages.max(1));
         let peer = Arc::new(Self {
             id,
             format,
@@ -63,6 +85,9 @@ impl Peer {
             kill: Mutex::new(None),
             killed: AtomicBool::new(false),
             wake: Notify::new(),
+            closed: Notify::new(),
+            queued_bytes: AtomicUsize::new(0),
+            max_bytes: limits.bytes,
         });
         let queue = PeerQueue {
             rx,
@@ -127,25 +152,49 @@ impl Peer {
     }
 
     /// Queues an item without waiting. Returns `false` if it was not queued: the
-    /// connection is closing, or its queue was full, in which case the connection is told
-    /// to close as a slow consumer.
+    /// connection is closing, or its queue was full (in messages or bytes), in which case
+    /// the connection is told to close as a slow consumer.
     pub fn push(&self, item: Outbound) -> bool {
-        if self.killed.load(Ordering::Relaxed) {
-            return false;
-        }
-        match self.tx.try_send(item) {
+        match self.enqueue(item) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(Refused::Full) => {
                 self.close(CloseReason::new(1008, "slow consumer: outbound queue full"));
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(Refused::Closed) => false,
         }
     }
 
     /// Queues a volatile item: dropped (not a disconnect) if the queue is full.
     pub fn push_volatile(&self, item: Outbound) -> bool {
-        !self.killed.load(Ordering::Relaxed) && self.tx.try_send(item).is_ok()
+        self.enqueue(item).is_ok()
+    }
+
+    fn enqueue(&self, item: Outbound) -> Result<(), Refused> {
+        if self.killed.load(Ordering::Relaxed) {
+            return Err(Refused::Closed);
+        }
+        let weight = item.weight();
+        let before = self.queued_bytes.fetch_add(weight, Ordering::Relaxed);
+        if before > 0 && before + weight > self.max_bytes {
+            self.queued_bytes.fetch_sub(weight, Ordering::Relaxed);
+            return Err(Refused::Full);
+        }
+        match self.tx.try_send(item) {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                self.queued_bytes.fetch_sub(weight, Ordering::Relaxed);
+                Err(match err {
+                    mpsc::error::TrySendError::Full(_) => Refused::Full,
+                    mpsc::error::TrySendError::Closed(_) => Refused::Closed,
+                })
+            }
+        }
+    }
+
+    /// Bytes waiting on the outbound queue.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes.load(Ordering::Relaxed)
     }
 
     /// [`Peer::push_volatile`] or [`Peer::push`], as `volatile` says.
@@ -169,12 +218,32 @@ impl Peer {
         }
         self.killed.store(true, Ordering::Release);
         self.wake.notify_one();
+        self.closed.notify_waiters();
+    }
+
+    /// Resolves once [`Peer::close`] has been called. The transport races its socket writes
+    /// against this, so a client that stopped reading cannot hold its task in a write.
+    pub async fn closing(&self) {
+        loop {
+            let notified = self.closed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.killed.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// True once [`Peer::close`] was called.
     pub fn is_closing(&self) -> bool {
         self.killed.load(Ordering::Acquire)
     }
+}
+
+enum Refused {
+    Full,
+    Closed,
 }
 
 /// The receiving end of a peer's queue, owned by the transport task.
@@ -198,7 +267,7 @@ impl PeerQueue {
             tokio::select! {
                 biased;
                 () = self.peer.wake.notified() => continue,
-                item = self.rx.recv() => return item,
+                item = self.rx.recv() => return item.map(|item| self.taken(item)),
             }
         }
     }
@@ -209,7 +278,14 @@ impl PeerQueue {
         if self.peer.killed.load(Ordering::Acquire) {
             return None;
         }
-        self.rx.try_recv().ok()
+        self.rx.try_recv().ok().map(|item| self.taken(item))
+    }
+
+    fn taken(&self, item: Outbound) -> Outbound {
+        self.peer
+            .queued_bytes
+            .fetch_sub(item.weight(), Ordering::Relaxed);
+        item
     }
 
     /// The peer this queue belongs to.

@@ -104,7 +104,10 @@ async fn encode_once_per_format() {
 #[tokio::test]
 async fn slow_consumer_is_closed_and_volatile_is_dropped() {
     let hub = Hub::new(HubConfig {
-        queue_capacity: 4,
+        queue: chorus_core::QueueLimits {
+            messages: 4,
+            bytes: 1 << 20,
+        },
         max_rooms_per_conn: 2,
     });
     let ns = hub.namespace("raw", false);
@@ -163,4 +166,34 @@ async fn slow_consumer_is_closed_and_volatile_is_dropped() {
         Outbound::Close(CloseReason { code, .. }) => assert_eq!(code, 1008),
         other => panic!("expected close, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn queues_are_bounded_in_bytes_too() {
+    let hub = Hub::new(HubConfig {
+        queue: chorus_core::QueueLimits {
+            messages: 1000,
+            bytes: 10_000,
+        },
+        max_rooms_per_conn: 10,
+    });
+    let ns = hub.namespace("raw", false);
+    let (peer, mut queue) = ns.connect(WireFormat::Raw, None);
+    let big = || Outbound::Message(WsMessage::binary(vec![0u8; 4_000]));
+    assert!(peer.push(big()));
+    assert!(peer.push(big()));
+    assert_eq!(peer.queued_bytes(), 8_000);
+    // A volatile one that does not fit is dropped; the connection lives.
+    assert!(!peer.push_volatile(big()));
+    assert!(!peer.is_closing());
+    // Taking one out makes room.
+    assert!(queue.try_next().is_some());
+    assert_eq!(peer.queued_bytes(), 4_000);
+    assert!(peer.push(big()));
+    // A reliable one that does not fit closes it.
+    assert!(!peer.push(big()));
+    assert!(peer.is_closing());
+    // One message larger than the limit still fits an empty queue.
+    let (peer, _queue) = ns.connect(WireFormat::Raw, None);
+    assert!(peer.push(Outbound::Message(WsMessage::binary(vec![0u8; 50_000]))));
 }

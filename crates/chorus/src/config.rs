@@ -36,6 +36,9 @@ pub struct Config {
     /// Outbound queue per connection, in messages; a client that lets it fill up is
     /// disconnected with 1008. Default 1024.
     pub queue_capacity: usize,
+    /// Outbound queue per connection, in bytes; a client that lets it fill up is
+    /// disconnected with 1008. Default 4 MiB.
+    pub queue_max_bytes: usize,
     /// Most rooms one connection may join. Default 100.
     pub max_rooms_per_conn: usize,
     /// Initial socket read buffer per connection, in bytes; grows for large frames and
@@ -80,6 +83,7 @@ impl Default for Config {
             raw_rooms: true,
             echo_to_sender: true,
             queue_capacity: 1024,
+            queue_max_bytes: 4 << 20,
             max_rooms_per_conn: 100,
             read_buffer: 4096,
             write_buffer: 4096,
@@ -145,6 +149,7 @@ impl Config {
             ("max_message_size", self.max_message_size),
             ("max_frame_size", self.max_frame_size),
             ("queue_capacity", self.queue_capacity),
+            ("queue_max_bytes", self.queue_max_bytes),
             ("max_rooms_per_conn", self.max_rooms_per_conn),
             ("read_buffer", self.read_buffer),
             ("write_buffer", self.write_buffer),

@@ -57,6 +57,9 @@ struct ServeArgs {
     /// Outbound queue per connection, in messages [default: 1024].
     #[arg(long, env = "CHORUS_QUEUE_CAPACITY")]
     queue_capacity: Option<usize>,
+    /// Outbound queue per connection, in bytes [default: 4194304].
+    #[arg(long, env = "CHORUS_QUEUE_MAX_BYTES")]
+    queue_max_bytes: Option<usize>,
     /// Most rooms per connection [default: 100].
     #[arg(long, env = "CHORUS_MAX_ROOMS_PER_CONN")]
     max_rooms_per_conn: Option<usize>,
@@ -111,6 +114,7 @@ impl ServeArgs {
             raw_rooms,
             echo_to_sender,
             queue_capacity,
+            queue_max_bytes,
             max_rooms_per_conn,
             read_buffer,
             write_buffer,

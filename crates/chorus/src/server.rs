@@ -84,7 +84,10 @@ impl Server {
     /// A server with this configuration.
     pub fn new(config: Config) -> Self {
         let hub = Hub::new(HubConfig {
-            queue_capacity: config.queue_capacity,
+            queue: chorus_core::QueueLimits {
+                messages: config.queue_capacity,
+                bytes: config.queue_max_bytes,
+            },
             max_rooms_per_conn: config.max_rooms_per_conn,
         });
         let io = Io::new(hub.namespace(EVENT_NAMESPACE, true));

@@ -67,6 +67,7 @@ pub(crate) async fn run<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let format = queue.peer().format();
+    let peer = queue.peer().clone();
     let mut heartbeat = tokio::time::interval_at(
         tokio::time::Instant::now() + config.ping_interval,
         config.ping_interval,
@@ -88,7 +89,21 @@ pub(crate) async fn run<S>(
                 let Some(item) = item else {
                     break Closed { by_server: true, ..Closed::default() };
                 };
-                match write_batch(&mut ws, &mut queue, item, format).await {
+                // A client that stopped reading blocks the write; when the hub gives up on
+                // it (slow consumer), stop writing and drop the socket: no close frame can
+                // reach a peer that does not read.
+                let written = tokio::select! {
+                    written = write_batch(&mut ws, &mut queue, item, format) => written,
+                    () = peer.closing() => {
+                        break Closed {
+                            code: Some(1008),
+                            reason: "slow consumer: outbound queue full".into(),
+                            by_server: true,
+                            error: None,
+                        };
+                    }
+                };
+                match written {
                     Ok(None) => {}
                     Ok(Some((code, reason))) => {
                         break close_from_server(&mut ws, code, reason).await;

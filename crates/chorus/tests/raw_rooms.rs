@@ -165,3 +165,73 @@ async fn ping_gets_pong() {
     assert_eq!(opcode, 0xA);
     assert_eq!(payload, b"are you there");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_stops_is_cut_off_and_fast_readers_get_everything() {
+    let (server, addr) = start_with(Config {
+        queue_max_bytes: 512 * 1024,
+        // The sender reads nothing either; without echo it gets nothing to read.
+        echo_to_sender: false,
+        ..config()
+    })
+    .await;
+    let mut fast = connect(addr, "/feed").await;
+    // Connected, then never reads again: its socket buffers fill, then its queue.
+    let _slow = RawClient::connect(addr, "/feed").await;
+    let mut sender = connect(addr, "/feed").await;
+    const N: usize = 300;
+    let payload = vec![0xabu8; 32 * 1024];
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let progress = received.clone();
+    let reader = tokio::spawn(async move {
+        for i in 0..N {
+            progress.store(i, std::sync::atomic::Ordering::Relaxed);
+            match recv(&mut fast).await {
+                Message::Binary(bytes) => {
+                    assert_eq!(bytes.len(), 32 * 1024 + 2);
+                    assert_eq!(
+                        u16::from_be_bytes([bytes[0], bytes[1]]) as usize,
+                        i,
+                        "order"
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        fast
+    });
+    let sent = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        for i in 0..N {
+            // A live publisher: bursts of 4, then it lets a live reader catch up (never
+            // more than 8 messages, 256 KiB, behind). The slow reader never catches up,
+            // so its queue is what overflows.
+            if i % 4 == 0 {
+                while received.load(std::sync::atomic::Ordering::Relaxed) + 4 < i {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            }
+            let mut msg = (i as u16).to_be_bytes().to_vec();
+            msg.extend_from_slice(&payload);
+            sender.send(Message::binary(msg)).await.unwrap();
+        }
+    })
+    .await;
+    assert!(
+        sent.is_ok(),
+        "the publisher was slowed down by the slow reader"
+    );
+    let _fast = tokio::time::timeout(std::time::Duration::from_secs(20), reader)
+        .await
+        .expect("the fast reader was held up")
+        .unwrap();
+    // The slow reader was disconnected, and no queue ever held more than the limit.
+    let raw = server.hub().get_namespace("raw").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while raw.len() > 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(raw.len(), 2, "the fast reader and the sender remain");
+    for peer in raw.peers() {
+        assert!(peer.queued_bytes() <= 512 * 1024);
+    }
+}
