@@ -75,6 +75,11 @@ impl Hub {
         self.namespaces.read().get(name).cloned()
     }
 
+    /// Every namespace.
+    pub fn namespaces(&self) -> Vec<Arc<Namespace>> {
+        self.namespaces.read().values().cloned().collect()
+    }
+
     /// Total open connections over all namespaces.
     pub fn connection_count(&self) -> usize {
         self.namespaces.read().values().map(|ns| ns.len()).sum()

@@ -65,6 +65,9 @@ pub struct Config {
     /// from which nothing (not even a pong) arrived for `ping_interval_ms +
     /// ping_timeout_ms` is disconnected and leaves its rooms. Default 20000.
     pub ping_timeout_ms: u64,
+    /// On SIGTERM or SIGINT, how long to wait for clients to be told and queues to be
+    /// flushed before exiting, in milliseconds. Default 10000.
+    pub drain_timeout_ms: u64,
     /// Web origins allowed to open WebSockets, as `scheme://host[:port]`, or `"*"` for
     /// any. Requests without an `Origin` header (non-browser clients) are always
     /// allowed; so are pages of the server's own origin and of `localhost`. Others get
@@ -94,6 +97,7 @@ impl Default for Config {
             handshake_timeout_ms: 10_000,
             ping_interval_ms: 25_000,
             ping_timeout_ms: 20_000,
+            drain_timeout_ms: 10_000,
             allowed_origins: Vec::new(),
         }
     }

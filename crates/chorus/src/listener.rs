@@ -96,15 +96,22 @@ impl Drop for ConnSlot {
     }
 }
 
-/// Accepts connections on `listener` and serves `router` on each, forever.
+/// Accepts connections on `listener` and serves `router` on each, until `shutdown` turns
+/// true: then it stops accepting, and each HTTP connection finishes the request it is
+/// serving and closes (WebSocket connections are closed by the server's drain).
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     admission: Arc<Admission>,
     header_timeout: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     loop {
-        let (stream, addr) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = stopped(&mut shutdown) => return Ok(()),
+        };
+        let (stream, addr) = match accepted {
             Ok(accepted) => accepted,
             Err(err) => {
                 // EMFILE, ENFILE, ECONNABORTED...: none of them is a reason to stop serving
@@ -124,6 +131,7 @@ pub(crate) async fn serve(
             }
         };
         let router = router.clone();
+        let mut shutdown = shutdown.clone();
         tokio::spawn(async move {
             let service_slot = slot.clone();
             let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
@@ -140,12 +148,25 @@ pub(crate) async fn serve(
                 .header_read_timeout(header_timeout)
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
-            if let Err(err) = connection.await {
+            tokio::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                () = stopped(&mut shutdown) => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(err) = result {
                 tracing::debug!(%err, %addr, "http connection ended with an error");
             }
             drop(slot);
         });
     }
+}
+
+/// Resolves once the server is shutting down (or its handle is gone).
+async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 /// Answers a connection over a limit with a short HTTP error and closes it.

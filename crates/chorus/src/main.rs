@@ -90,6 +90,9 @@ struct ServeArgs {
     /// Grace after a ping before a silent client is dropped, in ms [default: 20000].
     #[arg(long, env = "CHORUS_PING_TIMEOUT_MS")]
     ping_timeout_ms: Option<u64>,
+    /// Time to drain connections on SIGTERM/SIGINT, in ms [default: 10000].
+    #[arg(long, env = "CHORUS_DRAIN_TIMEOUT_MS")]
+    drain_timeout_ms: Option<u64>,
     /// Web origins allowed to open WebSockets, comma-separated, or `*`
     /// [default: same origin and localhost].
     #[arg(long, env = "CHORUS_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -125,6 +128,7 @@ impl ServeArgs {
             handshake_timeout_ms,
             ping_interval_ms,
             ping_timeout_ms,
+            drain_timeout_ms,
             allowed_origins
         );
         config.validate()?;
@@ -181,13 +185,43 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION"),
         browse.trim_start_matches("http://").trim_end_matches('/')
     );
+    let drain = std::time::Duration::from_millis(config.drain_timeout_ms);
     let server = Server::new(config);
-    let shutdown = async {
+    let serving = tokio::spawn(server.clone().serve(listener));
+    let signal = shutdown_signal().await;
+    tracing::info!(
+        "{signal}: draining connections (up to {} ms)",
+        drain.as_millis()
+    );
+    let left = server.shutdown(drain).await;
+    if left > 0 {
+        tracing::warn!("{left} connections still open at the drain deadline; exiting anyway");
+    } else {
+        tracing::info!("all connections closed");
+    }
+    serving.abort();
+    Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT (Ctrl-C) and names it.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
         let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down");
-    };
-    tokio::select! {
-        result = server.serve(listener) => result.context("server failed"),
-        () = shutdown => Ok(()),
+        "Ctrl-C"
     }
 }

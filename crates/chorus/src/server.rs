@@ -72,6 +72,7 @@ struct Inner {
     endpoints: RwLock<HashMap<String, RawEndpoint>>,
     http: RwLock<Option<Router>>,
     admission: Arc<Admission>,
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl Default for Server {
@@ -102,6 +103,7 @@ impl Server {
                 endpoints: RwLock::new(HashMap::new()),
                 http: RwLock::new(None),
                 admission,
+                shutdown: tokio::sync::watch::channel(false).0,
             }),
         }
     }
@@ -161,7 +163,30 @@ impl Server {
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         let timeout = Duration::from_millis(self.inner.config.handshake_timeout_ms);
         let admission = self.inner.admission.clone();
-        listener::serve(listener, self.router(), admission, timeout).await
+        let shutdown = self.inner.shutdown.subscribe();
+        listener::serve(listener, self.router(), admission, timeout, shutdown).await
+    }
+
+    /// Drains the server: stops accepting connections, tells every WebSocket client it is
+    /// going away (close 1001, after the messages already queued for it, so it can
+    /// reconnect elsewhere), and waits until every connection served by
+    /// [`Server::serve`] has closed or `timeout` has passed. Returns how many were still
+    /// open at the deadline.
+    pub async fn shutdown(&self, timeout: Duration) -> usize {
+        self.inner.shutdown.send_replace(true);
+        for ns in self.inner.hub.namespaces() {
+            for peer in ns.peers() {
+                peer.push(Outbound::Close(chorus_core::CloseReason::new(
+                    1001,
+                    "server shutting down",
+                )));
+            }
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.inner.admission.open() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.inner.admission.open()
     }
 
     /// Connections open now (HTTP and WebSocket) through [`Server::serve`].

@@ -112,3 +112,65 @@ fn bad_flag_values_are_explained() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--port"));
 }
+
+#[test]
+fn sigterm_drains_and_exits() {
+    use std::io::{Read, Write};
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let started = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("no start-up line");
+    assert!(started.contains("listening on"), "{started}");
+    // A raw WebSocket client, by hand.
+    let mut ws = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    ws.write_all(
+        b"GET /room HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .unwrap();
+    ws.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut head = [0u8; 512];
+    let n = ws.read(&mut head).unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 101"));
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    // The client is told: a close frame with 1001.
+    let mut frame = [0u8; 64];
+    let n = ws.read(&mut frame).unwrap();
+    assert!(n >= 4, "no close frame");
+    assert_eq!(frame[0], 0x88, "a close frame");
+    assert_eq!(u16::from_be_bytes([frame[2], frame[3]]), 1001);
+    // Answer it, as a client would, and the server exits promptly and cleanly.
+    let _ = ws.write_all(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe9]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+}

@@ -140,3 +140,54 @@ async fn slow_headers_are_cut_off() {
     }
     assert_eq!(server.open_connections(), 0);
 }
+
+#[tokio::test]
+async fn shutdown_flushes_queues_closes_with_1001_and_stops_accepting() {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let (server, addr) = start_with(config()).await;
+    let mut a = connect(addr, "/news").await;
+    let mut b = connect(addr, "/ws").await;
+    assert_eq!(recv_json(&mut b).await["type"], "hello");
+    a.send(Message::text("last edition")).await.unwrap();
+    assert_eq!(recv_text(&mut a).await, "last edition");
+    // An idle keep-alive HTTP connection is closed too.
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = idle.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+
+    let drain = {
+        let server = server.clone();
+        tokio::spawn(async move { server.shutdown(Duration::from_secs(5)).await })
+    };
+    let (code, reason) = expect_close(&mut a).await;
+    assert_eq!((code, reason.as_str()), (1001, "server shutting down"));
+    assert_eq!(expect_close(&mut b).await.0, 1001);
+    // Let the clients answer the close, as real clients do.
+    let _ = tokio::time::timeout(Duration::from_secs(1), a.next()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), b.next()).await;
+    let left = tokio::time::timeout(Duration::from_secs(6), drain)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(left, 0, "every connection closed before the deadline");
+    let n = tokio::time::timeout(Duration::from_secs(2), idle.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 0, "the idle HTTP connection was closed");
+    // No longer accepting.
+    let refused = tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio_tungstenite::connect_async(format!("ws://{addr}/news")),
+    )
+    .await;
+    assert!(
+        !matches!(refused, Ok(Ok(_))),
+        "a new connection was accepted after shutdown"
+    );
+}
