@@ -81,8 +81,10 @@ pub(crate) async fn run<S>(
                     let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close()).await;
                     break Closed { error: Some("heartbeat timeout: the client stopped answering pings".into()), ..Closed::default() };
                 }
-                if let Err(err) = ws.send(Frame::ping(Bytes::new())).await {
-                    break Closed { error: Some(err.to_string()), ..Closed::default() };
+                match tokio::time::timeout(config.ping_timeout, ws.send(Frame::ping(Bytes::new()))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) => break Closed { error: Some(err.to_string()), ..Closed::default() },
+                    Err(_) => break Closed { error: Some("write timed out: the client stopped reading".into()), ..Closed::default() },
                 }
             }
             item = queue.next() => {
@@ -92,8 +94,13 @@ pub(crate) async fn run<S>(
                 // A client that stopped reading blocks the write; when the hub gives up on
                 // it (slow consumer), stop writing and drop the socket: no close frame can
                 // reach a peer that does not read.
+                // One that stopped reading without more messages coming to fill its queue
+                // is given up after the heartbeat's whole grace period.
                 let written = tokio::select! {
                     written = write_batch(&mut ws, &mut queue, item, format) => written,
+                    () = tokio::time::sleep(config.ping_interval + config.ping_timeout) => {
+                        break Closed { error: Some("write timed out: the client stopped reading".into()), ..Closed::default() };
+                    }
                     () = peer.closing() => {
                         break Closed {
                             code: Some(1008),

@@ -191,3 +191,43 @@ async fn shutdown_flushes_queues_closes_with_1001_and_stops_accepting() {
         "a new connection was accepted after shutdown"
     );
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_before_its_queue_fills() {
+    let (server, addr) = start_with(Config {
+        ping_interval_ms: 100,
+        ping_timeout_ms: 100,
+        // Room for everything sent: the queue limit never ends the stuck one; the
+        // heartbeat does, or the write timeout when its task is blocked in a write.
+        queue_max_bytes: 64 << 20,
+        ..config()
+    })
+    .await;
+    let mut sender = connect(addr, "/still").await;
+    // Reads nothing, ever, and never answers.
+    let _stuck = RawClient::connect_small_buffer(addr, "/still").await;
+    // Enough to fill the socket buffers, far less than the queue limit.
+    use futures::SinkExt;
+    let sender_reader = tokio::spawn(async move {
+        for _ in 0..40 {
+            sender
+                .send(tokio_tungstenite::tungstenite::Message::binary(
+                    vec![1u8; 256 * 1024],
+                ))
+                .await
+                .unwrap();
+            let _ = recv(&mut sender).await;
+        }
+        sender
+    });
+    let _sender = tokio::time::timeout(Duration::from_secs(20), sender_reader)
+        .await
+        .expect("the sender was held up")
+        .unwrap();
+    let raw = server.hub().get_namespace("raw").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while raw.len() > 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(raw.len(), 1, "the stuck reader was dropped");
+}
