@@ -39,6 +39,12 @@ pub struct Config {
     /// Outbound queue per connection, in bytes; a client that lets it fill up is
     /// disconnected with 1008. Default 4 MiB.
     pub queue_max_bytes: usize,
+    /// Messages per second one connection may send, on average (a token bucket); a client
+    /// over it is closed with 1008. 0 turns the limit off. Default 0 (off: benchmarks and
+    /// bulk publishers send fast; set it for public chat).
+    pub max_messages_per_sec: u32,
+    /// Messages a connection may send at once above the rate. Default 100.
+    pub message_burst: u32,
     /// Most rooms one connection may join. Default 100.
     pub max_rooms_per_conn: usize,
     /// Initial socket read buffer per connection, in bytes; grows for large frames and
@@ -87,6 +93,8 @@ impl Default for Config {
             echo_to_sender: true,
             queue_capacity: 1024,
             queue_max_bytes: 4 << 20,
+            max_messages_per_sec: 0,
+            message_burst: 100,
             max_rooms_per_conn: 100,
             read_buffer: 4096,
             write_buffer: 4096,

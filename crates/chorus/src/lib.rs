@@ -89,6 +89,7 @@ pub mod server;
 mod assets;
 mod listener;
 mod native;
+mod rate;
 mod transport;
 mod upgrade;
 

@@ -60,6 +60,12 @@ struct ServeArgs {
     /// Outbound queue per connection, in bytes [default: 4194304].
     #[arg(long, env = "CHORUS_QUEUE_MAX_BYTES")]
     queue_max_bytes: Option<usize>,
+    /// Messages per second a connection may send, 0 for no limit [default: 0].
+    #[arg(long, env = "CHORUS_MAX_MESSAGES_PER_SEC")]
+    max_messages_per_sec: Option<u32>,
+    /// Messages a connection may send at once above the rate [default: 100].
+    #[arg(long, env = "CHORUS_MESSAGE_BURST")]
+    message_burst: Option<u32>,
     /// Most rooms per connection [default: 100].
     #[arg(long, env = "CHORUS_MAX_ROOMS_PER_CONN")]
     max_rooms_per_conn: Option<usize>,
@@ -118,6 +124,8 @@ impl ServeArgs {
             echo_to_sender,
             queue_capacity,
             queue_max_bytes,
+            max_messages_per_sec,
+            message_burst,
             max_rooms_per_conn,
             read_buffer,
             write_buffer,

@@ -204,6 +204,10 @@ impl Server {
         transport::TransportConfig {
             ping_interval: Duration::from_millis(self.inner.config.ping_interval_ms),
             ping_timeout: Duration::from_millis(self.inner.config.ping_timeout_ms),
+            rate: (self.inner.config.max_messages_per_sec > 0).then_some((
+                self.inner.config.max_messages_per_sec,
+                self.inner.config.message_burst,
+            )),
         }
     }
 

@@ -16,6 +16,8 @@ use chorus_proto::{MessageKind, WsMessage};
 use futures::SinkExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use yawc::close::CloseCode;
+
+use crate::rate::TokenBucket;
 use yawc::{Frame, OpCode, WebSocket, WebSocketError};
 
 /// Most queued items written per flush, so a busy connection still reads its socket.
@@ -30,6 +32,8 @@ pub(crate) struct TransportConfig {
     pub(crate) ping_interval: Duration,
     /// Grace after a ping before a silent client is dropped.
     pub(crate) ping_timeout: Duration,
+    /// Messages per second a client may send (`None`: unlimited), and the burst.
+    pub(crate) rate: Option<(u32, u32)>,
 }
 
 /// The protocol logic of one connection, driven by [`run`].
@@ -74,6 +78,9 @@ pub(crate) async fn run<S>(
     );
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_heard = tokio::time::Instant::now();
+    let mut bucket = config
+        .rate
+        .map(|(rate, burst)| TokenBucket::new(rate, burst));
     let closed = loop {
         tokio::select! {
             _ = heartbeat.tick() => {
@@ -121,6 +128,10 @@ pub(crate) async fn run<S>(
             frame = ws.next_frame() => match frame {
                 Ok(frame) => {
                     last_heard = tokio::time::Instant::now();
+                    let data = matches!(frame.opcode(), OpCode::Text | OpCode::Binary);
+                    if data && bucket.as_mut().is_some_and(|b| !b.take(last_heard.into_std())) {
+                        break close_from_server(&mut ws, 1008, "message rate limit exceeded".into()).await;
+                    }
                     match frame.opcode() {
                         OpCode::Text => session.on_message(WsMessage::text_from_utf8(frame.into_payload())),
                         OpCode::Binary => session.on_message(WsMessage::binary(frame.into_payload())),

@@ -231,3 +231,39 @@ async fn a_client_that_stops_reading_is_dropped_before_its_queue_fills() {
     }
     assert_eq!(raw.len(), 1, "the stuck reader was dropped");
 }
+
+#[tokio::test]
+async fn a_flooding_client_is_closed_at_its_rate_limit_and_others_are_not() {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let (_, addr) = start_with(Config {
+        max_messages_per_sec: 20,
+        message_burst: 10,
+        echo_to_sender: false,
+        ..config()
+    })
+    .await;
+    let mut calm = connect(addr, "/rate").await;
+    let mut flood = connect(addr, "/rate").await;
+    for i in 0..50 {
+        if flood.send(Message::text(format!("f{i}"))).await.is_err() {
+            break;
+        }
+    }
+    // The burst got through, in order, then the flood was cut off.
+    for i in 0..10 {
+        assert_eq!(recv_text(&mut calm).await, format!("f{i}"));
+    }
+    let (code, reason) = expect_close(&mut flood).await;
+    assert_eq!(
+        (code, reason.as_str()),
+        (1008, "message rate limit exceeded")
+    );
+    // A client within the rate is untouched.
+    let mut other = connect(addr, "/rate").await;
+    for i in 0..5 {
+        calm.send(Message::text(format!("c{i}"))).await.unwrap();
+        assert_eq!(recv_text(&mut other).await, format!("c{i}"));
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+}
