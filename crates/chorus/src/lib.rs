@@ -70,6 +70,7 @@
 //! * [`config`] — [`Config`], every limit and switch with its default.
 //! * [`server`] — [`Server`]: the hub, the endpoints and the router on one port.
 //! * `listener` — the accept loop: connection limits, handshake timeout.
+//! * `metrics` — counters of every limit that fires, served at `/metrics`.
 //! * `upgrade` — the WebSocket handshake checks (400 / 426 / 403 with reasons).
 //! * `transport` — the per-connection task: reads frames, writes queued messages in
 //!   batches.
@@ -88,6 +89,7 @@ pub mod server;
 
 mod assets;
 mod listener;
+mod metrics;
 mod native;
 mod rate;
 mod transport;

@@ -23,6 +23,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
+use crate::metrics::{Event, Metrics};
+
 /// Counts open connections, in all and per client address.
 #[derive(Debug)]
 pub(crate) struct Admission {
@@ -105,6 +107,7 @@ pub(crate) async fn serve(
     admission: Arc<Admission>,
     header_timeout: Duration,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
 ) -> std::io::Result<()> {
     loop {
         let accepted = tokio::select! {
@@ -126,6 +129,10 @@ pub(crate) async fn serve(
         let slot = match admission.admit(addr.ip()) {
             Ok(slot) => slot,
             Err(refusal) => {
+                metrics.count(match refusal {
+                    Refusal::Full => Event::RefusedFull,
+                    Refusal::PerIp => Event::RefusedPerIp,
+                });
                 tokio::spawn(refuse(stream, refusal));
                 continue;
             }

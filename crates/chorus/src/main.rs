@@ -178,6 +178,9 @@ impl ServeArgs {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Signal handlers first: a SIGTERM that arrives once we say we are listening must
+    // drain, not kill.
+    let signal = shutdown_signal()?;
     let addr = config.socket_addr();
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -196,7 +199,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let drain = std::time::Duration::from_millis(config.drain_timeout_ms);
     let server = Server::new(config);
     let serving = tokio::spawn(server.clone().serve(listener));
-    let signal = shutdown_signal().await;
+    let signal = signal.await;
     tracing::info!(
         "{signal}: draining connections (up to {} ms)",
         drain.as_millis()
@@ -211,25 +214,26 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits for SIGTERM or SIGINT (Ctrl-C) and names it.
-async fn shutdown_signal() -> &'static str {
+/// Installs the SIGTERM and SIGINT (Ctrl-C) handlers now; the future resolves with the
+/// name of the first signal that arrives.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = &'static str>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
+        let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+        Ok(async move {
+            tokio::select! {
                 _ = term.recv() => "SIGTERM",
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-            },
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
+                _ = int.recv() => "SIGINT",
             }
-        }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        })
     }
 }

@@ -24,6 +24,7 @@ use crate::assets;
 use crate::config::Config;
 use crate::io::Io;
 use crate::listener::{self, Admission, ConnSlot};
+use crate::metrics::{Event as MetricEvent, Metrics};
 use crate::native::{self, NativeSession};
 use crate::raw::{HandshakeInfo, RawEndpoint, RawHandlers, RoomSession};
 use crate::transport;
@@ -73,6 +74,7 @@ struct Inner {
     http: RwLock<Option<Router>>,
     admission: Arc<Admission>,
     shutdown: tokio::sync::watch::Sender<bool>,
+    metrics: Arc<Metrics>,
 }
 
 impl Default for Server {
@@ -104,6 +106,7 @@ impl Server {
                 http: RwLock::new(None),
                 admission,
                 shutdown: tokio::sync::watch::channel(false).0,
+                metrics: Arc::default(),
             }),
         }
     }
@@ -149,7 +152,9 @@ impl Server {
     /// or into a router without one). To see clients' addresses, serve it with
     /// `into_make_service_with_connect_info::<SocketAddr>()`, as [`Server::serve`] does.
     pub fn router(&self) -> Router {
-        let mut router = Router::new().route("/healthz", get(healthz));
+        let mut router = Router::new()
+            .route("/healthz", get(healthz))
+            .route("/metrics", get(metrics));
         if self.inner.config.chat_page {
             router = assets::routes(router);
         } else {
@@ -164,7 +169,16 @@ impl Server {
         let timeout = Duration::from_millis(self.inner.config.handshake_timeout_ms);
         let admission = self.inner.admission.clone();
         let shutdown = self.inner.shutdown.subscribe();
-        listener::serve(listener, self.router(), admission, timeout, shutdown).await
+        let metrics = self.inner.metrics.clone();
+        listener::serve(
+            listener,
+            self.router(),
+            admission,
+            timeout,
+            shutdown,
+            metrics,
+        )
+        .await
     }
 
     /// Drains the server: stops accepting connections, tells every WebSocket client it is
@@ -208,7 +222,30 @@ impl Server {
                 self.inner.config.max_messages_per_sec,
                 self.inner.config.message_burst,
             )),
+            metrics: self.inner.metrics.clone(),
         }
+    }
+
+    /// Answers a refused handshake, counting it.
+    fn refuse(&self, err: HandshakeError) -> Response {
+        let response = err.into_response();
+        let event = match response.status() {
+            StatusCode::FORBIDDEN => Some(MetricEvent::Handshake403),
+            StatusCode::UPGRADE_REQUIRED => Some(MetricEvent::Handshake426),
+            StatusCode::BAD_REQUEST => Some(MetricEvent::Handshake400),
+            _ => None,
+        };
+        if let Some(event) = event {
+            self.inner.metrics.count(event);
+        }
+        response
+    }
+
+    /// The Prometheus text exposition of the server's counters and gauges.
+    pub fn metrics_text(&self) -> String {
+        self.inner
+            .metrics
+            .render(&self.inner.hub, self.inner.admission.open())
     }
 
     fn open_native(&self, req: Request) -> Response {
@@ -219,7 +256,7 @@ impl Server {
             .cloned();
         let (response, upgraded, info) = match handshake(req, protocol, &self.inner.config) {
             Ok(accepted) => accepted,
-            Err(refused) => return refused.into_response(),
+            Err(refused) => return self.refuse(refused),
         };
         let io = self.inner.io.clone();
         let name = info
@@ -252,7 +289,7 @@ impl Server {
         };
         let (response, upgraded, info) = match handshake(req, protocol, &self.inner.config) {
             Ok(accepted) => accepted,
-            Err(refused) => return refused.into_response(),
+            Err(refused) => return self.refuse(refused),
         };
         let (peer, queue) = endpoint.inner.ns.connect(WireFormat::Raw, None);
         let session = endpoint.open(peer, info);
@@ -264,7 +301,7 @@ impl Server {
         let protocol = upgrade::offered_protocols(req.headers()).into_iter().next();
         let (response, upgraded, info) = match handshake(req, protocol, &self.inner.config) {
             Ok(accepted) => accepted,
-            Err(refused) => return refused.into_response(),
+            Err(refused) => return self.refuse(refused),
         };
         let ns = self.inner.raw_rooms.clone();
         let room: Arc<str> = Arc::from(info.uri.path());
@@ -345,6 +382,17 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+async fn metrics(State(server): State<Server>) -> Response {
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        server.metrics_text(),
+    )
+        .into_response()
+}
+
 async fn dispatch(State(server): State<Server>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
     let attempt = upgrade::is_attempt(&req);
@@ -362,7 +410,7 @@ async fn dispatch(State(server): State<Server>, req: Request) -> Response {
         return if attempt {
             server.open_native(req)
         } else {
-            HandshakeError::NotWebSocket.into_response()
+            server.refuse(HandshakeError::NotWebSocket)
         };
     }
     let endpoint = server.inner.endpoints.read().get(&path).cloned();
@@ -370,7 +418,7 @@ async fn dispatch(State(server): State<Server>, req: Request) -> Response {
         return if attempt {
             server.open_endpoint(endpoint, req)
         } else {
-            HandshakeError::NotWebSocket.into_response()
+            server.refuse(HandshakeError::NotWebSocket)
         };
     }
     if attempt {

@@ -8,6 +8,7 @@
 //! Control frames (ping → pong, close echo, protocol-error closes with the right code) are
 //! the codec's job.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,6 +18,7 @@ use futures::SinkExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use yawc::close::CloseCode;
 
+use crate::metrics::{Event, Metrics};
 use crate::rate::TokenBucket;
 use yawc::{Frame, OpCode, WebSocket, WebSocketError};
 
@@ -26,7 +28,7 @@ const MAX_BATCH: usize = 64;
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Timing of a connection's heartbeat.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct TransportConfig {
     /// Time between server pings.
     pub(crate) ping_interval: Duration,
@@ -34,6 +36,8 @@ pub(crate) struct TransportConfig {
     pub(crate) ping_timeout: Duration,
     /// Messages per second a client may send (`None`: unlimited), and the burst.
     pub(crate) rate: Option<(u32, u32)>,
+    /// Where the defences that fire are counted.
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 /// The protocol logic of one connection, driven by [`run`].
@@ -85,13 +89,17 @@ pub(crate) async fn run<S>(
         tokio::select! {
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() >= config.ping_interval + config.ping_timeout {
+                    config.metrics.count(Event::HeartbeatTimeout);
                     let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close()).await;
                     break Closed { error: Some("heartbeat timeout: the client stopped answering pings".into()), ..Closed::default() };
                 }
                 match tokio::time::timeout(config.ping_timeout, ws.send(Frame::ping(Bytes::new()))).await {
                     Ok(Ok(())) => {}
                     Ok(Err(err)) => break Closed { error: Some(err.to_string()), ..Closed::default() },
-                    Err(_) => break Closed { error: Some("write timed out: the client stopped reading".into()), ..Closed::default() },
+                    Err(_) => {
+                        config.metrics.count(Event::WriteTimeout);
+                        break Closed { error: Some("write timed out: the client stopped reading".into()), ..Closed::default() };
+                    }
                 }
             }
             item = queue.next() => {
@@ -106,9 +114,11 @@ pub(crate) async fn run<S>(
                 let written = tokio::select! {
                     written = write_batch(&mut ws, &mut queue, item, format) => written,
                     () = tokio::time::sleep(config.ping_interval + config.ping_timeout) => {
+                        config.metrics.count(Event::WriteTimeout);
                         break Closed { error: Some("write timed out: the client stopped reading".into()), ..Closed::default() };
                     }
                     () = peer.closing() => {
+                        config.metrics.count(Event::SlowConsumer);
                         break Closed {
                             code: Some(1008),
                             reason: "slow consumer: outbound queue full".into(),
@@ -120,6 +130,10 @@ pub(crate) async fn run<S>(
                 match written {
                     Ok(None) => {}
                     Ok(Some((code, reason))) => {
+                        if peer.is_closing() {
+                            // The hub's slow-consumer close, found at the head of the queue.
+                            config.metrics.count(Event::SlowConsumer);
+                        }
                         break close_from_server(&mut ws, code, reason).await;
                     }
                     Err(err) => break Closed { error: Some(err.to_string()), ..Closed::default() },
@@ -130,6 +144,7 @@ pub(crate) async fn run<S>(
                     last_heard = tokio::time::Instant::now();
                     let data = matches!(frame.opcode(), OpCode::Text | OpCode::Binary);
                     if data && bucket.as_mut().is_some_and(|b| !b.take(last_heard.into_std())) {
+                        config.metrics.count(Event::RateLimited);
                         break close_from_server(&mut ws, 1008, "message rate limit exceeded".into()).await;
                     }
                     match frame.opcode() {
@@ -149,6 +164,7 @@ pub(crate) async fn run<S>(
                 Err(err) => {
                     let code = error_close_code(&err);
                     if let Some(code) = code {
+                        config.metrics.count(Event::ProtocolError);
                         fail_connection(&mut ws, code, &err).await;
                     }
                     break Closed { code, by_server: code.is_some(), error: Some(err.to_string()), ..Closed::default() };

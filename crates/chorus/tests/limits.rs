@@ -267,3 +267,48 @@ async fn a_flooding_client_is_closed_at_its_rate_limit_and_others_are_not() {
         tokio::time::sleep(Duration::from_millis(60)).await;
     }
 }
+
+#[tokio::test]
+async fn every_defence_that_fires_is_counted_at_metrics() {
+    let (_, addr) = start_with(Config {
+        max_connections_per_ip: 3,
+        ..config()
+    })
+    .await;
+    let _ = handshake_head(addr, "/room", "Origin: https://evil.example\r\n").await;
+    let plain = http_raw(
+        addr,
+        "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(plain.starts_with("HTTP/1.1 426"), "{plain}");
+    let mut bad = RawClient::connect(addr, "/r").await;
+    bad.send_frame(true, 0x1, b"\xff", true).await;
+    assert_eq!(bad.expect_close_code().await, 1007);
+    let _a = connect(addr, "/r").await;
+    let _b = connect(addr, "/r").await;
+    let _c = connect(addr, "/r").await;
+    let refused = http_raw(addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    drop(_c);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let text = http_raw(
+        addr,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    for line in [
+        "chorus_handshakes_refused_total{status=\"403\"} 1",
+        "chorus_connections_refused_total{reason=\"max_connections_per_ip\"} 1",
+        "chorus_disconnects_total{reason=\"protocol_error\"} 1",
+        "chorus_clients{namespace=\"raw\"} 2",
+        "chorus_rooms{namespace=\"raw\"} 1",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    assert!(
+        text.contains("chorus_handshakes_refused_total{status=\"426\"} 1"),
+        "{text}"
+    );
+}

@@ -1,0 +1,169 @@
+//! Counters of every limit and defence that fires, and the Prometheus text at `/metrics`.
+//!
+//! Only rare events are counted (a refusal, a slow consumer, a timeout), so plain relaxed
+//! atomics cost nothing on the message path; gauges (connections, rooms) are read from the
+//! hub when scraped rather than kept up to date on every join.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chorus_core::Hub;
+
+/// Why the server ended or refused a connection, for counting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// Refused at accept: `max_connections`.
+    RefusedFull,
+    /// Refused at accept: `max_connections_per_ip`.
+    RefusedPerIp,
+    /// Handshake refused with `400`.
+    Handshake400,
+    /// Handshake refused with `403` (Origin).
+    Handshake403,
+    /// Handshake refused with `426` (version, or not a WebSocket request).
+    Handshake426,
+    /// Disconnected as a slow consumer (queue full).
+    SlowConsumer,
+    /// Dropped: stopped answering pings.
+    HeartbeatTimeout,
+    /// Dropped: a write to it blocked past the grace period.
+    WriteTimeout,
+    /// Closed for sending faster than `max_messages_per_sec`.
+    RateLimited,
+    /// Closed for a protocol error (bad frame, invalid UTF-8, too big).
+    ProtocolError,
+}
+
+const EVENTS: [(Event, &str, &str); 10] = [
+    (
+        Event::RefusedFull,
+        "chorus_connections_refused_total",
+        "reason=\"max_connections\"",
+    ),
+    (
+        Event::RefusedPerIp,
+        "chorus_connections_refused_total",
+        "reason=\"max_connections_per_ip\"",
+    ),
+    (
+        Event::Handshake400,
+        "chorus_handshakes_refused_total",
+        "status=\"400\"",
+    ),
+    (
+        Event::Handshake403,
+        "chorus_handshakes_refused_total",
+        "status=\"403\"",
+    ),
+    (
+        Event::Handshake426,
+        "chorus_handshakes_refused_total",
+        "status=\"426\"",
+    ),
+    (
+        Event::SlowConsumer,
+        "chorus_disconnects_total",
+        "reason=\"slow_consumer\"",
+    ),
+    (
+        Event::HeartbeatTimeout,
+        "chorus_disconnects_total",
+        "reason=\"heartbeat_timeout\"",
+    ),
+    (
+        Event::WriteTimeout,
+        "chorus_disconnects_total",
+        "reason=\"write_timeout\"",
+    ),
+    (
+        Event::RateLimited,
+        "chorus_disconnects_total",
+        "reason=\"rate_limited\"",
+    ),
+    (
+        Event::ProtocolError,
+        "chorus_disconnects_total",
+        "reason=\"protocol_error\"",
+    ),
+];
+
+/// The server's counters.
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    counts: [AtomicU64; EVENTS.len()],
+}
+
+impl Metrics {
+    /// Counts one event.
+    pub(crate) fn count(&self, event: Event) {
+        let index = EVENTS
+            .iter()
+            .position(|(e, _, _)| *e == event)
+            .expect("every event is listed");
+        self.counts[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition of the counters and the hub's gauges.
+    pub(crate) fn render(&self, hub: &Hub, open_connections: usize) -> String {
+        let mut out = String::with_capacity(2048);
+        let mut last_name = "";
+        for ((_, name, labels), count) in EVENTS.iter().zip(&self.counts) {
+            if *name != last_name {
+                let _ = writeln!(out, "# TYPE {name} counter");
+                last_name = name;
+            }
+            let _ = writeln!(out, "{name}{{{labels}}} {}", count.load(Ordering::Relaxed));
+        }
+        let _ = writeln!(out, "# TYPE chorus_connections_open gauge");
+        let _ = writeln!(out, "chorus_connections_open {open_connections}");
+        let mut namespaces = hub.namespaces();
+        namespaces.sort_by(|a, b| a.name().cmp(b.name()));
+        let _ = writeln!(out, "# TYPE chorus_clients gauge");
+        for ns in &namespaces {
+            let _ = writeln!(
+                out,
+                "chorus_clients{{namespace={:?}}} {}",
+                &**ns.name(),
+                ns.len()
+            );
+        }
+        let _ = writeln!(out, "# TYPE chorus_rooms gauge");
+        for ns in &namespaces {
+            let _ = writeln!(
+                out,
+                "chorus_rooms{{namespace={:?}}} {}",
+                &**ns.name(),
+                ns.room_count()
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_gauges() {
+        let metrics = Metrics::default();
+        metrics.count(Event::SlowConsumer);
+        metrics.count(Event::SlowConsumer);
+        metrics.count(Event::RefusedPerIp);
+        let hub = Hub::default();
+        let ns = hub.namespace("raw", false);
+        let (peer, _queue) = ns.connect(chorus_core::WireFormat::Raw, None);
+        ns.join(&peer, "/a").unwrap();
+        let text = metrics.render(&hub, 1);
+        assert!(
+            text.contains("chorus_disconnects_total{reason=\"slow_consumer\"} 2\n"),
+            "{text}"
+        );
+        assert!(text
+            .contains("chorus_connections_refused_total{reason=\"max_connections_per_ip\"} 1\n"));
+        assert!(text.contains("chorus_connections_open 1\n"));
+        assert!(text.contains("chorus_clients{namespace=\"raw\"} 1\n"));
+        assert!(text.contains("chorus_rooms{namespace=\"raw\"} 1\n"));
+        assert_eq!(text.matches("# TYPE chorus_disconnects_total").count(), 1);
+    }
+}
