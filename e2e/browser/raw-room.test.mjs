@@ -10,27 +10,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { openClient, withTimeout, roomUrl, TEXT_SUFFIX, verifyReceived } from '../raw-helpers.mjs';
+import { launchChromium } from './chromium.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const E2E = join(HERE, '..');
 const SKIP = process.env.CHORUS_TEST_SKIP_BROWSER === '1' ? 'CHORUS_TEST_SKIP_BROWSER=1' : false;
-
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-async function launchChromium() {
-  const { chromium } = await import('playwright-core');
-  const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-  if (!existsSync(executablePath)) throw new Error(`Chromium not found at ${executablePath} (set CHROMIUM or install it)`);
-  return chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS, timeout: 30000 });
-}
 
 function pythonBin() {
   const venv = join(E2E, '.venv', 'bin', 'python');

@@ -9,7 +9,6 @@
 // Needs a running chorus server at $CHORUS_URL and Chromium at $CHROMIUM (default
 // /usr/bin/chromium). Skipped when CHORUS_TEST_SKIP_BROWSER=1. Saves screenshots of the
 // receiving pages to e2e/screenshots/seed-p7.png and seed-p9.png.
-import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -17,30 +16,18 @@ import assert from 'node:assert/strict';
 import { test, before, after } from 'node:test';
 
 import { wsBase } from '../raw-helpers.mjs';
+import { launchChromium } from './chromium.mjs';
 
 const SKIP = process.env.CHORUS_TEST_SKIP_BROWSER === '1' ? 'CHORUS_TEST_SKIP_BROWSER=1' : false;
 const PAGES = fileURLToPath(new URL('../../examples/pages/', import.meta.url));
 const SHOTS = fileURLToPath(new URL('../screenshots/', import.meta.url));
 const WAIT = { timeout: 10_000 };
 
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
 let browser;
 
 before(async () => {
   if (SKIP) return;
-  const { chromium } = await import('playwright-core');
-  const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-  if (!existsSync(executablePath)) throw new Error(`Chromium not found at ${executablePath} (set CHROMIUM or install it)`);
-  browser = await chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
+  browser = await launchChromium();
 });
 
 after(async () => {
