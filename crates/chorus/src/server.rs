@@ -1,7 +1,7 @@
 //! The server: configuration, the hub, the endpoints, and the HTTP router that serves them
 //! all on one port.
 //!
-//! Routing, in order: `/healthz` and the embedded web assets; `/ws`, the native protocol;
+//! Routing, in order: `/healthz`, `/metrics` and the embedded web assets; `/ws`, the native protocol;
 //! paths registered with [`Server::raw`]; then, for any other path, a WebSocket handshake
 //! joins the raw room of that path (when `raw_rooms` is on) and plain HTTP gets the chat
 //! page at `/` or a 404.
