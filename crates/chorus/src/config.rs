@@ -74,6 +74,11 @@ pub struct Config {
     /// On SIGTERM or SIGINT, how long to wait for clients to be told and queues to be
     /// flushed before exiting, in milliseconds. Default 10000.
     pub drain_timeout_ms: u64,
+    /// PEM certificate chain: with `tls_key`, the port serves `https://` and `wss://`.
+    /// Default none (plain `http://` and `ws://`).
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<std::path::PathBuf>,
     /// Web origins allowed to open WebSockets, as `scheme://host[:port]`, or `"*"` for
     /// any. Requests without an `Origin` header (non-browser clients) are always
     /// allowed; so are pages of the server's own origin and of `localhost`. Others get
@@ -106,6 +111,8 @@ impl Default for Config {
             ping_interval_ms: 25_000,
             ping_timeout_ms: 20_000,
             drain_timeout_ms: 10_000,
+            tls_cert: None,
+            tls_key: None,
             allowed_origins: Vec::new(),
         }
     }
@@ -171,6 +178,11 @@ impl Config {
             ("ping_interval_ms", self.ping_interval_ms as usize),
             ("ping_timeout_ms", self.ping_timeout_ms as usize),
         ];
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "`tls_cert` and `tls_key` go together: give both or neither".into(),
+            ));
+        }
         for (key, value) in positive {
             if value == 0 {
                 return Err(ConfigError::Invalid(format!("`{key}` must be at least 1")));

@@ -70,6 +70,7 @@
 //! * [`config`] — [`Config`], every limit and switch with its default.
 //! * [`server`] — [`Server`]: the hub, the endpoints and the router on one port.
 //! * `listener` — the accept loop: connection limits, handshake timeout.
+//! * `tls` — `https://` and `wss://` on the same port (rustls).
 //! * `metrics` — counters of every limit that fires, served at `/metrics`.
 //! * `upgrade` — the WebSocket handshake checks (400 / 426 / 403 with reasons).
 //! * `transport` — the per-connection task: reads frames, writes queued messages in
@@ -92,6 +93,7 @@ mod listener;
 mod metrics;
 mod native;
 mod rate;
+mod tls;
 mod transport;
 mod upgrade;
 
@@ -101,5 +103,6 @@ pub use config::{Config, ConfigError};
 pub use io::{Ack, Data, EmitError, Emitter, Io, Socket};
 pub use raw::{Conn, RawEndpoint, RawHandlers};
 pub use server::Server;
+pub use tls::TlsError;
 pub use transport::Closed;
 pub use upgrade::HandshakeError;

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +21,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use parking_lot::Mutex;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::metrics::{Event, Metrics};
@@ -98,17 +99,33 @@ impl Drop for ConnSlot {
     }
 }
 
+/// What the accept loop enforces and offers.
+pub(crate) struct Settings {
+    /// Connection limits.
+    pub(crate) admission: Arc<Admission>,
+    /// Deadline for the TLS handshake and for each request's headers.
+    pub(crate) header_timeout: Duration,
+    /// Where refusals are counted.
+    pub(crate) metrics: Arc<Metrics>,
+    /// TLS, when configured.
+    pub(crate) tls: Option<TlsAcceptor>,
+}
+
 /// Accepts connections on `listener` and serves `router` on each, until `shutdown` turns
 /// true: then it stops accepting, and each HTTP connection finishes the request it is
 /// serving and closes (WebSocket connections are closed by the server's drain).
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
-    admission: Arc<Admission>,
-    header_timeout: Duration,
+    settings: Settings,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
-    metrics: Arc<Metrics>,
 ) -> std::io::Result<()> {
+    let Settings {
+        admission,
+        header_timeout,
+        metrics,
+        tls,
+    } = settings;
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -138,37 +155,64 @@ pub(crate) async fn serve(
             }
         };
         let router = router.clone();
-        let mut shutdown = shutdown.clone();
+        let shutdown = shutdown.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let service_slot = slot.clone();
-            let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(addr));
-                req.extensions_mut().insert(service_slot.clone());
-                let router = router.clone();
-                async move {
-                    let response = router.oneshot(req.map(Body::new)).await;
-                    Ok::<_, Infallible>(response.unwrap_or_else(|never| match never {}))
+            match tls {
+                None => serve_http(stream, addr, slot, router, header_timeout, shutdown).await,
+                Some(acceptor) => {
+                    let handshake = tokio::time::timeout(header_timeout, acceptor.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(stream)) => {
+                            serve_http(stream, addr, slot, router, header_timeout, shutdown).await
+                        }
+                        Ok(Err(err)) => tracing::debug!(%err, %addr, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
+                    }
                 }
-            });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            tokio::pin!(connection);
-            let result = tokio::select! {
-                result = connection.as_mut() => result,
-                () = stopped(&mut shutdown) => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(err) = result {
-                tracing::debug!(%err, %addr, "http connection ended with an error");
             }
-            drop(slot);
         });
     }
+}
+
+/// Serves HTTP/1.1 (with upgrades) on one accepted connection, plain or TLS.
+async fn serve_http<I>(
+    io: I,
+    addr: SocketAddr,
+    slot: Arc<ConnSlot>,
+    router: Router,
+    header_timeout: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service_slot = slot.clone();
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(addr));
+        req.extensions_mut().insert(service_slot.clone());
+        let router = router.clone();
+        async move {
+            let response = router.oneshot(req.map(Body::new)).await;
+            Ok::<_, Infallible>(response.unwrap_or_else(|never| match never {}))
+        }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = stopped(&mut shutdown) => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(err) = result {
+        tracing::debug!(%err, %addr, "http connection ended with an error");
+    }
+    drop(slot);
 }
 
 /// Resolves once the server is shutting down (or its handle is gone).

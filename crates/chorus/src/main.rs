@@ -99,6 +99,12 @@ struct ServeArgs {
     /// Time to drain connections on SIGTERM/SIGINT, in ms [default: 10000].
     #[arg(long, env = "CHORUS_DRAIN_TIMEOUT_MS")]
     drain_timeout_ms: Option<u64>,
+    /// PEM certificate chain: serve https:// and wss:// (with --tls-key).
+    #[arg(long, env = "CHORUS_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "CHORUS_TLS_KEY")]
+    tls_key: Option<PathBuf>,
     /// Web origins allowed to open WebSockets, comma-separated, or `*`
     /// [default: same origin and localhost].
     #[arg(long, env = "CHORUS_ALLOWED_ORIGINS", value_delimiter = ',')]
@@ -111,6 +117,12 @@ impl ServeArgs {
             Some(path) => Config::from_file(path)?,
             None => Config::default(),
         };
+        if self.tls_cert.is_some() {
+            config.tls_cert = self.tls_cert.clone();
+        }
+        if self.tls_key.is_some() {
+            config.tls_key = self.tls_key.clone();
+        }
         macro_rules! overlay {
             ($($field:ident),*) => { $( if let Some(v) = self.$field { config.$field = v; } )* };
         }
@@ -186,15 +198,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    let browse = if local.ip().is_unspecified() {
-        format!("http://localhost:{}/", local.port())
+    let (http, ws) = if config.tls_cert.is_some() {
+        ("https", "wss")
     } else {
-        format!("http://{local}/")
+        ("http", "ws")
+    };
+    let host = if local.ip().is_unspecified() {
+        format!("localhost:{}", local.port())
+    } else {
+        local.to_string()
     };
     tracing::info!(
-        "chorus {} listening on {local}; open {browse} in a browser (native protocol at ws://{}/ws, raw rooms on any other path)",
+        "chorus {} listening on {local}; open {http}://{host}/ in a browser (native protocol at {ws}://{host}/ws, raw rooms on any other path)",
         env!("CARGO_PKG_VERSION"),
-        browse.trim_start_matches("http://").trim_end_matches('/')
     );
     let drain = std::time::Duration::from_millis(config.drain_timeout_ms);
     let server = Server::new(config);

@@ -166,19 +166,21 @@ impl Server {
     /// Serves on `listener` until the process ends, with the configured connection limits
     /// and handshake timeout.
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-        let timeout = Duration::from_millis(self.inner.config.handshake_timeout_ms);
-        let admission = self.inner.admission.clone();
+        let tls = match (&self.inner.config.tls_cert, &self.inner.config.tls_key) {
+            (Some(cert), Some(key)) => Some(
+                crate::tls::acceptor(cert, key)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
+            ),
+            _ => None,
+        };
+        let settings = listener::Settings {
+            admission: self.inner.admission.clone(),
+            header_timeout: Duration::from_millis(self.inner.config.handshake_timeout_ms),
+            metrics: self.inner.metrics.clone(),
+            tls,
+        };
         let shutdown = self.inner.shutdown.subscribe();
-        let metrics = self.inner.metrics.clone();
-        listener::serve(
-            listener,
-            self.router(),
-            admission,
-            timeout,
-            shutdown,
-            metrics,
-        )
-        .await
+        listener::serve(listener, self.router(), settings, shutdown).await
     }
 
     /// Drains the server: stops accepting connections, tells every WebSocket client it is
