@@ -19,12 +19,10 @@ async fn main() -> std::io::Result<()> {
         host: [127, 0, 0, 1].into(),
         port,
         compression: true,
-        chat_page: false,
-        raw_rooms: false,
         // Autobahn's 9.x cases send messages of up to 16 MiB.
         max_message_size: 64 << 20,
         max_frame_size: 64 << 20,
-        ..Config::default()
+        ..Config::embedded()
     };
     let server = Server::new(config);
     for path in ["/", "/runCase", "/updateReports", "/getCaseCount"] {

@@ -22,11 +22,7 @@ const SUFFIX: &str = "举头望明月，低头思故乡,";
 
 /// Builds the server: the endpoint at `/` and the page at `/`.
 pub fn server() -> Server {
-    let server = Server::new(Config {
-        chat_page: false,
-        raw_rooms: false,
-        ..Config::default()
-    });
+    let server = Server::new(Config::embedded());
     server.raw(
         "/",
         RawHandlers::new()

@@ -18,11 +18,7 @@ const PAGE: &str = include_str!("pages/p1.html");
 
 /// Builds the server: the `ws` endpoint at `/` and the page at `/`.
 pub fn server() -> Server {
-    let server = Server::new(Config {
-        chat_page: false,
-        raw_rooms: false,
-        ..Config::default()
-    });
+    let server = Server::new(Config::embedded());
     server.raw(
         "/",
         RawHandlers::new()

@@ -19,11 +19,7 @@ const PAGE: &str = include_str!("pages/p3.html");
 
 /// Builds the server: the scream endpoint at `/` and the page at `/`.
 pub fn server() -> Server {
-    let server = Server::new(Config {
-        chat_page: false,
-        raw_rooms: false,
-        ..Config::default()
-    });
+    let server = Server::new(Config::embedded());
     server.raw(
         "/",
         RawHandlers::new()

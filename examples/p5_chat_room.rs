@@ -36,11 +36,7 @@ fn broadcast(conn: &Conn, r#type: u8, info: &str) {
 
 /// Builds the server: the chat endpoint at `/` and the page at `/`.
 pub fn server() -> Server {
-    let server = Server::new(Config {
-        chat_page: false,
-        raw_rooms: false,
-        ..Config::default()
-    });
+    let server = Server::new(Config::embedded());
     let client_count = Arc::new(AtomicUsize::new(0));
     let handlers = RawHandlers::new()
         .on_connection(move |conn| {

@@ -18,11 +18,7 @@ const PAGE: &str = include_str!("pages/p7.html");
 
 /// Builds the server: the broadcast endpoint at `/` and the page at `/`.
 pub fn server() -> Server {
-    let server = Server::new(Config {
-        chat_page: false,
-        raw_rooms: false,
-        ..Config::default()
-    });
+    let server = Server::new(Config::embedded());
     // `wss.clients.forEach(client => client.send(data, { binary: isBinary }))` is
     // `conn.broadcast`: every client of the endpoint, the sender included.
     let handlers = RawHandlers::new()

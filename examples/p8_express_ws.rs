@@ -38,11 +38,7 @@ struct Client {
 
 /// Builds the server: `/talk`, `GET /data`, `GET /clients` and the page at `/`.
 pub fn server() -> Server {
-    let server = Server::new(Config {
-        chat_page: false,
-        raw_rooms: false,
-        ..Config::default()
-    });
+    let server = Server::new(Config::embedded());
     // `app.ws('/talk', (ws, req) => console.log('连接了'))`, plus the client count
     // (`wsInstance.getWss().clients`).
     let handlers = RawHandlers::new()

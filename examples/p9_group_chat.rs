@@ -25,11 +25,7 @@ fn incoming(ws: &Conn, message: WsMessage) {
 
 /// Builds the server: the group chat endpoint at `/` and the page at `/`.
 pub fn server() -> Server {
-    let server = Server::new(Config {
-        chat_page: false,
-        raw_rooms: false,
-        ..Config::default()
-    });
+    let server = Server::new(Config::embedded());
     let handlers = RawHandlers::new()
         .on_connection(|ws| {
             // `let ip = req.connection.remoteAddress`

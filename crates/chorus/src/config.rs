@@ -143,6 +143,17 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The defaults for a program that embeds chorus and claims its own paths: no chat
+    /// page, and no raw rooms on paths it did not register. Everything else as
+    /// [`Config::default`], which is what `chorus serve` runs with.
+    pub fn embedded() -> Self {
+        Self {
+            chat_page: false,
+            raw_rooms: false,
+            ..Self::default()
+        }
+    }
+
     /// Parses TOML text.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
