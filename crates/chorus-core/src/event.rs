@@ -10,7 +10,13 @@ use chorus_proto::native::{self, push};
 use chorus_proto::WsMessage;
 use serde_json::value::RawValue;
 
-use crate::ConnId;
+use crate::{ConnId, Encoded};
+
+static NULL: std::sync::OnceLock<Box<RawValue>> = std::sync::OnceLock::new();
+
+fn null_raw() -> Box<RawValue> {
+    RawValue::from_string("null".into()).expect("null is JSON")
+}
 
 /// Who sent an event.
 #[derive(Debug, Clone)]
@@ -22,12 +28,25 @@ pub struct SenderInfo {
 }
 
 /// An event's data.
+///
+/// Most events carry one value: JSON or bytes. Socket.IO lets an emit carry any number of
+/// arguments, with binary values anywhere inside them; [`EventData::Args`] keeps those as they
+/// came, so a Socket.IO client receives exactly what another one sent. A native client
+/// receives `Args` as a JSON array (see [`EventData::to_json`]).
 #[derive(Debug, Clone)]
 pub enum EventData {
     /// A JSON value, kept as its text.
     Json(Box<RawValue>),
     /// Raw bytes.
     Binary(Bytes),
+    /// Several arguments: a JSON array in which each binary value is a placeholder
+    /// `{"_placeholder":true,"num":N}` standing for `attachments[N]`.
+    Args {
+        /// The arguments, as a JSON array.
+        args: Box<RawValue>,
+        /// The binary values the placeholders refer to.
+        attachments: Vec<Bytes>,
+    },
 }
 
 impl EventData {
@@ -46,6 +65,28 @@ impl EventData {
         match self {
             EventData::Json(raw) => raw.get().len(),
             EventData::Binary(bytes) => bytes.len(),
+            EventData::Args { args, attachments } => {
+                args.get().len() + attachments.iter().map(Bytes::len).sum::<usize>()
+            }
+        }
+    }
+
+    /// The data as one JSON value, for receivers that cannot take binary frames apart
+    /// (native clients, JSON-only handlers): arguments become an array, and each binary
+    /// value inside them becomes `{"$binary":"<base64>"}`. `None` for [`EventData::Binary`].
+    pub fn to_json(&self) -> Option<std::borrow::Cow<'_, RawValue>> {
+        use std::borrow::Cow;
+        match self {
+            EventData::Json(raw) => Some(Cow::Borrowed(raw)),
+            EventData::Binary(_) => None,
+            EventData::Args { args, attachments } if attachments.is_empty() => {
+                Some(Cow::Borrowed(args))
+            }
+            EventData::Args { args, attachments } => {
+                let mut value: serde_json::Value = serde_json::from_str(args.get()).ok()?;
+                inline_attachments(&mut value, attachments);
+                serde_json::value::to_raw_value(&value).ok().map(Cow::Owned)
+            }
         }
     }
 
@@ -64,9 +105,37 @@ impl From<native::command::Payload> for EventData {
     }
 }
 
+/// Replaces each Socket.IO placeholder in `value` with `{"$binary":"<base64>"}`.
+fn inline_attachments(value: &mut serde_json::Value, attachments: &[Bytes]) {
+    use base64::Engine;
+    use serde_json::Value;
+    match value {
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| inline_attachments(v, attachments)),
+        Value::Object(map) => {
+            let num = (map.len() == 2 && map.get("_placeholder") == Some(&Value::Bool(true)))
+                .then(|| map.get("num").and_then(Value::as_u64))
+                .flatten();
+            match num.and_then(|n| attachments.get(usize::try_from(n).ok()?)) {
+                Some(bytes) => {
+                    let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+                    *value = serde_json::json!({ "$binary": b64 });
+                }
+                None => map
+                    .values_mut()
+                    .for_each(|v| inline_attachments(v, attachments)),
+            }
+        }
+        _ => {}
+    }
+}
+
 /// A named event with data, possibly sent to a room and possibly from a connection.
 #[derive(Debug, Clone)]
 pub struct Event {
+    /// The namespace it was sent in (`/` for the main one); Socket.IO addresses packets by it.
+    pub namespace: Arc<str>,
     /// Event name.
     pub name: Arc<str>,
     /// Event data.
@@ -91,16 +160,47 @@ impl Event {
             }
             None => None,
         };
+        let json = self.data.to_json();
         push::EventPush {
             event: &self.name,
-            data: match &self.data {
-                EventData::Json(raw) => push::EventData::Json(raw),
-                EventData::Binary(bytes) => push::EventData::Binary(bytes),
+            data: match (&self.data, &json) {
+                (EventData::Binary(bytes), _) => push::EventData::Binary(bytes),
+                (_, Some(raw)) => push::EventData::Json(raw),
+                (_, None) => push::EventData::Json(NULL.get_or_init(null_raw)),
             },
             room: self.room.as_deref(),
             from,
         }
         .encode()
+    }
+
+    /// Encodes the event as a Socket.IO `EVENT` (or `BINARY_EVENT` and its attachments)
+    /// packet in the event's namespace.
+    pub fn encode_socketio(&self) -> Encoded {
+        use chorus_proto::socketio::{self, binary, Args};
+        let nsp = &self.namespace;
+        match &self.data {
+            EventData::Json(raw) => {
+                socketio::event(nsp, None, &self.name, Args::One(raw), 0).into()
+            }
+            EventData::Binary(bytes) => {
+                let placeholder = binary::placeholder(0);
+                let packet = socketio::event(nsp, None, &self.name, Args::One(&placeholder), 1);
+                Encoded::Many(Box::new([packet, WsMessage::binary(bytes.clone())]))
+            }
+            EventData::Args { args, attachments } => {
+                let packet =
+                    socketio::event(nsp, None, &self.name, Args::Spread(args), attachments.len());
+                if attachments.is_empty() {
+                    packet.into()
+                } else {
+                    let mut messages = Vec::with_capacity(1 + attachments.len());
+                    messages.push(packet);
+                    messages.extend(attachments.iter().cloned().map(WsMessage::binary));
+                    Encoded::Many(messages.into_boxed_slice())
+                }
+            }
+        }
     }
 }
 

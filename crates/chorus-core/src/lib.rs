@@ -14,8 +14,10 @@
 //!   message encoded at most once per wire format however many recipients it has.
 //! * [`event`] — [`Event`] and [`PresenceNotice`], the protocol-neutral messages the event
 //!   layer fans out.
-//! * [`peer`] — [`Peer`], the hub's handle on one connection: its queue, its nickname and
-//!   user data, the rooms it is in, and the slow-consumer policy.
+//! * [`mailbox`] — [`Mailbox`] and [`PeerQueue`], a connection's bounded outbound queue
+//!   (the two ends), and the slow-consumer policy.
+//! * [`peer`] — [`Peer`], the hub's handle on one connection: its mailbox, its nickname and
+//!   user data, the rooms it is in.
 //! * [`room`] — [`Room`], the member set a broadcast walks.
 //! * [`namespace`] — [`Namespace`], a set of connections and rooms that share a protocol
 //!   space (the event layer at `/`, or the raw plain-WebSocket rooms).
@@ -26,6 +28,7 @@ pub mod error;
 pub mod event;
 pub mod hub;
 pub mod id;
+pub mod mailbox;
 pub mod namespace;
 pub mod outbound;
 pub mod peer;
@@ -35,7 +38,8 @@ pub use error::HubError;
 pub use event::{Event, EventData, PresenceNotice, SenderInfo};
 pub use hub::{Hub, HubConfig};
 pub use id::ConnId;
+pub use mailbox::{Mailbox, PeerQueue, QueueLimits};
 pub use namespace::{Namespace, Target};
-pub use outbound::{Broadcast, CloseReason, Outbound, WireFormat};
-pub use peer::{Peer, PeerInfo, PeerQueue, QueueLimits};
+pub use outbound::{Broadcast, CloseReason, Encoded, Outbound, WireFormat};
+pub use peer::{Peer, PeerInfo};
 pub use room::Room;

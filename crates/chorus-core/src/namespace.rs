@@ -5,7 +5,7 @@
 //! room is named by the request path. "Everyone" in a broadcast means everyone in the
 //! namespace.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -13,8 +13,8 @@ use chorus_proto::native::PresenceAction;
 use parking_lot::RwLock;
 
 use crate::{
-    Broadcast, ConnId, HubError, Outbound, Peer, PeerInfo, PeerQueue, PresenceNotice, QueueLimits,
-    Room, WireFormat,
+    Broadcast, ConnId, HubError, Mailbox, Outbound, Peer, PeerInfo, PeerQueue, PresenceNotice,
+    QueueLimits, Room, WireFormat,
 };
 
 /// Who a broadcast goes to.
@@ -74,13 +74,21 @@ impl Namespace {
     /// Registers a new connection. `name` is its nickname; `None` picks `userN`, counting
     /// from 1 in this namespace (the seeds' chat room convention).
     pub fn connect(&self, format: WireFormat, name: Option<Arc<str>>) -> (Arc<Peer>, PeerQueue) {
+        let (mailbox, queue) = Mailbox::new(format, self.queue);
+        (self.attach(mailbox, name), queue)
+    }
+
+    /// Registers a new connection that writes to an existing queue: another identity of a
+    /// transport that multiplexes several namespaces over one socket (Socket.IO). It has its
+    /// own id, nickname and rooms, and shares the queue's limits and fate.
+    pub fn attach(&self, mailbox: Arc<Mailbox>, name: Option<Arc<str>>) -> Arc<Peer> {
         let name = name.unwrap_or_else(|| {
             let n = self.next_user.fetch_add(1, Ordering::Relaxed);
             Arc::from(format!("user{n}"))
         });
-        let (peer, queue) = Peer::new(ConnId::next(), format, name, self.queue);
+        let peer = Peer::new(ConnId::next(), mailbox, name);
         self.peers.write().insert(peer.id(), peer.clone());
-        (peer, queue)
+        peer
     }
 
     /// Removes a connection: it leaves every room (members are told) and the namespace.
@@ -252,5 +260,55 @@ impl Namespace {
                 .peer(id)
                 .map_or(0, |peer| usize::from(peer.push_with(item, volatile))),
         }
+    }
+
+    /// Queues `item` for the members of any of `rooms` (everyone in the namespace when
+    /// `rooms` is empty), leaving out members of any of `except_rooms` and the connection
+    /// `except`. Each recipient gets the item once, however many of the rooms it is in.
+    /// Returns how many took it.
+    pub fn broadcast_select(
+        &self,
+        rooms: &[Arc<str>],
+        except_rooms: &[Arc<str>],
+        except: Option<ConnId>,
+        item: Outbound,
+        volatile: bool,
+    ) -> usize {
+        if except_rooms.is_empty() {
+            match rooms {
+                [] => return self.broadcast(Target::All { except }, item, volatile),
+                [room] => return self.broadcast(Target::Room { room, except }, item, volatile),
+                _ => {}
+            }
+        }
+        let mut skip: HashSet<ConnId> = except.into_iter().collect();
+        {
+            let map = self.rooms.read();
+            for name in except_rooms {
+                if let Some(room) = map.get(name) {
+                    skip.extend(room.member_ids());
+                }
+            }
+        }
+        let mut delivered = 0;
+        let mut offer = |id: ConnId, peer: &Arc<Peer>, skip: &mut HashSet<ConnId>| {
+            if skip.insert(id) {
+                delivered += usize::from(peer.push_with(item.clone(), volatile));
+            }
+        };
+        if rooms.is_empty() {
+            for (id, peer) in self.peers.read().iter() {
+                offer(*id, peer, &mut skip);
+            }
+        } else {
+            let targets: Vec<Arc<Room>> = {
+                let map = self.rooms.read();
+                rooms.iter().filter_map(|r| map.get(r).cloned()).collect()
+            };
+            for room in targets {
+                room.for_each(|id, peer| offer(id, peer, &mut skip));
+            }
+        }
+        delivered
     }
 }

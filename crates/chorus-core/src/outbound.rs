@@ -17,16 +17,57 @@ pub enum WireFormat {
     Raw,
     /// The native JSON protocol.
     Native,
+    /// Socket.IO v5 over Engine.IO v4: a text packet, then one binary message per
+    /// attachment. The same bytes serve the WebSocket and the long-polling transports.
+    SocketIo,
 }
 
-const FORMATS: usize = 2;
+const FORMATS: usize = 3;
 
 impl WireFormat {
     fn index(self) -> usize {
         match self {
             WireFormat::Raw => 0,
             WireFormat::Native => 1,
+            WireFormat::SocketIo => 2,
         }
+    }
+}
+
+/// A message in one wire format: usually one WebSocket message, several when a protocol
+/// sends binary attachments after a text packet (Socket.IO). The messages of one item are
+/// always written together, in order.
+#[derive(Debug, Clone)]
+pub enum Encoded {
+    /// One message.
+    One(WsMessage),
+    /// Several messages that must not be separated.
+    Many(Box<[WsMessage]>),
+}
+
+impl Encoded {
+    /// The messages, in order.
+    pub fn messages(&self) -> &[WsMessage] {
+        match self {
+            Encoded::One(msg) => std::slice::from_ref(msg),
+            Encoded::Many(msgs) => msgs,
+        }
+    }
+
+    /// Total payload bytes.
+    pub fn len(&self) -> usize {
+        self.messages().iter().map(|m| m.payload.len()).sum()
+    }
+
+    /// True when there is no payload at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<WsMessage> for Encoded {
+    fn from(msg: WsMessage) -> Self {
+        Encoded::One(msg)
     }
 }
 
@@ -35,7 +76,7 @@ impl WireFormat {
 pub struct Broadcast {
     body: Body,
     weight: usize,
-    encoded: [OnceLock<Option<WsMessage>>; FORMATS],
+    encoded: [OnceLock<Option<Encoded>>; FORMATS],
 }
 
 /// Bytes a broadcast is counted as on a queue before it is encoded: its data and names,
@@ -84,13 +125,15 @@ impl Broadcast {
     }
 
     /// The message for `format`, encoding it on first use; `None` if this kind of message
-    /// does not exist in that format (events on a raw connection).
-    pub fn encoded(&self, format: WireFormat) -> Option<&WsMessage> {
+    /// does not exist in that format (events on a raw connection, presence for Socket.IO).
+    pub fn encoded(&self, format: WireFormat) -> Option<&Encoded> {
         self.encoded[format.index()]
             .get_or_init(|| match (&self.body, format) {
                 (_, WireFormat::Raw) => None,
-                (Body::Event(event), WireFormat::Native) => Some(event.encode_native()),
-                (Body::Presence(notice), WireFormat::Native) => Some(notice.encode_native()),
+                (Body::Event(event), WireFormat::Native) => Some(event.encode_native().into()),
+                (Body::Presence(notice), WireFormat::Native) => Some(notice.encode_native().into()),
+                (Body::Event(event), WireFormat::SocketIo) => Some(event.encode_socketio()),
+                (Body::Presence(_), WireFormat::SocketIo) => None,
             })
             .as_ref()
     }
@@ -120,6 +163,9 @@ impl CloseReason {
 pub enum Outbound {
     /// A message for this connection alone, or a raw message shared as bytes.
     Message(WsMessage),
+    /// Messages for this connection alone that must be written together, in order (a
+    /// Socket.IO packet and its binary attachments).
+    Messages(Box<[WsMessage]>),
     /// A message shared by many recipients.
     Shared(Arc<Broadcast>),
     /// Close the connection after everything queued before it is written.
@@ -132,18 +178,20 @@ impl Outbound {
     pub fn weight(&self) -> usize {
         match self {
             Outbound::Message(msg) => msg.payload.len(),
+            Outbound::Messages(msgs) => msgs.iter().map(|m| m.payload.len()).sum(),
             Outbound::Shared(shared) => shared.weight,
             Outbound::Close(_) => 0,
         }
     }
 
-    /// The message to write to a connection speaking `format`; `None` for a close, or for a
+    /// The messages to write to a connection speaking `format`: none for a close, or for a
     /// broadcast that has no form in that format.
-    pub fn message_for(&self, format: WireFormat) -> Option<&WsMessage> {
+    pub fn messages_for(&self, format: WireFormat) -> &[WsMessage] {
         match self {
-            Outbound::Message(msg) => Some(msg),
-            Outbound::Shared(shared) => shared.encoded(format),
-            Outbound::Close(_) => None,
+            Outbound::Message(msg) => std::slice::from_ref(msg),
+            Outbound::Messages(msgs) => msgs,
+            Outbound::Shared(shared) => shared.encoded(format).map_or(&[], Encoded::messages),
+            Outbound::Close(_) => &[],
         }
     }
 }

@@ -59,6 +59,19 @@ impl Room {
         self.members.write().remove(&id).is_some()
     }
 
+    /// The members' ids.
+    pub fn member_ids(&self) -> Vec<ConnId> {
+        self.members.read().keys().copied().collect()
+    }
+
+    /// Calls `f` for each member, under the room's read lock: `f` must not block or join
+    /// and leave rooms.
+    pub fn for_each(&self, mut f: impl FnMut(ConnId, &Arc<Peer>)) {
+        for (id, peer) in self.members.read().iter() {
+            f(*id, peer);
+        }
+    }
+
     /// Queues `item` for every member except `except`; returns how many took it.
     pub fn push_all(&self, item: &Outbound, except: Option<ConnId>, volatile: bool) -> usize {
         let members = self.members.read();

@@ -10,6 +10,7 @@ use chorus_proto::WsMessage;
 
 fn event(name: &str) -> Outbound {
     Outbound::Shared(Broadcast::event(Event {
+        namespace: Arc::from("/"),
         name: Arc::from(name),
         data: EventData::null(),
         room: None,
@@ -18,7 +19,10 @@ fn event(name: &str) -> Outbound {
 }
 
 fn text(msg: &Outbound) -> String {
-    let ws = msg.message_for(WireFormat::Native).expect("native form");
+    let ws = msg
+        .messages_for(WireFormat::Native)
+        .first()
+        .expect("native form");
     String::from_utf8(ws.payload.to_vec()).unwrap()
 }
 
@@ -87,14 +91,16 @@ async fn encode_once_per_format() {
         .next()
         .await
         .unwrap()
-        .message_for(WireFormat::Native)
+        .messages_for(WireFormat::Native)
+        .first()
         .cloned()
         .unwrap();
     let mb = bq
         .next()
         .await
         .unwrap()
-        .message_for(WireFormat::Native)
+        .messages_for(WireFormat::Native)
+        .first()
         .cloned()
         .unwrap();
     // Same allocation: the second recipient reused the first one's encoding.

@@ -9,10 +9,22 @@
 //!   transports read and write it, payload in shared [`bytes::Bytes`].
 //! * [`native`] — the native JSON protocol spoken at `/ws` (see `docs/protocol.md`):
 //!   [`native::Command`]s decoded from client frames, pushes and replies encoded for them.
+//! * [`engineio`] — Engine.IO v4, the transport layer of Socket.IO: packets from WebSocket
+//!   frames and polling parts, polling payloads (`0x1e`-separated, `b<base64>` for binary),
+//!   and the server's packets as [`WsMessage`]s.
+//! * [`socketio`] — Socket.IO v5 packets, the data of Engine.IO `message`s: decoding what a
+//!   client sends (namespaces, events, acks, binary placeholders and attachments) and
+//!   encoding what the server sends, ready to write with the Engine.IO `4` in front.
 //!
-//! Engine.IO and Socket.IO codecs will live beside `native` as sibling modules.
+//! A private `json` module holds the JSON text helpers they share (nesting depth, string
+//! quoting).
 
+pub mod engineio;
+mod json;
 pub mod message;
 pub mod native;
+pub mod socketio;
+#[cfg(test)]
+mod test_rng;
 
 pub use message::{MessageKind, WsMessage};

@@ -84,6 +84,18 @@ pub struct Config {
     /// allowed; so are pages of the server's own origin and of `localhost`. Others get
     /// `403`. Default empty: same origin and localhost only.
     pub allowed_origins: Vec<String>,
+    /// Serve Socket.IO v5 clients (WebSocket and long-polling) at `socketio_path`, in the
+    /// same rooms as `/ws`. Default true.
+    pub socketio: bool,
+    /// Where Socket.IO is served. Default `/socket.io/`, the clients' default.
+    pub socketio_path: String,
+    /// How long a Socket.IO connection may take to join its first namespace, in
+    /// milliseconds. Default 45000 (socket.io's).
+    pub connect_timeout_ms: u64,
+    /// The official Socket.IO browser client to serve at `<socketio_path>socket.io.js`
+    /// (a `dist/` file of the npm package `socket.io-client`). Default: looked up in
+    /// `node_modules/` and `e2e/node_modules/` under the working directory.
+    pub socketio_client: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -114,6 +126,10 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             allowed_origins: Vec::new(),
+            socketio: true,
+            socketio_path: "/socket.io/".into(),
+            connect_timeout_ms: 45_000,
+            socketio_client: None,
         }
     }
 }

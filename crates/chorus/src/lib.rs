@@ -89,18 +89,20 @@ pub mod raw;
 pub mod server;
 
 mod assets;
+mod engineio;
 mod listener;
 mod metrics;
 mod native;
 mod rate;
+mod socketio;
 mod tls;
 mod transport;
 mod upgrade;
 
-pub use chorus_core::{ConnId, HubError, PeerInfo};
+pub use chorus_core::{ConnId, EventData, HubError, PeerInfo};
 pub use chorus_proto::{MessageKind, WsMessage};
 pub use config::{Config, ConfigError};
-pub use io::{Ack, Data, EmitError, Emitter, Io, Socket};
+pub use io::{Ack, AckError, ConnectError, Data, EmitError, Emitter, Handshake, Io, Socket};
 pub use raw::{Conn, RawEndpoint, RawHandlers};
 pub use server::Server;
 pub use tls::TlsError;

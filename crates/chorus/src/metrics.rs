@@ -104,7 +104,12 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition of the counters and the hub's gauges.
-    pub(crate) fn render(&self, hub: &Hub, open_connections: usize) -> String {
+    pub(crate) fn render(
+        &self,
+        hub: &Hub,
+        open_connections: usize,
+        engine_sessions: &[(String, usize)],
+    ) -> String {
         let mut out = String::with_capacity(2048);
         let mut last_name = "";
         for ((_, name, labels), count) in EVENTS.iter().zip(&self.counts) {
@@ -116,6 +121,10 @@ impl Metrics {
         }
         let _ = writeln!(out, "# TYPE chorus_connections_open gauge");
         let _ = writeln!(out, "chorus_connections_open {open_connections}");
+        let _ = writeln!(out, "# TYPE chorus_engineio_sessions gauge");
+        for (path, sessions) in engine_sessions {
+            let _ = writeln!(out, "chorus_engineio_sessions{{path={path:?}}} {sessions}");
+        }
         let mut namespaces = hub.namespaces();
         namespaces.sort_by(|a, b| a.name().cmp(b.name()));
         let _ = writeln!(out, "# TYPE chorus_clients gauge");
@@ -154,7 +163,7 @@ mod tests {
         let ns = hub.namespace("raw", false);
         let (peer, _queue) = ns.connect(chorus_core::WireFormat::Raw, None);
         ns.join(&peer, "/a").unwrap();
-        let text = metrics.render(&hub, 1);
+        let text = metrics.render(&hub, 1, &[]);
         assert!(
             text.contains("chorus_disconnects_total{reason=\"slow_consumer\"} 2\n"),
             "{text}"

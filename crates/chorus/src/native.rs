@@ -12,7 +12,7 @@ use chorus_proto::native::{self, push, Command, EmitTarget, ErrorCode, Limits, R
 use chorus_proto::{MessageKind, WsMessage};
 use serde::Serialize;
 
-use crate::io::{Ack, Data, Io, Socket};
+use crate::io::{Ack, Data, Io, Reply, Socket};
 use crate::transport::{Closed, Session};
 
 /// A native-protocol connection.
@@ -100,7 +100,11 @@ impl NativeSession {
                 data,
                 to: None,
             } => match self.socket.handler(&event) {
-                Some(handler) => handler(&self.socket, Data(data.into()), Ack::new(rid, peer)),
+                Some(handler) => handler(
+                    &self.socket,
+                    Data::new(data.into()),
+                    Ack::new(rid.map(Reply::Native), peer),
+                ),
                 None => self.fail(
                     rid.as_ref(),
                     ErrorCode::UnknownEvent,
@@ -162,6 +166,7 @@ impl NativeSession {
             }
         };
         let event = Event {
+            namespace: ns.name().clone(),
             name: Arc::from(event),
             data,
             room,

@@ -248,6 +248,7 @@ impl Conn {
 
     /// Queues a message.
     pub fn send(&self, msg: WsMessage) -> bool {
+        let msg = self.inner.endpoint.frame(msg);
         self.inner.peer.push(Outbound::Message(msg))
     }
 
@@ -288,6 +289,9 @@ pub(crate) struct RawEndpointInner {
     pub(crate) path: String,
     pub(crate) handlers: RawHandlers,
     pub(crate) ns: Arc<Namespace>,
+    /// Clients come over Engine.IO (polling or WebSocket), not plain WebSocket: text
+    /// messages travel as Engine.IO message packets.
+    engine_io: bool,
     conns: RwLock<HashMap<ConnId, Conn>>,
 }
 
@@ -300,14 +304,29 @@ impl fmt::Debug for RawEndpointInner {
 }
 
 impl RawEndpoint {
-    pub(crate) fn new(path: String, handlers: RawHandlers, ns: Arc<Namespace>) -> Self {
+    pub(crate) fn new(
+        path: String,
+        handlers: RawHandlers,
+        ns: Arc<Namespace>,
+        engine_io: bool,
+    ) -> Self {
         Self {
             inner: Arc::new(RawEndpointInner {
                 path,
                 handlers,
                 ns,
+                engine_io,
                 conns: RwLock::new(HashMap::new()),
             }),
+        }
+    }
+
+    /// A message as this endpoint's clients receive it: as it is over plain WebSocket,
+    /// a text message becomes an Engine.IO message packet over Engine.IO.
+    fn frame(&self, msg: WsMessage) -> WsMessage {
+        match (self.inner.engine_io, msg.as_text()) {
+            (true, Some(text)) => chorus_proto::engineio::message(text),
+            _ => msg,
         }
     }
 
@@ -328,6 +347,7 @@ impl RawEndpoint {
 
     /// Sends a message to every client; returns how many it was queued for.
     pub fn broadcast(&self, msg: WsMessage) -> usize {
+        let msg = self.frame(msg);
         self.inner
             .ns
             .broadcast(Target::All { except: None }, Outbound::Message(msg), false)
@@ -335,6 +355,7 @@ impl RawEndpoint {
 
     /// Sends a message to every client but `except` (the seeds' `broadcastToElse`).
     pub fn broadcast_except(&self, msg: WsMessage, except: ConnId) -> usize {
+        let msg = self.frame(msg);
         self.inner.ns.broadcast(
             Target::All {
                 except: Some(except),

@@ -22,11 +22,14 @@ use parking_lot::RwLock;
 
 use crate::assets;
 use crate::config::Config;
-use crate::io::Io;
+use crate::engineio::{Engine, EngineConfig};
+use crate::io::{Handshake, Io, Wire};
 use crate::listener::{self, Admission, ConnSlot};
 use crate::metrics::{Event as MetricEvent, Metrics};
 use crate::native::{self, NativeSession};
 use crate::raw::{HandshakeInfo, RawEndpoint, RawHandlers, RoomSession};
+use crate::socketio::conn::SocketIoConn;
+use crate::socketio::{Namespaces, SocketIoConfig};
 use crate::transport;
 use crate::upgrade::{self, HandshakeError};
 
@@ -69,6 +72,8 @@ struct Inner {
     config: Config,
     hub: Hub,
     io: Io,
+    namespaces: Arc<Namespaces>,
+    engines: RwLock<Vec<(String, Arc<Engine>)>>,
     raw_rooms: Arc<Namespace>,
     endpoints: RwLock<HashMap<String, RawEndpoint>>,
     http: RwLock<Option<Router>>,
@@ -96,11 +101,15 @@ impl Server {
         let io = Io::new(hub.namespace(EVENT_NAMESPACE, true));
         let raw_rooms = hub.namespace(RAW_ROOMS_NAMESPACE, false);
         let admission = Admission::new(config.max_connections, config.max_connections_per_ip);
-        Self {
+        let namespaces = Arc::new(Namespaces::default());
+        namespaces.insert(EVENT_NAMESPACE, io.clone());
+        let server = Self {
             inner: Arc::new(Inner {
                 config,
                 hub,
                 io,
+                namespaces,
+                engines: RwLock::new(Vec::new()),
                 raw_rooms,
                 endpoints: RwLock::new(HashMap::new()),
                 http: RwLock::new(None),
@@ -108,7 +117,95 @@ impl Server {
                 shutdown: tokio::sync::watch::channel(false).0,
                 metrics: Arc::default(),
             }),
+        };
+        if server.inner.config.socketio {
+            server.mount_socketio();
         }
+        server
+    }
+
+    fn engine_config(&self, format: WireFormat) -> EngineConfig {
+        let config = &self.inner.config;
+        EngineConfig {
+            ping_interval: Duration::from_millis(config.ping_interval_ms),
+            ping_timeout: Duration::from_millis(config.ping_timeout_ms),
+            max_payload: config.max_message_size,
+            upgrade_timeout: Duration::from_secs(10),
+            queue: chorus_core::QueueLimits {
+                messages: config.queue_capacity,
+                bytes: config.queue_max_bytes,
+            },
+            format,
+        }
+    }
+
+    fn mount_engine(&self, path: &str, engine: Arc<Engine>) {
+        let path = path.trim_end_matches('/').to_owned();
+        let mut engines = self.inner.engines.write();
+        engines.retain(|(p, _)| *p != path);
+        engines.push((path, engine));
+    }
+
+    fn mount_socketio(&self) {
+        let namespaces = self.inner.namespaces.clone();
+        let sio = SocketIoConfig {
+            connect_timeout: Duration::from_millis(self.inner.config.connect_timeout_ms),
+            limits: chorus_proto::socketio::Limits::default(),
+        };
+        let engine = Engine::new(
+            self.engine_config(WireFormat::SocketIo),
+            Box::new(move |session, info| {
+                Box::new(SocketIoConn::new(
+                    namespaces.clone(),
+                    session,
+                    info,
+                    sio.clone(),
+                ))
+            }),
+        );
+        self.mount_engine(&self.inner.config.socketio_path, engine);
+    }
+
+    /// The Socket.IO namespace `name` (`/admin`), created on first use: its own sockets
+    /// and rooms. `of("/")` is [`Server::io`], the namespace native clients share.
+    pub fn of(&self, name: &str) -> Io {
+        if let Some(io) = self.inner.namespaces.get(name) {
+            return io;
+        }
+        let io = Io::new(self.inner.hub.namespace(name, true));
+        self.inner.namespaces.insert(name, io.clone());
+        self.inner.namespaces.get(name).unwrap_or(io)
+    }
+
+    /// Serves a raw Engine.IO endpoint at `path`: clients connect with an Engine.IO client
+    /// (long-polling, WebSocket, or polling upgraded to WebSocket) and exchange plain
+    /// messages with these handlers, as on a [`Server::raw`] WebSocket endpoint.
+    pub fn engine_io(&self, path: &str, handlers: RawHandlers) -> RawEndpoint {
+        let ns = self
+            .inner
+            .hub
+            .namespace(&format!("engine.io:{path}"), false);
+        let endpoint = RawEndpoint::new(path.to_owned(), handlers, ns, true);
+        let opened = endpoint.clone();
+        let engine = Engine::new(
+            self.engine_config(WireFormat::Raw),
+            Box::new(move |session, info| {
+                let peer = opened.inner.ns.attach(session.mailbox.clone(), None);
+                Box::new(opened.open(peer, info))
+            }),
+        );
+        self.mount_engine(path, engine);
+        endpoint
+    }
+
+    fn engine_at(&self, path: &str) -> Option<Arc<Engine>> {
+        let path = path.trim_end_matches('/');
+        self.inner
+            .engines
+            .read()
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, e)| e.clone())
     }
 
     /// The configuration.
@@ -131,7 +228,7 @@ impl Server {
     /// clients.
     pub fn raw(&self, path: &str, handlers: RawHandlers) -> RawEndpoint {
         let ns = self.inner.hub.namespace(&format!("endpoint:{path}"), false);
-        let endpoint = RawEndpoint::new(path.to_owned(), handlers, ns);
+        let endpoint = RawEndpoint::new(path.to_owned(), handlers, ns, false);
         self.inner
             .endpoints
             .write()
@@ -190,6 +287,14 @@ impl Server {
     /// open at the deadline.
     pub async fn shutdown(&self, timeout: Duration) -> usize {
         self.inner.shutdown.send_replace(true);
+        for (_, engine) in self.inner.engines.read().iter() {
+            for mailbox in engine.mailboxes() {
+                mailbox.push(Outbound::Close(chorus_core::CloseReason::new(
+                    1001,
+                    "server shutting down",
+                )));
+            }
+        }
         for ns in self.inner.hub.namespaces() {
             for peer in ns.peers() {
                 peer.push(Outbound::Close(chorus_core::CloseReason::new(
@@ -216,6 +321,15 @@ impl Server {
         self.serve(listener).await
     }
 
+    /// The WebSocket transport settings for Engine.IO sessions: their heartbeat is
+    /// Engine.IO's own.
+    pub(crate) fn engine_transport_config(&self) -> transport::TransportConfig {
+        transport::TransportConfig {
+            ws_pings: false,
+            ..self.transport_config()
+        }
+    }
+
     fn transport_config(&self) -> transport::TransportConfig {
         transport::TransportConfig {
             ping_interval: Duration::from_millis(self.inner.config.ping_interval_ms),
@@ -225,11 +339,12 @@ impl Server {
                 self.inner.config.message_burst,
             )),
             metrics: self.inner.metrics.clone(),
+            ws_pings: true,
         }
     }
 
     /// Answers a refused handshake, counting it.
-    fn refuse(&self, err: HandshakeError) -> Response {
+    pub(crate) fn refuse(&self, err: HandshakeError) -> Response {
         let response = err.into_response();
         let event = match response.status() {
             StatusCode::FORBIDDEN => Some(MetricEvent::Handshake403),
@@ -245,9 +360,16 @@ impl Server {
 
     /// The Prometheus text exposition of the server's counters and gauges.
     pub fn metrics_text(&self) -> String {
+        let sessions: Vec<(String, usize)> = self
+            .inner
+            .engines
+            .read()
+            .iter()
+            .map(|(path, engine)| (format!("{path}/"), engine.session_count()))
+            .collect();
         self.inner
             .metrics
-            .render(&self.inner.hub, self.inner.admission.open())
+            .render(&self.inner.hub, self.inner.admission.open(), &sessions)
     }
 
     fn open_native(&self, req: Request) -> Response {
@@ -256,11 +378,15 @@ impl Server {
             .iter()
             .find(|p| p.as_str() == chorus_proto::native::SUBPROTOCOL)
             .cloned();
-        let (response, upgraded, info) = match handshake(req, protocol, &self.inner.config) {
+        let io = self.inner.io.clone();
+        let admit = |info: &HandshakeInfo| {
+            io.admit(&Handshake::new(info.clone(), None))
+                .map_err(|err| HandshakeError::Refused(err.message))
+        };
+        let (response, upgraded, info) = match handshake(req, protocol, &self.inner.config, admit) {
             Ok(accepted) => accepted,
             Err(refused) => return self.refuse(refused),
         };
-        let io = self.inner.io.clone();
         let name = info
             .query("name")
             .and_then(|n| chorus_proto::native::command::check_name(&n, &native::limits()).ok())
@@ -272,7 +398,7 @@ impl Server {
             &peer.name(),
             concat!("chorus/", env!("CARGO_PKG_VERSION")),
         )));
-        let socket = io.open(peer, info);
+        let socket = io.open(peer, Handshake::new(info, None), Wire::Native);
         let session = NativeSession {
             io,
             socket,
@@ -289,10 +415,11 @@ impl Server {
             Some(ours) => ours.iter().find(|p| offered.contains(p)).cloned(),
             None => offered.first().cloned(),
         };
-        let (response, upgraded, info) = match handshake(req, protocol, &self.inner.config) {
-            Ok(accepted) => accepted,
-            Err(refused) => return self.refuse(refused),
-        };
+        let (response, upgraded, info) =
+            match handshake(req, protocol, &self.inner.config, |_| Ok(())) {
+                Ok(accepted) => accepted,
+                Err(refused) => return self.refuse(refused),
+            };
         let (peer, queue) = endpoint.inner.ns.connect(WireFormat::Raw, None);
         let session = endpoint.open(peer, info);
         spawn_connection(upgraded, queue, session, self.transport_config());
@@ -301,10 +428,11 @@ impl Server {
 
     fn open_raw_room(&self, req: Request) -> Response {
         let protocol = upgrade::offered_protocols(req.headers()).into_iter().next();
-        let (response, upgraded, info) = match handshake(req, protocol, &self.inner.config) {
-            Ok(accepted) => accepted,
-            Err(refused) => return self.refuse(refused),
-        };
+        let (response, upgraded, info) =
+            match handshake(req, protocol, &self.inner.config, |_| Ok(())) {
+                Ok(accepted) => accepted,
+                Err(refused) => return self.refuse(refused),
+            };
         let ns = self.inner.raw_rooms.clone();
         let room: Arc<str> = Arc::from(info.uri.path());
         let (peer, queue) = ns.connect(WireFormat::Raw, None);
@@ -329,37 +457,44 @@ impl Server {
 /// Callers register the connection (and join its rooms) *before* returning the `101`, so a
 /// client that sees its socket open is already a member: nothing sent to the room after
 /// that moment can miss it.
-fn handshake(
+pub(crate) fn handshake(
     mut req: Request,
     protocol: Option<String>,
     config: &Config,
+    admit: impl FnOnce(&HandshakeInfo) -> Result<(), HandshakeError>,
 ) -> Result<(Response, Upgrade, HandshakeInfo), HandshakeError> {
     upgrade::check(&req)?;
     upgrade::check_origin(req.headers(), &config.allowed_origins)?;
     let slot = req.extensions().get::<Arc<ConnSlot>>().cloned();
-    let info = HandshakeInfo {
+    let info = handshake_info(&req, protocol.clone());
+    admit(&info)?;
+    let (response, upgraded) = upgrade::accept(&mut req, protocol.as_deref(), config)?;
+    Ok((response, Upgrade { upgraded, slot }, info))
+}
+
+/// What a request tells about its client.
+pub(crate) fn handshake_info(req: &Request, protocol: Option<String>) -> HandshakeInfo {
+    HandshakeInfo {
         remote_addr: req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| *addr),
         uri: req.uri().clone(),
         headers: req.headers().clone(),
-        protocol: protocol.clone(),
-    };
-    let (response, upgraded) = upgrade::accept(&mut req, protocol.as_deref(), config)?;
-    Ok((response, Upgrade { upgraded, slot }, info))
+        protocol,
+    }
 }
 
 /// A handshake that was accepted: the socket to come, and the connection's place under
 /// the connection limits, held until the WebSocket closes.
-struct Upgrade {
-    upgraded: yawc::UpgradeFut,
-    slot: Option<Arc<ConnSlot>>,
+pub(crate) struct Upgrade {
+    pub(crate) upgraded: yawc::UpgradeFut,
+    pub(crate) slot: Option<Arc<ConnSlot>>,
 }
 
 /// Runs a registered connection on its own task once the HTTP connection has switched
 /// protocols; if it never does, the session is closed as if the client had left.
-fn spawn_connection(
+pub(crate) fn spawn_connection(
     upgrade: Upgrade,
     queue: chorus_core::PeerQueue,
     mut session: impl transport::Session + 'static,
@@ -397,6 +532,9 @@ async fn metrics(State(server): State<Server>) -> Response {
 
 async fn dispatch(State(server): State<Server>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
+    if let Some(engine) = server.engine_at(&path) {
+        return engine.handle(server.clone(), req).await;
+    }
     let attempt = upgrade::is_attempt(&req);
     if !attempt {
         let http = server.inner.http.read().clone();

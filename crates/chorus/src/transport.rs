@@ -38,6 +38,9 @@ pub(crate) struct TransportConfig {
     pub(crate) rate: Option<(u32, u32)>,
     /// Where the defences that fire are counted.
     pub(crate) metrics: Arc<Metrics>,
+    /// Whether the transport keeps the heartbeat with WebSocket pings. Off for protocols
+    /// that have their own (Engine.IO pings in its packets, and watches the answers).
+    pub(crate) ws_pings: bool,
 }
 
 /// The protocol logic of one connection, driven by [`run`].
@@ -74,8 +77,8 @@ pub(crate) async fn run<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let format = queue.peer().format();
-    let peer = queue.peer().clone();
+    let format = queue.mailbox().format();
+    let mailbox = queue.mailbox().clone();
     let mut heartbeat = tokio::time::interval_at(
         tokio::time::Instant::now() + config.ping_interval,
         config.ping_interval,
@@ -87,7 +90,7 @@ pub(crate) async fn run<S>(
         .map(|(rate, burst)| TokenBucket::new(rate, burst));
     let closed = loop {
         tokio::select! {
-            _ = heartbeat.tick() => {
+            _ = heartbeat.tick(), if config.ws_pings => {
                 if last_heard.elapsed() >= config.ping_interval + config.ping_timeout {
                     config.metrics.count(Event::HeartbeatTimeout);
                     let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close()).await;
@@ -117,7 +120,7 @@ pub(crate) async fn run<S>(
                         config.metrics.count(Event::WriteTimeout);
                         break Closed { error: Some("write timed out: the client stopped reading".into()), ..Closed::default() };
                     }
-                    () = peer.closing() => {
+                    () = mailbox.closing() => {
                         config.metrics.count(Event::SlowConsumer);
                         break Closed {
                             code: Some(1008),
@@ -130,7 +133,7 @@ pub(crate) async fn run<S>(
                 match written {
                     Ok(None) => {}
                     Ok(Some((code, reason))) => {
-                        if peer.is_closing() {
+                        if mailbox.is_closing() {
                             // The hub's slow-consumer close, found at the head of the queue.
                             config.metrics.count(Event::SlowConsumer);
                         }
@@ -195,10 +198,11 @@ where
                 return Ok(Some((reason.code, reason.reason.to_string())));
             }
             other => {
-                if let Some(msg) = other.message_for(format) {
+                let messages = other.messages_for(format);
+                for msg in messages {
                     ws.feed(to_frame(msg)).await?;
-                    written += 1;
                 }
+                written += usize::from(!messages.is_empty());
             }
         }
         if written < MAX_BATCH {

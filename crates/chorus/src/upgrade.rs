@@ -42,6 +42,9 @@ pub enum HandshakeError {
     /// defence).
     #[error("origin {0:?} is not allowed to open WebSockets here (see `allowed_origins`)")]
     Origin(String),
+    /// A connect middleware refused the client.
+    #[error("connection refused: {0}")]
+    Refused(String),
     /// The HTTP connection cannot be upgraded (no hyper upgrade handle).
     #[error("this connection cannot be upgraded")]
     NotUpgradable,
@@ -52,7 +55,7 @@ impl IntoResponse for HandshakeError {
         let status = match self {
             HandshakeError::Version | HandshakeError::NotWebSocket => StatusCode::UPGRADE_REQUIRED,
             HandshakeError::NotUpgradable => StatusCode::INTERNAL_SERVER_ERROR,
-            HandshakeError::Origin(_) => StatusCode::FORBIDDEN,
+            HandshakeError::Origin(_) | HandshakeError::Refused(_) => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         };
         let mut response = (status, format!("{self}\n")).into_response();

@@ -12,6 +12,7 @@ use serde_json::value::RawValue;
 
 use super::binary;
 use super::error::ErrorCode;
+use crate::json;
 
 /// Bounds the decoder enforces on names and user data; the server passes its configuration.
 #[derive(Debug, Clone, Copy)]
@@ -195,7 +196,7 @@ impl Command {
 
     fn from_wire(wire: Wire, binary: Option<Bytes>, limits: &Limits) -> Result<Self, DecodeError> {
         if let Some(data) = &wire.data {
-            if json_depth(data.get()) > limits.max_depth {
+            if json::depth(data.get()) > limits.max_depth {
                 let rid = wire.rid.and_then(Rid::checked);
                 return Err(DecodeError::bad_request(
                     rid,
@@ -447,32 +448,6 @@ pub fn check_name(name: &str, limits: &Limits) -> Result<String, String> {
     Ok(name.to_owned())
 }
 
-/// The deepest nesting of arrays and objects in valid JSON text.
-fn json_depth(json: &str) -> usize {
-    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
-    for &b in json.as_bytes() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                max = max.max(depth);
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    max
-}
-
 fn null() -> Box<RawValue> {
     RawValue::from_string("null".to_owned()).expect("`null` is JSON")
 }
@@ -597,7 +572,7 @@ mod tests {
 
     #[test]
     fn depth_is_bounded() {
-        assert_eq!(json_depth(r#"{"a":[1,{"b":"[[[\\"]]"}]}"#), 3);
+        assert_eq!(json::depth(r#"{"a":[1,{"b":"[[[\\"]]"}]}"#), 3);
         let deep = format!(
             r#"{{"type":"emit","rid":1,"event":"e","data":{}{}}}"#,
             "[".repeat(65),

@@ -1,0 +1,131 @@
+//! An Engine.IO session's WebSocket: open directly, or upgraded from long-polling.
+//!
+//! The upgrade follows the protocol: the client opens a WebSocket with the session's
+//! `sid` and sends `2probe`; we answer `3probe` on the WebSocket and queue a noop, which
+//! ends the long-poll in progress (or the next one); the client sends `5`, and from then on
+//! the WebSocket carries the session: it takes the queue as soon as the last long-poll
+//! gives it back, so nothing queued meanwhile is lost or reordered. A probe that fails or
+//! takes longer than the upgrade timeout leaves the session on long-polling.
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::response::Response;
+use chorus_core::Outbound;
+use chorus_proto::engineio;
+use tokio::io::{AsyncRead, AsyncWrite};
+use yawc::{Frame, OpCode, WebSocket};
+
+use super::session::{EngineSession, TransportKind, WsCarrier};
+use super::Engine;
+use crate::server::{self, Server};
+use crate::transport;
+
+/// A session that starts on WebSocket.
+pub(super) fn open(engine: Arc<Engine>, server: &Server, req: Request) -> Response {
+    let (response, upgrade, info) = match server::handshake(req, None, server.config(), |_| Ok(()))
+    {
+        Ok(accepted) => accepted,
+        Err(refused) => return server.refuse(refused),
+    };
+    let (session, queue) = engine.create(info, TransportKind::WebSocket);
+    server::spawn_connection(
+        upgrade,
+        queue,
+        WsCarrier { session },
+        server.engine_transport_config(),
+    );
+    response
+}
+
+/// A WebSocket that wants to take over a long-polling session.
+pub(super) fn upgrade(
+    engine: Arc<Engine>,
+    server: &Server,
+    session: Arc<EngineSession>,
+    req: Request,
+) -> Response {
+    if !session.begin_upgrade() {
+        // Already upgraded, or another WebSocket is probing: like the reference server,
+        // accept the WebSocket and close it at once, leaving the session alone.
+        return match server::handshake(req, None, server.config(), |_| Ok(())) {
+            Ok((response, upgrade, _)) => {
+                tokio::spawn(async move {
+                    if let Ok(mut ws) = upgrade.upgraded.await {
+                        let frame = Frame::close(
+                            yawc::close::CloseCode::Normal,
+                            b"session already upgraded",
+                        );
+                        let _ = futures::SinkExt::send(&mut ws, frame).await;
+                        let _ = futures::SinkExt::close(&mut ws).await;
+                    }
+                });
+                response
+            }
+            Err(refused) => server.refuse(refused),
+        };
+    }
+    let (response, upgrade, _info) = match server::handshake(req, None, server.config(), |_| Ok(()))
+    {
+        Ok(accepted) => accepted,
+        Err(refused) => {
+            session.set_transport(TransportKind::Polling);
+            return server.refuse(refused);
+        }
+    };
+    let config = server.engine_transport_config();
+    let timeout = engine.config.upgrade_timeout;
+    tokio::spawn(async move {
+        let _slot = upgrade.slot;
+        let mut ws = match upgrade.upgraded.await {
+            Ok(ws) => ws,
+            Err(err) => {
+                tracing::debug!(%err, "engine.io upgrade: the WebSocket never opened");
+                session.set_transport(TransportKind::Polling);
+                return;
+            }
+        };
+        match tokio::time::timeout(timeout, probe(&mut ws, &session)).await {
+            Ok(true) => {}
+            _ => {
+                tracing::debug!(sid = %session.sid, "engine.io upgrade: probe failed");
+                session.set_transport(TransportKind::Polling);
+                let _ = futures::SinkExt::close(&mut ws).await;
+                return;
+            }
+        }
+        session.set_transport(TransportKind::WebSocket);
+        let queue = session.take_queue().await;
+        transport::run(ws, queue, WsCarrier { session }, config).await;
+    });
+    response
+}
+
+/// Runs the probe exchange; true once the client sent the upgrade packet.
+async fn probe<S>(ws: &mut WebSocket<S>, session: &EngineSession) -> bool
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    use futures::SinkExt;
+    loop {
+        let Ok(frame) = ws.next_frame().await else {
+            return false;
+        };
+        match frame.opcode() {
+            OpCode::Text => match &frame.payload()[..] {
+                b"2probe" => {
+                    let pong = engineio::pong(b"probe");
+                    if ws.send(Frame::text(pong.payload)).await.is_err() {
+                        return false;
+                    }
+                    // Ends the long-poll in progress, so the client can send `5`.
+                    session.mailbox.push(Outbound::Message(engineio::noop()));
+                }
+                b"5" => return true,
+                _ => return false,
+            },
+            OpCode::Ping | OpCode::Pong => {}
+            _ => return false,
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! [`Emitter`]: a broadcast being built — `io.to("a").to("b").except_room("c").emit(...)`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chorus_core::{Broadcast, ConnId, Event, EventData, Namespace, Outbound, SenderInfo};
+use serde::Serialize;
+
+use super::{Data, EmitError};
+
+/// A broadcast being built: who it goes to (rooms, or everyone), who is left out, and how.
+/// The event is encoded at most once per wire format, whoever receives it.
+#[derive(Debug, Clone)]
+pub struct Emitter {
+    ns: Arc<Namespace>,
+    rooms: Vec<Arc<str>>,
+    except_rooms: Vec<Arc<str>>,
+    except: Option<ConnId>,
+    from: Option<SenderInfo>,
+    volatile: bool,
+}
+
+impl Emitter {
+    pub(crate) fn new(ns: Arc<Namespace>, from: Option<SenderInfo>) -> Self {
+        Self {
+            ns,
+            rooms: Vec::new(),
+            except_rooms: Vec::new(),
+            except: None,
+            from,
+            volatile: false,
+        }
+    }
+
+    /// Adds a room: the event goes to the members of every room added (each member once).
+    /// Without any room it goes to everyone in the namespace.
+    pub fn to(mut self, room: &str) -> Self {
+        if !self.rooms.iter().any(|r| &**r == room) {
+            self.rooms.push(Arc::from(room));
+        }
+        self
+    }
+
+    /// Leaves out the members of `room` (socket.io's `except`).
+    pub fn except_room(mut self, room: &str) -> Self {
+        self.except_rooms.push(Arc::from(room));
+        self
+    }
+
+    /// Leaves one socket out.
+    pub fn except(mut self, id: ConnId) -> Self {
+        self.except = Some(id);
+        self
+    }
+
+    /// Drops the event for recipients whose queue is full instead of disconnecting them.
+    pub fn volatile(mut self) -> Self {
+        self.volatile = true;
+        self
+    }
+
+    /// Sends a JSON event; returns how many sockets it was queued for.
+    pub fn emit(self, event: &str, data: &impl Serialize) -> Result<usize, EmitError> {
+        let data = EventData::json(data)?;
+        Ok(self.emit_data(event, data))
+    }
+
+    /// Sends a binary event.
+    pub fn emit_binary(self, event: &str, data: impl Into<Bytes>) -> usize {
+        self.emit_data(event, EventData::Binary(data.into()))
+    }
+
+    /// Sends event data as it is (for instance what a handler received: several
+    /// arguments, binary inside them).
+    pub fn emit_args(self, event: &str, data: Data) -> usize {
+        self.emit_data(event, data.into_inner())
+    }
+
+    pub(crate) fn emit_data(self, event: &str, data: EventData) -> usize {
+        // A room broadcast names its room (native clients see it); a multi-room or
+        // everyone broadcast does not.
+        let room = match self.rooms.as_slice() {
+            [room] => Some(room.clone()),
+            _ => None,
+        };
+        let event = Event {
+            namespace: self.ns.name().clone(),
+            name: Arc::from(event),
+            data,
+            room,
+            from: self.from,
+        };
+        self.ns.broadcast_select(
+            &self.rooms,
+            &self.except_rooms,
+            self.except,
+            Outbound::Shared(Broadcast::event(event)),
+            self.volatile,
+        )
+    }
+}

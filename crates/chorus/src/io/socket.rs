@@ -1,0 +1,325 @@
+//! [`Socket`]: one client of the event layer, whichever protocol it speaks.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chorus_core::{
+    Broadcast, CloseReason, ConnId, Event, EventData, HubError, Outbound, Peer, PeerInfo,
+    SenderInfo,
+};
+use chorus_proto::socketio;
+use http::HeaderMap;
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
+use std::collections::HashMap;
+
+use super::ack::{socketio_packet, AckError, Pending};
+use super::{Ack, Data, EmitError, Emitter, Handshake, IoInner};
+
+pub(crate) type EventFn = Arc<dyn Fn(&Socket, Data, Ack) + Send + Sync>;
+type DisconnectFn = Box<dyn FnOnce(&Socket, &str) + Send>;
+
+/// The protocol a socket speaks, for what is encoded per socket (acks, disconnects).
+#[derive(Debug, Clone)]
+pub(crate) enum Wire {
+    /// The native protocol at `/ws`.
+    Native,
+    /// Socket.IO, in namespace `nsp`, over a connection that may carry other namespaces.
+    SocketIo {
+        nsp: Arc<str>,
+        link: Weak<crate::socketio::Link>,
+    },
+}
+
+/// One client of the event layer. Cheap to clone; all clones are the same socket.
+#[derive(Clone)]
+pub struct Socket {
+    pub(crate) inner: Arc<SocketInner>,
+}
+
+pub(crate) struct SocketInner {
+    pub(crate) peer: Arc<Peer>,
+    pub(crate) io: Arc<IoInner>,
+    pub(crate) handshake: Handshake,
+    pub(crate) wire: Wire,
+    pub(crate) handlers: RwLock<HashMap<String, EventFn>>,
+    pub(crate) on_disconnect: Mutex<Vec<DisconnectFn>>,
+    pub(crate) data: Mutex<http::Extensions>,
+    pub(crate) acks: Mutex<Pending>,
+    pub(crate) connected: AtomicBool,
+}
+
+impl fmt::Debug for Socket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("namespace", self.namespace())
+            .finish()
+    }
+}
+
+impl Socket {
+    pub(crate) fn new(peer: Arc<Peer>, io: Arc<IoInner>, handshake: Handshake, wire: Wire) -> Self {
+        Socket {
+            inner: Arc::new(SocketInner {
+                peer,
+                io,
+                handshake,
+                wire,
+                handlers: RwLock::new(HashMap::new()),
+                on_disconnect: Mutex::new(Vec::new()),
+                data: Mutex::new(http::Extensions::new()),
+                acks: Mutex::new(Pending::default()),
+                connected: AtomicBool::new(true),
+            }),
+        }
+    }
+
+    /// The socket's id (for a Socket.IO client, its `socket.id` in this namespace).
+    pub fn id(&self) -> ConnId {
+        self.inner.peer.id()
+    }
+
+    /// The namespace the socket is in (`/` for the main one).
+    pub fn namespace(&self) -> &Arc<str> {
+        self.inner.io.ns.name()
+    }
+
+    /// True for a Socket.IO client, false for a native one.
+    pub fn is_socketio(&self) -> bool {
+        matches!(self.inner.wire, Wire::SocketIo { .. })
+    }
+
+    /// True until the socket disconnects.
+    pub fn connected(&self) -> bool {
+        self.inner.connected.load(Ordering::Acquire)
+    }
+
+    /// The nickname.
+    pub fn name(&self) -> Arc<str> {
+        self.inner.peer.name()
+    }
+
+    /// Sets the nickname; rooms the socket is in see a presence update.
+    pub fn set_name(&self, name: impl Into<Arc<str>>) {
+        self.inner.peer.set(Some(name.into()), None);
+        self.inner.io.ns.announce_update(&self.inner.peer);
+    }
+
+    /// What the client said when it connected: headers, query, cookies, auth payload.
+    pub fn handshake(&self) -> &Handshake {
+        &self.inner.handshake
+    }
+
+    /// The client's address.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.inner.handshake.remote_addr()
+    }
+
+    /// The handshake request's headers.
+    pub fn headers(&self) -> &HeaderMap {
+        self.inner.handshake.headers()
+    }
+
+    /// A query parameter of the handshake URL.
+    pub fn query(&self, key: &str) -> Option<String> {
+        self.inner.handshake.query(key)
+    }
+
+    /// A cookie sent with the handshake.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.inner.handshake.cookie(name)
+    }
+
+    /// Registers the handler for an event sent by this client. The handler gets the data
+    /// and an [`Ack`] to answer with.
+    pub fn on(&self, event: &str, f: impl Fn(&Socket, Data, Ack) + Send + Sync + 'static) {
+        self.inner
+            .handlers
+            .write()
+            .insert(event.to_owned(), Arc::new(f));
+    }
+
+    /// Registers a handler called once when the socket disconnects, with the reason
+    /// (socket.io's reasons: `client namespace disconnect`, `server namespace disconnect`,
+    /// `transport close`, `transport error`, `ping timeout`, `parse error`,
+    /// `server shutting down`).
+    pub fn on_disconnect(&self, f: impl FnOnce(&Socket, &str) + Send + 'static) {
+        self.inner.on_disconnect.lock().push(Box::new(f));
+    }
+
+    /// Sends an event to this socket.
+    pub fn emit(&self, event: &str, data: &impl Serialize) -> Result<(), EmitError> {
+        self.push_event(event, EventData::json(data)?)
+    }
+
+    /// Sends binary data as an event to this socket.
+    pub fn emit_binary(&self, event: &str, data: impl Into<Bytes>) -> Result<(), EmitError> {
+        self.push_event(event, EventData::Binary(data.into()))
+    }
+
+    /// Sends event data as it is (several arguments, binary inside them).
+    pub fn emit_args(&self, event: &str, data: Data) -> Result<(), EmitError> {
+        self.push_event(event, data.into_inner())
+    }
+
+    fn push_event(&self, event: &str, data: EventData) -> Result<(), EmitError> {
+        let event = Event {
+            namespace: self.namespace().clone(),
+            name: Arc::from(event),
+            data,
+            room: None,
+            from: None,
+        };
+        if self
+            .inner
+            .peer
+            .push(Outbound::Shared(Broadcast::event(event)))
+        {
+            Ok(())
+        } else {
+            Err(HubError::Closed.into())
+        }
+    }
+
+    /// Sends an event and waits for the client to acknowledge it (a Socket.IO client's
+    /// callback), at most `timeout`. The answer's arguments come back as [`Data`].
+    ///
+    /// Native clients cannot acknowledge server events in protocol v1: for them this
+    /// returns [`AckError::Unsupported`] at once.
+    pub async fn emit_with_ack(
+        &self,
+        event: &str,
+        data: &impl Serialize,
+        timeout: Duration,
+    ) -> Result<Data, AckError> {
+        let data = EventData::json(data)?;
+        self.emit_args_with_ack(event, Data(data), timeout).await
+    }
+
+    /// [`Socket::emit_with_ack`] with event data as it is.
+    pub async fn emit_args_with_ack(
+        &self,
+        event: &str,
+        data: Data,
+        timeout: Duration,
+    ) -> Result<Data, AckError> {
+        let Wire::SocketIo { nsp, .. } = &self.inner.wire else {
+            return Err(AckError::Unsupported);
+        };
+        if !self.connected() {
+            return Err(AckError::Disconnected);
+        }
+        let (id, answer) = self.inner.acks.lock().register().ok_or(AckError::TooMany)?;
+        let item = socketio_packet(data.into_inner(), |args, n| {
+            socketio::event(nsp, Some(id), event, args, n)
+        });
+        if !self.inner.peer.push(item) {
+            self.inner.acks.lock().forget(id);
+            return Err(AckError::Disconnected);
+        }
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Ok(data)) => Ok(data),
+            Ok(Err(_)) => Err(AckError::Disconnected),
+            Err(_) => {
+                self.inner.acks.lock().forget(id);
+                Err(AckError::Timeout)
+            }
+        }
+    }
+
+    /// Joins a room; returns its members.
+    pub fn join(&self, room: &str) -> Result<Vec<PeerInfo>, HubError> {
+        self.inner.io.ns.join(&self.inner.peer, room)
+    }
+
+    /// Leaves a room.
+    pub fn leave(&self, room: &str) -> Result<(), HubError> {
+        self.inner.io.ns.leave(&self.inner.peer, room)
+    }
+
+    /// The rooms this socket is in.
+    pub fn rooms(&self) -> Vec<Arc<str>> {
+        self.inner.peer.rooms()
+    }
+
+    /// An emitter for the other members of `room` (the sender left out, as in socket.io's
+    /// `socket.to(room)`). Events carry this socket as their sender.
+    pub fn to(&self, room: &str) -> Emitter {
+        Emitter::new(self.inner.io.ns.clone(), Some(self.sender()))
+            .to(room)
+            .except(self.id())
+    }
+
+    /// An emitter for every socket of the namespace but this one (socket.io's
+    /// `socket.broadcast`).
+    pub fn broadcast(&self) -> Emitter {
+        Emitter::new(self.inner.io.ns.clone(), Some(self.sender())).except(self.id())
+    }
+
+    /// Disconnects the socket. A native client's connection is closed (1000). A Socket.IO
+    /// client is told it was disconnected from this namespace (its reason: `io server
+    /// disconnect`, and it does not reconnect by itself); the connection underneath closes
+    /// once no namespace is left on it.
+    pub fn disconnect(&self) {
+        match &self.inner.wire {
+            Wire::Native => {
+                self.inner.peer.push(Outbound::Close(CloseReason::new(
+                    1000,
+                    "disconnected by server",
+                )));
+            }
+            Wire::SocketIo { nsp, link } => {
+                if !self.connected() {
+                    return;
+                }
+                self.inner
+                    .peer
+                    .push(Outbound::Message(socketio::disconnect(nsp)));
+                let remaining = link.upgrade().map_or(0, |link| link.remove(nsp, self.id()));
+                super::close(self, "server namespace disconnect");
+                if remaining == 0 {
+                    self.inner.peer.push(Outbound::Close(CloseReason::new(
+                        1000,
+                        "disconnected by server",
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Stores per-socket data of any type (one value per type).
+    pub fn insert_data<T: Clone + Send + Sync + 'static>(&self, value: T) {
+        self.inner.data.lock().insert(value);
+    }
+
+    /// A copy of the per-socket data of type `T`.
+    pub fn data<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.inner.data.lock().get::<T>().cloned()
+    }
+
+    pub(crate) fn peer(&self) -> &Arc<Peer> {
+        &self.inner.peer
+    }
+
+    pub(crate) fn handler(&self, event: &str) -> Option<EventFn> {
+        self.inner.handlers.read().get(event).cloned()
+    }
+
+    pub(crate) fn sender(&self) -> SenderInfo {
+        SenderInfo {
+            id: self.id(),
+            name: self.name(),
+        }
+    }
+
+    /// Delivers a Socket.IO client's answer to one of our emits.
+    pub(crate) fn resolve_ack(&self, id: u64, data: Data) {
+        self.inner.acks.lock().resolve(id, data);
+    }
+}

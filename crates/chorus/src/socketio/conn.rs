@@ -1,0 +1,228 @@
+//! One Socket.IO connection: the packets of one Engine.IO session, turned into socket
+//! events.
+//!
+//! Binary packets arrive in pieces — the text packet announcing `N` attachments, then `N`
+//! binary messages — and are dispatched once complete. Anything that breaks the protocol
+//! (a packet that does not decode, a binary message nobody announced, a text packet where
+//! an attachment was due) ends the connection with reason `parse error`; the client's
+//! other namespaces go with it, other clients never notice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chorus_core::{CloseReason, EventData, Mailbox, Outbound};
+use chorus_proto::socketio::{self, binary, Packet};
+use chorus_proto::{MessageKind, WsMessage};
+use serde_json::value::RawValue;
+
+use super::{Link, Namespaces, SocketIoConfig};
+use crate::engineio::EngineSession;
+use crate::io::{self, Ack, Data, Handshake, Reply, Wire};
+use crate::raw::HandshakeInfo;
+use crate::transport::{Closed, Session};
+
+/// A binary packet waiting for its attachments.
+struct Incomplete {
+    packet: Packet,
+    attachments: binary::Attachments,
+}
+
+/// The Socket.IO layer of one Engine.IO session.
+pub(crate) struct SocketIoConn {
+    namespaces: Arc<Namespaces>,
+    mailbox: Arc<Mailbox>,
+    info: HandshakeInfo,
+    link: Arc<Link>,
+    incomplete: Option<Incomplete>,
+    config: SocketIoConfig,
+}
+
+impl SocketIoConn {
+    /// The layer for a new session; starts its connect timeout.
+    pub(crate) fn new(
+        namespaces: Arc<Namespaces>,
+        session: &Arc<EngineSession>,
+        info: HandshakeInfo,
+        config: SocketIoConfig,
+    ) -> Self {
+        let link = Arc::new(Link::default());
+        spawn_connect_timeout(
+            Arc::downgrade(&link),
+            session.mailbox.clone(),
+            config.connect_timeout,
+        );
+        Self {
+            namespaces,
+            mailbox: session.mailbox.clone(),
+            info,
+            link,
+            incomplete: None,
+            config,
+        }
+    }
+
+    fn fail(&mut self) {
+        self.incomplete = None;
+        self.mailbox.close(CloseReason::new(1002, "parse error"));
+    }
+
+    fn on_packet(&mut self, packet: Packet, attachments: Vec<bytes::Bytes>) {
+        match packet {
+            Packet::Connect { nsp, auth } => self.connect(nsp, auth),
+            Packet::Disconnect { nsp } => {
+                if let Some(socket) = self.link.take(&nsp) {
+                    io::close(&socket, "client namespace disconnect");
+                }
+            }
+            Packet::Event {
+                nsp,
+                id,
+                name,
+                args,
+                ..
+            } => {
+                // Packets for a namespace the client has not joined are ignored, as the
+                // reference server does.
+                let Some(socket) = self.link.get(&nsp) else {
+                    return;
+                };
+                let Some(handler) = socket.handler(&name) else {
+                    return;
+                };
+                let reply = id.map(|id| Reply::SocketIo {
+                    nsp: socket.namespace().clone(),
+                    id,
+                });
+                let ack = Ack::new(reply, socket.peer().clone());
+                handler(&socket, Data::new(event_data(args, attachments)), ack);
+            }
+            Packet::Ack { nsp, id, args, .. } => {
+                if let Some(socket) = self.link.get(&nsp) {
+                    socket.resolve_ack(id, Data::new(event_data(args, attachments)));
+                }
+            }
+            Packet::ConnectError { .. } => self.fail(),
+        }
+    }
+
+    fn connect(&mut self, nsp: String, auth: Option<Box<RawValue>>) {
+        let Some(io) = self.namespaces.get(&nsp) else {
+            self.mailbox.push(Outbound::Message(socketio::connect_error(
+                &nsp,
+                "Invalid namespace",
+                None,
+            )));
+            return;
+        };
+        if self.link.contains(&nsp) {
+            return;
+        }
+        let handshake = Handshake::new(self.info.clone(), auth.map(Arc::from));
+        if let Err(refused) = io.admit(&handshake) {
+            let data = refused
+                .data
+                .as_ref()
+                .and_then(|d| serde_json::value::to_raw_value(d).ok());
+            self.mailbox.push(Outbound::Message(socketio::connect_error(
+                &nsp,
+                &refused.message,
+                data.as_deref(),
+            )));
+            return;
+        }
+        let peer = io.inner.ns.attach(self.mailbox.clone(), None);
+        // The CONNECT answer goes first, before any handler can emit.
+        peer.push(Outbound::Message(socketio::connect(
+            &nsp,
+            &peer.id().to_string(),
+        )));
+        let nsp: Arc<str> = Arc::from(nsp);
+        let wire = Wire::SocketIo {
+            nsp: nsp.clone(),
+            link: Arc::downgrade(&self.link),
+        };
+        let socket = io.open(peer, handshake, wire);
+        if socket.connected() {
+            self.link.insert(nsp, socket);
+        }
+    }
+}
+
+impl Session for SocketIoConn {
+    fn on_message(&mut self, msg: WsMessage) {
+        if let Some(incomplete) = self.incomplete.as_mut() {
+            if msg.kind != MessageKind::Binary {
+                return self.fail();
+            }
+            match incomplete.attachments.push(msg.payload) {
+                Ok(false) => {}
+                Ok(true) => {
+                    let Incomplete {
+                        packet,
+                        attachments,
+                    } = self.incomplete.take().expect("checked above");
+                    self.on_packet(packet, attachments.into_vec());
+                }
+                Err(_) => self.fail(),
+            }
+            return;
+        }
+        let Some(text) = msg.as_text() else {
+            // A binary message nobody announced.
+            return self.fail();
+        };
+        match Packet::decode(text, &self.config.limits) {
+            Ok(packet) if packet.attachments() > 0 => {
+                self.incomplete = Some(Incomplete {
+                    attachments: binary::Attachments::new(packet.attachments()),
+                    packet,
+                });
+            }
+            Ok(packet) => self.on_packet(packet, Vec::new()),
+            Err(err) => {
+                tracing::debug!(%err, "socket.io: bad packet");
+                self.fail();
+            }
+        }
+    }
+
+    fn on_close(&mut self, closed: &Closed) {
+        let reason = if closed.reason.is_empty() {
+            "transport close"
+        } else {
+            closed.reason.as_str()
+        };
+        for socket in self.link.drain() {
+            io::close(&socket, reason);
+        }
+    }
+}
+
+/// Event data from a packet's arguments: one argument as itself (a lone binary one as
+/// bytes), several as they came.
+fn event_data(args: Box<RawValue>, attachments: Vec<bytes::Bytes>) -> EventData {
+    let one = match serde_json::from_str::<Vec<&RawValue>>(args.get()) {
+        Ok(items) if items.len() == 1 => Some(items[0].to_owned()),
+        _ => None,
+    };
+    match (one, attachments.len()) {
+        (Some(item), 0) => EventData::Json(item),
+        (Some(item), 1) if binary::placeholder_num(&item) == Some(0) => {
+            EventData::Binary(attachments.into_iter().next().expect("one attachment"))
+        }
+        _ => EventData::Args { args, attachments },
+    }
+}
+
+/// Closes a connection that has not joined any namespace in time.
+fn spawn_connect_timeout(link: std::sync::Weak<Link>, mailbox: Arc<Mailbox>, timeout: Duration) {
+    tokio::spawn(async move {
+        tokio::select! {
+            () = tokio::time::sleep(timeout) => {}
+            () = mailbox.closing() => return,
+        }
+        if link.upgrade().is_some_and(|link| !link.joined_once()) {
+            mailbox.close(CloseReason::new(1000, "connect timeout"));
+        }
+    });
+}
