@@ -44,6 +44,13 @@ impl fmt::Display for ConnId {
     }
 }
 
+/// Serialised as its text (16 hex digits), the form every protocol shows it in.
+impl serde::Serialize for ConnId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// The text is not 16 hex digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("a connection id is 16 hex digits")]

@@ -32,10 +32,14 @@ pub(crate) async fn poll(session: Arc<EngineSession>, max_payload: usize) -> Res
             .close(CloseReason::new(1002, "transport error"));
         return EngineError::BadRequest.into_response();
     };
-    let first = lease.queue().next().await;
+    let first = lease.next().await;
     let mut body = Vec::new();
     let mut next = first;
     while let Some(item) = next.take() {
+        if matches!(item, Outbound::Close(_)) && !body.is_empty() {
+            lease.hold(item);
+            break;
+        }
         if let Outbound::Close(reason) = item {
             // The session is over: a client's own close is answered with a noop, as the
             // reference server does; a server's close with a close packet.
@@ -66,7 +70,7 @@ pub(crate) async fn poll(session: Arc<EngineSession>, max_payload: usize) -> Res
         }
         // `maxPayload` bounds what the client sends; our responses stop growing once
         // past it, so one poll never turns into an unbounded buffer.
-        next = lease.queue().try_next();
+        next = lease.try_next();
     }
     if body.is_empty() {
         // Only items with no form for this client (presence for Socket.IO): a noop keeps

@@ -46,6 +46,9 @@ pub(crate) struct EngineSession {
     engine: Weak<Engine>,
     pub(crate) mailbox: Arc<Mailbox>,
     queue: Mutex<Option<PeerQueue>>,
+    /// A close a long-poll dequeued behind data: it ends the *next* poll, so the client
+    /// handles the data (a DISCONNECT packet, say) before it sees the transport close.
+    held: Mutex<Option<Outbound>>,
     queue_returned: Notify,
     transport: Mutex<TransportKind>,
     upper: Mutex<Option<Box<dyn Session>>>,
@@ -69,6 +72,7 @@ impl EngineSession {
             engine,
             mailbox,
             queue: Mutex::new(queue),
+            held: Mutex::new(None),
             queue_returned: Notify::new(),
             transport: Mutex::new(transport),
             upper: Mutex::new(None),
@@ -130,6 +134,11 @@ impl EngineSession {
             }
             returned.await;
         }
+    }
+
+    /// A close the last long-poll held back, if any.
+    pub(crate) fn take_held(&self) -> Option<Outbound> {
+        self.held.lock().take()
     }
 
     /// Handles one packet from the client, whichever transport brought it.
@@ -234,8 +243,22 @@ pub(crate) struct QueueLease {
 }
 
 impl QueueLease {
-    pub(crate) fn queue(&mut self) -> &mut PeerQueue {
-        self.queue.as_mut().expect("held until drop")
+    /// The next item: one held back by the previous poll, or the queue's next.
+    pub(crate) async fn next(&mut self) -> Option<Outbound> {
+        if let Some(item) = self.session.held.lock().take() {
+            return Some(item);
+        }
+        self.queue.as_mut().expect("held until drop").next().await
+    }
+
+    /// The next item if one is ready now.
+    pub(crate) fn try_next(&mut self) -> Option<Outbound> {
+        self.queue.as_mut().expect("held until drop").try_next()
+    }
+
+    /// Keeps `item` for the next poll.
+    pub(crate) fn hold(&mut self, item: Outbound) {
+        *self.session.held.lock() = Some(item);
     }
 }
 

@@ -96,6 +96,9 @@ pub(super) fn upgrade(
         }
         session.set_transport(TransportKind::WebSocket);
         let queue = session.take_queue().await;
+        if let Some(Outbound::Close(reason)) = session.take_held() {
+            session.mailbox.close(reason);
+        }
         transport::run(ws, queue, WsCarrier { session }, config).await;
     });
     response

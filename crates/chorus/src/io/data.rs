@@ -51,6 +51,55 @@ impl Data {
         }
     }
 
+    /// Argument `index` on its own, binary parts kept: what a handler forwards when it
+    /// relays one argument of several (`socket.on("to-room", (room, event, data) => …)`).
+    /// Index 0 of single-valued data is the data itself.
+    pub fn arg(&self, index: usize) -> Option<Data> {
+        match &self.0 {
+            EventData::Json(_) | EventData::Binary(_) => (index == 0).then(|| self.clone()),
+            EventData::Args { args, attachments } => {
+                let items: Vec<&RawValue> = serde_json::from_str(args.get()).ok()?;
+                let item = *items.get(index)?;
+                if attachments.is_empty() || !item.get().contains("_placeholder") {
+                    return Some(Data(EventData::Json(item.to_owned())));
+                }
+                if let Some(num) = chorus_proto::socketio::placeholder_num(item) {
+                    return attachments
+                        .get(num)
+                        .map(|bytes| Data(EventData::Binary(bytes.clone())));
+                }
+                // Placeholders inside keep their numbers: all attachments go along.
+                let args = RawValue::from_string(format!("[{}]", item.get())).ok()?;
+                Some(Data(EventData::Args {
+                    args,
+                    attachments: attachments.clone(),
+                }))
+            }
+        }
+    }
+
+    /// The data as Socket.IO arguments: a JSON array in which binary values are
+    /// placeholders, and the binary values they stand for. The way to build new data
+    /// around what a client sent (wrap it in an object, add arguments) without losing its
+    /// binary parts.
+    pub fn to_args(&self) -> (Box<RawValue>, Vec<Bytes>) {
+        match &self.0 {
+            EventData::Json(raw) => (
+                RawValue::from_string(format!("[{}]", raw.get())).expect("an array of JSON"),
+                Vec::new(),
+            ),
+            EventData::Binary(bytes) => (
+                RawValue::from_string(format!(
+                    "[{}]",
+                    chorus_proto::socketio::placeholder(0).get()
+                ))
+                .expect("an array of JSON"),
+                vec![bytes.clone()],
+            ),
+            EventData::Args { args, attachments } => (args.clone(), attachments.clone()),
+        }
+    }
+
     /// The bytes, if the data is one binary value.
     pub fn bytes(&self) -> Option<&Bytes> {
         match &self.0 {
