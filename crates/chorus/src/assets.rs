@@ -54,3 +54,43 @@ pub(crate) fn routes<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Rou
         .route("/chat.css", get(chat_css))
         .route("/chat.js", get(chat_js))
 }
+
+/// Where the official Socket.IO browser client is looked for when the configuration does
+/// not say: the npm package `socket.io-client` installed beside the working directory.
+const SOCKETIO_CLIENT_PATHS: [&str; 2] = [
+    "node_modules/socket.io-client/dist/socket.io.min.js",
+    "e2e/node_modules/socket.io-client/dist/socket.io.min.js",
+];
+
+/// The official Socket.IO browser client (`/socket.io/socket.io.js`, which socket.io pages
+/// load), read once from the `socket.io-client` npm package. It is not embedded: chorus
+/// does not ship third-party code; `npm i socket.io-client` provides it.
+pub(crate) fn socketio_client(config: &crate::Config) -> axum::response::Response {
+    static CLIENT: std::sync::OnceLock<Option<bytes::Bytes>> = std::sync::OnceLock::new();
+    let client = CLIENT.get_or_init(|| {
+        let configured = config.socketio_client.iter().cloned();
+        let defaults = SOCKETIO_CLIENT_PATHS.iter().map(std::path::PathBuf::from);
+        configured
+            .chain(defaults)
+            .find_map(|path| std::fs::read(path).ok())
+            .map(bytes::Bytes::from)
+    });
+    match client {
+        Some(js) => (
+            [
+                (header::CONTENT_TYPE, JS),
+                (header::CACHE_CONTROL, "public, max-age=3600"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            js.clone(),
+        )
+            .into_response(),
+        None => (
+            axum::http::StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "the Socket.IO browser client is not installed: run `npm i socket.io-client` \
+             where chorus runs, or set `socketio_client` to its dist/socket.io.min.js\n",
+        )
+            .into_response(),
+    }
+}

@@ -204,7 +204,13 @@ impl Config {
             ("handshake_timeout_ms", self.handshake_timeout_ms as usize),
             ("ping_interval_ms", self.ping_interval_ms as usize),
             ("ping_timeout_ms", self.ping_timeout_ms as usize),
+            ("connect_timeout_ms", self.connect_timeout_ms as usize),
         ];
+        if !self.socketio_path.starts_with('/') || !self.socketio_path.ends_with('/') {
+            return Err(ConfigError::Invalid(
+                "`socketio_path` must start and end with `/` (like `/socket.io/`)".into(),
+            ));
+        }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError::Invalid(
                 "`tls_cert` and `tls_key` go together: give both or neither".into(),

@@ -83,6 +83,7 @@
 //! The hub itself (rooms, fan-out, presence) is the `chorus-core` crate; the protocol codecs
 //! are `chorus-proto`.
 
+pub mod builtin;
 pub mod config;
 pub mod io;
 pub mod raw;

@@ -109,6 +109,19 @@ struct ServeArgs {
     /// [default: same origin and localhost].
     #[arg(long, env = "CHORUS_ALLOWED_ORIGINS", value_delimiter = ',')]
     allowed_origins: Option<Vec<String>>,
+    /// Serve Socket.IO clients [default: true].
+    #[arg(long, env = "CHORUS_SOCKETIO")]
+    socketio: Option<bool>,
+    /// Where Socket.IO is served [default: /socket.io/].
+    #[arg(long, env = "CHORUS_SOCKETIO_PATH")]
+    socketio_path: Option<String>,
+    /// Time a Socket.IO connection has to join a namespace, in ms [default: 45000].
+    #[arg(long, env = "CHORUS_CONNECT_TIMEOUT_MS")]
+    connect_timeout_ms: Option<u64>,
+    /// The socket.io-client browser bundle to serve at <socketio_path>socket.io.js
+    /// [default: looked up in ./node_modules and ./e2e/node_modules].
+    #[arg(long, env = "CHORUS_SOCKETIO_CLIENT")]
+    socketio_client: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -122,6 +135,9 @@ impl ServeArgs {
         }
         if self.tls_key.is_some() {
             config.tls_key = self.tls_key.clone();
+        }
+        if self.socketio_client.is_some() {
+            config.socketio_client = self.socketio_client.clone();
         }
         macro_rules! overlay {
             ($($field:ident),*) => { $( if let Some(v) = self.$field { config.$field = v; } )* };
@@ -149,7 +165,10 @@ impl ServeArgs {
             ping_interval_ms,
             ping_timeout_ms,
             drain_timeout_ms,
-            allowed_origins
+            allowed_origins,
+            socketio,
+            socketio_path,
+            connect_timeout_ms
         );
         config.validate()?;
         Ok(config)
@@ -208,12 +227,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     } else {
         local.to_string()
     };
+    let socketio = if config.socketio {
+        format!("Socket.IO at {http}://{host}{}", config.socketio_path)
+    } else {
+        "Socket.IO off".into()
+    };
     tracing::info!(
-        "chorus {} listening on {local}; open {http}://{host}/ in a browser (native protocol at {ws}://{host}/ws, raw rooms on any other path)",
+        "chorus {} listening on {local}; open {http}://{host}/ in a browser (native protocol at {ws}://{host}/ws, {socketio}, raw rooms on any other path)",
         env!("CARGO_PKG_VERSION"),
     );
     let drain = std::time::Duration::from_millis(config.drain_timeout_ms);
+    let client_emits = config.client_emits;
     let server = Server::new(config);
+    chorus::builtin::install(&server.io(), client_emits);
     let serving = tokio::spawn(server.clone().serve(listener));
     let signal = signal.await;
     tracing::info!(

@@ -535,6 +535,12 @@ async fn dispatch(State(server): State<Server>, req: Request) -> Response {
     if let Some(engine) = server.engine_at(&path) {
         return engine.handle(server.clone(), req).await;
     }
+    if server.inner.config.socketio
+        && req.method() == http::Method::GET
+        && path.strip_prefix(server.inner.config.socketio_path.as_str()) == Some("socket.io.js")
+    {
+        return assets::socketio_client(&server.inner.config);
+    }
     let attempt = upgrade::is_attempt(&req);
     if !attempt {
         let http = server.inner.http.read().clone();

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use chorus_core::{Outbound, PeerQueue, WireFormat};
+use chorus_core::{CloseReason, Outbound, PeerQueue, WireFormat};
 use chorus_proto::{MessageKind, WsMessage};
 use futures::SinkExt;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -114,17 +114,26 @@ pub(crate) async fn run<S>(
                 // reach a peer that does not read.
                 // One that stopped reading without more messages coming to fill its queue
                 // is given up after the heartbeat's whole grace period.
+                // The write is polled first: a close at the head of the queue (how an
+                // Engine.IO session ends: parse error, ping or connect timeout) still goes
+                // out when the socket takes it; only a write that blocks is abandoned.
                 let written = tokio::select! {
+                    biased;
                     written = write_batch(&mut ws, &mut queue, item, format) => written,
                     () = tokio::time::sleep(config.ping_interval + config.ping_timeout) => {
                         config.metrics.count(Event::WriteTimeout);
                         break Closed { error: Some("write timed out: the client stopped reading".into()), ..Closed::default() };
                     }
                     () = mailbox.closing() => {
-                        config.metrics.count(Event::SlowConsumer);
+                        let reason = mailbox.close_reason().unwrap_or_else(|| {
+                            CloseReason::new(1008, "slow consumer: outbound queue full")
+                        });
+                        if is_slow_consumer(&reason) {
+                            config.metrics.count(Event::SlowConsumer);
+                        }
                         break Closed {
-                            code: Some(1008),
-                            reason: "slow consumer: outbound queue full".into(),
+                            code: Some(reason.code),
+                            reason: reason.reason.to_string(),
                             by_server: true,
                             error: None,
                         };
@@ -133,7 +142,7 @@ pub(crate) async fn run<S>(
                 match written {
                     Ok(None) => {}
                     Ok(Some((code, reason))) => {
-                        if mailbox.is_closing() {
+                        if mailbox.close_reason().is_some_and(|r| is_slow_consumer(&r)) {
                             // The hub's slow-consumer close, found at the head of the queue.
                             config.metrics.count(Event::SlowConsumer);
                         }
@@ -306,6 +315,12 @@ fn error_close_code(err: &WebSocketError) -> Option<u16> {
         WebSocketError::ConnectionClosed | WebSocketError::IoError(_) => return None,
         _ => 1011,
     })
+}
+
+/// True for the hub's slow-consumer verdict (other closes also jump the queue: an
+/// Engine.IO session's ping timeout or parse error).
+fn is_slow_consumer(reason: &CloseReason) -> bool {
+    reason.code == 1008 && reason.reason.starts_with("slow consumer")
 }
 
 /// Close reasons are limited to 123 bytes on the wire; cut at a character boundary.

@@ -122,6 +122,11 @@ async fn read_bounded(body: Body, limit: usize) -> Result<Bytes, Box<Response>> 
                 .into_response(),
         )
     };
+    // A `Content-Length` over the limit is refused before a byte of the body is read:
+    // waiting for a body we will refuse anyway would let a client hold the request open.
+    if axum::body::HttpBody::size_hint(&body).lower() > u64::try_from(limit).unwrap_or(u64::MAX) {
+        return Err(too_large());
+    }
     let limited = http_body_util::Limited::new(body, limit);
     match limited.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),

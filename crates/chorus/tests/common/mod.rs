@@ -267,3 +267,123 @@ pub async fn handshake_head(addr: SocketAddr, path: &str, extra: &str) -> String
     }
     String::from_utf8_lossy(&buf).to_ascii_lowercase()
 }
+
+/// One HTTP/1.1 response, parsed.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// Header names in lower case, in the order they came.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first header named `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends `request` (raw bytes: head and whatever part of the body the test wants) on a new
+/// connection and reads one response. The connection stays open while the response is read,
+/// so a server that waits for the rest of a body shows up as a timeout.
+pub async fn http_request(addr: SocketAddr, request: &[u8]) -> HttpResponse {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    read_response(&mut stream).await
+}
+
+/// Reads one HTTP/1.1 response: the head, then a body framed by `Content-Length`, by
+/// chunked encoding, or by the end of the connection. Panics after [`TIMEOUT`].
+pub async fn read_response(stream: &mut TcpStream) -> HttpResponse {
+    tokio::time::timeout(TIMEOUT, read_response_inner(stream))
+        .await
+        .expect("timed out waiting for an HTTP response")
+}
+
+async fn read_response_inner(stream: &mut TcpStream) -> HttpResponse {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let end = loop {
+        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break pos + 4;
+        }
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "connection closed before a response head");
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let headers: Vec<(String, String)> = lines
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut rest = buf.split_off(end);
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    let body = if status == 204 || status == 304 || (100..200).contains(&status) {
+        Vec::new()
+    } else if let Some(len) = find("content-length") {
+        let len: usize = len.parse().unwrap();
+        while rest.len() < len {
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "connection closed inside the body");
+            rest.extend_from_slice(&chunk[..n]);
+        }
+        rest.truncate(len);
+        rest
+    } else if find("transfer-encoding").is_some_and(|te| te.eq_ignore_ascii_case("chunked")) {
+        let mut body = Vec::new();
+        loop {
+            // rest starts at a chunk-size line.
+            let line_end = loop {
+                if let Some(pos) = rest.windows(2).position(|w| w == b"\r\n") {
+                    break pos;
+                }
+                let n = stream.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "connection closed inside a chunked body");
+                rest.extend_from_slice(&chunk[..n]);
+            };
+            let size_text = String::from_utf8_lossy(&rest[..line_end]).into_owned();
+            let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16)
+                .unwrap_or_else(|_| panic!("bad chunk size {size_text:?}"));
+            while rest.len() < line_end + 2 + size + 2 {
+                let n = stream.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "connection closed inside a chunk");
+                rest.extend_from_slice(&chunk[..n]);
+            }
+            body.extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
+            rest.drain(..line_end + 2 + size + 2);
+            if size == 0 {
+                break body;
+            }
+        }
+    } else {
+        stream.read_to_end(&mut rest).await.unwrap();
+        rest
+    };
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
+}

@@ -1,0 +1,124 @@
+//! The events `chorus serve` gives Socket.IO clients, so they can use rooms without any
+//! server code — and chat with the native `/ws` clients in the same rooms.
+//!
+//! Socket.IO has no client-side room commands: rooms are the server application's business.
+//! A server with no application code (the `chorus` binary) answers these events instead, the
+//! counterparts of the native protocol's commands (see `docs/socketio.md`):
+//!
+//! | client emits | does | acks with |
+//! |---|---|---|
+//! | `join` (room) | joins the room; members hear a presence `join` | `{room, members}` |
+//! | `leave` (room) | leaves it | `{room}` |
+//! | `set` ({name}) | sets the nickname shown to native clients | `{name}` |
+//! | `to` (room, event, ...args) | sends `event` with the args to the room's *other* members (socket.io's `socket.to(room).emit`) | `{delivered}` |
+//! | `broadcast` (event, ...args) | sends it to everyone else (`socket.broadcast.emit`) | `{delivered}` |
+//!
+//! `to` and `broadcast` need `client_emits` (on by default), and `to` needs the sender to be
+//! in the room, as for native clients. Errors are acked as `{error: {code, message}}`.
+
+use chorus_core::{EventData, HubError};
+use serde_json::json;
+use serde_json::value::RawValue;
+
+use crate::io::{Ack, Data, Io, Socket};
+
+/// Installs the built-in events on every Socket.IO socket of `io`.
+pub fn install(io: &Io, client_emits: bool) {
+    io.on_connection(move |socket| {
+        if socket.is_socketio() {
+            events(socket, client_emits);
+        }
+    });
+}
+
+/// Registers the built-in events on one socket.
+pub fn events(socket: &Socket, client_emits: bool) {
+    socket.on("join", |socket, data, ack| {
+        let Some(room) = data.as_str() else {
+            return refuse(ack, "bad_request", "join takes a room name");
+        };
+        match socket.join(&room) {
+            Ok(members) => {
+                let members: Vec<_> = members
+                    .iter()
+                    .map(|m| json!({ "id": m.id, "name": &*m.name, "data": m.data.as_deref() }))
+                    .collect();
+                ack.send(&json!({ "room": room, "members": members }));
+            }
+            Err(err) => refuse_hub(ack, &err),
+        }
+    });
+    socket.on("leave", |socket, data, ack| {
+        let Some(room) = data.as_str() else {
+            return refuse(ack, "bad_request", "leave takes a room name");
+        };
+        match socket.leave(&room) {
+            Ok(()) => ack.send(&json!({ "room": room })),
+            Err(err) => refuse_hub(ack, &err),
+        }
+    });
+    socket.on("set", |socket, data, ack| {
+        match data
+            .parse::<serde_json::Value>()
+            .ok()
+            .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+        {
+            Some(name) if !name.is_empty() && name.len() <= 64 => {
+                socket.set_name(name.as_str());
+                ack.send(&json!({ "name": name }));
+            }
+            _ => refuse(ack, "bad_request", "set takes {name}: 1 to 64 bytes"),
+        }
+    });
+    socket.on("to", move |socket, data, ack| {
+        if !client_emits {
+            return refuse(ack, "forbidden", "this server does not let clients emit");
+        }
+        let (Some(room), Some(event)) = (text(&data, 0), text(&data, 1)) else {
+            return refuse(ack, "bad_request", "to takes (room, event, ...args)");
+        };
+        if !socket.rooms().iter().any(|r| **r == *room) {
+            return refuse_hub(ack, &HubError::NotInRoom(room));
+        }
+        let delivered = socket.to(&room).emit_args(&event, rest(&data, 2));
+        ack.send(&json!({ "delivered": delivered }));
+    });
+    socket.on("broadcast", move |socket, data, ack| {
+        if !client_emits {
+            return refuse(ack, "forbidden", "this server does not let clients emit");
+        }
+        let Some(event) = text(&data, 0) else {
+            return refuse(ack, "bad_request", "broadcast takes (event, ...args)");
+        };
+        let delivered = socket.broadcast().emit_args(&event, rest(&data, 1));
+        ack.send(&json!({ "delivered": delivered }));
+    });
+}
+
+fn text(data: &Data, index: usize) -> Option<String> {
+    data.arg(index).and_then(|d| d.as_str())
+}
+
+/// The arguments from `from` on: one as itself, several as they are, none as `null`.
+fn rest(data: &Data, from: usize) -> Data {
+    let (args, attachments) = data.to_args();
+    let items: Vec<&RawValue> = serde_json::from_str(args.get()).unwrap_or_default();
+    let tail = items.get(from..).unwrap_or_default();
+    if tail.len() == 1 {
+        if let Some(one) = data.arg(from) {
+            return one;
+        }
+    }
+    let joined: Vec<&str> = tail.iter().map(|v| v.get()).collect();
+    let args = RawValue::from_string(format!("[{}]", joined.join(","))).expect("JSON array");
+    Data::new(EventData::Args { args, attachments })
+}
+
+fn refuse(ack: Ack, code: &str, message: &str) {
+    ack.send(&json!({ "error": { "code": code, "message": message } }));
+}
+
+fn refuse_hub(ack: Ack, err: &HubError) {
+    let code = err.code().as_str();
+    ack.send(&json!({ "error": { "code": code, "message": err.to_string() } }));
+}
