@@ -26,6 +26,8 @@
  * .code: a server error code, "timeout", or "disconnected".
  * Binary data (ArrayBuffer or a typed array/DataView) is sent as a binary frame; binary
  * events arrive as an ArrayBuffer.
+ * When the server asks for an acknowledgement (Socket::emit_with_ack), the first handler's
+ * return value — or what its promise resolves to — is sent back as the answer.
  */
 (function (root) {
   "use strict";
@@ -175,6 +177,28 @@
       }
     }
 
+    // An event the server wants acknowledged: the first handler's return value (or what its
+    // promise resolves to) is the answer. Without a handler, or if it throws, no answer
+    // goes back and the server's own timeout decides.
+    _answer(msg) {
+      const set = this._handlers.get(msg.event);
+      const handler = set && [...set][0];
+      if (!handler) return;
+      Promise.resolve()
+        .then(() => handler.call(this, msg.data, { room: msg.room, from: msg.from }))
+        .then((value) => {
+          if (!this._ws || this._ws.readyState !== 1) return;
+          const header = { type: "ack", ack: msg.ack };
+          if (isBinary(value)) {
+            this._ws.send(encodeBinary(header, value));
+          } else {
+            header.data = value === undefined ? null : value;
+            this._ws.send(JSON.stringify(header));
+          }
+        })
+        .catch((err) => setTimeout(() => { throw err; }));
+    }
+
     _open() {
       const url = new URL(this.url, root.location && root.location.href);
       if (url.protocol === "http:") url.protocol = "ws:";
@@ -205,9 +229,9 @@
         case "hello": return this._hello(msg);
         case "reply": return this._reply(msg);
         case "event":
-          if (!LIFECYCLE.has(msg.event)) {
-            this._fire(msg.event, msg.data, { room: msg.room, from: msg.from });
-          }
+          if (LIFECYCLE.has(msg.event)) return;
+          if (typeof msg.ack === "number") return this._answer(msg);
+          this._fire(msg.event, msg.data, { room: msg.room, from: msg.from });
           return;
         case "presence": return this._fire("presence", msg);
         case "error": return this._fire("error", { code: msg.code, message: msg.message });

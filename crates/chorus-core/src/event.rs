@@ -149,6 +149,12 @@ pub struct Event {
 impl Event {
     /// Encodes the event in the native protocol.
     pub fn encode_native(&self) -> WsMessage {
+        self.encode_native_ack(None)
+    }
+
+    /// Encodes the event in the native protocol, asking the client to acknowledge it with
+    /// `ack` when given.
+    pub fn encode_native_ack(&self, ack: Option<u64>) -> WsMessage {
         let id;
         let from = match &self.from {
             Some(sender) => {
@@ -170,6 +176,7 @@ impl Event {
             },
             room: self.room.as_deref(),
             from,
+            ack,
         }
         .encode()
     }

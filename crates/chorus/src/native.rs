@@ -66,6 +66,7 @@ impl NativeSession {
         let ns = &self.io.inner.ns;
         let peer = self.socket.peer().clone();
         match cmd {
+            Command::Ack { ack, data } => self.socket.resolve_ack(ack, Data::new(data.into())),
             Command::Ping { rid } => self.reply(rid.as_ref(), &serde_json::json!({})),
             Command::Set { rid, name, data } => {
                 let data = data.map(Arc::from);

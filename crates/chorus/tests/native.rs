@@ -345,3 +345,71 @@ async fn a_flood_does_not_cost_other_clients_a_message() {
         assert_eq!(event["data"], i);
     }
 }
+
+/// `Socket::emit_with_ack` on a native client: the push carries an `ack` number, the
+/// client's `ack` command resolves the server's future; an unanswered one times out.
+#[tokio::test]
+async fn server_events_acknowledged_by_native_clients() {
+    let (server, addr) = start_with(config()).await;
+    let (answers_tx, mut answers) = tokio::sync::mpsc::unbounded_channel();
+    server.io().on_connection(move |socket| {
+        let socket = socket.clone();
+        let answers = answers_tx.clone();
+        socket.clone().on("ask-me", move |_, _, _| {
+            let socket = socket.clone();
+            let answers = answers.clone();
+            tokio::spawn(async move {
+                let timeout = std::time::Duration::from_millis(500);
+                let first = socket
+                    .emit_with_ack("question", &json!({"n": 1}), timeout)
+                    .await;
+                let _ = answers.send(
+                    first
+                        .map(|d| d.json_text().unwrap_or("").to_owned())
+                        .map_err(|e| e.to_string()),
+                );
+                let second = socket
+                    .emit_with_ack("question", &json!({"n": 2}), timeout)
+                    .await;
+                let _ = answers.send(
+                    second
+                        .map(|d| d.json_text().unwrap_or("").to_owned())
+                        .map_err(|e| e.to_string()),
+                );
+            });
+        });
+    });
+    let (mut ws, _) = client(addr, None).await;
+    send_json(&mut ws, json!({"type":"emit","event":"ask-me"})).await;
+    let push = recv_json(&mut ws).await;
+    assert_eq!(push["type"], "event", "{push}");
+    assert_eq!(push["event"], "question");
+    assert_eq!(push["data"], json!({"n": 1}));
+    let ack = push["ack"].as_u64().expect("an ack number");
+    send_json(
+        &mut ws,
+        json!({"type":"ack","ack":ack,"data":{"answer":42}}),
+    )
+    .await;
+    let first = tokio::time::timeout(std::time::Duration::from_secs(5), answers.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.unwrap(), r#"{"answer":42}"#);
+    // The second question goes unanswered: the server's future fails with a timeout, and a
+    // late answer is ignored without harm.
+    let push = recv_json(&mut ws).await;
+    assert_eq!(push["data"], json!({"n": 2}));
+    let second = tokio::time::timeout(std::time::Duration::from_secs(5), answers.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(second.unwrap_err().contains("within the timeout"));
+    send_json(
+        &mut ws,
+        json!({"type":"ack","ack":push["ack"],"data":"late"}),
+    )
+    .await;
+    let pong = request(&mut ws, json!({"type":"ping"}), 9).await;
+    assert_eq!(pong["ok"], true);
+}

@@ -143,6 +143,13 @@ pub enum Command {
         /// Request id.
         rid: Option<Rid>,
     },
+    /// The answer to an event the server pushed with an `ack` number.
+    Ack {
+        /// The push's `ack` number.
+        ack: u64,
+        /// The answer.
+        data: Payload,
+    },
 }
 
 impl Command {
@@ -155,6 +162,7 @@ impl Command {
             | Command::Emit { rid, .. }
             | Command::Presence { rid, .. }
             | Command::Ping { rid } => rid.as_ref(),
+            Command::Ack { .. } => None,
         }
     }
 
@@ -184,11 +192,11 @@ impl Command {
                 return Err(error);
             }
         };
-        if wire.ty.as_deref() != Some("emit") {
+        if !matches!(wire.ty.as_deref(), Some("emit" | "ack")) {
             return Err(DecodeError {
                 rid: wire.rid.and_then(Rid::checked),
                 code: ErrorCode::BadFrame,
-                message: "only `emit` may be sent in a binary frame".into(),
+                message: "only `emit` and `ack` may be sent in a binary frame".into(),
             });
         }
         Self::from_wire(wire, Some(payload), limits)
@@ -271,6 +279,17 @@ impl Command {
                 rid,
             }),
             "ping" => Ok(Command::Ping { rid }),
+            "ack" => {
+                let ack = wire
+                    .ack
+                    .ok_or_else(|| DecodeError::bad_request(rid.clone(), "missing `ack`"))?;
+                let data = match (binary, wire.data) {
+                    (Some(bytes), _) => Payload::Binary(bytes),
+                    (None, Some(json)) => Payload::Json(json),
+                    (None, None) => Payload::Json(null()),
+                };
+                Ok(Command::Ack { ack, data })
+            }
             "emit" => {
                 let event = wire
                     .event
@@ -379,6 +398,7 @@ struct Wire {
     event: Option<String>,
     data: Option<Box<RawValue>>,
     to: Option<WireTarget>,
+    ack: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -622,6 +642,33 @@ mod tests {
             let err = Command::decode_binary(&Bytes::copy_from_slice(bad), &Limits::default())
                 .unwrap_err();
             assert_eq!(err.code, ErrorCode::BadFrame, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ack_answers_a_server_event() {
+        let limits = Limits::default();
+        match Command::decode_text(r#"{"type":"ack","ack":3,"data":{"ok":true}}"#, &limits) {
+            Ok(Command::Ack {
+                ack: 3,
+                data: Payload::Json(data),
+            }) => assert_eq!(data.get(), r#"{"ok":true}"#),
+            other => panic!("{other:?}"),
+        }
+        let missing = Command::decode_text(r#"{"type":"ack","data":1}"#, &limits).unwrap_err();
+        assert_eq!(missing.code, ErrorCode::BadRequest);
+        let negative = Command::decode_text(r#"{"type":"ack","ack":-1}"#, &limits).unwrap_err();
+        assert_eq!(negative.code, ErrorCode::BadRequest);
+        let frame = Bytes::from(binary::encode(
+            br#"{"type":"ack","ack":7}"#,
+            &Bytes::from_static(b"\x00\x01"),
+        ));
+        match Command::decode_binary(&frame, &limits) {
+            Ok(Command::Ack {
+                ack: 7,
+                data: Payload::Binary(bytes),
+            }) => assert_eq!(&bytes[..], b"\x00\x01"),
+            other => panic!("{other:?}"),
         }
     }
 }

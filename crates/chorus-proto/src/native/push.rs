@@ -74,6 +74,9 @@ pub struct EventPush<'a> {
     pub room: Option<&'a str>,
     /// The sending connection, if a client sent it.
     pub from: Option<Sender<'a>>,
+    /// Set when the server wants this client to acknowledge the event: the client answers
+    /// with an `ack` command carrying the same number.
+    pub ack: Option<u64>,
 }
 
 impl EventPush<'_> {
@@ -89,6 +92,10 @@ impl EventPush<'_> {
         if let Some(from) = self.from {
             out.extend_from_slice(br#","from":"#);
             serde_json::to_writer(&mut out, &from).expect("writing to a Vec cannot fail");
+        }
+        if let Some(ack) = self.ack {
+            out.extend_from_slice(br#","ack":"#);
+            out.extend_from_slice(ack.to_string().as_bytes());
         }
         match self.data {
             EventData::Json(data) => {
@@ -199,6 +206,7 @@ mod tests {
                 id: "ab",
                 name: "al\nice",
             }),
+            ack: None,
         }
         .encode();
         assert!(!msg.is_binary());
@@ -216,6 +224,7 @@ mod tests {
             data: EventData::Binary(b"\x00\xff"),
             room: None,
             from: None,
+            ack: None,
         }
         .encode();
         assert!(msg.is_binary());

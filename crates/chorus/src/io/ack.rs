@@ -36,9 +36,6 @@ pub enum AckError {
     /// Too many acks are already outstanding on this socket.
     #[error("too many unacknowledged emits on this socket ({MAX_PENDING})")]
     TooMany,
-    /// The client's protocol has no way to acknowledge a server event (native v1).
-    #[error("this client's protocol cannot acknowledge server events")]
-    Unsupported,
     /// The data could not be serialised.
     #[error("cannot serialise event data: {0}")]
     Json(#[from] serde_json::Error),

@@ -187,11 +187,9 @@ impl Socket {
         }
     }
 
-    /// Sends an event and waits for the client to acknowledge it (a Socket.IO client's
-    /// callback), at most `timeout`. The answer's arguments come back as [`Data`].
-    ///
-    /// Native clients cannot acknowledge server events in protocol v1: for them this
-    /// returns [`AckError::Unsupported`] at once.
+    /// Sends an event and waits for the client to acknowledge it, at most `timeout`: a
+    /// Socket.IO client's callback, or a native client's `ack` command (chorus.js answers
+    /// with what the handler returns). The answer comes back as [`Data`].
     pub async fn emit_with_ack(
         &self,
         event: &str,
@@ -209,16 +207,25 @@ impl Socket {
         data: Data,
         timeout: Duration,
     ) -> Result<Data, AckError> {
-        let Wire::SocketIo { nsp, .. } = &self.inner.wire else {
-            return Err(AckError::Unsupported);
-        };
         if !self.connected() {
             return Err(AckError::Disconnected);
         }
         let (id, answer) = self.inner.acks.lock().register().ok_or(AckError::TooMany)?;
-        let item = socketio_packet(data.into_inner(), |args, n| {
-            socketio::event(nsp, Some(id), event, args, n)
-        });
+        let item = match &self.inner.wire {
+            Wire::SocketIo { nsp, .. } => socketio_packet(data.into_inner(), |args, n| {
+                socketio::event(nsp, Some(id), event, args, n)
+            }),
+            Wire::Native => Outbound::Message(
+                Event {
+                    namespace: self.namespace().clone(),
+                    name: Arc::from(event),
+                    data: data.into_inner(),
+                    room: None,
+                    from: None,
+                }
+                .encode_native_ack(Some(id)),
+            ),
+        };
         if !self.inner.peer.push(item) {
             self.inner.acks.lock().forget(id);
             return Err(AckError::Disconnected);
