@@ -659,10 +659,10 @@ mod tests {
         assert_eq!(missing.code, ErrorCode::BadRequest);
         let negative = Command::decode_text(r#"{"type":"ack","ack":-1}"#, &limits).unwrap_err();
         assert_eq!(negative.code, ErrorCode::BadRequest);
-        let frame = Bytes::from(binary::encode(
+        let frame = binary::encode(
             br#"{"type":"ack","ack":7}"#,
             &Bytes::from_static(b"\x00\x01"),
-        ));
+        );
         match Command::decode_binary(&frame, &limits) {
             Ok(Command::Ack {
                 ack: 7,
