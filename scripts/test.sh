@@ -7,7 +7,9 @@
 #  2. cargo fmt --check, cargo clippy -D warnings
 #  3. Rust tests: cargo nextest (or cargo test), plus doc tests
 #  4. builds target/debug/chorus and the echo example
-#  5. external clients against a real `chorus serve`: node --test e2e/, pytest e2e/python
+#  5. external clients against a real `chorus serve`: node --test e2e/, pytest e2e/python; the
+#     official socket.io clients (Node, Python) against examples/socketio_server, and Chromium
+#     against the seed program P11 (examples/p11_socketio_chat)
 #  6. a quick Autobahn run against the echo example (all cases but 9.*, 12.*, 13.*);
 #     the full run is scripts/autobahn.sh
 #
@@ -208,8 +210,36 @@ done
 http_ok "$CHORUS_URL/healthz" || { tail -30 "$LOGS/chorus-serve.log" >&2; FAILED=$((FAILED + 1)); fail server "GET $CHORUS_URL/healthz did not answer 200 within 30 s"; }
 echo "server: up at $CHORUS_URL (log: $LOGS/chorus-serve.log)"
 
+# start_example NAME LOG PORT [ENV=VALUE...] [-- ARGS...]: runs target/debug/examples/NAME from the
+# repository root (so it finds e2e/node_modules/socket.io-client), waits until PORT accepts.
+start_example() {
+  local name="$1" log="$LOGS/$2.log" port="$3"; shift 3
+  local envs=() args=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs+=("$1"); shift; done
+  [ "${1:-}" = "--" ] && { shift; args=("$@"); }
+  banner "example: ${envs[*]} $name ${args[*]} (port $port)"
+  env "${envs[@]}" "$ROOT/target/debug/examples/$name" "${args[@]}" >"$log" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 1 150); do
+    port_open "$port" && return 0
+    kill -0 "$pid" 2>/dev/null || { tail -30 "$log" >&2; FAILED=$((FAILED + 1)); fail server "example $name exited early"; }
+    sleep 0.2
+  done
+  FAILED=$((FAILED + 1)); fail server "example $name is not listening on $port"
+}
+
+# The Socket.IO test app (its behaviour: e2e/socketio/reference-server.mjs), with a fast
+# heartbeat so the heartbeat tests run too, and the seed program P11 for its browser test.
+SIO_PORT="$(free_port)"
+start_example socketio_server socketio-server "$SIO_PORT" PORT="$SIO_PORT" PING_INTERVAL=1000 PING_TIMEOUT=500
+export SOCKETIO_URL="http://127.0.0.1:$SIO_PORT"
+P11_PORT="$(free_port)"
+start_example p11_socketio_chat p11 "$P11_PORT" -- "$P11_PORT"
+export P11_URL="http://127.0.0.1:$P11_PORT"
+
 shopt -s nullglob
-NODE_TESTS=(e2e/*.test.mjs)
+NODE_TESTS=(e2e/*.test.mjs e2e/socketio/*.test.mjs)
 if [ "$SKIP_BROWSER" = 1 ]; then
   export CHORUS_TEST_SKIP_BROWSER=1
   echo "browser tests: skipped (CHORUS_TEST_SKIP_BROWSER=1)"
@@ -234,6 +264,8 @@ count "$(echo "$pline" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' | head -1 
 
 kill "$SERVER_PID" 2>/dev/null
 wait "$SERVER_PID" 2>/dev/null
+cleanup
+PIDS=()
 
 # ---------------------------------------------------------------------------- 6. quick Autobahn
 if [ "${CHORUS_TEST_SKIP_AUTOBAHN:-0}" = 1 ]; then

@@ -63,11 +63,13 @@ const SOCKETIO_CLIENT_PATHS: [&str; 2] = [
 ];
 
 /// The official Socket.IO browser client (`/socket.io/socket.io.js`, which socket.io pages
-/// load), read once from the `socket.io-client` npm package. It is not embedded: chorus
-/// does not ship third-party code; `npm i socket.io-client` provides it.
-pub(crate) fn socketio_client(config: &crate::Config) -> axum::response::Response {
-    static CLIENT: std::sync::OnceLock<Option<bytes::Bytes>> = std::sync::OnceLock::new();
-    let client = CLIENT.get_or_init(|| {
+/// load), read once per server from the `socket.io-client` npm package. It is not embedded:
+/// chorus does not ship third-party code; `npm i socket.io-client` provides it.
+pub(crate) fn socketio_client(
+    config: &crate::Config,
+    cache: &std::sync::OnceLock<Option<bytes::Bytes>>,
+) -> axum::response::Response {
+    let client = cache.get_or_init(|| {
         let configured = config.socketio_client.iter().cloned();
         let defaults = SOCKETIO_CLIENT_PATHS.iter().map(std::path::PathBuf::from);
         configured

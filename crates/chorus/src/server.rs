@@ -74,6 +74,7 @@ struct Inner {
     io: Io,
     namespaces: Arc<Namespaces>,
     engines: RwLock<Vec<(String, Arc<Engine>)>>,
+    socketio_client: std::sync::OnceLock<Option<bytes::Bytes>>,
     raw_rooms: Arc<Namespace>,
     endpoints: RwLock<HashMap<String, RawEndpoint>>,
     http: RwLock<Option<Router>>,
@@ -110,6 +111,7 @@ impl Server {
                 io,
                 namespaces,
                 engines: RwLock::new(Vec::new()),
+                socketio_client: std::sync::OnceLock::new(),
                 raw_rooms,
                 endpoints: RwLock::new(HashMap::new()),
                 http: RwLock::new(None),
@@ -539,7 +541,7 @@ async fn dispatch(State(server): State<Server>, req: Request) -> Response {
         && req.method() == http::Method::GET
         && path.strip_prefix(server.inner.config.socketio_path.as_str()) == Some("socket.io.js")
     {
-        return assets::socketio_client(&server.inner.config);
+        return assets::socketio_client(&server.inner.config, &server.inner.socketio_client);
     }
     let attempt = upgrade::is_attempt(&req);
     if !attempt {

@@ -1,7 +1,12 @@
 //! The seed-program examples (`examples/p*.rs`), driven for real: each test starts the
 //! example's own `server()` on a free port and talks to it with a WebSocket client and plain
-//! HTTP/1.1, checking what the seed program does. Every read has a timeout, so a broken
-//! example fails its test instead of hanging it.
+//! HTTP/1.1 — the Socket.IO ones with the minimal Socket.IO client in [`sio`] — checking what
+//! the seed program does. Every read has a timeout, so a broken example fails its test
+//! instead of hanging it.
+
+// The Socket.IO examples each include `examples/support/js.rs`, so this test crate, which
+// includes them all, compiles it once per example.
+#![allow(clippy::duplicate_mod)]
 
 #[path = "../../../examples/p1_hello.rs"]
 #[allow(dead_code, unreachable_pub)]
@@ -9,12 +14,24 @@ mod p1;
 #[path = "../../../examples/p10_suffix.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod p10;
+#[path = "../../../examples/p11_socketio_chat.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod p11;
+#[path = "../../../examples/p2_socketio_broadcast.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod p2;
 #[path = "../../../examples/p3_scream.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod p3;
+#[path = "../../../examples/p4_socketio_emit.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod p4;
 #[path = "../../../examples/p5_chat_room.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod p5;
+#[path = "../../../examples/p6_socketio_chat_room.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod p6;
 #[path = "../../../examples/p7_broadcast.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod p7;
@@ -411,4 +428,262 @@ async fn p10_answers_with_the_seed_suffix() {
     send_text(&mut ws, "").await;
     assert_eq!(recv_text(&mut ws).await, "举头望明月，低头思故乡,");
     close(ws).await;
+}
+
+/// A minimal Socket.IO v5 client on the Engine.IO v4 WebSocket transport, enough to drive the
+/// Socket.IO seed examples: the open packet, CONNECT to `/`, events both ways as raw packet
+/// text (so payload shapes and key order are checked exactly), pings answered.
+mod sio {
+    use super::{recv_text, send_text, SocketAddr, Ws};
+    use std::time::Duration;
+
+    pub(super) struct Client {
+        ws: Ws,
+        /// The socket's id in `/`, from the server's CONNECT answer.
+        pub(super) sid: String,
+    }
+
+    /// Opens `/socket.io/` over WebSocket with `query` (`&key=value…`, or empty) added to
+    /// the URL, checks the open packet and joins namespace `/`.
+    pub(super) async fn connect(addr: SocketAddr, query: &str) -> Client {
+        let path = format!("/socket.io/?EIO=4&transport=websocket{query}");
+        let mut ws = super::connect(addr, &path).await;
+        let open = recv_text(&mut ws).await;
+        let handshake: serde_json::Value = open
+            .strip_prefix('0')
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_else(|| panic!("expected an Engine.IO open packet, got {open:?}"));
+        assert!(handshake["sid"].is_string(), "{open}");
+        assert!(handshake["pingInterval"].is_u64(), "{open}");
+        send_text(&mut ws, "40").await;
+        let mut client = Client {
+            ws,
+            sid: String::new(),
+        };
+        let answer = client.recv().await;
+        let answer: serde_json::Value = answer
+            .strip_prefix("40")
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_else(|| panic!("expected the CONNECT answer 40{{…}}, got {answer:?}"));
+        client.sid = answer["sid"].as_str().expect("a sid").to_owned();
+        client
+    }
+
+    impl Client {
+        /// The next Engine.IO packet other than a ping (each ping is answered with a pong).
+        async fn recv(&mut self) -> String {
+            loop {
+                let text = recv_text(&mut self.ws).await;
+                if text != "2" {
+                    return text;
+                }
+                send_text(&mut self.ws, "3").await;
+            }
+        }
+
+        /// Sends one packet, e.g. `42["chat message","hi"]`.
+        pub(super) async fn send(&mut self, packet: &str) {
+            send_text(&mut self.ws, packet).await;
+        }
+
+        /// The next packet must be exactly `packet`.
+        pub(super) async fn expect(&mut self, packet: &str) {
+            assert_eq!(self.recv().await, packet, "socket {}", self.sid);
+        }
+
+        /// Nothing but pings arrives for a little while.
+        pub(super) async fn assert_quiet(&mut self) {
+            if let Ok(packet) = tokio::time::timeout(Duration::from_millis(200), self.recv()).await
+            {
+                panic!("socket {}: expected nothing, got {packet:?}", self.sid);
+            }
+        }
+
+        /// Closes the WebSocket (the server sees `transport close`).
+        pub(super) async fn close(self) {
+            super::close(self.ws).await;
+        }
+
+        /// Leaves namespace `/` (`41`: the server sees `client namespace disconnect`). The
+        /// transport stays open, as with socket.io, until the client closes it.
+        pub(super) async fn disconnect(&mut self) {
+            self.send("41").await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn p2_sends_chat_event_to_every_other_client_as_server_msg() {
+    let addr = start(p2::server()).await;
+    assert_page(addr, include_str!("../../../examples/pages/p2.html")).await;
+
+    let mut a = sio::connect(addr, "").await;
+    let mut b = sio::connect(addr, "").await;
+    let mut c = sio::connect(addr, "").await;
+
+    a.send(r#"42["chatEvent","hello 你好"]"#).await;
+    b.expect(r#"42["ServerMsg","hello 你好"]"#).await;
+    c.expect(r#"42["ServerMsg","hello 你好"]"#).await;
+    // Never back to the sender.
+    a.assert_quiet().await;
+
+    // `function (msg)` takes the first argument only; any JSON value goes through as it is.
+    c.send(r#"42["chatEvent",{"x":[1,null,"<b>"]},2]"#).await;
+    a.expect(r#"42["ServerMsg",{"x":[1,null,"<b>"]}]"#).await;
+    b.expect(r#"42["ServerMsg",{"x":[1,null,"<b>"]}]"#).await;
+    // No argument: `undefined`, which socket.io sends as null.
+    b.send(r#"42["chatEvent"]"#).await;
+    a.expect(r#"42["ServerMsg",null]"#).await;
+    c.expect(r#"42["ServerMsg",null]"#).await;
+
+    // A client that left gets nothing; the others go on.
+    b.close().await;
+    a.send(r#"42["chatEvent","still here"]"#).await;
+    c.expect(r#"42["ServerMsg","still here"]"#).await;
+    a.assert_quiet().await;
+    c.assert_quiet().await;
+    a.close().await;
+    c.close().await;
+}
+
+#[tokio::test]
+async fn p4_emits_student_to_one_enter_to_all_and_answers_msg() {
+    let addr = start(p4::server()).await;
+    assert_page(addr, include_str!("../../../examples/pages/p4.html")).await;
+    // The page's `<script src='sicket.io.js'>` is sent to the Socket.IO client.
+    let script = http_get(addr, "/sicket.io.js").await;
+    assert_eq!(script.status, 307, "{script:?}");
+    assert_eq!(script.header("location"), Some("/socket.io/socket.io.js"));
+
+    // `student` to the new client alone, then `enter` to every client, itself included.
+    let mut a = sio::connect(addr, "&username=ada").await;
+    let student =
+        |sid: &str| format!(r#"42["student",{{"roomID":"{sid}","textMessage":"hello"}}]"#);
+    a.expect(&student(&a.sid)).await;
+    a.expect(r#"42["enter","ada comes in !!!"]"#).await;
+
+    // The query is URL-decoded (张三).
+    let mut b = sio::connect(addr, "&username=%E5%BC%A0%E4%B8%89").await;
+    assert_ne!(a.sid, b.sid);
+    b.expect(&student(&b.sid)).await;
+    b.expect(r#"42["enter","张三 comes in !!!"]"#).await;
+    a.expect(r#"42["enter","张三 comes in !!!"]"#).await;
+
+    // `msg` is answered to its sender only.
+    a.send(r#"42["msg","你好服务器"]"#).await;
+    a.expect(r#"42["msg","你好浏览器"]"#).await;
+    b.send(r#"42["msg",{"any":"value"}]"#).await;
+    b.expect(r#"42["msg","你好浏览器"]"#).await;
+    a.assert_quiet().await;
+
+    // Without a username (the seed's page connects so): the seed's `undefined`.
+    let mut c = sio::connect(addr, "").await;
+    c.expect(&student(&c.sid)).await;
+    for client in [&mut c, &mut a, &mut b] {
+        client
+            .expect(r#"42["enter","undefined comes in !!!"]"#)
+            .await;
+    }
+
+    // Leaving is only logged.
+    c.disconnect().await;
+    b.close().await;
+    a.assert_quiet().await;
+    c.assert_quiet().await;
+    a.close().await;
+    c.close().await;
+}
+
+#[tokio::test]
+async fn p6_chat_room_emits_enter_message_and_leave_to_everyone() {
+    let addr = start(p6::server()).await;
+    // The seed's page with its one socket.io client URL pointed at the server's own.
+    let page = include_str!("../../../examples/pages/p6.html").replace(
+        "https://cdnjs.cloudflare.com/ajax/libs/socket.io/2.0.3/socket.io.js",
+        "/socket.io/socket.io.js",
+    );
+    assert!(page.contains(r#"<script src="/socket.io/socket.io.js"></script>"#));
+    assert_page(addr, &page).await;
+
+    let mut a = sio::connect(addr, "").await;
+    a.expect(r#"42["enter","user1 comes in !!!"]"#).await;
+    let mut b = sio::connect(addr, "").await;
+    b.expect(r#"42["enter","user2 comes in !!!"]"#).await;
+    a.expect(r#"42["enter","user2 comes in !!!"]"#).await;
+
+    a.send(r#"42["message","hello"]"#).await;
+    for client in [&mut a, &mut b] {
+        client.expect(r#"42["message","user1: hello"]"#).await;
+    }
+    b.send(r#"42["message","hi \"there\" <b>"]"#).await;
+    for client in [&mut a, &mut b] {
+        client
+            .expect(r#"42["message","user2: hi \"there\" <b>"]"#)
+            .await;
+    }
+    // `${str}` is JavaScript's String(str).
+    a.send(r#"42["message",{"an":"object"}]"#).await;
+    for client in [&mut a, &mut b] {
+        client
+            .expect(r#"42["message","user1: [object Object]"]"#)
+            .await;
+    }
+    a.send(r#"42["message",[1,null,"x"],"second"]"#).await;
+    for client in [&mut a, &mut b] {
+        client.expect(r#"42["message","user1: 1,,x"]"#).await;
+    }
+    b.send(r#"42["message"]"#).await;
+    for client in [&mut a, &mut b] {
+        client.expect(r#"42["message","user2: undefined"]"#).await;
+    }
+
+    b.close().await;
+    a.expect(r#"42["leave","user2 leaves."]"#).await;
+
+    // Nicknames keep counting: the next client is user3.
+    let mut c = sio::connect(addr, "").await;
+    c.expect(r#"42["enter","user3 comes in !!!"]"#).await;
+    a.expect(r#"42["enter","user3 comes in !!!"]"#).await;
+    // Leaving the namespace is leaving, the transport still open.
+    a.disconnect().await;
+    c.expect(r#"42["leave","user1 leaves."]"#).await;
+    a.assert_quiet().await;
+    a.close().await;
+    c.assert_quiet().await;
+    c.close().await;
+}
+
+#[tokio::test]
+async fn p11_sends_chat_message_to_everyone() {
+    let addr = start(p11::server()).await;
+    assert_page(addr, include_str!("../../../examples/pages/p11.html")).await;
+
+    let mut a = sio::connect(addr, "").await;
+    let mut b = sio::connect(addr, "").await;
+
+    a.send(r#"42["chat message","床前明月光 <script>"]"#).await;
+    for client in [&mut a, &mut b] {
+        client
+            .expect(r#"42["chat message","床前明月光 <script>"]"#)
+            .await;
+    }
+    // The first argument only, as it is.
+    b.send(r#"42["chat message",{"n":1.5},"dropped"]"#).await;
+    for client in [&mut a, &mut b] {
+        client.expect(r#"42["chat message",{"n":1.5}]"#).await;
+    }
+    b.send(r#"42["chat message"]"#).await;
+    for client in [&mut a, &mut b] {
+        client.expect(r#"42["chat message",null]"#).await;
+    }
+    // Exactly once each.
+    a.assert_quiet().await;
+    b.assert_quiet().await;
+
+    // Leaving is only logged; the others go on.
+    b.close().await;
+    a.send(r#"42["chat message","alone"]"#).await;
+    a.expect(r#"42["chat message","alone"]"#).await;
+    a.assert_quiet().await;
+    a.close().await;
 }

@@ -85,6 +85,14 @@ impl Socket {
         self.inner.peer.id()
     }
 
+    /// The event layer of the socket's namespace: `socket.io().emit(...)` reaches everyone
+    /// (socket.io's `io.emit` from inside a handler, without capturing `io`).
+    pub fn io(&self) -> super::Io {
+        super::Io {
+            inner: self.inner.io.clone(),
+        }
+    }
+
     /// The namespace the socket is in (`/` for the main one).
     pub fn namespace(&self) -> &Arc<str> {
         self.inner.io.ns.name()
