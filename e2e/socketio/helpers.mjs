@@ -3,13 +3,13 @@
 // The server under test is at SOCKETIO_URL (http://host:port) and implements the test app
 // specified in the header of e2e/socketio/reference-server.mjs.
 //
-// Every test runs in each of MODES. Every wait has a timeout, so a broken server fails a test
-// instead of hanging it; `closeAll()` (in an afterEach hook) closes every client a test opened,
-// so a failed test leaves no socket behind that keeps the process alive.
+// Every test runs in each of MODES (forEachMode). Every wait has a timeout, so a broken server
+// fails a test instead of hanging it, and every client a test opened is closed after it
+// (closeAll), so a failed test leaves no socket behind that keeps the process alive.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Agent } from 'node:http';
-import { after, afterEach, describe } from 'node:test';
+import { after, afterEach, before, describe } from 'node:test';
 import { Manager } from 'socket.io-client';
 
 /** The three ways a client reaches the server. */
@@ -48,20 +48,8 @@ export function unique(prefix) {
   return `${prefix}-${randomBytes(6).toString('hex')}`;
 }
 
-/** Resolve/reject like `promise`, or reject with `what` after ms; never keeps the process alive. */
-export function withTimeout(promise, ms, what) {
-  let timer;
-  const t = new Promise((_, rej) => {
-    timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, t]).finally(() => clearTimeout(timer));
-}
-
 const openManagers = new Set();
 const agents = new Map();
-// Whatever a failed test left open is closed once the file's tests are done, so that a broken
-// server cannot keep the test process alive.
-after(() => closeAll());
 
 /**
  * One socket.io-client Socket plus a log of everything that happened to it, in order:
@@ -304,3 +292,19 @@ export function forEachMode(title, body, modes = MODES) {
     });
   }
 }
+
+// Whatever a failed test left open is closed once the file's tests are done, so that a broken
+// server cannot keep the test process alive.
+after(() => closeAll());
+// One connection first: when nothing answers at SOCKETIO_URL, every test of the file fails at once
+// with this error instead of each waiting for its own connection timeout.
+before(async () => {
+  const url = baseUrl();
+  try {
+    await connect(MODES[0]);
+  } catch (e) {
+    throw new Error(`no working Socket.IO server at ${url}: ${e.message}`);
+  } finally {
+    closeAll();
+  }
+});
