@@ -198,8 +198,10 @@ ECHO_BIN="$ROOT/target/debug/examples/echo"
 # ---------------------------------------------------------------------------- 5. external clients
 PORT="$(free_port)"
 export CHORUS_URL="http://127.0.0.1:$PORT"
-banner "server: $CHORUS_BIN serve --host 127.0.0.1 --port $PORT"
-"$CHORUS_BIN" serve --host 127.0.0.1 --port "$PORT" >"$LOGS/chorus-serve.log" 2>&1 &
+banner "server: $CHORUS_BIN serve --host 127.0.0.1 --port $PORT --data-dir target/test-data/chorus-serve"
+DATA_DIR="$ROOT/target/test-data/chorus-serve"
+rm -rf "$DATA_DIR"
+"$CHORUS_BIN" serve --host 127.0.0.1 --port "$PORT" --data-dir "$DATA_DIR" >"$LOGS/chorus-serve.log" 2>&1 &
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")
 for _ in $(seq 1 150); do

@@ -58,10 +58,14 @@
   }
 
   function timeNow() {
+    return timeAt(Date.now());
+  }
+
+  function timeAt(ms) {
     const el = document.createElement("time");
-    const now = new Date();
-    el.dateTime = now.toISOString();
-    el.textContent = now.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    const at = new Date(ms);
+    el.dateTime = at.toISOString();
+    el.textContent = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     return el;
   }
 
@@ -72,13 +76,47 @@
     append(li);
   }
 
-  function message(from, text) {
+  function message(from, text, offset, time) {
+    if (typeof offset === "number") {
+      if (shown.has(offset)) return; // history and live overlap: each message once
+      shown.add(offset);
+    }
     const li = document.createElement("li");
     li.className = "msg";
     if (from && from.id === client.id) li.classList.add("mine");
     if (from) li.dataset.from = from.id;
-    li.append(span("who", from ? from.name : "server"), " ", span("text", text), " ", timeNow());
+    if (typeof offset === "number") li.dataset.offset = String(offset);
+    li.append(span("who", from ? from.name : "server"), " ", span("text", text), " ",
+      time ? timeAt(time) : timeNow());
     append(li);
+  }
+
+  // --- history -----------------------------------------------------------------------------
+  // Offsets of the messages shown for the current room; while its history loads, live
+  // messages wait in `held` so the page shows them after the older ones.
+  const shown = new Set();
+  let held = null;
+
+  function chatText(data) {
+    return data && typeof data.text === "string" ? data.text : "";
+  }
+
+  async function loadHistory(room) {
+    held = [];
+    try {
+      const page = await client.history(room, { limit: 50 });
+      if (room !== current) return;
+      if (page.events.length) notice(`Earlier in #${room}`, "info");
+      for (const e of page.events) {
+        if (e.event === "chat" && chatText(e.data)) message(e.from, chatText(e.data), e.offset, e.time);
+      }
+    } catch (err) {
+      notice(`Could not load history: ${err.message}`, "error");
+    } finally {
+      const waiting = held || [];
+      held = null;
+      for (const m of waiting) message(m.from, m.text, m.offset);
+    }
   }
 
   function renderMembers() {
@@ -138,7 +176,9 @@
     current = next;
     if (previous) client.leave(previous).catch(() => {});
     ui.messages.replaceChildren();
+    shown.clear();
     setMembers(result.members);
+    await loadHistory(next);
     notice(`You are in ${next}`, "info");
     ui.room.value = next;
     ui.roomTitle.textContent = "#" + next;
@@ -171,7 +211,12 @@
     const here = rooms.find((r) => r.room === current);
     if (here) {
       setMembers(here.members);
-      notice("Reconnected", "info");
+      if (here.recovered === false) {
+        notice("Reconnected; some messages may be missing (history was reset)", "error");
+        loadHistory(current);
+      } else {
+        notice(here.replayed ? `Reconnected (${here.replayed} missed)` : "Reconnected", "info");
+      }
     } else if (current) {
       notice(`Reconnected, but could not re-join ${current}`, "error");
     }
@@ -195,10 +240,12 @@
     renderMembers();
   });
 
-  client.on("chat", (data, { room, from }) => {
+  client.on("chat", (data, { room, from, offset }) => {
     if (room !== current) return;
-    const text = data && typeof data.text === "string" ? data.text : "";
-    if (text) message(from, text);
+    const text = chatText(data);
+    if (!text) return;
+    if (held) held.push({ from, text, offset });
+    else message(from, text, offset);
   });
 
   client.on("error", ({ code, message: text }) => notice(`Server error (${code}): ${text}`, "error"));

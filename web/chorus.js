@@ -26,6 +26,11 @@
  * .code: a server error code, "timeout", or "disconnected".
  * Binary data (ArrayBuffer or a typed array/DataView) is sent as a binary frame; binary
  * events arrive as an ArrayBuffer.
+ * History: rooms that keep it number their messages; the client remembers the last offset
+ * seen per room, and after a reconnect re-joins with it, so the server replays exactly what
+ * was missed (as ordinary events, before the `reconnect` event). Each entry of
+ * `reconnect`'s rooms says `recovered` (true: nothing was lost) and `replayed`; when
+ * `recovered` is false, history was lost or is out of retention — reload with history().
  * When the server asks for an acknowledgement (Socket::emit_with_ack), the first handler's
  * return value — or what its promise resolves to — is sent back as the answer.
  */
@@ -86,6 +91,7 @@
       this._pending = new Map();     // rid -> {resolve, reject, timer}
       this._queue = [];              // [{frame, rid}] waiting for a connection
       this._rooms = new Set();       // rooms to re-join after a reconnect
+      this._positions = new Map();   // room -> {epoch, offset} of the last message seen
       this._set = null;              // {name, data} from setName(), re-sent on reconnect
       this._rid = 0;
       this._attempt = 0;
@@ -112,20 +118,74 @@
     emit(event, data, to) {
       const cmd = { type: "emit", event };
       if (to) cmd.to = to;
-      if (isBinary(data)) return this._request(cmd, data);
-      cmd.data = data === undefined ? null : data;
-      return this._request(cmd);
+      let sent;
+      if (isBinary(data)) {
+        sent = this._request(cmd, data);
+      } else {
+        cmd.data = data === undefined ? null : data;
+        sent = this._request(cmd);
+      }
+      // A message to a room with history is acknowledged once stored, with its offset:
+      // our own place in the room's stream, even if we do not receive it back.
+      return sent.then((result) => {
+        if (to && to.room && typeof result.offset === "number") {
+          this._seen(to.room, result.epoch, result.offset);
+        }
+        return result;
+      });
     }
 
     join(room) {
-      return this._request({ type: "join", room }).then((result) => {
+      return this._join(room).then((result) => {
         this._rooms.add(room);
         return result;
       });
     }
 
+    // Joins `room`; after a lost connection, asks for what was missed since the last
+    // message seen there. The missed messages arrive as events before the reply.
+    _join(room) {
+      const cmd = { type: "join", room };
+      const since = this._positions.get(room);
+      if (since) cmd.since = since;
+      return this._request(cmd).then((result) => {
+        if (result.position) {
+          const known = this._positions.get(room);
+          if (!known || known.epoch !== result.position.epoch || known.offset < result.position.offset) {
+            this._positions.set(room, { epoch: result.position.epoch, offset: result.position.offset });
+          }
+        }
+        return result;
+      });
+    }
+
+    /**
+     * A room's history: the last `limit` messages, or `limit` after `after` ({epoch, offset}).
+     * Resolves with {room, position, events: [{event, data, from, offset, time}], truncated}.
+     */
+    history(room, { limit, after } = {}) {
+      const cmd = { type: "history", room };
+      if (limit) cmd.limit = limit;
+      if (after) cmd.after = after;
+      return this._request(cmd);
+    }
+
+    /** The position {epoch, offset} of the last message seen in `room`, if any. */
+    position(room) {
+      const pos = this._positions.get(room);
+      return pos ? { ...pos } : null;
+    }
+
+    _seen(room, epoch, offset) {
+      const known = this._positions.get(room);
+      if (!known || known.epoch !== epoch || offset > known.offset) {
+        this._positions.set(room, { epoch, offset });
+      }
+    }
+
     leave(room) {
       this._rooms.delete(room); // even if the reply is lost, do not re-join it
+      this._positions.delete(room);
       return this._request({ type: "leave", room });
     }
 
@@ -230,8 +290,9 @@
         case "reply": return this._reply(msg);
         case "event":
           if (LIFECYCLE.has(msg.event)) return;
+          if (msg.room && typeof msg.offset === "number") this._seen(msg.room, msg.epoch, msg.offset);
           if (typeof msg.ack === "number") return this._answer(msg);
-          this._fire(msg.event, msg.data, { room: msg.room, from: msg.from });
+          this._fire(msg.event, msg.data, { room: msg.room, from: msg.from, offset: msg.offset });
           return;
         case "presence": return this._fire("presence", msg);
         case "error": return this._fire("error", { code: msg.code, message: msg.message });
@@ -253,7 +314,7 @@
         restore.push(this._request(this._set).then((r) => { if (r.name) this.name = r.name; }));
       }
       const rooms = [...this._rooms].map((room) =>
-        this._request({ type: "join", room }).catch((err) => {
+        this._join(room).catch((err) => {
           this._rooms.delete(room);
           this._fire("error", { code: err.code, message: err.message, room });
           return null;

@@ -50,6 +50,8 @@ async function send(page, text) {
 }
 
 test("two people chat in the lobby", async () => {
+  // The lobby keeps history across runs against one server: this run's messages are tagged.
+  const tag = Math.random().toString(36).slice(2, 8);
   const alice = await openChat("alice");
   const bob = await openChat("bob");
   try {
@@ -66,22 +68,22 @@ test("two people chat in the lobby", async () => {
     await exact(alice.page, "#messages li.notice.join .text", "bob comes in").waitFor(WAIT);
 
     // Messages go both ways, with the sender's name.
-    await send(alice.page, "hello from alice");
-    const onBob = bob.page.locator("#messages li.msg", { hasText: "hello from alice" });
+    await send(alice.page, `hello from alice ${tag}`);
+    const onBob = bob.page.locator("#messages li.msg", { hasText: `hello from alice ${tag}` });
     await onBob.waitFor(WAIT);
     assert.equal((await onBob.locator(".who").textContent()).trim(), "alice");
 
-    await send(bob.page, "hi alice, bob here");
-    const onAlice = alice.page.locator("#messages li.msg", { hasText: "bob here" });
+    await send(bob.page, `hi alice, bob here ${tag}`);
+    const onAlice = alice.page.locator("#messages li.msg", { hasText: `bob here ${tag}` });
     await onAlice.waitFor(WAIT);
     assert.equal((await onAlice.locator(".who").textContent()).trim(), "bob");
     // Alice sees her own message too (the server echoes room messages to the sender).
-    await alice.page.locator("#messages li.msg.mine", { hasText: "hello from alice" }).waitFor(WAIT);
+    await alice.page.locator("#messages li.msg.mine", { hasText: `hello from alice ${tag}` }).waitFor(WAIT);
 
     // Markup in a message is shown as text and never run.
-    const evil = "<img src=x onerror=window.__xss=1>";
+    const evil = `<img src=x onerror=window.__xss=1> ${tag}`;
     await send(bob.page, evil);
-    const shown = alice.page.locator("#messages li.msg .text", { hasText: "<img src=x" });
+    const shown = alice.page.locator("#messages li.msg .text", { hasText: evil });
     await shown.waitFor(WAIT);
     assert.equal(await shown.textContent(), evil);
     assert.equal(await alice.page.locator("#messages img").count(), 0);
@@ -139,5 +141,45 @@ test("switching rooms leaves the old one, and a new nickname shows everywhere", 
   } finally {
     await carol.context.close();
     await dave.context.close();
+  }
+});
+
+test("the chat page shows a room's recent history, after a reload too", async () => {
+  const room = "hist-" + Math.random().toString(36).slice(2, 8);
+  const erin = await openChat("erin", room);
+  try {
+    for (const text of ["first words", "second words", "third words"]) {
+      await send(erin.page, text);
+      await erin.page.locator("#messages li.msg", { hasText: text }).waitFor(WAIT);
+    }
+    // Someone arriving later sees what was said, in order, with the speakers' names.
+    const fred = await openChat("fred", room);
+    try {
+      const earlier = fred.page.locator("#messages li.msg");
+      await earlier.nth(2).waitFor(WAIT);
+      assert.deepEqual(
+        (await earlier.locator(".text").allTextContents()).map((t) => t.trim()),
+        ["first words", "second words", "third words"],
+      );
+      assert.equal((await earlier.first().locator(".who").textContent()).trim(), "erin");
+      assert.deepEqual(fred.errors, []);
+    } finally {
+      await fred.context.close();
+    }
+    // A reload shows the history again, each message once, and new messages after it.
+    await erin.page.reload();
+    await erin.page.waitForSelector('body[data-ready="1"]', WAIT);
+    await erin.page.locator("#messages li.msg").nth(2).waitFor(WAIT);
+    await send(erin.page, "after the reload");
+    await erin.page.locator("#messages li.msg", { hasText: "after the reload" }).waitFor(WAIT);
+    assert.deepEqual(
+      (await erin.page.locator("#messages li.msg .text").allTextContents()).map((t) => t.trim()),
+      ["first words", "second words", "third words", "after the reload"],
+    );
+    await mkdir(SHOTS, { recursive: true });
+    await erin.page.screenshot({ path: SHOTS + "chat-history.png" });
+    assert.deepEqual(erin.errors, []);
+  } finally {
+    await erin.context.close();
   }
 });

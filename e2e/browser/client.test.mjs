@@ -86,11 +86,13 @@ test("chorus.js: commands, events, binary, errors, reconnect, close", async () =
     const pres = await a.page.evaluate((room) => c.presence(room), room);
     assert.deepEqual(pres.members.map((m) => m.name).sort(), ["ann", "ben"]);
 
-    // A JSON event to the room reaches both, with room and sender.
+    // A JSON event to the room reaches both, with room, sender and its offset in the
+    // room's history (acknowledged once stored).
     const sent = await a.page.evaluate((room) => c.emit("ev", { n: 1 }, { room }), room);
     assert.equal(sent.delivered, 2);
+    assert.equal(sent.offset, 1);
     const got = await waitLog(b.page, (e) => e.ev === "ev" && e.data && e.data.n === 1);
-    assert.deepEqual(got.meta, { room, from: { id: helloA.id, name: "ann" } });
+    assert.deepEqual(got.meta, { room, from: { id: helloA.id, name: "ann" }, offset: 1 });
     await waitLog(a.page, (e) => e.ev === "ev" && e.data && e.data.n === 1);
 
     // except_self and conn targets.
@@ -156,6 +158,60 @@ test("chorus.js: commands, events, binary, errors, reconnect, close", async () =
     assert.equal(await b.page.evaluate(() => c.ping().then(() => "resolved", (e) => e.code)), "disconnected");
     await waitLog(a.page, (e) => e.ev === "presence" && e.info.action === "leave" && e.info.member.name === "ben");
 
+    assert.deepEqual(a.errors, []);
+    assert.deepEqual(b.errors, []);
+  } finally {
+    await a.context.close();
+    await b.context.close();
+  }
+});
+
+test("chorus.js: after a dropped connection, the messages sent meanwhile are replayed once, in order", async () => {
+  const room = "recover-" + Math.random().toString(36).slice(2, 8);
+  const a = await blankPage();
+  const b = await blankPage();
+  try {
+    await connect(a.page, "ann");
+    await connect(b.page, "ben");
+    await a.page.evaluate((room) => c.join(room), room);
+    await b.page.evaluate((room) => c.join(room), room);
+    await b.page.evaluate((room) => c.emit("ev", { n: 0 }, { room }), room);
+    await waitLog(a.page, (e) => e.ev === "ev" && e.data.n === 0);
+    const before = await a.page.evaluate((room) => c.position(room), room);
+    assert.equal(before.offset, 1);
+
+    // Drop ann's socket and hold its reconnect (the test stands in for a slow network),
+    // and have ben talk while ann is away (each emit is acknowledged once stored, with
+    // its offset).
+    await a.page.evaluate(() => {
+      c._open = () => { window.wantsOpen = true; };
+      window.c._ws.close(4000, "test drop");
+    });
+    await waitLog(a.page, (e) => e.ev === "disconnect");
+    const acks = await b.page.evaluate(async (room) => {
+      const acks = [];
+      for (let n = 1; n <= 5; n++) acks.push(await c.emit("ev", { n }, { room }));
+      return acks;
+    }, room);
+    assert.deepEqual(acks.map((r) => r.offset), [2, 3, 4, 5, 6]);
+    await a.page.waitForFunction(() => window.wantsOpen === true, null, WAIT);
+    await a.page.evaluate(() => { delete c._open; c._open(); });
+
+    // ann reconnects by itself and re-joins with its position: the five missed messages
+    // arrive as ordinary events, before the reconnect event, each once.
+    const rec = await waitLog(a.page, (e) => e.ev === "reconnect");
+    const entry = rec.info.rooms.find((r) => r.room === room);
+    assert.equal(entry.recovered, true);
+    assert.equal(entry.replayed, 5);
+    const ns = await a.page.evaluate(() => window.log.filter((e) => e.ev === "ev").map((e) => e.data.n));
+    assert.deepEqual(ns, [0, 1, 2, 3, 4, 5]);
+    const offsets = await a.page.evaluate(() => window.log.filter((e) => e.ev === "ev").map((e) => e.meta.offset));
+    assert.deepEqual(offsets, [1, 2, 3, 4, 5, 6]);
+    assert.equal((await a.page.evaluate((room) => c.position(room), room)).offset, 6);
+
+    // history() reads the room's past.
+    const page = await a.page.evaluate((room) => c.history(room, { limit: 3 }), room);
+    assert.deepEqual(page.events.map((e) => e.data.n), [3, 4, 5]);
     assert.deepEqual(a.errors, []);
     assert.deepEqual(b.errors, []);
   } finally {

@@ -17,6 +17,9 @@ pub enum HubError {
     /// The connection has closed.
     #[error("the connection is closed")]
     Closed,
+    /// The history store failed.
+    #[error("history store failed: {0}")]
+    Store(String),
 }
 
 impl HubError {
@@ -26,7 +29,7 @@ impl HubError {
             HubError::NotInRoom(_) => ErrorCode::NotInRoom,
             HubError::NoSuchConn(_) => ErrorCode::NoSuchConn,
             HubError::TooManyRooms(_) => ErrorCode::TooManyRooms,
-            HubError::Closed => ErrorCode::Internal,
+            HubError::Closed | HubError::Store(_) => ErrorCode::Internal,
         }
     }
 }

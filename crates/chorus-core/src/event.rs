@@ -10,7 +10,7 @@ use chorus_proto::native::{self, push};
 use chorus_proto::WsMessage;
 use serde_json::value::RawValue;
 
-use crate::{ConnId, Encoded};
+use crate::{ConnId, DataKind, Encoded, StoredEvent, StreamPos};
 
 static NULL: std::sync::OnceLock<Box<RawValue>> = std::sync::OnceLock::new();
 
@@ -144,9 +144,78 @@ pub struct Event {
     pub room: Option<Arc<str>>,
     /// The sender; `None` for server-originated events.
     pub from: Option<SenderInfo>,
+    /// Its place in the room's stream, for a room that keeps history.
+    pub pos: Option<StreamPos>,
 }
 
 impl Event {
+    /// The event as a store keeps it.
+    pub fn to_stored(&self, time_ms: u64) -> StoredEvent {
+        let (kind, data, attachments) = match &self.data {
+            EventData::Json(raw) => (
+                DataKind::Json,
+                Bytes::copy_from_slice(raw.get().as_bytes()),
+                Vec::new(),
+            ),
+            EventData::Binary(bytes) => (DataKind::Binary, bytes.clone(), Vec::new()),
+            EventData::Args { args, attachments } => (
+                DataKind::Args,
+                Bytes::copy_from_slice(args.get().as_bytes()),
+                attachments.clone(),
+            ),
+        };
+        StoredEvent {
+            name: self.name.clone(),
+            kind,
+            data,
+            attachments,
+            from: self
+                .from
+                .as_ref()
+                .map(|f| (Arc::from(f.id.to_string()), f.name.clone())),
+            time_ms,
+        }
+    }
+
+    /// Rebuilds a stored event of `room` in namespace `namespace`. Data a store returns
+    /// damaged (not JSON where JSON was stored) becomes `null` rather than failing a replay.
+    pub fn from_stored(
+        namespace: Arc<str>,
+        room: Arc<str>,
+        stored: StoredEvent,
+        pos: StreamPos,
+    ) -> Self {
+        let json = |bytes: &Bytes| {
+            std::str::from_utf8(bytes)
+                .ok()
+                .and_then(|text| RawValue::from_string(text.to_owned()).ok())
+        };
+        let data = match stored.kind {
+            DataKind::Json => json(&stored.data).map_or_else(EventData::null, EventData::Json),
+            DataKind::Binary => EventData::Binary(stored.data),
+            DataKind::Args => match json(&stored.data) {
+                Some(args) => EventData::Args {
+                    args,
+                    attachments: stored.attachments,
+                },
+                None => EventData::null(),
+            },
+        };
+        Event {
+            namespace,
+            name: stored.name,
+            data,
+            room: Some(room),
+            from: stored.from.and_then(|(id, name)| {
+                Some(SenderInfo {
+                    id: id.parse().ok()?,
+                    name,
+                })
+            }),
+            pos: Some(pos),
+        }
+    }
+
     /// Encodes the event in the native protocol.
     pub fn encode_native(&self) -> WsMessage {
         self.encode_native_ack(None)
@@ -177,6 +246,7 @@ impl Event {
             room: self.room.as_deref(),
             from,
             ack,
+            pos: self.pos.as_ref().map(|p| (&*p.epoch, p.offset)),
         }
         .encode()
     }

@@ -22,24 +22,37 @@
 //! * [`namespace`] — [`Namespace`], a set of connections and rooms that share a protocol
 //!   space (the event layer at `/`, or the raw plain-WebSocket rooms).
 //! * [`hub`] — [`Hub`], the registry of namespaces and connections.
+//! * [`history`] — which rooms keep history, and for how long.
+//! * [`publisher`] — [`Publisher`], the thread every message of a room with history passes
+//!   through: stored, numbered, delivered, acknowledged, in one order; recovery joins too.
+//! * [`store`] — the [`Store`] seam: room streams with offsets and epochs, for history and
+//!   recovery (implementations in `chorus-store`).
 //! * [`error`] — [`HubError`].
 
 pub mod error;
 pub mod event;
+pub mod history;
 pub mod hub;
 pub mod id;
 pub mod mailbox;
 pub mod namespace;
 pub mod outbound;
 pub mod peer;
+pub mod publisher;
 pub mod room;
+pub mod store;
 
 pub use error::HubError;
 pub use event::{Event, EventData, PresenceNotice, SenderInfo};
+pub use history::{HistoryRule, HistoryRules};
 pub use hub::{Hub, HubConfig};
 pub use id::ConnId;
 pub use mailbox::{Mailbox, PeerQueue, QueueLimits};
 pub use namespace::{Namespace, Target};
 pub use outbound::{Broadcast, CloseReason, Encoded, Outbound, WireFormat};
 pub use peer::{Peer, PeerInfo};
+pub use publisher::{Joined, Published, Publisher};
 pub use room::Room;
+pub use store::{
+    Append, DataKind, Entry, Page, Retention, Store, StoreError, StoredEvent, StreamPos,
+};

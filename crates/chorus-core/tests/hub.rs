@@ -15,6 +15,7 @@ fn event(name: &str) -> Outbound {
         data: EventData::null(),
         room: None,
         from: None,
+        pos: None,
     }))
 }
 

@@ -96,6 +96,59 @@ pub struct Config {
     /// (a `dist/` file of the npm package `socket.io-client`). Default: looked up in
     /// `node_modules/` and `e2e/node_modules/` under the working directory.
     pub socketio_client: Option<std::path::PathBuf>,
+    /// Where room history is kept: `sqlite` (a file in `data_dir`, survives restarts),
+    /// `memory` (lost on restart), or `none` (no history, no recovery). Default `sqlite`;
+    /// [`Config::embedded`] uses `memory`.
+    pub store: StoreKind,
+    /// The directory of the SQLite history file (`chorus.db`). Default `./chorus-data`.
+    pub data_dir: std::path::PathBuf,
+    /// When an acknowledged message is on disk: `batched` (committed with its batch;
+    /// survives the process being killed, not the machine losing power) or `fsync`
+    /// (synced with its batch). Default `batched`.
+    pub durability: Durability,
+    /// Messages a room keeps, unless a `history` rule says otherwise. Default 1000.
+    pub history_max_messages: u64,
+    /// Oldest message a room keeps, in seconds, unless a `history` rule says otherwise.
+    /// Default 86400 (a day).
+    pub history_max_age_secs: u64,
+    /// Per-room-pattern history rules, first match wins (`[[history]] pattern = "tmp:*"
+    /// max_messages = 0`); rooms no rule matches keep the defaults above. A rule with
+    /// `max_messages = 0` turns history off for its rooms.
+    pub history: Vec<HistoryRule>,
+}
+
+/// Where room history is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// A SQLite file in `data_dir`.
+    Sqlite,
+    /// Memory, bounded by the retention limits; lost on restart.
+    Memory,
+    /// No history.
+    None,
+}
+
+/// When an acknowledged message is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Committed with its batch (WAL, synchronous=NORMAL).
+    Batched,
+    /// Synced to disk with its batch (synchronous=FULL).
+    Fsync,
+}
+
+/// One `[[history]]` rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryRule {
+    /// Room-name pattern; `*` matches any run of characters.
+    pub pattern: String,
+    /// Messages kept; the default when absent; 0 for no history.
+    pub max_messages: Option<u64>,
+    /// Oldest message kept, in seconds; the default when absent.
+    pub max_age_secs: Option<u64>,
 }
 
 impl Default for Config {
@@ -130,6 +183,12 @@ impl Default for Config {
             socketio_path: "/socket.io/".into(),
             connect_timeout_ms: 45_000,
             socketio_client: None,
+            store: StoreKind::Sqlite,
+            data_dir: "./chorus-data".into(),
+            durability: Durability::Batched,
+            history_max_messages: 1000,
+            history_max_age_secs: 86_400,
+            history: Vec::new(),
         }
     }
 }
@@ -166,8 +225,36 @@ impl Config {
         Self {
             chat_page: false,
             raw_rooms: false,
+            store: StoreKind::Memory,
             ..Self::default()
         }
+    }
+
+    /// The history rules this configuration asks for: its `history` rules, then every
+    /// other room with the defaults; none at all when `store` is `none`.
+    pub fn history_rules(&self) -> chorus_core::HistoryRules {
+        use chorus_core::{HistoryRule as Rule, Retention};
+        if self.store == StoreKind::None {
+            return chorus_core::HistoryRules::default();
+        }
+        let retention = |messages: Option<u64>, secs: Option<u64>| Retention {
+            max_messages: messages.unwrap_or(self.history_max_messages),
+            max_age: std::time::Duration::from_secs(secs.unwrap_or(self.history_max_age_secs)),
+        };
+        let mut rules: Vec<Rule> = self
+            .history
+            .iter()
+            .map(|r| Rule {
+                pattern: r.pattern.clone(),
+                retention: retention(r.max_messages, r.max_age_secs),
+            })
+            .collect();
+        rules.push(Rule {
+            pattern: "*".into(),
+            retention: retention(None, None),
+        });
+        // A rule keeping no message means no history for its rooms.
+        chorus_core::HistoryRules::new(rules)
     }
 
     /// Parses TOML text.

@@ -96,6 +96,7 @@ mod metrics;
 mod native;
 mod rate;
 mod socketio;
+mod storage;
 mod tls;
 mod transport;
 mod upgrade;

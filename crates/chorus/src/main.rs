@@ -122,6 +122,21 @@ struct ServeArgs {
     /// [default: looked up in ./node_modules and ./e2e/node_modules].
     #[arg(long, env = "CHORUS_SOCKETIO_CLIENT")]
     socketio_client: Option<PathBuf>,
+    /// Where room history is kept [default: sqlite].
+    #[arg(long, env = "CHORUS_STORE", value_enum)]
+    store: Option<chorus::config::StoreKind>,
+    /// Directory of the SQLite history file [default: ./chorus-data].
+    #[arg(long, env = "CHORUS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// When acknowledged messages are on disk [default: batched].
+    #[arg(long, env = "CHORUS_DURABILITY", value_enum)]
+    durability: Option<chorus::config::Durability>,
+    /// Messages a room keeps [default: 1000].
+    #[arg(long, env = "CHORUS_HISTORY_MAX_MESSAGES")]
+    history_max_messages: Option<u64>,
+    /// Oldest message a room keeps, in seconds [default: 86400].
+    #[arg(long, env = "CHORUS_HISTORY_MAX_AGE_SECS")]
+    history_max_age_secs: Option<u64>,
 }
 
 impl ServeArgs {
@@ -138,6 +153,9 @@ impl ServeArgs {
         }
         if self.socketio_client.is_some() {
             config.socketio_client = self.socketio_client.clone();
+        }
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
         }
         macro_rules! overlay {
             ($($field:ident),*) => { $( if let Some(v) = self.$field { config.$field = v; } )* };
@@ -168,7 +186,11 @@ impl ServeArgs {
             allowed_origins,
             socketio,
             socketio_path,
-            connect_timeout_ms
+            connect_timeout_ms,
+            store,
+            durability,
+            history_max_messages,
+            history_max_age_secs
         );
         config.validate()?;
         Ok(config)
@@ -238,7 +260,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     let drain = std::time::Duration::from_millis(config.drain_timeout_ms);
     let client_emits = config.client_emits;
-    let server = Server::new(config);
+    let server = Server::try_new(config).context("opening the history store")?;
     chorus::builtin::install(&server.io(), client_emits);
     let serving = tokio::spawn(server.clone().serve(listener));
     let signal = signal.await;

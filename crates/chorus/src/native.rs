@@ -7,8 +7,10 @@
 
 use std::sync::Arc;
 
-use chorus_core::{Broadcast, ConnId, Event, EventData, HubError, Outbound, PeerInfo, Target};
-use chorus_proto::native::{self, push, Command, EmitTarget, ErrorCode, Limits, Rid};
+use chorus_core::{
+    Broadcast, ConnId, Event, EventData, HubError, Outbound, PeerInfo, Publisher, StreamPos, Target,
+};
+use chorus_proto::native::{self, push, Command, EmitTarget, ErrorCode, Limits, Position, Rid};
 use chorus_proto::{MessageKind, WsMessage};
 use serde::Serialize;
 
@@ -74,13 +76,22 @@ impl NativeSession {
                 ns.announce_update(&peer);
                 self.reply(rid.as_ref(), &serde_json::json!({ "name": &*peer.name() }));
             }
-            Command::Join { rid, room } => match ns.join(&peer, &room) {
-                Ok(members) => self.reply(
-                    rid.as_ref(),
-                    &serde_json::json!({ "room": room, "members": members_json(&members) }),
-                ),
-                Err(err) => self.fail_hub(rid.as_ref(), &err),
+            Command::Join { rid, room, since } => match self.io.history_for(&room) {
+                Some(publisher) => self.join_with_history(&publisher, rid, room, since),
+                None => match ns.join(&peer, &room) {
+                    Ok(members) => self.reply(
+                        rid.as_ref(),
+                        &serde_json::json!({ "room": room, "members": members_json(&members) }),
+                    ),
+                    Err(err) => self.fail_hub(rid.as_ref(), &err),
+                },
             },
+            Command::History {
+                rid,
+                room,
+                after,
+                limit,
+            } => self.history(rid, room, after, limit),
             Command::Leave { rid, room } => match ns.leave(&peer, &room) {
                 Ok(()) => self.reply(rid.as_ref(), &serde_json::json!({ "room": room })),
                 Err(err) => self.fail_hub(rid.as_ref(), &err),
@@ -125,17 +136,86 @@ impl NativeSession {
                         "this server does not let clients emit to other clients",
                     );
                 }
-                match self.emit(&event, data.into(), to) {
-                    Ok(delivered) => {
+                match self.emit(&event, data.into(), to, rid.clone()) {
+                    Ok(Some(delivered)) => {
                         self.reply(rid.as_ref(), &serde_json::json!({ "delivered": delivered }))
                     }
+                    // Published to a room with history: the reply comes once it is stored.
+                    Ok(None) => {}
                     Err(err) => self.fail_hub(rid.as_ref(), &err),
                 }
             }
         }
     }
 
-    fn emit(&self, event: &str, data: EventData, to: EmitTarget) -> Result<usize, HubError> {
+    /// A join in a room that keeps history goes through the publisher's gate, so the
+    /// position in the reply is exactly where the client's live messages start, and a
+    /// `since` replays what it missed before any of them.
+    fn join_with_history(
+        &self,
+        publisher: &Arc<Publisher>,
+        rid: Option<Rid>,
+        room: String,
+        since: Option<Position>,
+    ) {
+        let asked = since.is_some();
+        let since = since.map(|p| StreamPos {
+            epoch: Arc::from(p.epoch),
+            offset: p.offset,
+        });
+        let room: Arc<str> = Arc::from(room);
+        let limit = publisher.retention(&room).map_or(1000, |r| {
+            usize::try_from(r.max_messages).unwrap_or(usize::MAX)
+        });
+        match publisher.join(&self.io.inner.ns, self.socket.peer(), &room, since, limit) {
+            Ok(joined) => {
+                let mut result = serde_json::json!({
+                    "room": &*room,
+                    "members": members_json(&joined.members),
+                    "position": position_json(&joined.pos),
+                });
+                if asked {
+                    result["recovered"] = joined.recovered.into();
+                    result["replayed"] = joined.replayed.into();
+                }
+                self.reply(rid.as_ref(), &result);
+            }
+            Err(err) => self.fail_hub(rid.as_ref(), &err),
+        }
+    }
+
+    /// Reads history off the connection's task (a store read may touch the disk).
+    fn history(&self, rid: Option<Rid>, room: String, after: Option<Position>, limit: usize) {
+        let Some(publisher) = self.io.history_for(&room) else {
+            let empty = serde_json::json!({ "room": room, "events": [], "position": null, "truncated": false });
+            return self.reply(rid.as_ref(), &empty);
+        };
+        let store = publisher.store().clone();
+        let stream = chorus_core::publisher::stream_name(self.io.inner.ns.name(), &room);
+        let peer = self.socket.peer().clone();
+        tokio::task::spawn_blocking(move || {
+            let page = match &after {
+                Some(after) => store.read_after(&stream, Some(&after.epoch), after.offset, limit),
+                None => store.read_last(&stream, limit),
+            };
+            let Some(rid) = rid else { return };
+            let msg = match page {
+                Ok(page) => push::reply_ok(&rid, &history_json(&room, &page)),
+                Err(err) => push::reply_err(&rid, ErrorCode::Internal, &err.to_string()),
+            };
+            peer.push(Outbound::Message(msg));
+        });
+    }
+
+    /// Sends an event; `Some(delivered)` when it went out at once, `None` when it went to
+    /// the publisher (a room with history), which replies to `rid` once it is stored.
+    fn emit(
+        &self,
+        event: &str,
+        data: EventData,
+        to: EmitTarget,
+        rid: Option<Rid>,
+    ) -> Result<Option<usize>, HubError> {
         let ns = &self.io.inner.ns;
         let me = self.socket.id();
         let (target, room) = match &to {
@@ -172,8 +252,46 @@ impl NativeSession {
             data,
             room,
             from: Some(self.socket.sender()),
+            pos: None,
         };
-        Ok(ns.broadcast(target, Outbound::Shared(Broadcast::event(event)), false))
+        if let (Target::Room { room, except }, Some(publisher)) = (target, self.publisher_for(&to))
+        {
+            let peer = self.socket.peer().clone();
+            publisher.publish(
+                ns.clone(),
+                Arc::from(room),
+                event,
+                except,
+                Some(Box::new(move |published| {
+                    let Some(rid) = rid else { return };
+                    let msg = match published {
+                        Ok(p) => push::reply_ok(
+                            &rid,
+                            &serde_json::json!({
+                                "delivered": p.delivered,
+                                "offset": p.pos.offset,
+                                "epoch": &*p.pos.epoch,
+                            }),
+                        ),
+                        Err(err) => push::reply_err(&rid, ErrorCode::Internal, &err.to_string()),
+                    };
+                    peer.push(Outbound::Message(msg));
+                })),
+            );
+            return Ok(None);
+        }
+        Ok(Some(ns.broadcast(
+            target,
+            Outbound::Shared(Broadcast::event(event)),
+            false,
+        )))
+    }
+
+    fn publisher_for(&self, to: &EmitTarget) -> Option<Arc<Publisher>> {
+        match to {
+            EmitTarget::Room { room, .. } => self.io.history_for(room),
+            _ => None,
+        }
     }
 }
 
@@ -200,6 +318,60 @@ impl Session for NativeSession {
         };
         self.io.close(&self.socket, reason);
     }
+}
+
+fn position_json(pos: &StreamPos) -> serde_json::Value {
+    serde_json::json!({ "epoch": &*pos.epoch, "offset": pos.offset })
+}
+
+/// A `history` reply: the events as the native protocol shows them (binary data as
+/// `{"$binary": base64}`, since a reply is JSON).
+fn history_json(room: &str, page: &chorus_core::Page) -> serde_json::Value {
+    use base64::Engine as _;
+    let events: Vec<serde_json::Value> = page
+        .entries
+        .iter()
+        .map(|entry| {
+            let stored = &entry.event;
+            let data: serde_json::Value = match stored.kind {
+                chorus_core::DataKind::Binary => serde_json::json!({
+                    "$binary": base64::engine::general_purpose::STANDARD.encode(&stored.data)
+                }),
+                _ => {
+                    let event = Event::from_stored(
+                        Arc::from("/"),
+                        Arc::from(room),
+                        stored.clone(),
+                        StreamPos {
+                            epoch: page.pos.epoch.clone(),
+                            offset: entry.offset,
+                        },
+                    );
+                    event
+                        .data
+                        .to_json()
+                        .and_then(|raw| serde_json::from_str(raw.get()).ok())
+                        .unwrap_or(serde_json::Value::Null)
+                }
+            };
+            let mut value = serde_json::json!({
+                "event": &*stored.name,
+                "data": data,
+                "offset": entry.offset,
+                "time": stored.time_ms,
+            });
+            if let Some((id, name)) = &stored.from {
+                value["from"] = serde_json::json!({ "id": &**id, "name": &**name });
+            }
+            value
+        })
+        .collect();
+    serde_json::json!({
+        "room": room,
+        "position": position_json(&page.pos),
+        "events": events,
+        "truncated": page.truncated,
+    })
 }
 
 /// Decoder limits from the server configuration.

@@ -48,7 +48,7 @@ const RAW_ROOMS_NAMESPACE: &str = "raw";
 /// use tokio_tungstenite::tungstenite::Message;
 ///
 /// # #[tokio::main] async fn main() {
-/// let server = Server::new(Config { chat_page: false, ..Config::default() });
+/// let server = Server::new(Config { chat_page: false, ..Config::embedded() });
 /// server.raw("/scream", RawHandlers::new().on_text(|conn, text| {
 ///     conn.send_text(text.to_uppercase() + "!!!");
 /// }));
@@ -72,6 +72,7 @@ struct Inner {
     config: Config,
     hub: Hub,
     io: Io,
+    publisher: Option<Arc<chorus_core::Publisher>>,
     namespaces: Arc<Namespaces>,
     engines: RwLock<Vec<(String, Arc<Engine>)>>,
     socketio_client: std::sync::OnceLock<Option<bytes::Bytes>>,
@@ -91,7 +92,18 @@ impl Default for Server {
 
 impl Server {
     /// A server with this configuration.
+    ///
+    /// # Panics
+    ///
+    /// If the history store cannot be opened (a `sqlite` store whose `data_dir` is not
+    /// writable, say); [`Server::try_new`] returns that as an error instead.
     pub fn new(config: Config) -> Self {
+        Self::try_new(config).unwrap_or_else(|err| panic!("chorus: {err}"))
+    }
+
+    /// A server with this configuration, or why its history store cannot be opened.
+    pub fn try_new(config: Config) -> Result<Self, chorus_core::StoreError> {
+        let publisher = crate::storage::publisher(&config)?;
         let hub = Hub::new(HubConfig {
             queue: chorus_core::QueueLimits {
                 messages: config.queue_capacity,
@@ -99,7 +111,7 @@ impl Server {
             },
             max_rooms_per_conn: config.max_rooms_per_conn,
         });
-        let io = Io::new(hub.namespace(EVENT_NAMESPACE, true));
+        let io = Io::new(hub.namespace(EVENT_NAMESPACE, true), publisher.clone());
         let raw_rooms = hub.namespace(RAW_ROOMS_NAMESPACE, false);
         let admission = Admission::new(config.max_connections, config.max_connections_per_ip);
         let namespaces = Arc::new(Namespaces::default());
@@ -107,6 +119,7 @@ impl Server {
         let server = Self {
             inner: Arc::new(Inner {
                 config,
+                publisher,
                 hub,
                 io,
                 namespaces,
@@ -123,7 +136,7 @@ impl Server {
         if server.inner.config.socketio {
             server.mount_socketio();
         }
-        server
+        Ok(server)
     }
 
     fn engine_config(&self, format: WireFormat) -> EngineConfig {
@@ -174,7 +187,10 @@ impl Server {
         if let Some(io) = self.inner.namespaces.get(name) {
             return io;
         }
-        let io = Io::new(self.inner.hub.namespace(name, true));
+        let io = Io::new(
+            self.inner.hub.namespace(name, true),
+            self.inner.publisher.clone(),
+        );
         self.inner.namespaces.insert(name, io.clone());
         self.inner.namespaces.get(name).unwrap_or(io)
     }

@@ -70,7 +70,13 @@ async fn hello_names_and_set() {
 
 #[tokio::test]
 async fn rooms_presence_and_room_emits() {
-    let (_, addr) = start_with(config()).await;
+    // Exact frames of rooms without history (offsets and acks after storing are
+    // tests/history.rs's).
+    let (_, addr) = start_with(Config {
+        store: chorus::config::StoreKind::None,
+        ..config()
+    })
+    .await;
     let (mut alice, alice_id) = client(addr, Some("alice")).await;
     let (mut bob, bob_id) = client(addr, Some("bob")).await;
 

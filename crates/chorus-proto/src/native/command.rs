@@ -28,6 +28,8 @@ pub struct Limits {
     /// Deepest nesting of arrays and objects in `data`. The server never parses what it
     /// forwards, but its recipients do, and some JSON parsers recurse.
     pub max_depth: usize,
+    /// Most messages one `history` read returns.
+    pub max_history: usize,
 }
 
 impl Default for Limits {
@@ -38,6 +40,7 @@ impl Default for Limits {
             max_name_len: 64,
             max_user_data: 4096,
             max_depth: 64,
+            max_history: 1000,
         }
     }
 }
@@ -112,6 +115,9 @@ pub enum Command {
         rid: Option<Rid>,
         /// The room.
         room: String,
+        /// Recover from here: the position of the last message of this room the client
+        /// saw before it lost its connection.
+        since: Option<Position>,
     },
     /// Leave a room.
     Leave {
@@ -138,6 +144,17 @@ pub enum Command {
         /// The room.
         room: String,
     },
+    /// Read a room's history: the last `limit` messages, or up to `limit` after `after`.
+    History {
+        /// Request id.
+        rid: Option<Rid>,
+        /// The room.
+        room: String,
+        /// Read after this position instead of the last messages.
+        after: Option<Position>,
+        /// Most messages to return.
+        limit: usize,
+    },
     /// Application-level ping.
     Ping {
         /// Request id.
@@ -161,6 +178,7 @@ impl Command {
             | Command::Leave { rid, .. }
             | Command::Emit { rid, .. }
             | Command::Presence { rid, .. }
+            | Command::History { rid, .. }
             | Command::Ping { rid } => rid.as_ref(),
             Command::Ack { .. } => None,
         }
@@ -268,8 +286,26 @@ impl Command {
             }
             "join" => Ok(Command::Join {
                 room: room(&rid)?,
+                since: wire.since,
                 rid,
             }),
+            "history" => {
+                let limit = match wire.limit {
+                    None => limits.max_history,
+                    Some(0) => {
+                        return Err(DecodeError::bad_request(rid, "`limit` must be at least 1"))
+                    }
+                    Some(n) => usize::try_from(n)
+                        .unwrap_or(usize::MAX)
+                        .min(limits.max_history),
+                };
+                Ok(Command::History {
+                    room: room(&rid)?,
+                    after: wire.after,
+                    limit,
+                    rid,
+                })
+            }
             "leave" => Ok(Command::Leave {
                 room: room(&rid)?,
                 rid,
@@ -399,6 +435,18 @@ struct Wire {
     data: Option<Box<RawValue>>,
     to: Option<WireTarget>,
     ack: Option<u64>,
+    since: Option<Position>,
+    after: Option<Position>,
+    limit: Option<u64>,
+}
+
+/// A place in a room's history: the stream's epoch and a message offset.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Position {
+    /// The room stream's epoch, as the server gave it.
+    pub epoch: String,
+    /// A message offset.
+    pub offset: u64,
 }
 
 #[derive(Deserialize)]
@@ -491,7 +539,11 @@ mod tests {
     fn join_with_rid() {
         let cmd = decode(r#"{"type":"join","rid":7,"room":"lobby","future":1}"#).unwrap();
         match cmd {
-            Command::Join { rid, room } => {
+            Command::Join {
+                rid,
+                room,
+                since: None,
+            } => {
                 assert_eq!(rid.unwrap().as_json(), "7");
                 assert_eq!(room, "lobby");
             }

@@ -77,6 +77,8 @@ pub struct EventPush<'a> {
     /// Set when the server wants this client to acknowledge the event: the client answers
     /// with an `ack` command carrying the same number.
     pub ack: Option<u64>,
+    /// The event's place in its room's history: `(epoch, offset)`.
+    pub pos: Option<(&'a str, u64)>,
 }
 
 impl EventPush<'_> {
@@ -96,6 +98,12 @@ impl EventPush<'_> {
         if let Some(ack) = self.ack {
             out.extend_from_slice(br#","ack":"#);
             out.extend_from_slice(ack.to_string().as_bytes());
+        }
+        if let Some((epoch, offset)) = self.pos {
+            out.extend_from_slice(br#","offset":"#);
+            out.extend_from_slice(offset.to_string().as_bytes());
+            out.extend_from_slice(br#","epoch":"#);
+            push_str(&mut out, epoch);
         }
         match self.data {
             EventData::Json(data) => {
@@ -207,6 +215,7 @@ mod tests {
                 name: "al\nice",
             }),
             ack: None,
+            pos: None,
         }
         .encode();
         assert!(!msg.is_binary());
@@ -225,6 +234,7 @@ mod tests {
             room: None,
             from: None,
             ack: None,
+            pos: None,
         }
         .encode();
         assert!(msg.is_binary());

@@ -3,16 +3,20 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use chorus_core::{Broadcast, ConnId, Event, EventData, Namespace, Outbound, SenderInfo};
+use chorus_core::{
+    Broadcast, ConnId, Event, EventData, Namespace, Outbound, Publisher, SenderInfo,
+};
 use serde::Serialize;
 
 use super::{Data, EmitError};
 
 /// A broadcast being built: who it goes to (rooms, or everyone), who is left out, and how.
-/// The event is encoded at most once per wire format, whoever receives it.
+/// The event is encoded at most once per wire format, whoever receives it. An event for one
+/// room that keeps history is stored and numbered first (see [`chorus_core::Publisher`]).
 #[derive(Debug, Clone)]
 pub struct Emitter {
     ns: Arc<Namespace>,
+    publisher: Option<Arc<Publisher>>,
     rooms: Vec<Arc<str>>,
     except_rooms: Vec<Arc<str>>,
     except: Option<ConnId>,
@@ -21,9 +25,14 @@ pub struct Emitter {
 }
 
 impl Emitter {
-    pub(crate) fn new(ns: Arc<Namespace>, from: Option<SenderInfo>) -> Self {
+    pub(crate) fn new(
+        ns: Arc<Namespace>,
+        publisher: Option<Arc<Publisher>>,
+        from: Option<SenderInfo>,
+    ) -> Self {
         Self {
             ns,
+            publisher,
             rooms: Vec::new(),
             except_rooms: Vec::new(),
             except: None,
@@ -89,7 +98,30 @@ impl Emitter {
             data,
             room,
             from: self.from,
+            pos: None,
         };
+        // One room that keeps history, not volatile: through the publisher, to be stored
+        // and numbered before it goes out. The count is then the room's members now.
+        if let ([room], [], false) = (
+            self.rooms.as_slice(),
+            self.except_rooms.as_slice(),
+            self.volatile,
+        ) {
+            if let Some(publisher) = self
+                .publisher
+                .as_ref()
+                .filter(|p| p.retention(room).is_some())
+            {
+                let members = self.ns.members(room).len();
+                let expected = members
+                    - usize::from(
+                        self.except
+                            .is_some_and(|id| self.ns.peer(id).is_some_and(|p| p.in_room(room))),
+                    );
+                publisher.publish(self.ns.clone(), room.clone(), event, self.except, None);
+                return expected;
+            }
+        }
         self.ns.broadcast_select(
             &self.rooms,
             &self.except_rooms,

@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use chorus_core::{ConnId, HubError, Namespace, Peer, PeerInfo};
+use chorus_core::{ConnId, HubError, Namespace, Peer, PeerInfo, Publisher};
 use http::HeaderMap;
 use parking_lot::RwLock;
 use serde::de::DeserializeOwned;
@@ -137,7 +137,7 @@ impl Handshake {
 /// use tokio_tungstenite::tungstenite::Message;
 ///
 /// # #[tokio::main] async fn main() {
-/// let server = Server::new(Config { chat_page: false, ..Config::default() });
+/// let server = Server::new(Config { chat_page: false, ..Config::embedded() });
 /// server.io().on_connection(|socket| {
 ///     socket.on("add", |_socket, data, ack| {
 ///         let [a, b]: [i64; 2] = data.parse().unwrap();
@@ -164,6 +164,8 @@ pub struct Io {
 
 pub(crate) struct IoInner {
     pub(crate) ns: Arc<Namespace>,
+    /// Where messages of rooms with history go; `None` when the server keeps no history.
+    pub(crate) publisher: Option<Arc<Publisher>>,
     on_connection: RwLock<Option<ConnectFn>>,
     middlewares: RwLock<Vec<MiddlewareFn>>,
     sockets: RwLock<HashMap<ConnId, Socket>>,
@@ -179,10 +181,11 @@ impl fmt::Debug for Io {
 }
 
 impl Io {
-    pub(crate) fn new(ns: Arc<Namespace>) -> Self {
+    pub(crate) fn new(ns: Arc<Namespace>, publisher: Option<Arc<Publisher>>) -> Self {
         Self {
             inner: Arc::new(IoInner {
                 ns,
+                publisher,
                 on_connection: RwLock::new(None),
                 middlewares: RwLock::new(Vec::new()),
                 sockets: RwLock::new(HashMap::new()),
@@ -193,6 +196,15 @@ impl Io {
     /// The namespace's name (`/` for the main one).
     pub fn name(&self) -> &Arc<str> {
         self.inner.ns.name()
+    }
+
+    /// The publisher, if `room` keeps history.
+    pub(crate) fn history_for(&self, room: &str) -> Option<Arc<Publisher>> {
+        self.inner
+            .publisher
+            .as_ref()
+            .filter(|p| p.retention(room).is_some())
+            .cloned()
     }
 
     /// Sets the handler called for each new socket, where you register its event handlers.
@@ -217,7 +229,7 @@ impl Io {
 
     /// An emitter for every socket.
     pub fn all(&self) -> Emitter {
-        Emitter::new(self.inner.ns.clone(), None)
+        Emitter::new(self.inner.ns.clone(), self.inner.publisher.clone(), None)
     }
 
     /// An emitter for the members of `room` (chain [`Emitter::to`] for more rooms).

@@ -183,6 +183,7 @@ impl Socket {
             data,
             room: None,
             from: None,
+            pos: None,
         };
         if self
             .inner
@@ -230,6 +231,7 @@ impl Socket {
                     data: data.into_inner(),
                     room: None,
                     from: None,
+                    pos: None,
                 }
                 .encode_native_ack(Some(id)),
             ),
@@ -266,15 +268,24 @@ impl Socket {
     /// An emitter for the other members of `room` (the sender left out, as in socket.io's
     /// `socket.to(room)`). Events carry this socket as their sender.
     pub fn to(&self, room: &str) -> Emitter {
-        Emitter::new(self.inner.io.ns.clone(), Some(self.sender()))
-            .to(room)
-            .except(self.id())
+        Emitter::new(
+            self.inner.io.ns.clone(),
+            self.inner.io.publisher.clone(),
+            Some(self.sender()),
+        )
+        .to(room)
+        .except(self.id())
     }
 
     /// An emitter for every socket of the namespace but this one (socket.io's
     /// `socket.broadcast`).
     pub fn broadcast(&self) -> Emitter {
-        Emitter::new(self.inner.io.ns.clone(), Some(self.sender())).except(self.id())
+        Emitter::new(
+            self.inner.io.ns.clone(),
+            self.inner.io.publisher.clone(),
+            Some(self.sender()),
+        )
+        .except(self.id())
     }
 
     /// Disconnects the socket. A native client's connection is closed (1000). A Socket.IO

@@ -23,6 +23,8 @@ pub fn config() -> Config {
     Config {
         host: [127, 0, 0, 1].into(),
         port: 0,
+        // Tests run in parallel processes: each keeps its history in memory.
+        store: chorus::config::StoreKind::Memory,
         ..Config::default()
     }
 }
@@ -88,6 +90,25 @@ pub async fn assert_silent(ws: &mut Ws) {
 
 pub async fn send_json(ws: &mut Ws, value: Value) {
     ws.send(Message::text(value.to_string())).await.unwrap();
+}
+
+/// Sends JSON; an error if the connection is gone (for tests that kill the server).
+pub async fn send_json_try(ws: &mut Ws, value: Value) -> Result<(), ()> {
+    ws.send(Message::text(value.to_string()))
+        .await
+        .map_err(|_| ())
+}
+
+/// The next JSON text message, or `None` once the connection is gone (or silent for
+/// [`TIMEOUT`]).
+pub async fn recv_json_try(ws: &mut Ws) -> Option<Value> {
+    loop {
+        match tokio::time::timeout(TIMEOUT, ws.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => return serde_json::from_str(&text).ok(),
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            _ => return None,
+        }
+    }
 }
 
 /// The close frame the server sends next (code, reason), skipping data.

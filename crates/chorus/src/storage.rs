@@ -1,0 +1,44 @@
+//! Opens the history store the configuration asks for, and starts the publisher on it.
+//!
+//! `sqlite` (the default) keeps `chorus.db` in `data_dir`; `memory` keeps history bounded
+//! by the retention defaults and loses it on restart; `none` keeps nothing, so rooms have
+//! no offsets and joins no recovery. A store that cannot be opened is an error at start-up,
+//! never a silent fall back to memory: acknowledged messages must be where the operator
+//! expects them.
+
+use std::sync::Arc;
+
+use chorus_core::{Publisher, Store, StoreError};
+use chorus_store::{MemoryLimits, MemoryStore, SqliteStore};
+
+use crate::config::{Config, Durability, StoreKind};
+
+/// Most streams (rooms) a memory store keeps; the least recently used goes beyond it.
+const MEMORY_STREAMS: usize = 100_000;
+
+/// The publisher over the configured store, or `None` for `store = "none"` (or rules that
+/// keep nothing).
+pub(crate) fn publisher(config: &Config) -> Result<Option<Arc<Publisher>>, StoreError> {
+    let rules = config.history_rules();
+    if rules.is_empty() {
+        return Ok(None);
+    }
+    let store: Arc<dyn Store> = match config.store {
+        StoreKind::None => return Ok(None),
+        StoreKind::Memory => Arc::new(MemoryStore::new(MemoryLimits {
+            max_messages: usize::try_from(config.history_max_messages).unwrap_or(usize::MAX),
+            max_streams: MEMORY_STREAMS,
+        })),
+        StoreKind::Sqlite => {
+            let durability = match config.durability {
+                Durability::Batched => chorus_store::Durability::Batched,
+                Durability::Fsync => chorus_store::Durability::Fsync,
+            };
+            Arc::new(SqliteStore::open(
+                &config.data_dir.join("chorus.db"),
+                durability,
+            )?)
+        }
+    };
+    Ok(Some(Publisher::start(store, rules)))
+}
