@@ -70,6 +70,26 @@ enum Op {
         except: Option<ConnId>,
         done: Option<PublishDone>,
     },
+    /// A delivery that must not overtake its sender's publishes still in flight.
+    Run {
+        sender: ConnId,
+        run: Box<dyn FnOnce() + Send>,
+    },
+}
+
+/// How many operations each sender has on the publisher's queue. A sender with some in
+/// flight sends everything else through the queue too, so its messages keep their order
+/// whatever their targets (a history room, everyone, one connection).
+type InFlight = Arc<Mutex<HashMap<ConnId, usize>>>;
+
+fn settle(in_flight: &InFlight, sender: ConnId) {
+    let mut map = in_flight.lock();
+    if let Some(n) = map.get_mut(&sender) {
+        *n -= 1;
+        if *n == 0 {
+            map.remove(&sender);
+        }
+    }
 }
 
 /// The handle on the publisher thread. Cheap to share (`Arc`); the thread ends when the
@@ -80,6 +100,7 @@ pub struct Publisher {
     store: Arc<dyn Store>,
     rules: HistoryRules,
     gate: Arc<Mutex<()>>,
+    in_flight: InFlight,
 }
 
 impl Publisher {
@@ -87,11 +108,13 @@ impl Publisher {
     pub fn start(store: Arc<dyn Store>, rules: HistoryRules) -> Arc<Self> {
         let (tx, rx) = mpsc::channel();
         let gate = Arc::new(Mutex::new(()));
+        let in_flight = InFlight::default();
         let worker = Worker {
             store: store.clone(),
             rules: rules.clone(),
             epochs: HashMap::new(),
             gate: gate.clone(),
+            in_flight: in_flight.clone(),
         };
         std::thread::Builder::new()
             .name("chorus-publisher".into())
@@ -102,6 +125,7 @@ impl Publisher {
             store,
             rules,
             gate,
+            in_flight,
         })
     }
 
@@ -125,6 +149,9 @@ impl Publisher {
         except: Option<ConnId>,
         done: Option<PublishDone>,
     ) {
+        if let Some(from) = &event.from {
+            *self.in_flight.lock().entry(from.id).or_default() += 1;
+        }
         let op = Op::Publish {
             ns,
             room,
@@ -138,6 +165,37 @@ impl Publisher {
         {
             done(Err(StoreError::Backend("the publisher has stopped".into())));
         }
+    }
+
+    /// Runs `deliver` now and returns its result, or — if `sender` still has publishes in
+    /// flight — runs it on the publisher thread once they are delivered (and returns
+    /// `None`), so the sender's messages keep their order. `deliver` must not block.
+    pub fn in_order<R: Send + 'static>(
+        &self,
+        sender: ConnId,
+        deliver: impl FnOnce() -> R + Send + 'static,
+    ) -> Option<R> {
+        {
+            let mut map = self.in_flight.lock();
+            match map.get_mut(&sender) {
+                None => {
+                    drop(map);
+                    return Some(deliver());
+                }
+                Some(n) => *n += 1,
+            }
+        }
+        let op = Op::Run {
+            sender,
+            run: Box::new(move || {
+                deliver();
+            }),
+        };
+        if let Err(mpsc::SendError(Op::Run { run, .. })) = self.tx.send(op) {
+            settle(&self.in_flight, sender);
+            run();
+        }
+        None
     }
 
     /// Joins `peer` to `room` in order with the room's publishes: first the messages after
@@ -230,6 +288,7 @@ struct Worker {
     rules: HistoryRules,
     epochs: HashMap<Arc<str>, Arc<str>>,
     gate: Arc<Mutex<()>>,
+    in_flight: InFlight,
 }
 
 impl Worker {
@@ -263,6 +322,12 @@ impl Worker {
                             except,
                             done,
                         });
+                    }
+                    Op::Run { sender, run } => {
+                        // Everything the sender published before is delivered first.
+                        self.flush(&mut pending);
+                        run();
+                        settle(&self.in_flight, sender);
                     }
                 }
                 if taken < MAX_BATCH {
@@ -311,6 +376,7 @@ impl Worker {
             .collect();
         let stored = self.store.append_batch(&batch);
         for (i, p) in pending.drain(..).enumerate() {
+            let sender = p.event.from.as_ref().map(|f| f.id);
             let result = match &stored {
                 Ok(offsets) => match (offsets.get(i), self.epoch(&p.stream)) {
                     (Some(&offset), Ok(epoch)) => Ok(StreamPos { epoch, offset }),
@@ -337,6 +403,9 @@ impl Worker {
             }
             if let Some(done) = p.done {
                 done(result);
+            }
+            if let Some(from) = &sender {
+                settle(&self.in_flight, *from);
             }
         }
     }

@@ -207,8 +207,10 @@ impl NativeSession {
         });
     }
 
-    /// Sends an event; `Some(delivered)` when it went out at once, `None` when it went to
-    /// the publisher (a room with history), which replies to `rid` once it is stored.
+    /// Sends an event; `Some(delivered)` when it went out at once and the caller replies,
+    /// `None` when the reply to `rid` is sent with the delivery: by the publisher once the
+    /// message is stored (a room with history), or once this client's earlier publishes
+    /// are delivered (so its messages keep their order).
     fn emit(
         &self,
         event: &str,
@@ -280,11 +282,34 @@ impl NativeSession {
             );
             return Ok(None);
         }
-        Ok(Some(ns.broadcast(
-            target,
-            Outbound::Shared(Broadcast::event(event)),
-            false,
-        )))
+        let item = Outbound::Shared(Broadcast::event(event));
+        let Some(publisher) = self.io.inner.publisher.clone() else {
+            return Ok(Some(ns.broadcast(target, item, false)));
+        };
+        // After this client's publishes still being stored, never before them; the reply
+        // goes out right after the delivery, wherever that runs.
+        let owned = match target {
+            Target::Room { room, except } => (Some(Arc::<str>::from(room)), except, None),
+            Target::All { except } => (None, except, None),
+            Target::Conn(id) => (None, None, Some(id)),
+        };
+        let (ns, peer) = (ns.clone(), self.socket.peer().clone());
+        publisher.in_order(me, move || {
+            let target = match (&owned.0, owned.2) {
+                (_, Some(id)) => Target::Conn(id),
+                (Some(room), None) => Target::Room {
+                    room,
+                    except: owned.1,
+                },
+                (None, None) => Target::All { except: owned.1 },
+            };
+            let delivered = ns.broadcast(target, item, false);
+            if let Some(rid) = rid {
+                let result = serde_json::json!({ "delivered": delivered });
+                peer.push(Outbound::Message(push::reply_ok(&rid, &result)));
+            }
+        });
+        Ok(None)
     }
 
     fn publisher_for(&self, to: &EmitTarget) -> Option<Arc<Publisher>> {

@@ -68,7 +68,10 @@ impl Emitter {
         self
     }
 
-    /// Sends a JSON event; returns how many sockets it was queued for.
+    /// Sends a JSON event; returns how many sockets it was queued for. A message to one
+    /// room with history is stored first: the count is then the room's members now. A
+    /// message from a socket whose earlier messages to such rooms are still being stored
+    /// goes out after them (order per sender is kept), and the count is then 0.
     pub fn emit(self, event: &str, data: &impl Serialize) -> Result<usize, EmitError> {
         let data = EventData::json(data)?;
         Ok(self.emit_data(event, data))
@@ -97,7 +100,7 @@ impl Emitter {
             name: Arc::from(event),
             data,
             room,
-            from: self.from,
+            from: self.from.clone(),
             pos: None,
         };
         // One room that keeps history, not volatile: through the publisher, to be stored
@@ -122,12 +125,21 @@ impl Emitter {
                 return expected;
             }
         }
-        self.ns.broadcast_select(
-            &self.rooms,
-            &self.except_rooms,
-            self.except,
-            Outbound::Shared(Broadcast::event(event)),
-            self.volatile,
-        )
+        let item = Outbound::Shared(Broadcast::event(event));
+        let Emitter {
+            ns,
+            publisher,
+            rooms,
+            except_rooms,
+            except,
+            from,
+            volatile,
+        } = self;
+        let deliver = move || ns.broadcast_select(&rooms, &except_rooms, except, item, volatile);
+        // After the sender's publishes still being stored, never before them.
+        match (&publisher, &from) {
+            (Some(publisher), Some(from)) => publisher.in_order(from.id, deliver).unwrap_or(0),
+            _ => deliver(),
+        }
     }
 }
