@@ -33,8 +33,6 @@ use crate::{
 pub const TRIM_EVERY: Duration = Duration::from_secs(10);
 /// Most operations taken in one wake-up (one store transaction at most this big).
 const MAX_BATCH: usize = 1024;
-/// Epochs remembered per process, to avoid asking the store for each publish.
-const EPOCH_CACHE: usize = 65_536;
 
 /// What a publisher is told once its message is stored and delivered.
 #[derive(Debug, Clone)]
@@ -286,6 +284,7 @@ struct Pending {
 struct Worker {
     store: Arc<dyn Store>,
     rules: HistoryRules,
+    /// Epochs of the streams of the batch being delivered (cleared after each batch).
     epochs: HashMap<Arc<str>, Arc<str>>,
     gate: Arc<Mutex<()>>,
     in_flight: InFlight,
@@ -346,14 +345,13 @@ impl Worker {
         }
     }
 
+    /// A stream's epoch, asked of the store once per batch: a store may change it (a
+    /// memory store evicting a stream), so it is never remembered longer.
     fn epoch(&mut self, stream: &Arc<str>) -> Result<Arc<str>, StoreError> {
         if let Some(epoch) = self.epochs.get(stream) {
             return Ok(epoch.clone());
         }
         let epoch = self.store.position(stream)?.epoch;
-        if self.epochs.len() >= EPOCH_CACHE {
-            self.epochs.clear();
-        }
         self.epochs.insert(stream.clone(), epoch.clone());
         Ok(epoch)
     }
@@ -408,5 +406,6 @@ impl Worker {
                 settle(&self.in_flight, *from);
             }
         }
+        self.epochs.clear();
     }
 }

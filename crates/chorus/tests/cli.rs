@@ -50,6 +50,7 @@ fn flags_beat_env_beat_file() {
 
     let line = listening_line(
         Command::new(BIN)
+            .env("CHORUS_STORE", "memory")
             .args(["serve", "--config"])
             .arg(&file)
             .env_remove("CHORUS_PORT")
@@ -59,6 +60,7 @@ fn flags_beat_env_beat_file() {
 
     let line = listening_line(
         Command::new(BIN)
+            .env("CHORUS_STORE", "memory")
             .args(["serve", "--config"])
             .arg(&file)
             .env("CHORUS_PORT", p_env.to_string()),
@@ -67,6 +69,7 @@ fn flags_beat_env_beat_file() {
 
     let line = listening_line(
         Command::new(BIN)
+            .env("CHORUS_STORE", "memory")
             .args(["serve", "--config"])
             .arg(&file)
             .args(["--port", &p_flag.to_string()])
@@ -78,6 +81,7 @@ fn flags_beat_env_beat_file() {
     // `chorus` alone is `chorus serve`, and reads the environment too.
     let line = listening_line(
         Command::new(BIN)
+            .env("CHORUS_STORE", "memory")
             .env("CHORUS_HOST", "127.0.0.1")
             .env("CHORUS_PORT", p_env.to_string()),
     );
@@ -92,6 +96,7 @@ fn unknown_config_keys_are_rejected_by_name() {
     let file = dir.join("chorus.toml");
     std::fs::write(&file, "port = 4000\necho_to_sendr = false\n").unwrap();
     let out = Command::new(BIN)
+        .env("CHORUS_STORE", "memory")
         .args(["serve", "--config"])
         .arg(&file)
         .output()
@@ -106,6 +111,7 @@ fn unknown_config_keys_are_rejected_by_name() {
 #[test]
 fn bad_flag_values_are_explained() {
     let out = Command::new(BIN)
+        .env("CHORUS_STORE", "memory")
         .args(["serve", "--port", "seventy"])
         .output()
         .unwrap();
@@ -118,6 +124,7 @@ fn sigterm_drains_and_exits() {
     use std::io::{Read, Write};
     let port = free_port();
     let mut child = Command::new(BIN)
+        .env("CHORUS_STORE", "memory")
         .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
