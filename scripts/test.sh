@@ -232,13 +232,16 @@ start_example() {
 }
 
 # The Socket.IO test app (its behaviour: e2e/socketio/reference-server.mjs), with a fast
-# heartbeat so the heartbeat tests run too, and the seed program P11 for its browser test.
+# heartbeat so the heartbeat tests run too, and the Socket.IO seed programs P2, P4, P6 and
+# P11 for their pages' browser tests (P2_URL … P11_URL).
 SIO_PORT="$(free_port)"
 start_example socketio_server socketio-server "$SIO_PORT" PORT="$SIO_PORT" PING_INTERVAL=1000 PING_TIMEOUT=500
 export SOCKETIO_URL="http://127.0.0.1:$SIO_PORT"
-P11_PORT="$(free_port)"
-start_example p11_socketio_chat p11 "$P11_PORT" -- "$P11_PORT"
-export P11_URL="http://127.0.0.1:$P11_PORT"
+for seed in p2_socketio_broadcast p4_socketio_emit p6_socketio_chat_room p11_socketio_chat; do
+  seed_port="$(free_port)"
+  start_example "$seed" "$seed" "$seed_port" -- "$seed_port"
+  export "$(echo "${seed%%_*}" | tr a-z A-Z)_URL=http://127.0.0.1:$seed_port"
+done
 
 shopt -s nullglob
 NODE_TESTS=(e2e/*.test.mjs e2e/socketio/*.test.mjs)

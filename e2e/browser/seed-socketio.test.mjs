@@ -11,6 +11,30 @@
 // ./e2e/node_modules/socket.io-client. Skipped when P11_URL is not set, or with
 // CHORUS_TEST_SKIP_BROWSER=1. Needs Chromium at $CHROMIUM (default /usr/bin/chromium). Saves
 // a screenshot of the receiving page to e2e/screenshots/seed-p11.png.
+//
+// The same file drives the other Socket.IO seed pages against their own examples, each
+// loaded from its server at `/`, each test skipped when its variable is unset:
+//
+//   P2_URL  examples/p2_socketio_broadcast.rs (examples/pages/p2.html): `chatEvent` typed in
+//           one page comes back as `ServerMsg`, which the page console.logs, in the OTHER
+//           page only (socket.broadcast.emit).
+//   P4_URL  examples/p4_socketio_emit.rs (examples/pages/p4.html): the page loads the client
+//           from the misspelt `sicket.io.js` (redirected by the example), emits `msg`
+//           `你好服务器` at once and console.logs the `msg` answer, `你好浏览器`, sent to it alone.
+//   P6_URL  examples/p6_socketio_chat_room.rs (examples/pages/p6.html, served with its CDN
+//           client URL replaced by /socket.io/socket.io.js): `userN comes in !!!`,
+//           `userN: text` and `userN leaves.` rendered as <div>s in #chatBox of every page.
+//
+// P4's and P6's pages connect with io('http://localhost:3000'), the seed's own server
+// address. Unless the example under test is at that very origin, an init script maps that
+// one address, and only it, to the example's URL in the page's call to io(); the page's
+// HTML and script are otherwise as served (and checked against the committed file).
+//
+//   ./target/debug/examples/p2_socketio_broadcast 3401 &
+//   ./target/debug/examples/p4_socketio_emit 3402 &
+//   ./target/debug/examples/p6_socketio_chat_room 3403 &
+//   cd e2e && P2_URL=http://127.0.0.1:3401 P4_URL=http://127.0.0.1:3402 \
+//     P6_URL=http://127.0.0.1:3403 node --test browser/seed-socketio.test.mjs
 import { mkdir, readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -19,21 +43,30 @@ import { test, before, after } from 'node:test';
 
 import { launchChromium } from './chromium.mjs';
 
-const SKIP =
+/** Why the test of the example in env `name` (built as `example`) is skipped, or false. */
+const skipUnless = (name, example, port) =>
   process.env.CHORUS_TEST_SKIP_BROWSER === '1'
     ? 'CHORUS_TEST_SKIP_BROWSER=1'
-    : !process.env.P11_URL
-      ? 'P11_URL is not set: start the P11 example (./target/debug/examples/p11_socketio_chat 3300, ' +
-        'from the repository root) and set P11_URL=http://127.0.0.1:3300'
+    : !process.env[name]
+      ? `${name} is not set: start the example (./target/debug/examples/${example} ${port}, ` +
+        `from the repository root) and set ${name}=http://127.0.0.1:${port}`
       : false;
-const PAGE = fileURLToPath(new URL('../../examples/pages/p11.html', import.meta.url));
+const SKIP = skipUnless('P11_URL', 'p11_socketio_chat', 3300);
+const SKIP_P2 = skipUnless('P2_URL', 'p2_socketio_broadcast', 3401);
+const SKIP_P4 = skipUnless('P4_URL', 'p4_socketio_emit', 3402);
+const SKIP_P6 = skipUnless('P6_URL', 'p6_socketio_chat_room', 3403);
+const ALL_SKIPPED = SKIP && SKIP_P2 && SKIP_P4 && SKIP_P6;
+const pagePath = (n) => fileURLToPath(new URL(`../../examples/pages/${n}.html`, import.meta.url));
+const PAGE = pagePath('p11');
+/** The server address the P4 and P6 seed pages hard-code in io(). */
+const SEED_ORIGIN = 'http://localhost:3000';
 const SHOTS = fileURLToPath(new URL('../screenshots/', import.meta.url));
 const WAIT = { timeout: 10_000 };
 
 let browser;
 
 before(async () => {
-  if (SKIP) return;
+  if (ALL_SKIPPED) return;
   browser = await launchChromium();
 });
 
@@ -43,16 +76,42 @@ after(async () => {
 
 /**
  * A fresh browser context showing the server's page at `/`, once its Socket.IO client is
- * connected and upgraded to WebSocket. Records page errors, the client script's response
- * and every frame of the page's WebSockets.
+ * connected and upgraded to WebSocket. Records page errors, console.log texts, the client
+ * script's response and every frame of the page's WebSockets.
+ *
+ * `opts.page` is the committed page `/` must serve, `opts.body` turns it into what is
+ * served (P6's URL replacement), `opts.socket` names the page's own socket variable, and
+ * `opts.mapSeedOrigin` maps the page's io('http://localhost:3000') to `base`.
  */
-async function openChat(base, name) {
+async function openChat(base, name, opts = {}) {
+  const { page: file = PAGE, body = (html) => html, socket: socketVar = 'socket', mapSeedOrigin = false } = opts;
   const context = await browser.newContext({ viewport: { width: 480, height: 420 } });
+  if (mapSeedOrigin && new URL(base).origin !== SEED_ORIGIN) {
+    // Wraps the io() the client script assigns to window.io: the seed's address becomes the
+    // example's, any other argument goes through untouched.
+    await context.addInitScript(
+      ([seed, target]) => {
+        let io;
+        Object.defineProperty(window, 'io', {
+          configurable: true,
+          get: () => io,
+          set: (real) => {
+            const mapped = (uri, ...rest) =>
+              real(typeof uri === 'string' && uri.replace(/\/+$/, '') === seed ? target : uri, ...rest);
+            io = Object.assign(mapped, real);
+          },
+        });
+      },
+      [SEED_ORIGIN, base],
+    );
+  }
   const page = await context.newPage();
   const errors = [];
+  const logs = [];
   const sockets = [];
   let script;
   page.on('pageerror', (err) => errors.push(err));
+  page.on('console', (m) => m.type() === 'log' && logs.push(m.text()));
   page.on('response', (resp) => {
     if (new URL(resp.url()).pathname === '/socket.io/socket.io.js') script = resp;
   });
@@ -67,12 +126,14 @@ async function openChat(base, name) {
 
   const resp = await page.goto(`${base}/`, WAIT);
   assert.equal(resp.status(), 200, `${name}: GET /`);
-  assert.equal(await resp.text(), await readFile(PAGE, 'utf8'), `${name}: / serves examples/pages/p11.html as it is`);
+  const rel = file.replace(/^.*\/(examples\/pages\/)/, '$1');
+  assert.equal(await resp.text(), body(await readFile(file, 'utf8')), `${name}: / serves ${rel} as it is`);
   assert.equal(script?.status(), 200, `${name}: the page loaded /socket.io/socket.io.js from the server`);
   try {
-    // The page's own `const socket = io()`; only read here.
+    // The page's own socket (`const socket = io()`, `var socket`, `const soc`); only read here.
     await page.waitForFunction(
-      () => typeof socket === 'object' && socket.connected && socket.io.engine.transport.name === 'websocket',
+      `typeof ${socketVar} === 'object' && ${socketVar}.connected && ` +
+        `${socketVar}.io.engine.transport.name === 'websocket'`,
       null,
       WAIT,
     );
@@ -81,7 +142,7 @@ async function openChat(base, name) {
   }
   const upgraded = sockets.filter((s) => /\/socket\.io\/\?EIO=4&transport=websocket&sid=/.test(s.url));
   assert.equal(upgraded.length, 1, `${name}: one WebSocket upgrade, got ${JSON.stringify(sockets.map((s) => s.url))}`);
-  return { name, context, page, errors, ws: upgraded[0] };
+  return { name, context, page, errors, logs, script, ws: upgraded[0] };
 }
 
 /** The texts of the page's <li> messages. */
@@ -147,6 +208,174 @@ test('P11 seed page (Socket.IO chat, io.emit) works against the P11 example', { 
 
     await mkdir(SHOTS, { recursive: true });
     await b.page.screenshot({ path: SHOTS + 'seed-p11.png' });
+  } finally {
+    await a?.context.close();
+    await b?.context.close();
+  }
+});
+
+/** Waits until `p` has console.logged at least `n` texts; on timeout, says what it logged. */
+async function waitLogs(p, n, what) {
+  const end = Date.now() + WAIT.timeout;
+  while (p.logs.length < n && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(p.logs.length >= n, `${what}: timed out; ${p.name} logged ${JSON.stringify(p.logs)}`);
+}
+
+/** A quiet moment, for "nothing more arrives" checks. */
+const settle = () => new Promise((r) => setTimeout(r, 300));
+
+test('P2 seed page (Socket.IO broadcast) works against the P2 example', { skip: SKIP_P2, timeout: 60_000 }, async () => {
+  const base = process.env.P2_URL.replace(/\/+$/, '');
+  const opts = { page: pagePath('p2'), socket: 'socket' };
+  let a;
+  let b;
+  try {
+    a = await openChat(base, 'A', opts);
+    b = await openChat(base, 'B', opts);
+
+    const fromA = message('from A');
+    await a.page.fill('#msg', fromA);
+    await a.page.click('#submit');
+    assert.equal(await a.page.inputValue('#msg'), '', 'the page clears its input after sending');
+    await waitLogs(b, 1, 'B logs the ServerMsg of what A sent');
+    assert.deepEqual(b.logs, [fromA], 'B console.logs exactly what A typed');
+
+    const fromB = message('from B');
+    await b.page.fill('#msg', fromB);
+    await b.page.click('#submit');
+    await waitLogs(a, 1, 'A logs the ServerMsg of what B sent');
+    await settle();
+
+    // broadcast: never back to the sender.
+    assert.deepEqual(a.logs, [fromB], 'A logs only what B sent, not its own message');
+    assert.deepEqual(b.logs, [fromA], 'B logs only what A sent, not its own message');
+    const sent = (text) => `42${JSON.stringify(['chatEvent', text])}`;
+    const got = (text) => `42${JSON.stringify(['ServerMsg', text])}`;
+    assert.deepEqual(a.ws.sent.filter((x) => x.startsWith('42')), [sent(fromA)], 'A sent one chatEvent');
+    assert.deepEqual(b.ws.sent.filter((x) => x.startsWith('42')), [sent(fromB)], 'B sent one chatEvent');
+    assert.deepEqual(a.ws.received.filter((x) => x.startsWith('42')), [got(fromB)], 'A received one ServerMsg');
+    assert.deepEqual(b.ws.received.filter((x) => x.startsWith('42')), [got(fromA)], 'B received one ServerMsg');
+    for (const p of [a, b]) {
+      assert.equal(p.ws.closed, false, `${p.name}'s WebSocket is still open`);
+      assert.deepEqual(p.errors.map(String), [], `${p.name}: page errors`);
+    }
+  } finally {
+    await a?.context.close();
+    await b?.context.close();
+  }
+});
+
+test('P4 seed page (Socket.IO emit, msg answered) works against the P4 example', { skip: SKIP_P4, timeout: 60_000 }, async () => {
+  const base = process.env.P4_URL.replace(/\/+$/, '');
+  const opts = { page: pagePath('p4'), socket: 'soc', mapSeedOrigin: true };
+  let a;
+  let b;
+  try {
+    a = await openChat(base, 'A', opts);
+    // <script src='sicket.io.js'> (sic): the example redirects it to the real client.
+    const from = a.script.request().redirectedFrom();
+    assert.equal(from && new URL(from.url()).pathname, '/sicket.io.js', 'the client came by way of /sicket.io.js');
+    assert.equal((await from.response())?.status(), 307, '/sicket.io.js is a temporary redirect');
+
+    // The page emits `msg` 你好服务器 as soon as it loads and logs the answer.
+    await waitLogs(a, 1, 'A logs the answer to its msg');
+    assert.deepEqual(a.logs, ['你好浏览器'], 'A console.logs the server\'s msg answer');
+
+    // A second page gets its own answer; the first gets no other (sent to the sender only).
+    b = await openChat(base, 'B', opts);
+    await waitLogs(b, 1, 'B logs the answer to its msg');
+    await settle();
+    assert.deepEqual(b.logs, ['你好浏览器'], 'B console.logs the server\'s msg answer');
+    assert.deepEqual(a.logs, ['你好浏览器'], 'A logs nothing for B\'s msg');
+
+    // B connected after A's upgrade: A heard of it on the WebSocket, as `enter`, with the
+    // nickname `undefined` (the page connects without a username query). A's own `enter`
+    // usually came by polling, before the upgrade, but may come on the WebSocket too.
+    const enter = `42${JSON.stringify(['enter', 'undefined comes in !!!'])}`;
+    const enters = a.ws.received.filter((x) => x.startsWith('42["enter"'));
+    assert.ok(enters.length === 1 || enters.length === 2, `A received enter for B: ${JSON.stringify(enters)}`);
+    assert.ok(enters.every((x) => x === enter), `A's enter frames: ${JSON.stringify(enters)}`);
+    for (const p of [a, b]) {
+      assert.equal(p.ws.closed, false, `${p.name}'s WebSocket is still open`);
+      assert.deepEqual(p.errors.map(String), [], `${p.name}: page errors`);
+    }
+  } finally {
+    await a?.context.close();
+    await b?.context.close();
+  }
+});
+
+test('P6 seed page (Socket.IO chat room) works against the P6 example', { skip: SKIP_P6, timeout: 60_000 }, async () => {
+  const base = process.env.P6_URL.replace(/\/+$/, '');
+  const opts = {
+    page: pagePath('p6'),
+    body: (html) =>
+      html.replace('https://cdnjs.cloudflare.com/ajax/libs/socket.io/2.0.3/socket.io.js', '/socket.io/socket.io.js'),
+    socket: 'soc',
+    mapSeedOrigin: true,
+  };
+  // The page's showMessage: one <div> per event in #chatBox, coloured by kind.
+  const divs = (p) =>
+    p.page.evaluate(() => [...document.querySelectorAll('#chatBox > div')].map((d) => [d.textContent, d.style.color]));
+  const texts = async (p) => (await divs(p)).map(([t]) => t);
+  async function waitDivs(p, want, what) {
+    try {
+      await p.page.waitForFunction((n) => document.querySelectorAll('#chatBox > div').length >= n, want.length, WAIT);
+    } catch {
+      assert.fail(`${what}: timed out; #chatBox shows ${JSON.stringify(await texts(p))}, want ${JSON.stringify(want)}`);
+    }
+    assert.deepEqual(await texts(p), want, what);
+  }
+  const nameIn = async (p) => {
+    await p.page.waitForFunction(() => document.querySelectorAll('#chatBox > div').length >= 1, null, WAIT);
+    const [first] = await texts(p);
+    const m = /^(user(\d+)) comes in !!!$/.exec(first);
+    assert.ok(m, `${p.name}: its first line announces itself, got ${JSON.stringify(first)}`);
+    return [m[1], Number(m[2])];
+  };
+  let a;
+  let b;
+  try {
+    a = await openChat(base, 'A', opts);
+    const [userA, nA] = await nameIn(a);
+    b = await openChat(base, 'B', opts);
+    const [userB, nB] = await nameIn(b);
+    assert.ok(nB > nA, `B's number (${nB}) follows A's (${nA})`);
+    const enterA = `${userA} comes in !!!`;
+    const enterB = `${userB} comes in !!!`;
+    await waitDivs(a, [enterA, enterB], "B's arrival shows in A");
+    await waitDivs(b, [enterB], 'B shows only its own arrival');
+
+    // Plain text: the page renders with innerHTML, as the seed does.
+    const fromA = `你好 from A héllo ✓ ${randomBytes(3).toString('hex')}`;
+    await a.page.fill('#lmz_sendText', fromA);
+    await a.page.click('#lmz_sendBtn');
+    assert.equal(await a.page.inputValue('#lmz_sendText'), '', 'the page clears its input after sending');
+    await waitDivs(b, [enterB, `${userA}: ${fromA}`], "B shows A's message");
+    await waitDivs(a, [enterA, enterB, `${userA}: ${fromA}`], 'A shows its own message (io.emit)');
+
+    const fromB = `🎵 from B ${randomBytes(3).toString('hex')}`;
+    await b.page.fill('#lmz_sendText', fromB);
+    await b.page.click('#lmz_sendBtn');
+    await waitDivs(a, [enterA, enterB, `${userA}: ${fromA}`, `${userB}: ${fromB}`], "A shows B's message");
+    await waitDivs(b, [enterB, `${userA}: ${fromA}`, `${userB}: ${fromB}`], 'B shows its own message');
+    await settle();
+    assert.deepEqual(
+      (await divs(b)).map(([, c]) => c),
+      ['palevioletred', 'black', 'black'],
+      'B colours arrivals and messages as the page does',
+    );
+    for (const p of [a, b]) {
+      assert.equal(p.ws.closed, false, `${p.name}'s WebSocket is still open`);
+      assert.deepEqual(p.errors.map(String), [], `${p.name}: page errors`);
+    }
+
+    // B leaves: A shows it.
+    await b.context.close();
+    b = undefined;
+    const left = [enterA, enterB, `${userA}: ${fromA}`, `${userB}: ${fromB}`, `${userB} leaves.`];
+    await waitDivs(a, left, "B's departure shows in A");
+    assert.equal((await divs(a)).at(-1)[1], 'cadetblue', 'a departure in the page\'s leave colour');
   } finally {
     await a?.context.close();
     await b?.context.close();
