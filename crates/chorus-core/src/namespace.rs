@@ -227,6 +227,11 @@ impl Namespace {
         }
     }
 
+    /// How many connections are in `room`, without copying their details.
+    pub fn room_len(&self, room: &str) -> usize {
+        self.rooms.read().get(room).map_or(0, |r| r.len())
+    }
+
     /// The members of `room` (empty if nobody is in it).
     pub fn members(&self, room: &str) -> Vec<PeerInfo> {
         self.rooms

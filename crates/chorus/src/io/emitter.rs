@@ -115,12 +115,12 @@ impl Emitter {
                 .as_ref()
                 .filter(|p| p.retention(room).is_some())
             {
-                let members = self.ns.members(room).len();
-                let expected = members
-                    - usize::from(
-                        self.except
-                            .is_some_and(|id| self.ns.peer(id).is_some_and(|p| p.in_room(room))),
-                    );
+                // The room's size now: counted, not copied (this runs per message).
+                let in_room = |id: ConnId| self.ns.peer(id).is_some_and(|p| p.in_room(room));
+                let expected = self
+                    .ns
+                    .room_len(room)
+                    .saturating_sub(usize::from(self.except.is_some_and(in_room)));
                 publisher.publish(self.ns.clone(), room.clone(), event, self.except, None);
                 return expected;
             }
