@@ -88,6 +88,8 @@ pub(crate) async fn run<S>(
     let mut bucket = config
         .rate
         .map(|(rate, burst)| TokenBucket::new(rate, burst));
+    // Set when our close frame is on its way: the client's is then awaited.
+    let mut closing = false;
     let closed = loop {
         tokio::select! {
             _ = heartbeat.tick(), if config.ws_pings => {
@@ -146,7 +148,8 @@ pub(crate) async fn run<S>(
                             // The hub's slow-consumer close, found at the head of the queue.
                             config.metrics.count(Event::SlowConsumer);
                         }
-                        break close_from_server(&mut ws, code, reason).await;
+                        closing = true;
+                        break send_close(&mut ws, code, reason).await;
                     }
                     Err(err) => break Closed { error: Some(err.to_string()), ..Closed::default() },
                 }
@@ -157,7 +160,8 @@ pub(crate) async fn run<S>(
                     let data = matches!(frame.opcode(), OpCode::Text | OpCode::Binary);
                     if data && bucket.as_mut().is_some_and(|b| !b.take(last_heard.into_std())) {
                         config.metrics.count(Event::RateLimited);
-                        break close_from_server(&mut ws, 1008, "message rate limit exceeded".into()).await;
+                        closing = true;
+                        break send_close(&mut ws, 1008, "message rate limit exceeded".into()).await;
                     }
                     match frame.opcode() {
                         OpCode::Text => session.on_message(WsMessage::text_from_utf8(frame.into_payload())),
@@ -184,7 +188,12 @@ pub(crate) async fn run<S>(
             }
         }
     };
+    // The session ends first: a connection the server is closing leaves its rooms now, not
+    // after a client that may never answer finishes the closing handshake.
     session.on_close(&closed);
+    if closing && closed.error.is_none() {
+        await_close(&mut ws).await;
+    }
 }
 
 /// Writes `first` and whatever else is ready, then flushes once. Returns a close request
@@ -229,8 +238,9 @@ fn to_frame(msg: &WsMessage) -> Frame {
     }
 }
 
-/// Sends our close frame, then waits (bounded) for the client's.
-async fn close_from_server<S>(ws: &mut WebSocket<S>, code: u16, reason: String) -> Closed
+/// Sends our close frame; [`await_close`] then waits for the client's. Should the send
+/// fail, the error is reported and there is nothing to wait for.
+async fn send_close<S>(ws: &mut WebSocket<S>, code: u16, reason: String) -> Closed
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -239,25 +249,30 @@ where
     let sent = ws
         .send(Frame::close(CloseCode::from(code), reason.as_bytes()))
         .await;
-    if sent.is_ok() {
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
-            loop {
-                match ws.next_frame().await {
-                    Ok(frame) if frame.opcode() == OpCode::Close => break,
-                    Ok(_) => continue,
-                    Err(_) => break,
-                }
-            }
-        })
-        .await;
-    }
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close()).await;
     Closed {
         code: Some(code),
         reason,
         by_server: true,
-        error: None,
+        error: sent.err().map(|err| err.to_string()),
     }
+}
+
+/// After our close frame: waits (bounded) for the client's, then shuts the socket.
+async fn await_close<S>(ws: &mut WebSocket<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        loop {
+            match ws.next_frame().await {
+                Ok(frame) if frame.opcode() == OpCode::Close => break,
+                Ok(_) => continue,
+                Err(_) => break,
+            }
+        }
+    })
+    .await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close()).await;
 }
 
 /// After the client's close (or a protocol error), lets the codec write the close frame it

@@ -191,6 +191,21 @@ async fn event_handlers_acks_rooms_and_disconnect() {
         recv_json(&mut b).await,
         json!({"type":"reply","rid":2,"ok":true,"result":{}})
     );
+    // Rooms keep history here, so b's "someone came" (to nobody yet) is numbered by the
+    // publisher; a join before that would be ordered before it, and a would receive it.
+    // Wait until it is stored (and so delivered: a join waits for that).
+    let mut stored = false;
+    for rid in 100..200 {
+        send_json(&mut b, json!({"type":"history","rid":rid,"room":"den"})).await;
+        let reply = recv_json(&mut b).await;
+        if reply["result"]["events"].as_array().is_some_and(|e| !e.is_empty()) {
+            stored = true;
+            break;
+        }
+        assert_eq!(reply["ok"], true, "{reply}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(stored, "the room emit was never stored");
     send_json(
         &mut a,
         json!({"type":"emit","rid":3,"event":"join","data":"den"}),

@@ -171,6 +171,15 @@ pub(crate) struct IoInner {
     sockets: RwLock<HashMap<ConnId, Socket>>,
 }
 
+impl IoInner {
+    /// The publisher, if `room` keeps history.
+    pub(crate) fn history_for(&self, room: &str) -> Option<&Arc<Publisher>> {
+        self.publisher
+            .as_ref()
+            .filter(|p| p.retention(room).is_some())
+    }
+}
+
 impl fmt::Debug for Io {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Io")
@@ -200,11 +209,7 @@ impl Io {
 
     /// The publisher, if `room` keeps history.
     pub(crate) fn history_for(&self, room: &str) -> Option<Arc<Publisher>> {
-        self.inner
-            .publisher
-            .as_ref()
-            .filter(|p| p.retention(room).is_some())
-            .cloned()
+        self.inner.history_for(room).cloned()
     }
 
     /// Sets the handler called for each new socket, where you register its event handlers.

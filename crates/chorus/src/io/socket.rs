@@ -251,8 +251,22 @@ impl Socket {
     }
 
     /// Joins a room; returns its members.
+    ///
+    /// In a room with history the join is ordered with the room's messages (it goes through
+    /// the publisher's gate): the socket receives every message numbered after its join and
+    /// none before. A message emitted just before the join but not yet stored is numbered
+    /// after it, so the socket receives it — the room's order is its stream's.
     pub fn join(&self, room: &str) -> Result<Vec<PeerInfo>, HubError> {
-        self.inner.io.ns.join(&self.inner.peer, room)
+        let io = &self.inner.io;
+        match io.history_for(room) {
+            Some(publisher) => {
+                let room: Arc<str> = Arc::from(room);
+                publisher
+                    .join(&io.ns, &self.inner.peer, &room, None, 0)
+                    .map(|joined| joined.members)
+            }
+            None => io.ns.join(&self.inner.peer, room),
+        }
     }
 
     /// Leaves a room.
