@@ -198,7 +198,10 @@ async fn event_handlers_acks_rooms_and_disconnect() {
     for rid in 100..200 {
         send_json(&mut b, json!({"type":"history","rid":rid,"room":"den"})).await;
         let reply = recv_json(&mut b).await;
-        if reply["result"]["events"].as_array().is_some_and(|e| !e.is_empty()) {
+        if reply["result"]["events"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty())
+        {
             stored = true;
             break;
         }
