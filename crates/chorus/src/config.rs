@@ -55,6 +55,11 @@ pub struct Config {
     /// Allow native clients to emit events to rooms, to everyone or to another
     /// connection (the chat-server mode). Default on.
     pub client_emits: bool,
+    /// Tell a room's members when someone joins, leaves or changes their name (`presence`
+    /// pushes). Default on. Turn it off for very large rooms: each join then costs the
+    /// room nothing, instead of a notice to every member (the `presence` command still
+    /// lists who is there).
+    pub presence_notices: bool,
     /// Serve the chat page at `/` (and its assets). Default on.
     pub chat_page: bool,
     /// Most connections open at once; more are answered `503` and closed. Default 50000.
@@ -169,6 +174,7 @@ impl Default for Config {
             read_buffer: 4096,
             write_buffer: 4096,
             client_emits: true,
+            presence_notices: true,
             chat_page: true,
             max_connections: 50_000,
             max_connections_per_ip: 5_000,

@@ -78,6 +78,9 @@ struct ServeArgs {
     /// Let native clients emit to rooms and other clients [default: true].
     #[arg(long, env = "CHORUS_CLIENT_EMITS")]
     client_emits: Option<bool>,
+    /// Send join/leave/update notices to room members [default: true].
+    #[arg(long, env = "CHORUS_PRESENCE_NOTICES")]
+    presence_notices: Option<bool>,
     /// Serve the chat page at / [default: true].
     #[arg(long, env = "CHORUS_CHAT_PAGE")]
     chat_page: Option<bool>,
@@ -176,6 +179,7 @@ impl ServeArgs {
             read_buffer,
             write_buffer,
             client_emits,
+            presence_notices,
             chat_page,
             max_connections,
             max_connections_per_ip,

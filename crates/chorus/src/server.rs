@@ -111,7 +111,8 @@ impl Server {
             },
             max_rooms_per_conn: config.max_rooms_per_conn,
         });
-        let io = Io::new(hub.namespace(EVENT_NAMESPACE, true), publisher.clone());
+        let presence = config.presence_notices;
+        let io = Io::new(hub.namespace(EVENT_NAMESPACE, presence), publisher.clone());
         let raw_rooms = hub.namespace(RAW_ROOMS_NAMESPACE, false);
         let admission = Admission::new(config.max_connections, config.max_connections_per_ip);
         let namespaces = Arc::new(Namespaces::default());
@@ -188,7 +189,9 @@ impl Server {
             return io;
         }
         let io = Io::new(
-            self.inner.hub.namespace(name, true),
+            self.inner
+                .hub
+                .namespace(name, self.inner.config.presence_notices),
             self.inner.publisher.clone(),
         );
         self.inner.namespaces.insert(name, io.clone());

@@ -313,6 +313,26 @@ async fn client_emits_can_be_forbidden() {
 }
 
 #[tokio::test]
+async fn presence_notices_can_be_turned_off() {
+    let (_, addr) = start_with(Config {
+        presence_notices: false,
+        ..config()
+    })
+    .await;
+    let (mut a, _) = client(addr, Some("ann")).await;
+    let (mut b, _) = client(addr, Some("bob")).await;
+    ok(&mut a, json!({"type":"join","room":"big"})).await;
+    let joined = ok(&mut b, json!({"type":"join","room":"big"})).await;
+    assert_eq!(joined["members"].as_array().unwrap().len(), 2);
+    ok(&mut b, json!({"type":"set","name":"bobby"})).await;
+    ok(&mut b, json!({"type":"leave","room":"big"})).await;
+    // No join, update or leave notice reached ann; the members list still answers.
+    assert_silent(&mut a).await;
+    let members = ok(&mut a, json!({"type":"presence","room":"big"})).await;
+    assert_eq!(members["members"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn room_limit_per_connection() {
     let (_, addr) = start_with(Config {
         max_rooms_per_conn: 2,
