@@ -282,3 +282,59 @@ async fn rooms_without_history_have_no_offsets() {
     let joined = alice.request(json!({"type":"join","room":"kept"})).await;
     assert_eq!(joined["position"]["offset"], 0);
 }
+
+/// Age retention, end to end on a real SQLite file: a room whose rule keeps messages for
+/// one second loses them at the publisher's next retention pass (every 10 s), a recovering
+/// client is told it cannot recover them, and a room under the default rule keeps its own.
+#[tokio::test]
+async fn age_retention_forgets_old_messages_and_recovery_says_so() {
+    let dir = std::env::temp_dir().join(format!("chorus-age-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = Config {
+        store: StoreKind::Sqlite,
+        data_dir: dir.clone(),
+        history: vec![HistoryRule {
+            pattern: "brief:*".into(),
+            max_messages: None,
+            max_age_secs: Some(1),
+        }],
+        ..config()
+    };
+    let (_, addr) = start_with(config).await;
+    let mut bob = Client::connect(addr, "bob").await;
+    bob.request(json!({"type":"join","room":"brief:news"})).await;
+    bob.request(json!({"type":"join","room":"lasting"})).await;
+    let first = bob.say("brief:news", "soon gone").await;
+    bob.say("brief:news", "also gone").await;
+    bob.say("lasting", "kept").await;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(25);
+    loop {
+        let page = bob
+            .request(json!({"type":"history","room":"brief:news"}))
+            .await;
+        if page["events"].as_array().unwrap().is_empty() {
+            // The stream's position survives its messages: offsets never go back.
+            assert_eq!(page["position"]["offset"], 2, "{page}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "messages older than their room's max age were still there after 25 s: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let kept = bob.request(json!({"type":"history","room":"lasting"})).await;
+    assert_eq!(kept["events"][0]["data"]["text"], "kept", "{kept}");
+
+    let mut alice = Client::connect(addr, "alice").await;
+    let joined = alice
+        .request(json!({"type":"join","room":"brief:news","since":{"epoch":first["epoch"],"offset":0}}))
+        .await;
+    assert_eq!(joined["recovered"], false, "{joined}");
+    assert_eq!(joined["replayed"], 0, "{joined}");
+    // Later messages are numbered on from where the stream was.
+    let next = bob.say("brief:news", "fresh").await;
+    assert_eq!(next["offset"], 3, "{next}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
