@@ -30,7 +30,8 @@
   ui.name.value = startName;
   ui.room.value = startRoom;
 
-  const client = Chorus.connect({ name: startName || undefined });
+  // ?token= (a JWT, for servers that check them: docs/auth.md) is passed on as it is.
+  const client = Chorus.connect({ name: startName || undefined, token: params.get("token") || undefined });
 
   // --- rendering ---------------------------------------------------------------------------
 

@@ -10,7 +10,16 @@
  *   await c.emit("chat", { text: "hi" }, { room: "lobby" });  // resolves with the reply's result
  *
  * Options: name (sent as ?name=), protocols (default ["chorus.v1"]), timeout (reply timeout
- * in ms, default 10000), queueLimit (commands kept while disconnected, default 100).
+ * in ms, default 10000), queueLimit (commands kept while disconnected, default 100),
+ * token (a JWT, sent as ?token=; see docs/auth.md).
+ *
+ * Tokens: `token` is a string, or a function returning one (or a Promise of one). A function
+ * is asked for a token before every (re)connect, and again before the current token
+ * expires (its `exp`, read from the token): the new one is sent in-band with `refresh`, so
+ * the connection never drops for an expired token. A string token is used as it is; when
+ * the server closes the connection because it expired (close code 3000) the client stops
+ * reconnecting, since the same token would be refused again. A server with tokens gives
+ * the connection the token's name: setName() is then refused (`forbidden`).
  *
  * Lifecycle events (reserved; server events with these names are not delivered):
  *   connect    ({id, name})           after every `hello`, the first and each reconnect
@@ -100,6 +109,8 @@
       this._closed = false;
       this._ws = null;
       this._retry = null;
+      this._token = null;            // the token of the current connection, if any
+      this._refreshTimer = null;
       this._open();
     }
 
@@ -211,9 +222,27 @@
       return this._request({ type: "ping" });
     }
 
+    /**
+     * Replaces the connection's token (the same user's, with a later `exp` or other
+     * permissions). Resolves with {expires_at, name, left}: `left` lists the rooms the new
+     * token no longer allows, which the server has taken the connection out of.
+     */
+    refresh(token) {
+      return this._request({ type: "refresh", token }).then((result) => {
+        this._token = token;
+        for (const room of result.left || []) {
+          this._rooms.delete(room);
+          this._positions.delete(room);
+        }
+        this._scheduleRefresh();
+        return result;
+      });
+    }
+
     close() {
       this._closed = true;
       clearTimeout(this._retry);
+      clearTimeout(this._refreshTimer);
       const ws = this._ws;
       if (ws && ws.readyState < 2) {
         this.readyState = 2;
@@ -259,12 +288,32 @@
         .catch((err) => setTimeout(() => { throw err; }));
     }
 
+    // The token for the next connection: the option as it is, or what its function gives.
+    _nextToken() {
+      const token = this.opts.token;
+      if (typeof token === "function") return Promise.resolve().then(() => token());
+      return Promise.resolve(token || null);
+    }
+
     _open() {
+      if (!this.opts.token) return this._connect(null);
+      this._nextToken().then(
+        (token) => { if (!this._closed) this._connect(token || null); },
+        (err) => {
+          // No token to connect with: report it and try again later, like a failed connect.
+          this._fire("error", { code: "token", message: String((err && err.message) || err) });
+          if (!this._closed) this._dropped(1006, "no token");
+        });
+    }
+
+    _connect(token) {
       const url = new URL(this.url, root.location && root.location.href);
       if (url.protocol === "http:") url.protocol = "ws:";
       if (url.protocol === "https:") url.protocol = "wss:";
       const name = (this._set && this._set.name) || this.opts.name;
       if (name) url.searchParams.set("name", name);
+      if (token) url.searchParams.set("token", token);
+      this._token = token;
       const ws = new WebSocket(url.href, this.opts.protocols || ["chorus.v1"]);
       ws.binaryType = "arraybuffer";
       this._ws = ws;
@@ -300,8 +349,29 @@
       }
     }
 
+    // With a token function: asks it for a new token before the current one expires and
+    // sends it with `refresh`. Refreshes at half the token's remaining life, and at most
+    // 30 s before its `exp`.
+    _scheduleRefresh() {
+      clearTimeout(this._refreshTimer);
+      this._refreshTimer = null;
+      if (typeof this.opts.token !== "function") return;
+      const exp = tokenExpiry(this._token);
+      if (exp === null) return;
+      const life = exp * 1000 - Date.now();
+      const delay = Math.max(0, life - Math.min(30000, life / 2));
+      this._refreshTimer = setTimeout(() => {
+        this._refreshTimer = null;
+        if (!this._live) return;
+        this._nextToken()
+          .then((token) => this.refresh(token))
+          .catch((err) => this._fire("error", { code: err.code || "token", message: err.message }));
+      }, delay);
+    }
+
     _hello(msg) {
       const again = this._everConnected;
+      this._scheduleRefresh();
       this.id = msg.id;
       this.name = msg.name;
       this.readyState = 1;
@@ -382,6 +452,10 @@
       const wasOpen = this._live;
       this._live = false;
       this._ws = null;
+      clearTimeout(this._refreshTimer);
+      // The server closed the connection because its token expired: a fixed token would be
+      // refused again, so stop; a token function gives a fresh one on the reconnect.
+      if (code === 3000 && typeof this.opts.token === "string") this._closed = true;
       // Replies to commands already sent will never come.
       for (const [rid, pending] of this._pending) {
         if (pending.timer !== null) {
@@ -408,6 +482,17 @@
       this._pending.clear();
       this._queue = [];
       if (closeInfo) this._fire("disconnect", closeInfo);
+    }
+  }
+
+  // The `exp` claim of a JWT (seconds since the epoch), or null.
+  function tokenExpiry(token) {
+    try {
+      const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      const claims = JSON.parse(decoder.decode(Uint8Array.from(atob(payload), (ch) => ch.charCodeAt(0))));
+      return typeof claims.exp === "number" ? claims.exp : null;
+    } catch (err) {
+      return null;
     }
   }
 

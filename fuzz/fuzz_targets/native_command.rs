@@ -185,6 +185,9 @@ fn check_command(cmd: &Command, limits: &Limits) {
             assert_eq!(header["ack"].get(), u64::MAX.to_string());
         }
         Command::Ping { .. } => {}
+        Command::Refresh { token, .. } => {
+            assert!((1..=limits.max_token_len).contains(&token.len()));
+        }
         Command::Ack { data, .. } => {
             if let Payload::Json(json) = data {
                 serde_json::from_str::<&RawValue>(json.get()).expect("ack data is JSON");

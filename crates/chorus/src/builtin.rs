@@ -12,9 +12,16 @@
 //! | `set` ({name}) | sets the nickname shown to native clients | `{name}` |
 //! | `to` (room, event, ...args) | sends `event` with the args to the room's *other* members (socket.io's `socket.to(room).emit`) | `{delivered}` |
 //! | `broadcast` (event, ...args) | sends it to everyone else (`socket.broadcast.emit`) | `{delivered}` |
+//! | `refresh` (token) | replaces the socket's token (same user), as the native `refresh` | `{expires_at, name, left}` |
 //!
 //! `to` and `broadcast` need `client_emits` (on by default), and `to` needs the sender to be
 //! in the room, as for native clients. Errors are acked as `{error: {code, message}}`.
+//!
+//! A socket with a token (see `docs/auth.md`) is held to it, as a native client is: `join`
+//! needs its `join` claim to allow the room, `to` its `publish` claim, `broadcast` a
+//! `publish` claim that allows every room; its name is the token's, so `set` is refused.
+//! These checks use only the public API ([`Socket::identity`]): application code can do
+//! the same.
 
 use chorus_core::{EventData, HubError};
 use serde_json::json;
@@ -37,6 +44,13 @@ pub fn events(socket: &Socket, client_emits: bool) {
         let Some(room) = data.as_str() else {
             return refuse(ack, "bad_request", "join takes a room name");
         };
+        if socket.identity().is_some_and(|id| !id.join.allows(&room)) {
+            return refuse(
+                ack,
+                "forbidden",
+                "your token does not allow joining this room",
+            );
+        }
         match socket.join(&room) {
             Ok(members) => {
                 let members: Vec<_> = members
@@ -58,6 +72,13 @@ pub fn events(socket: &Socket, client_emits: bool) {
         }
     });
     socket.on("set", |socket, data, ack| {
+        if socket.identity().is_some() {
+            return refuse(
+                ack,
+                "forbidden",
+                "the name of a socket with a token is the token's (`name` claim)",
+            );
+        }
         match data
             .parse::<serde_json::Value>()
             .ok()
@@ -77,6 +98,16 @@ pub fn events(socket: &Socket, client_emits: bool) {
         let (Some(room), Some(event)) = (text(&data, 0), text(&data, 1)) else {
             return refuse(ack, "bad_request", "to takes (room, event, ...args)");
         };
+        if socket
+            .identity()
+            .is_some_and(|id| !id.publish.allows(&room))
+        {
+            return refuse(
+                ack,
+                "forbidden",
+                "your token does not allow publishing to this room",
+            );
+        }
         if !socket.rooms().iter().any(|r| **r == *room) {
             return refuse_hub(ack, &HubError::NotInRoom(room));
         }
@@ -90,8 +121,31 @@ pub fn events(socket: &Socket, client_emits: bool) {
         let Some(event) = text(&data, 0) else {
             return refuse(ack, "bad_request", "broadcast takes (event, ...args)");
         };
+        if socket
+            .identity()
+            .is_some_and(|id| !id.publish.allows_every_room())
+        {
+            return refuse(
+                ack,
+                "forbidden",
+                "your token allows publishing to some rooms only, not to everyone",
+            );
+        }
         let delivered = socket.broadcast().emit_args(&event, rest(&data, 1));
         ack.send(&json!({ "delivered": delivered }));
+    });
+    socket.on("refresh", |socket, data, ack| {
+        let Some(token) = data.as_str() else {
+            return refuse(ack, "bad_request", "refresh takes the new token");
+        };
+        match socket.refresh(&token) {
+            Ok(refreshed) => ack.send(&json!({
+                "expires_at": refreshed.identity.expires_at_unix(),
+                "name": refreshed.identity.nickname(),
+                "left": refreshed.left.iter().map(|r| &**r).collect::<Vec<_>>(),
+            })),
+            Err(err) => refuse(ack, err.code().as_str(), &err.to_string()),
+        }
     });
 }
 

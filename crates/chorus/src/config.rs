@@ -120,6 +120,64 @@ pub struct Config {
     /// max_messages = 0`); rooms no rule matches keep the defaults above. A rule with
     /// `max_messages = 0` turns history off for its rooms.
     pub history: Vec<HistoryRule>,
+    /// Let clients in without a token. Default on: a client with no token is anonymous
+    /// and may join and publish anywhere, as on a server without keys. Off: every
+    /// connection needs a valid token (`401` before the upgrade otherwise), which needs
+    /// `jwt_secret` or `jwt_public_key`. A token that is present but invalid is refused
+    /// either way. See `docs/auth.md`.
+    pub anonymous: bool,
+    /// The HS256 secret tokens are signed with. Default none. Prefer the environment
+    /// (`CHORUS_JWT_SECRET`) or a file readable by the server alone to a flag, which other
+    /// users of the machine can see.
+    pub jwt_secret: Option<Secret>,
+    /// A PEM public key tokens are signed for: RSA verifies RS256, EC P-256 verifies
+    /// ES256. Default none.
+    pub jwt_public_key: Option<std::path::PathBuf>,
+    /// The issuer tokens must name (`iss`). Default none: not checked.
+    pub jwt_issuer: Option<String>,
+    /// The audience tokens must name (`aud`). Default none: not checked.
+    pub jwt_audience: Option<String>,
+    /// Clock skew allowed between the token issuer and this server, in seconds: a token is
+    /// accepted until `exp` plus this, and a connection is closed then. Default 30.
+    pub jwt_leeway_secs: u64,
+}
+
+/// A secret that stays out of logs: `Debug` prints `[redacted]`. It is serialised as it
+/// is (so a configuration written back as TOML keeps it).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(secret: String) -> Self {
+        Self(secret)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(secret: &str) -> Self {
+        Self(secret.to_owned())
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(secret: &str) -> Result<Self, Self::Err> {
+        Ok(secret.into())
+    }
 }
 
 /// Where room history is kept.
@@ -195,6 +253,12 @@ impl Default for Config {
             history_max_messages: 1000,
             history_max_age_secs: 86_400,
             history: Vec::new(),
+            anonymous: true,
+            jwt_secret: None,
+            jwt_public_key: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwt_leeway_secs: 30,
         }
     }
 }
@@ -309,6 +373,22 @@ impl Config {
                 "`tls_cert` and `tls_key` go together: give both or neither".into(),
             ));
         }
+        if self
+            .jwt_secret
+            .as_ref()
+            .is_some_and(|s| s.expose().is_empty())
+        {
+            return Err(ConfigError::Invalid(
+                "`jwt_secret` is empty: give the HS256 secret, or leave it out".into(),
+            ));
+        }
+        if !self.anonymous && self.jwt_secret.is_none() && self.jwt_public_key.is_none() {
+            return Err(ConfigError::Invalid(
+                "`anonymous = false` needs a key to check tokens with: \
+                 `jwt_secret` (HS256) or `jwt_public_key` (RS256/ES256)"
+                    .into(),
+            ));
+        }
         for (key, value) in positive {
             if value == 0 {
                 return Err(ConfigError::Invalid(format!("`{key}` must be at least 1")));
@@ -341,6 +421,23 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("chorus.toml"), "{text}");
         assert!(text.contains("prot"), "{text}");
+    }
+
+    #[test]
+    fn tokens_required_needs_a_key() {
+        let err = Config::from_toml("anonymous = false\n", "t").unwrap_err();
+        assert!(err.to_string().contains("jwt_secret"), "{err}");
+        let config =
+            Config::from_toml("anonymous = false\njwt_secret = \"s3cret\"\n", "t").unwrap();
+        assert_eq!(
+            config.jwt_secret.as_ref().map(Secret::expose),
+            Some("s3cret")
+        );
+        assert!(
+            !format!("{config:?}").contains("s3cret"),
+            "secrets stay out of logs"
+        );
+        assert!(Config::from_toml("jwt_secret = \"\"\n", "t").is_err());
     }
 
     #[test]

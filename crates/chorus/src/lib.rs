@@ -73,6 +73,8 @@
 //! * `tls` — `https://` and `wss://` on the same port (rustls).
 //! * `metrics` — counters of every limit that fires, served at `/metrics`.
 //! * `upgrade` — the WebSocket handshake checks (400 / 426 / 403 with reasons).
+//! * [`auth`] — JWTs checked at the handshake (401), the [`Identity`] they give a
+//!   connection, room permissions, expiry (close 3000) and refresh.
 //! * `transport` — the per-connection task: reads frames, writes queued messages in
 //!   batches.
 //! * [`raw`] — plain WebSocket: [`RawHandlers`], [`Conn`], [`RawEndpoint`], raw rooms.
@@ -83,6 +85,7 @@
 //! The hub itself (rooms, fan-out, presence) is the `chorus-core` crate; the protocol codecs
 //! are `chorus-proto`.
 
+pub mod auth;
 pub mod builtin;
 pub mod config;
 pub mod io;
@@ -101,12 +104,13 @@ mod tls;
 mod transport;
 mod upgrade;
 
+pub use auth::{AuthError, Identity, Patterns, RefreshError, Refreshed};
 pub use chorus_core::{ConnId, EventData, HubError, PeerInfo};
 pub use chorus_proto::{MessageKind, WsMessage};
 pub use config::{Config, ConfigError};
 pub use io::{Ack, AckError, ConnectError, Data, EmitError, Emitter, Handshake, Io, Socket};
 pub use raw::{Conn, RawEndpoint, RawHandlers};
-pub use server::Server;
+pub use server::{Server, StartError};
 pub use tls::TlsError;
 pub use transport::Closed;
 pub use upgrade::HandshakeError;

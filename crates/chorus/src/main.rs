@@ -140,6 +140,25 @@ struct ServeArgs {
     /// Oldest message a room keeps, in seconds [default: 86400].
     #[arg(long, env = "CHORUS_HISTORY_MAX_AGE_SECS")]
     history_max_age_secs: Option<u64>,
+    /// Let clients in without a token [default: true].
+    #[arg(long, env = "CHORUS_ANONYMOUS")]
+    anonymous: Option<bool>,
+    /// HS256 secret of the tokens (JWT) clients present; prefer the environment
+    /// variable, which other users of the machine cannot see in the process list.
+    #[arg(long, env = "CHORUS_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<chorus::config::Secret>,
+    /// PEM public key of the tokens: RSA for RS256, EC P-256 for ES256.
+    #[arg(long, env = "CHORUS_JWT_PUBLIC_KEY")]
+    jwt_public_key: Option<PathBuf>,
+    /// Issuer (iss) tokens must name [default: not checked].
+    #[arg(long, env = "CHORUS_JWT_ISSUER")]
+    jwt_issuer: Option<String>,
+    /// Audience (aud) tokens must name [default: not checked].
+    #[arg(long, env = "CHORUS_JWT_AUDIENCE")]
+    jwt_audience: Option<String>,
+    /// Clock skew allowed on exp and nbf, in seconds [default: 30].
+    #[arg(long, env = "CHORUS_JWT_LEEWAY_SECS")]
+    jwt_leeway_secs: Option<u64>,
 }
 
 impl ServeArgs {
@@ -160,6 +179,10 @@ impl ServeArgs {
         if let Some(dir) = &self.data_dir {
             config.data_dir = dir.clone();
         }
+        macro_rules! overlay_option {
+            ($($field:ident),*) => { $( if self.$field.is_some() { config.$field = self.$field.clone(); } )* };
+        }
+        overlay_option!(jwt_secret, jwt_public_key, jwt_issuer, jwt_audience);
         macro_rules! overlay {
             ($($field:ident),*) => { $( if let Some(v) = self.$field { config.$field = v; } )* };
         }
@@ -194,7 +217,9 @@ impl ServeArgs {
             store,
             durability,
             history_max_messages,
-            history_max_age_secs
+            history_max_age_secs,
+            anonymous,
+            jwt_leeway_secs
         );
         config.validate()?;
         Ok(config)
@@ -262,9 +287,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "chorus {} listening on {local}; open {http}://{host}/ in a browser (native protocol at {ws}://{host}/ws, {socketio}, raw rooms on any other path)",
         env!("CARGO_PKG_VERSION"),
     );
+    if config.jwt_secret.is_some() || config.jwt_public_key.is_some() {
+        tracing::info!(
+            "clients' tokens (JWT) are checked at the handshake; {}",
+            if config.anonymous {
+                "clients without one are anonymous"
+            } else {
+                "clients without one are refused"
+            }
+        );
+    }
     let drain = std::time::Duration::from_millis(config.drain_timeout_ms);
     let client_emits = config.client_emits;
-    let server = Server::try_new(config).context("opening the history store")?;
+    let server = Server::try_new(config).context("starting the server")?;
     chorus::builtin::install(&server.io(), client_emits);
     let serving = tokio::spawn(server.clone().serve(listener));
     let signal = signal.await;

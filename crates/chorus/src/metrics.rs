@@ -18,7 +18,10 @@ pub(crate) enum Event {
     RefusedPerIp,
     /// Handshake refused with `400`.
     Handshake400,
-    /// Handshake refused with `403` (Origin).
+    /// Handshake refused with `401` (a missing or invalid token).
+    Handshake401,
+    /// Handshake refused with `403` (Origin, a middleware, a room the token does not
+    /// allow).
     Handshake403,
     /// Handshake refused with `426` (version, or not a WebSocket request).
     Handshake426,
@@ -32,9 +35,18 @@ pub(crate) enum Event {
     RateLimited,
     /// Closed for a protocol error (bad frame, invalid UTF-8, too big).
     ProtocolError,
+    /// Closed (or a Socket.IO socket disconnected) because its token expired.
+    TokenExpired,
+    /// A token required (anonymous access off) and none given: at a handshake, a
+    /// Socket.IO CONNECT.
+    AuthMissing,
+    /// A token refused because it expired: at a handshake, a CONNECT, a refresh.
+    AuthExpired,
+    /// A token refused for any other reason (signature, algorithm, claims, malformed).
+    AuthInvalid,
 }
 
-const EVENTS: [(Event, &str, &str); 10] = [
+const EVENTS: [(Event, &str, &str); 15] = [
     (
         Event::RefusedFull,
         "chorus_connections_refused_total",
@@ -49,6 +61,11 @@ const EVENTS: [(Event, &str, &str); 10] = [
         Event::Handshake400,
         "chorus_handshakes_refused_total",
         "status=\"400\"",
+    ),
+    (
+        Event::Handshake401,
+        "chorus_handshakes_refused_total",
+        "status=\"401\"",
     ),
     (
         Event::Handshake403,
@@ -84,6 +101,26 @@ const EVENTS: [(Event, &str, &str); 10] = [
         Event::ProtocolError,
         "chorus_disconnects_total",
         "reason=\"protocol_error\"",
+    ),
+    (
+        Event::TokenExpired,
+        "chorus_disconnects_total",
+        "reason=\"token_expired\"",
+    ),
+    (
+        Event::AuthMissing,
+        "chorus_auth_failures_total",
+        "reason=\"missing\"",
+    ),
+    (
+        Event::AuthExpired,
+        "chorus_auth_failures_total",
+        "reason=\"expired\"",
+    ),
+    (
+        Event::AuthInvalid,
+        "chorus_auth_failures_total",
+        "reason=\"invalid\"",
     ),
 ];
 

@@ -4,6 +4,11 @@
 //! client's own queue — so a reply is ordered with the events around it. A bad frame gets
 //! an error reply (or an `error` push when it has no request id) and the connection stays
 //! usable.
+//!
+//! A connection with a token ([`crate::auth`]) is held to it here: `join` and `history`
+//! need the `join` claim to allow the room, `emit` to other clients the `publish` claim,
+//! its name is the token's (`set` may change only its data), and `refresh` replaces the
+//! token. Anything else is `forbidden`.
 
 use std::sync::Arc;
 
@@ -14,6 +19,7 @@ use chorus_proto::native::{self, push, Command, EmitTarget, ErrorCode, Limits, P
 use chorus_proto::{MessageKind, WsMessage};
 use serde::Serialize;
 
+use crate::auth::Grant;
 use crate::io::{Ack, Data, Io, Reply, Socket};
 use crate::transport::{Closed, Session};
 
@@ -64,13 +70,71 @@ impl NativeSession {
         self.fail(rid, err.code(), &err.to_string());
     }
 
+    /// The connection's token, if it has one.
+    fn grant(&self) -> Option<&Arc<Grant>> {
+        self.socket.handshake().grant.as_ref()
+    }
+
+    /// `Err(message)` if the token does not let the connection into `room`.
+    fn check_join(&self, room: &str) -> Result<(), String> {
+        match self.grant() {
+            Some(grant) if !grant.may_join(room) => {
+                Err(format!("your token does not allow joining room {room:?}"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// `Err(message)` if the token does not let the connection send to `to`.
+    fn check_publish(&self, to: &EmitTarget) -> Result<(), String> {
+        let Some(grant) = self.grant() else {
+            return Ok(());
+        };
+        match to {
+            EmitTarget::Room { room, .. } if !grant.may_publish(room) => Err(format!(
+                "your token does not allow publishing to room {room:?}"
+            )),
+            EmitTarget::All { .. } | EmitTarget::Conn(_) if !grant.may_publish_anywhere() => {
+                Err("your token allows publishing to some rooms only, not to everyone or to one connection".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn refresh(&self, rid: Option<&Rid>, token: &str) {
+        match self.socket.refresh(token) {
+            Ok(refreshed) => self.reply(
+                rid,
+                &serde_json::json!({
+                    "expires_at": refreshed.identity.expires_at_unix(),
+                    "name": refreshed.identity.nickname(),
+                    "left": refreshed.left.iter().map(|r| &**r).collect::<Vec<_>>(),
+                }),
+            ),
+            Err(err) => self.fail(rid, err.code(), &err.to_string()),
+        }
+    }
+
     fn handle(&mut self, cmd: Command) {
+        if let Command::Join { rid, room, .. } | Command::History { rid, room, .. } = &cmd {
+            if let Err(why) = self.check_join(room) {
+                return self.fail(rid.as_ref(), ErrorCode::Forbidden, &why);
+            }
+        }
         let ns = &self.io.inner.ns;
         let peer = self.socket.peer().clone();
         match cmd {
             Command::Ack { ack, data } => self.socket.resolve_ack(ack, Data::new(data.into())),
             Command::Ping { rid } => self.reply(rid.as_ref(), &serde_json::json!({})),
+            Command::Refresh { rid, token } => self.refresh(rid.as_ref(), &token),
             Command::Set { rid, name, data } => {
+                if name.is_some() && self.grant().is_some() {
+                    return self.fail(
+                        rid.as_ref(),
+                        ErrorCode::Forbidden,
+                        "the name of a connection with a token is the token's (`name` claim); `set` may change only `data`",
+                    );
+                }
                 let data = data.map(Arc::from);
                 peer.set(name.map(Arc::from), data);
                 ns.announce_update(&peer);
@@ -135,6 +199,9 @@ impl NativeSession {
                         ErrorCode::Forbidden,
                         "this server does not let clients emit to other clients",
                     );
+                }
+                if let Err(why) = self.check_publish(&to) {
+                    return self.fail(rid.as_ref(), ErrorCode::Forbidden, &why);
                 }
                 match self.emit(&event, data.into(), to, rid.clone()) {
                     Ok(Some(delivered)) => {

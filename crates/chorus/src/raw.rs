@@ -20,6 +20,7 @@ use chorus_proto::{MessageKind, WsMessage};
 use http::{HeaderMap, Uri};
 use parking_lot::{Mutex, RwLock};
 
+use crate::auth::{Grant, Identity};
 use crate::transport::{Closed, Session};
 
 type ConnFn = Arc<dyn Fn(&Conn) + Send + Sync>;
@@ -109,6 +110,9 @@ pub(crate) struct HandshakeInfo {
     pub(crate) uri: Uri,
     pub(crate) headers: HeaderMap,
     pub(crate) protocol: Option<String>,
+    /// Who the request's token proved the client to be (`None`: anonymous, or the
+    /// server does not authenticate).
+    pub(crate) identity: Option<Arc<Identity>>,
 }
 
 impl HandshakeInfo {
@@ -143,6 +147,8 @@ struct ConnInner {
     info: HandshakeInfo,
     endpoint: RawEndpoint,
     data: Mutex<http::Extensions>,
+    /// Held for the connection's life: it keeps its place in the expiry clock.
+    grant: Option<Arc<Grant>>,
 }
 
 impl fmt::Debug for Conn {
@@ -156,13 +162,19 @@ impl fmt::Debug for Conn {
 }
 
 impl Conn {
-    fn new(peer: Arc<Peer>, info: HandshakeInfo, endpoint: RawEndpoint) -> Self {
+    fn new(
+        peer: Arc<Peer>,
+        info: HandshakeInfo,
+        endpoint: RawEndpoint,
+        grant: Option<Arc<Grant>>,
+    ) -> Self {
         Self {
             inner: Arc::new(ConnInner {
                 peer,
                 info,
                 endpoint,
                 data: Mutex::new(http::Extensions::new()),
+                grant,
             }),
         }
     }
@@ -223,6 +235,12 @@ impl Conn {
     /// The negotiated subprotocol.
     pub fn protocol(&self) -> Option<&str> {
         self.inner.info.protocol.as_deref()
+    }
+
+    /// Who the client's token says it is (`None` for an anonymous client, or when the
+    /// server checks no tokens). See `docs/auth.md`.
+    pub fn identity(&self) -> Option<Arc<Identity>> {
+        self.inner.grant.as_ref().map(|grant| grant.identity())
     }
 
     /// The connection's nickname (`userN` unless set).
@@ -365,8 +383,18 @@ impl RawEndpoint {
         )
     }
 
-    pub(crate) fn open(&self, peer: Arc<Peer>, info: HandshakeInfo) -> EndpointSession {
-        let conn = Conn::new(peer, info, self.clone());
+    /// Registers a connection and runs `on_connection`. A `grant` is armed here: the
+    /// connection is closed with 3000 when its token expires.
+    pub(crate) fn open(
+        &self,
+        peer: Arc<Peer>,
+        info: HandshakeInfo,
+        grant: Option<Arc<Grant>>,
+    ) -> EndpointSession {
+        if let Some(grant) = &grant {
+            grant.arm(crate::auth::close_on_expiry(peer.mailbox()));
+        }
+        let conn = Conn::new(peer, info, self.clone(), grant);
         self.inner.conns.write().insert(conn.id(), conn.clone());
         if let Some(f) = &self.inner.handlers.on_connection {
             f(&conn);
@@ -420,10 +448,24 @@ pub(crate) struct RoomSession {
     pub(crate) peer: Arc<Peer>,
     pub(crate) room: Arc<str>,
     pub(crate) echo_to_sender: bool,
+    /// Whether the client's token lets it publish to the room (decided once: a raw client
+    /// cannot refresh its token). One that may not is closed at its first message.
+    pub(crate) may_publish: bool,
+    /// Held for the connection's life: it keeps its place in the expiry clock.
+    pub(crate) _grant: Option<Arc<Grant>>,
 }
+
+/// Why a raw-room client that may only listen is closed when it sends.
+const READ_ONLY_CLOSE: &str = "your token does not allow publishing to this room";
 
 impl Session for RoomSession {
     fn on_message(&mut self, msg: WsMessage) {
+        if !self.may_publish {
+            // 1008, policy violation: the client broke the terms of its token. Closing
+            // rather than dropping silently tells a misconfigured client at once.
+            self.peer.close(CloseReason::new(1008, READ_ONLY_CLOSE));
+            return;
+        }
         let except = (!self.echo_to_sender).then(|| self.peer.id());
         self.ns.broadcast(
             Target::Room {

@@ -21,6 +21,7 @@ use http::StatusCode;
 use parking_lot::RwLock;
 
 use crate::assets;
+use crate::auth::{self, Auth};
 use crate::config::Config;
 use crate::engineio::{Engine, EngineConfig};
 use crate::io::{Handshake, Io, Wire};
@@ -82,6 +83,19 @@ struct Inner {
     admission: Arc<Admission>,
     shutdown: tokio::sync::watch::Sender<bool>,
     metrics: Arc<Metrics>,
+    /// Token checks; `None` when no key is configured.
+    auth: Option<Arc<Auth>>,
+}
+
+/// Why a server could not be built from its configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The history store could not be opened.
+    #[error("opening the history store: {0}")]
+    Store(#[from] chorus_core::StoreError),
+    /// The token verification key could not be loaded.
+    #[error("loading the token key: {0}")]
+    Key(#[from] auth::KeyError),
 }
 
 impl Default for Server {
@@ -96,13 +110,17 @@ impl Server {
     /// # Panics
     ///
     /// If the history store cannot be opened (a `sqlite` store whose `data_dir` is not
-    /// writable, say); [`Server::try_new`] returns that as an error instead.
+    /// writable, say) or `jwt_public_key` cannot be loaded; [`Server::try_new`] returns
+    /// that as an error instead.
     pub fn new(config: Config) -> Self {
         Self::try_new(config).unwrap_or_else(|err| panic!("chorus: {err}"))
     }
 
-    /// A server with this configuration, or why its history store cannot be opened.
-    pub fn try_new(config: Config) -> Result<Self, chorus_core::StoreError> {
+    /// A server with this configuration, or why its history store or its token key
+    /// cannot be opened.
+    pub fn try_new(config: Config) -> Result<Self, StartError> {
+        let metrics = Arc::<Metrics>::default();
+        let auth = Auth::from_config(&config, metrics.clone())?;
         let publisher = crate::storage::publisher(&config)?;
         let hub = Hub::new(HubConfig {
             queue: chorus_core::QueueLimits {
@@ -131,7 +149,8 @@ impl Server {
                 http: RwLock::new(None),
                 admission,
                 shutdown: tokio::sync::watch::channel(false).0,
-                metrics: Arc::default(),
+                metrics,
+                auth,
             }),
         };
         if server.inner.config.socketio {
@@ -167,6 +186,7 @@ impl Server {
         let sio = SocketIoConfig {
             connect_timeout: Duration::from_millis(self.inner.config.connect_timeout_ms),
             limits: chorus_proto::socketio::Limits::default(),
+            auth: self.inner.auth.clone(),
         };
         let engine = Engine::new(
             self.engine_config(WireFormat::SocketIo),
@@ -208,11 +228,14 @@ impl Server {
             .namespace(&format!("engine.io:{path}"), false);
         let endpoint = RawEndpoint::new(path.to_owned(), handlers, ns, true);
         let opened = endpoint.clone();
+        let auth = self.inner.auth.clone();
         let engine = Engine::new(
             self.engine_config(WireFormat::Raw),
             Box::new(move |session, info| {
-                let peer = opened.inner.ns.attach(session.mailbox.clone(), None);
-                Box::new(opened.open(peer, info))
+                let name = info.identity.as_ref().map(|id| Arc::from(id.nickname()));
+                let peer = opened.inner.ns.attach(session.mailbox.clone(), name);
+                let grant = auth::grant_for(auth.as_ref(), info.identity.as_ref());
+                Box::new(opened.open(peer, info, grant))
             }),
         );
         self.mount_engine(path, engine);
@@ -364,10 +387,25 @@ impl Server {
         }
     }
 
+    /// Checks the token of a handshake and records who it proves the client to be in
+    /// `info.identity`. `defer_missing`: a request without a token passes even when
+    /// anonymous access is off (a Socket.IO client may send it in CONNECT).
+    pub(crate) fn authenticate(
+        &self,
+        info: &mut HandshakeInfo,
+        defer_missing: bool,
+    ) -> Result<(), HandshakeError> {
+        if let Some(auth) = &self.inner.auth {
+            info.identity = auth.check_handshake(info, defer_missing)?;
+        }
+        Ok(())
+    }
+
     /// Answers a refused handshake, counting it.
     pub(crate) fn refuse(&self, err: HandshakeError) -> Response {
         let response = err.into_response();
         let event = match response.status() {
+            StatusCode::UNAUTHORIZED => Some(MetricEvent::Handshake401),
             StatusCode::FORBIDDEN => Some(MetricEvent::Handshake403),
             StatusCode::UPGRADE_REQUIRED => Some(MetricEvent::Handshake426),
             StatusCode::BAD_REQUEST => Some(MetricEvent::Handshake400),
@@ -400,26 +438,36 @@ impl Server {
             .find(|p| p.as_str() == chorus_proto::native::SUBPROTOCOL)
             .cloned();
         let io = self.inner.io.clone();
-        let admit = |info: &HandshakeInfo| {
-            io.admit(&Handshake::new(info.clone(), None))
+        let mut grant = None;
+        let admit = |info: &mut HandshakeInfo| {
+            self.authenticate(info, false)?;
+            grant = auth::grant_for(self.inner.auth.as_ref(), info.identity.as_ref());
+            io.admit(&Handshake::new(info.clone(), None, grant.clone()))
                 .map_err(|err| HandshakeError::Refused(err.message))
         };
         let (response, upgraded, info) = match handshake(req, protocol, &self.inner.config, admit) {
             Ok(accepted) => accepted,
             Err(refused) => return self.refuse(refused),
         };
-        let name = info
-            .query("name")
-            .and_then(|n| chorus_proto::native::command::check_name(&n, &native::limits()).ok())
-            .map(Arc::from);
+        // A token's name wins over `?name=`: the token is what the server trusts.
+        let name = match &info.identity {
+            Some(identity) => Some(Arc::from(identity.nickname())),
+            None => info
+                .query("name")
+                .and_then(|n| chorus_proto::native::command::check_name(&n, &native::limits()).ok())
+                .map(Arc::from),
+        };
         let (peer, queue) = io.inner.ns.connect(WireFormat::Native, name);
+        if let Some(grant) = &grant {
+            grant.arm(auth::close_on_expiry(peer.mailbox()));
+        }
         // The greeting goes first, before any handler can emit.
         peer.push(Outbound::Message(chorus_proto::native::push::hello(
             &peer.id().to_string(),
             &peer.name(),
             concat!("chorus/", env!("CARGO_PKG_VERSION")),
         )));
-        let socket = io.open(peer, Handshake::new(info, None), Wire::Native);
+        let socket = io.open(peer, Handshake::new(info, None, grant), Wire::Native);
         let session = NativeSession {
             io,
             socket,
@@ -436,27 +484,49 @@ impl Server {
             Some(ours) => ours.iter().find(|p| offered.contains(p)).cloned(),
             None => offered.first().cloned(),
         };
-        let (response, upgraded, info) =
-            match handshake(req, protocol, &self.inner.config, |_| Ok(())) {
-                Ok(accepted) => accepted,
-                Err(refused) => return self.refuse(refused),
-            };
-        let (peer, queue) = endpoint.inner.ns.connect(WireFormat::Raw, None);
-        let session = endpoint.open(peer, info);
+        let admit = |info: &mut HandshakeInfo| self.authenticate(info, false);
+        let (response, upgraded, info) = match handshake(req, protocol, &self.inner.config, admit) {
+            Ok(accepted) => accepted,
+            Err(refused) => return self.refuse(refused),
+        };
+        let name = info.identity.as_ref().map(|id| Arc::from(id.nickname()));
+        let (peer, queue) = endpoint.inner.ns.connect(WireFormat::Raw, name);
+        let grant = auth::grant_for(self.inner.auth.as_ref(), info.identity.as_ref());
+        let session = endpoint.open(peer, info, grant);
         spawn_connection(upgraded, queue, session, self.transport_config());
         response
     }
 
     fn open_raw_room(&self, req: Request) -> Response {
         let protocol = upgrade::offered_protocols(req.headers()).into_iter().next();
-        let (response, upgraded, info) =
-            match handshake(req, protocol, &self.inner.config, |_| Ok(())) {
-                Ok(accepted) => accepted,
-                Err(refused) => return self.refuse(refused),
-            };
+        let admit = |info: &mut HandshakeInfo| {
+            self.authenticate(info, false)?;
+            match &info.identity {
+                Some(identity) if !identity.join.allows(info.uri.path()) => {
+                    Err(HandshakeError::NotPermitted(format!(
+                        "your token does not allow joining room {:?}",
+                        info.uri.path()
+                    )))
+                }
+                _ => Ok(()),
+            }
+        };
+        let (response, upgraded, info) = match handshake(req, protocol, &self.inner.config, admit) {
+            Ok(accepted) => accepted,
+            Err(refused) => return self.refuse(refused),
+        };
         let ns = self.inner.raw_rooms.clone();
         let room: Arc<str> = Arc::from(info.uri.path());
-        let (peer, queue) = ns.connect(WireFormat::Raw, None);
+        let name = info.identity.as_ref().map(|id| Arc::from(id.nickname()));
+        let may_publish = info
+            .identity
+            .as_ref()
+            .is_none_or(|identity| identity.publish.allows(&room));
+        let grant = auth::grant_for(self.inner.auth.as_ref(), info.identity.as_ref());
+        let (peer, queue) = ns.connect(WireFormat::Raw, name);
+        if let Some(grant) = &grant {
+            grant.arm(auth::close_on_expiry(peer.mailbox()));
+        }
         if let Err(err) = ns.join(&peer, &room) {
             tracing::warn!(%err, "raw room join failed");
         }
@@ -466,6 +536,8 @@ impl Server {
             peer,
             room,
             echo_to_sender: self.inner.config.echo_to_sender,
+            may_publish,
+            _grant: grant,
         };
         spawn_connection(upgraded, queue, session, self.transport_config());
         response
@@ -475,6 +547,10 @@ impl Server {
 /// Checks and accepts a handshake: the `101` response, the future of the upgraded socket,
 /// and what the request said about the client.
 ///
+/// The checks go in this order: the request is a WebSocket handshake (`400`/`426`), from
+/// an allowed origin (`403`), then `admit` — the token (`401`) and what the endpoint asks
+/// (middlewares, room permissions: `403`). `admit` may record what it learnt in the info.
+///
 /// Callers register the connection (and join its rooms) *before* returning the `101`, so a
 /// client that sees its socket open is already a member: nothing sent to the room after
 /// that moment can miss it.
@@ -482,13 +558,13 @@ pub(crate) fn handshake(
     mut req: Request,
     protocol: Option<String>,
     config: &Config,
-    admit: impl FnOnce(&HandshakeInfo) -> Result<(), HandshakeError>,
+    admit: impl FnOnce(&mut HandshakeInfo) -> Result<(), HandshakeError>,
 ) -> Result<(Response, Upgrade, HandshakeInfo), HandshakeError> {
     upgrade::check(&req)?;
     upgrade::check_origin(req.headers(), &config.allowed_origins)?;
     let slot = req.extensions().get::<Arc<ConnSlot>>().cloned();
-    let info = handshake_info(&req, protocol.clone());
-    admit(&info)?;
+    let mut info = handshake_info(&req, protocol.clone());
+    admit(&mut info)?;
     let (response, upgraded) = upgrade::accept(&mut req, protocol.as_deref(), config)?;
     Ok((response, Upgrade { upgraded, slot }, info))
 }
@@ -503,6 +579,7 @@ pub(crate) fn handshake_info(req: &Request, protocol: Option<String>) -> Handsha
         uri: req.uri().clone(),
         headers: req.headers().clone(),
         protocol,
+        identity: None,
     }
 }
 

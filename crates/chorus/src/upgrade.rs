@@ -5,7 +5,8 @@
 //! protocols are done by the codec crate (`yawc`). A request is a WebSocket *attempt* if it
 //! carries `Upgrade` or `Sec-WebSocket-Key`; an attempt that fails a check gets `400` with
 //! the reason in the body, or `426` with `Sec-WebSocket-Version: 13` for a version we do not
-//! speak.
+//! speak. A missing or invalid token gets `401` (see [`crate::auth`]), a refused origin or
+//! a room the token does not allow `403`.
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -45,6 +46,13 @@ pub enum HandshakeError {
     /// A connect middleware refused the client.
     #[error("connection refused: {0}")]
     Refused(String),
+    /// The token is missing (when anonymous access is off) or invalid: `401`, with the
+    /// JSON body and `WWW-Authenticate` of [`crate::auth::AuthError`].
+    #[error(transparent)]
+    Unauthorized(#[from] crate::auth::AuthError),
+    /// The token does not allow this (a raw room its `join` claim does not match).
+    #[error("{0}")]
+    NotPermitted(String),
     /// The HTTP connection cannot be upgraded (no hyper upgrade handle).
     #[error("this connection cannot be upgraded")]
     NotUpgradable,
@@ -53,9 +61,12 @@ pub enum HandshakeError {
 impl IntoResponse for HandshakeError {
     fn into_response(self) -> Response {
         let status = match self {
+            HandshakeError::Unauthorized(err) => return err.into_response(),
             HandshakeError::Version | HandshakeError::NotWebSocket => StatusCode::UPGRADE_REQUIRED,
             HandshakeError::NotUpgradable => StatusCode::INTERNAL_SERVER_ERROR,
-            HandshakeError::Origin(_) | HandshakeError::Refused(_) => StatusCode::FORBIDDEN,
+            HandshakeError::Origin(_)
+            | HandshakeError::Refused(_)
+            | HandshakeError::NotPermitted(_) => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         };
         let mut response = (status, format!("{self}\n")).into_response();

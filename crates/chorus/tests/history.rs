@@ -302,7 +302,8 @@ async fn age_retention_forgets_old_messages_and_recovery_says_so() {
     };
     let (_, addr) = start_with(config).await;
     let mut bob = Client::connect(addr, "bob").await;
-    bob.request(json!({"type":"join","room":"brief:news"})).await;
+    bob.request(json!({"type":"join","room":"brief:news"}))
+        .await;
     bob.request(json!({"type":"join","room":"lasting"})).await;
     let first = bob.say("brief:news", "soon gone").await;
     bob.say("brief:news", "also gone").await;
@@ -324,12 +325,16 @@ async fn age_retention_forgets_old_messages_and_recovery_says_so() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let kept = bob.request(json!({"type":"history","room":"lasting"})).await;
+    let kept = bob
+        .request(json!({"type":"history","room":"lasting"}))
+        .await;
     assert_eq!(kept["events"][0]["data"]["text"], "kept", "{kept}");
 
     let mut alice = Client::connect(addr, "alice").await;
     let joined = alice
-        .request(json!({"type":"join","room":"brief:news","since":{"epoch":first["epoch"],"offset":0}}))
+        .request(
+            json!({"type":"join","room":"brief:news","since":{"epoch":first["epoch"],"offset":0}}),
+        )
         .await;
     assert_eq!(joined["recovered"], false, "{joined}");
     assert_eq!(joined["replayed"], 0, "{joined}");

@@ -30,6 +30,9 @@ pub struct Limits {
     pub max_depth: usize,
     /// Most messages one `history` read returns.
     pub max_history: usize,
+    /// Longest `refresh` token, in bytes (a JWT with a few claims is well under 1 KiB;
+    /// the bound only keeps a hostile client from making the server verify megabytes).
+    pub max_token_len: usize,
 }
 
 impl Default for Limits {
@@ -41,6 +44,7 @@ impl Default for Limits {
             max_user_data: 4096,
             max_depth: 64,
             max_history: 1000,
+            max_token_len: 8192,
         }
     }
 }
@@ -155,6 +159,14 @@ pub enum Command {
         /// Most messages to return.
         limit: usize,
     },
+    /// Replace the connection's token (JWT) before the current one expires: same user,
+    /// new expiry and permissions.
+    Refresh {
+        /// Request id.
+        rid: Option<Rid>,
+        /// The new token, as issued (not yet verified).
+        token: String,
+    },
     /// Application-level ping.
     Ping {
         /// Request id.
@@ -179,6 +191,7 @@ impl Command {
             | Command::Emit { rid, .. }
             | Command::Presence { rid, .. }
             | Command::History { rid, .. }
+            | Command::Refresh { rid, .. }
             | Command::Ping { rid } => rid.as_ref(),
             Command::Ack { .. } => None,
         }
@@ -315,6 +328,18 @@ impl Command {
                 rid,
             }),
             "ping" => Ok(Command::Ping { rid }),
+            "refresh" => {
+                let token = wire
+                    .token
+                    .ok_or_else(|| DecodeError::bad_request(rid.clone(), "missing `token`"))?;
+                if token.is_empty() || token.len() > limits.max_token_len {
+                    return Err(DecodeError::bad_request(
+                        rid,
+                        format!("`token` must be 1 to {} bytes", limits.max_token_len),
+                    ));
+                }
+                Ok(Command::Refresh { rid, token })
+            }
             "ack" => {
                 let ack = wire
                     .ack
@@ -438,6 +463,7 @@ struct Wire {
     since: Option<Position>,
     after: Option<Position>,
     limit: Option<u64>,
+    token: Option<String>,
 }
 
 /// A place in a room's history: the stream's epoch and a message offset.
@@ -695,6 +721,35 @@ mod tests {
                 .unwrap_err();
             assert_eq!(err.code, ErrorCode::BadFrame, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn refresh_carries_a_token() {
+        match decode(r#"{"type":"refresh","rid":4,"token":"a.b.c"}"#).unwrap() {
+            Command::Refresh { rid, token } => {
+                assert_eq!(rid.unwrap().as_json(), "4");
+                assert_eq!(token, "a.b.c");
+            }
+            other => panic!("{other:?}"),
+        }
+        for bad in [
+            r#"{"type":"refresh","rid":4}"#,
+            r#"{"type":"refresh","rid":4,"token":""}"#,
+            r#"{"type":"refresh","rid":4,"token":7}"#,
+        ] {
+            let err = decode(bad).unwrap_err();
+            assert_eq!(err.code, ErrorCode::BadRequest, "{bad}");
+            assert_eq!(err.rid.unwrap().as_json(), "4", "{bad}");
+        }
+        let long = format!(
+            r#"{{"type":"refresh","rid":1,"token":"{}"}}"#,
+            "x".repeat(8193)
+        );
+        assert_eq!(decode(&long).unwrap_err().code, ErrorCode::BadRequest);
+        // Only `emit` and `ack` travel in binary frames.
+        let frame = binary::encode(br#"{"type":"refresh","token":"a.b.c"}"#, b"");
+        let err = Command::decode_binary(&frame, &Limits::default()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadFrame);
     }
 
     #[test]

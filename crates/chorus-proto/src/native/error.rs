@@ -28,8 +28,12 @@ pub enum ErrorCode {
     TooManyRooms,
     /// The encoded event is larger than the maximum message size.
     TooLarge,
-    /// The server does not allow this operation.
+    /// The server does not allow this operation (client emits are off, or the
+    /// connection's token does not permit the room).
     Forbidden,
+    /// A token (JWT) that is malformed, expired, or not signed by a key the server
+    /// trusts.
+    InvalidToken,
     /// A bug in the server.
     Internal,
 }
@@ -49,6 +53,7 @@ impl ErrorCode {
             ErrorCode::TooManyRooms => "too_many_rooms",
             ErrorCode::TooLarge => "too_large",
             ErrorCode::Forbidden => "forbidden",
+            ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::Internal => "internal",
         }
     }

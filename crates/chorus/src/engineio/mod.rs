@@ -12,7 +12,9 @@
 //! * [`websocket`] — a WebSocket session, from the start or by upgrade (`2probe`/`3probe`,
 //!   a noop to release the waiting GET, then `5`).
 //!
-//! Errors follow the reference server: HTTP 400 with `{"code":N,"message":…}`.
+//! Errors follow the reference server: HTTP 400 with `{"code":N,"message":…}`. A handshake
+//! (the first request of a session) with an invalid token gets chorus's `401` instead; later
+//! requests are authenticated by their session id.
 
 mod polling;
 pub(crate) mod session;
@@ -226,7 +228,7 @@ impl Engine {
             preflight()
         } else {
             match query.sid {
-                None if req.method() == Method::GET => self.open_polling(req),
+                None if req.method() == Method::GET => self.open_polling(&server, req),
                 None => EngineError::BadHandshakeMethod.into_response(),
                 Some(sid) => match self.session(&sid) {
                     None => EngineError::UnknownSid.into_response(),
@@ -288,8 +290,17 @@ impl Engine {
         )
     }
 
-    fn open_polling(self: &Arc<Self>, req: Request) -> Response {
-        let info = crate::server::handshake_info(&req, None);
+    /// Whether a handshake without a token may wait for one in the layer above: Socket.IO
+    /// clients usually send theirs in the CONNECT packet (`auth.token`).
+    pub(crate) fn defers_missing_token(&self) -> bool {
+        self.config.format == WireFormat::SocketIo
+    }
+
+    fn open_polling(self: &Arc<Self>, server: &Server, req: Request) -> Response {
+        let mut info = crate::server::handshake_info(&req, None);
+        if let Err(refused) = server.authenticate(&mut info, self.defers_missing_token()) {
+            return server.refuse(refused);
+        }
         let (session, queue) = self.create(info, TransportKind::Polling);
         session.put_queue(queue);
         let mut body = Vec::new();

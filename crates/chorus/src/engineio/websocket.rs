@@ -23,8 +23,9 @@ use crate::transport;
 
 /// A session that starts on WebSocket.
 pub(super) fn open(engine: Arc<Engine>, server: &Server, req: Request) -> Response {
-    let (response, upgrade, info) = match server::handshake(req, None, server.config(), |_| Ok(()))
-    {
+    let defer = engine.defers_missing_token();
+    let admit = |info: &mut crate::raw::HandshakeInfo| server.authenticate(info, defer);
+    let (response, upgrade, info) = match server::handshake(req, None, server.config(), admit) {
         Ok(accepted) => accepted,
         Err(refused) => return server.refuse(refused),
     };

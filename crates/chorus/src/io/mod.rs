@@ -8,10 +8,10 @@
 //! reply and spawn, but should not block. Emits never wait — they queue on each recipient's
 //! bounded queue.
 //!
-//! * [`socket`] — [`Socket`]: one client; handlers, emits, rooms, acks, disconnect.
-//! * [`emitter`] — [`Emitter`]: a broadcast being built (rooms, exclusions, volatile).
-//! * [`data`] — [`Data`]: an event's data, parsed only when asked.
-//! * [`ack`] — [`Ack`], the answer to a client's event, and the table of the server's own
+//! * `socket` — [`Socket`]: one client; handlers, emits, rooms, acks, disconnect.
+//! * `emitter` — [`Emitter`]: a broadcast being built (rooms, exclusions, volatile).
+//! * `data` — [`Data`]: an event's data, parsed only when asked.
+//! * `ack` — [`Ack`], the answer to a client's event, and the table of the server's own
 //!   emits awaiting the client's answer.
 
 mod ack;
@@ -32,6 +32,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::auth::{Grant, Identity};
 use crate::raw::HandshakeInfo;
 
 pub(crate) use ack::Reply;
@@ -84,16 +85,34 @@ impl ConnectError {
 }
 
 /// What a client said when it connected: the HTTP request's headers, query and cookies,
-/// and for Socket.IO the `auth` payload of its CONNECT packet.
+/// for Socket.IO the `auth` payload of its CONNECT packet, and who its token proved it
+/// to be.
 #[derive(Debug, Clone)]
 pub struct Handshake {
     pub(crate) info: HandshakeInfo,
     pub(crate) auth: Option<Arc<RawValue>>,
+    /// The socket's token, verified: `None` for an anonymous client.
+    pub(crate) grant: Option<Arc<Grant>>,
 }
 
 impl Handshake {
-    pub(crate) fn new(info: HandshakeInfo, auth: Option<Arc<RawValue>>) -> Self {
-        Self { info, auth }
+    pub(crate) fn new(
+        info: HandshakeInfo,
+        auth: Option<Arc<RawValue>>,
+        grant: Option<Arc<Grant>>,
+    ) -> Self {
+        Self { info, auth, grant }
+    }
+
+    /// Who the client's token says it is: user id, display name, the rooms it may join
+    /// and publish to, every claim. `None` for an anonymous client (or a server that
+    /// checks no tokens). After a native `refresh`, the new token's identity.
+    ///
+    /// Chorus enforces the `join` and `publish` claims on what clients ask for themselves;
+    /// what your handlers do ([`Socket::join`], emits) is up to you — check
+    /// `identity.join.allows(room)` where the client chooses the room.
+    pub fn identity(&self) -> Option<Arc<Identity>> {
+        self.grant.as_ref().map(|grant| grant.identity())
     }
 
     /// The client's address.

@@ -19,6 +19,7 @@ use std::collections::HashMap;
 
 use super::ack::{socketio_packet, AckError, Pending};
 use super::{Ack, Data, EmitError, Emitter, Handshake, IoInner};
+use crate::auth::{Identity, RefreshError, Refreshed};
 
 pub(crate) type EventFn = Arc<dyn Fn(&Socket, Data, Ack) + Send + Sync>;
 type DisconnectFn = Box<dyn FnOnce(&Socket, &str) + Send>;
@@ -122,6 +123,36 @@ impl Socket {
     /// What the client said when it connected: headers, query, cookies, auth payload.
     pub fn handshake(&self) -> &Handshake {
         &self.inner.handshake
+    }
+
+    /// Who the client's token says it is (`None` for an anonymous client): see
+    /// [`Handshake::identity`].
+    pub fn identity(&self) -> Option<Arc<Identity>> {
+        self.inner.handshake.identity()
+    }
+
+    /// Replaces the socket's token with `token` before it expires: it must verify and be
+    /// for the same user (`sub`). The new token's expiry, permissions and name take effect
+    /// at once; rooms its `join` claim no longer allows are left. This is what the native
+    /// `refresh` command and `chorus serve`'s Socket.IO `refresh` event do.
+    pub fn refresh(&self, token: &str) -> Result<Refreshed, RefreshError> {
+        let grant = self
+            .inner
+            .handshake
+            .grant
+            .as_ref()
+            .ok_or(RefreshError::NoToken)?;
+        let before = grant.identity();
+        let identity = grant.refresh(token)?;
+        if identity.nickname() != before.nickname() {
+            self.set_name(identity.nickname());
+        }
+        let left = self
+            .rooms()
+            .into_iter()
+            .filter(|room| !identity.join.allows(room) && self.leave(room).is_ok())
+            .collect();
+        Ok(Refreshed { identity, left })
     }
 
     /// The client's address.
@@ -251,6 +282,9 @@ impl Socket {
     }
 
     /// Joins a room; returns its members.
+    ///
+    /// Not restricted by the client's token: your code decides (the `join` claim limits
+    /// what the client asks for itself: native `join`, the Socket.IO built-ins).
     ///
     /// In a room with history the join is ordered with the room's messages (it goes through
     /// the publisher's gate): the socket receives every message numbered after its join and

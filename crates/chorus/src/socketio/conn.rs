@@ -6,6 +6,13 @@
 //! (a packet that does not decode, a binary message nobody announced, a text packet where
 //! an attachment was due) ends the connection with reason `parse error`; the client's
 //! other namespaces go with it, other clients never notice.
+//!
+//! Tokens: each namespace a client joins is a socket with its own identity — the CONNECT
+//! packet's `auth.token` when it has one, else the token of the Engine.IO handshake
+//! (`?token=`, `Authorization: Bearer`). A refused token is a CONNECT_ERROR
+//! `{"message":"invalid token","data":{"error":"invalid_token","message":…}}` (`token
+//! required` when there is none and anonymous access is off); the session stays open for
+//! another try. When a socket's token expires the socket is disconnected by the server.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +23,9 @@ use chorus_proto::{MessageKind, WsMessage};
 use serde_json::value::RawValue;
 
 use super::{Link, Namespaces, SocketIoConfig};
+use crate::auth::{self, AuthError, Identity};
 use crate::engineio::EngineSession;
-use crate::io::{self, Ack, Data, Handshake, Reply, Wire};
+use crate::io::{self, Ack, Data, Handshake, Reply, Socket, Wire};
 use crate::raw::HandshakeInfo;
 use crate::transport::{Closed, Session};
 
@@ -117,7 +125,24 @@ impl SocketIoConn {
         if self.link.contains(&nsp) {
             return;
         }
-        let handshake = Handshake::new(self.info.clone(), auth.map(Arc::from));
+        let identity = match self.identify(auth.as_deref()) {
+            Ok(identity) => identity,
+            Err(err) => {
+                let message = match err {
+                    AuthError::Missing => "token required",
+                    _ => "invalid token",
+                };
+                let data = serde_json::value::to_raw_value(&err.to_json()).ok();
+                self.mailbox.push(Outbound::Message(socketio::connect_error(
+                    &nsp,
+                    message,
+                    data.as_deref(),
+                )));
+                return;
+            }
+        };
+        let grant = auth::grant_for(self.config.auth.as_ref(), identity.as_ref());
+        let handshake = Handshake::new(self.info.clone(), auth.map(Arc::from), grant.clone());
         if let Err(refused) = io.admit(&handshake) {
             let data = refused
                 .data
@@ -130,7 +155,8 @@ impl SocketIoConn {
             )));
             return;
         }
-        let peer = io.inner.ns.attach(self.mailbox.clone(), None);
+        let name = identity.as_ref().map(|id| Arc::from(id.nickname()));
+        let peer = io.inner.ns.attach(self.mailbox.clone(), name);
         // The CONNECT answer goes first, before any handler can emit.
         peer.push(Outbound::Message(socketio::connect(
             &nsp,
@@ -142,8 +168,57 @@ impl SocketIoConn {
             link: Arc::downgrade(&self.link),
         };
         let socket = io.open(peer, handshake, wire);
+        if let Some(grant) = &grant {
+            // At expiry the server disconnects the socket, as `socket.disconnect()` would.
+            let weak = Arc::downgrade(&socket.inner);
+            grant.arm(move || {
+                if let Some(inner) = weak.upgrade() {
+                    Socket { inner }.disconnect();
+                }
+            });
+        }
         if socket.connected() {
             self.link.insert(nsp, socket);
+        }
+    }
+
+    /// Who a CONNECT proves the client to be: its `auth.token` verified, else the
+    /// handshake's identity (still unexpired), else anonymous if that is allowed.
+    fn identify(&self, auth: Option<&RawValue>) -> Result<Option<Arc<Identity>>, AuthError> {
+        let Some(checker) = &self.config.auth else {
+            return Ok(None);
+        };
+        #[derive(serde::Deserialize)]
+        struct AuthToken {
+            token: Option<serde_json::Value>,
+        }
+        let token = auth
+            .and_then(|raw| serde_json::from_str::<AuthToken>(raw.get()).ok())
+            .and_then(|a| a.token);
+        match token {
+            Some(serde_json::Value::String(token)) if !token.is_empty() => {
+                checker.verify(&token).map(|id| Some(Arc::new(id)))
+            }
+            // An empty or null token is no token.
+            Some(serde_json::Value::String(_) | serde_json::Value::Null) | None => {
+                match &self.info.identity {
+                    Some(identity) if checker.verifier.expired(identity) => {
+                        checker.count(&AuthError::Expired);
+                        Err(AuthError::Expired)
+                    }
+                    Some(identity) => Ok(Some(identity.clone())),
+                    None if checker.anonymous() => Ok(None),
+                    None => {
+                        checker.count(&AuthError::Missing);
+                        Err(AuthError::Missing)
+                    }
+                }
+            }
+            Some(_) => {
+                let err = AuthError::Malformed("`auth.token` must be a string".into());
+                checker.count(&err);
+                Err(err)
+            }
         }
     }
 }

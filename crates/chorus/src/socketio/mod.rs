@@ -6,8 +6,9 @@
 //! session ([`conn::SocketIoConn`]) multiplexes the client's namespaces, each a socket of
 //! its own with its own id, all writing to the session's one queue.
 //!
-//! * [`conn`] — the per-connection protocol: CONNECT (middlewares, `Invalid namespace`),
-//!   EVENT and ACK (with binary attachments), DISCONNECT, and the connect timeout.
+//! * [`conn`] — the per-connection protocol: CONNECT (tokens, middlewares, `Invalid
+//!   namespace`), EVENT and ACK (with binary attachments), DISCONNECT, and the connect
+//!   timeout.
 
 pub(crate) mod conn;
 
@@ -42,6 +43,8 @@ pub(crate) struct SocketIoConfig {
     pub(crate) connect_timeout: Duration,
     /// Decoder bounds.
     pub(crate) limits: chorus_proto::socketio::Limits,
+    /// Token checks at CONNECT (`auth.token`); `None` when the server checks no tokens.
+    pub(crate) auth: Option<Arc<crate::auth::Auth>>,
 }
 
 /// The namespaces a connection has joined; shared by the connection and its sockets (a

@@ -1,0 +1,174 @@
+//! [`Grant`]: what a connection's token grants it now.
+//!
+//! An [`Identity`] is fixed; a connection's rights are not: a native client replaces its
+//! token with `refresh` before it expires, which moves the expiry and may change the
+//! permissions. A grant holds the current identity (swapped whole, so a reader never sees
+//! half of one token and half of another), its place in the server's expiry clock, and what
+//! to do when the clock fires (close the WebSocket, or disconnect a Socket.IO socket).
+
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
+
+use parking_lot::{Mutex, RwLock};
+
+use super::expiry::Slot;
+use super::{Auth, AuthError, Identity};
+use crate::metrics::Event;
+
+type OnExpiry = Box<dyn Fn() + Send + Sync>;
+
+/// Why a token could not replace a connection's token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefreshError {
+    /// The connection has no token to replace: it is anonymous, or the server does not
+    /// use tokens.
+    #[error("this connection has no token to refresh (it connected anonymously); reconnect with a token")]
+    NoToken,
+    /// The new token was refused.
+    #[error(transparent)]
+    Invalid(#[from] AuthError),
+    /// The new token is for another user (`sub`).
+    #[error("the new token is for another user: a refresh must keep the same `sub`")]
+    OtherUser,
+}
+
+impl RefreshError {
+    /// The native protocol's error code: `invalid_token` for a refused token, `forbidden`
+    /// otherwise.
+    pub fn code(&self) -> chorus_proto::native::ErrorCode {
+        use chorus_proto::native::ErrorCode;
+        match self {
+            RefreshError::Invalid(_) => ErrorCode::InvalidToken,
+            RefreshError::NoToken | RefreshError::OtherUser => ErrorCode::Forbidden,
+        }
+    }
+}
+
+/// A token that replaced a socket's token ([`crate::Socket::refresh`]).
+#[derive(Debug, Clone)]
+pub struct Refreshed {
+    /// The new identity.
+    pub identity: Arc<Identity>,
+    /// Rooms the socket was in that the new token's `join` claim no longer allows: it has
+    /// left them (their members saw it leave).
+    pub left: Vec<Arc<str>>,
+}
+
+/// The live identity of one authenticated connection (one Socket.IO namespace, for
+/// Socket.IO clients).
+pub(crate) struct Grant {
+    auth: Arc<Auth>,
+    identity: RwLock<Arc<Identity>>,
+    slot: Mutex<Option<Slot>>,
+    on_expiry: OnceLock<OnExpiry>,
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant")
+            .field("identity", &*self.identity.read())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Grant {
+    pub(crate) fn new(auth: Arc<Auth>, identity: Arc<Identity>) -> Arc<Self> {
+        Arc::new(Self {
+            auth,
+            identity: RwLock::new(identity),
+            slot: Mutex::new(None),
+            on_expiry: OnceLock::new(),
+        })
+    }
+
+    /// The current identity.
+    pub(crate) fn identity(&self) -> Arc<Identity> {
+        self.identity.read().clone()
+    }
+
+    pub(crate) fn may_join(&self, room: &str) -> bool {
+        self.identity.read().join.allows(room)
+    }
+
+    pub(crate) fn may_publish(&self, room: &str) -> bool {
+        self.identity.read().publish.allows(room)
+    }
+
+    /// Sending to everyone or to one connection needs `publish` to allow every room.
+    pub(crate) fn may_publish_anywhere(&self) -> bool {
+        self.identity.read().publish.allows_every_room()
+    }
+
+    /// Starts the expiry clock: `on_expiry` runs once, when the token (the current one,
+    /// after any refresh) expires. Called once the connection exists; a grant whose
+    /// connection was refused is never armed and costs the clock nothing.
+    pub(crate) fn arm(self: &Arc<Self>, on_expiry: impl Fn() + Send + Sync + 'static) {
+        if self.on_expiry.set(Box::new(on_expiry)).is_ok() {
+            self.schedule();
+        }
+    }
+
+    /// Replaces the identity with the one `token` proves, if it is for the same user.
+    pub(crate) fn refresh(self: &Arc<Self>, token: &str) -> Result<Arc<Identity>, RefreshError> {
+        let identity = Arc::new(self.auth.verify(token)?);
+        if identity.user_id != self.identity.read().user_id {
+            return Err(RefreshError::OtherUser);
+        }
+        *self.identity.write() = identity.clone();
+        if self.on_expiry.get().is_some() {
+            self.schedule();
+        }
+        Ok(identity)
+    }
+
+    /// Puts the grant in the clock at its current deadline (expiry plus leeway), taking
+    /// it out of its old place.
+    fn schedule(self: &Arc<Self>) {
+        let deadline = self
+            .identity
+            .read()
+            .expires_at
+            .and_then(|exp| exp.checked_add(self.auth.verifier.leeway()))
+            .map(|deadline| {
+                let left = deadline
+                    .duration_since(SystemTime::now())
+                    .unwrap_or_default();
+                let now = tokio::time::Instant::now();
+                // Far-future deadlines are clamped; a connection lasting decades can live
+                // with being asked to reconnect.
+                now.checked_add(left)
+                    .unwrap_or_else(|| now + std::time::Duration::from_secs(86_400 * 365 * 30))
+            });
+        let mut slot = self.slot.lock();
+        if let Some(old) = slot.take() {
+            self.auth.expiries.remove(old);
+        }
+        if let Some(at) = deadline {
+            *slot = Some(self.auth.expiries.insert(at, Arc::downgrade(self)));
+        }
+    }
+
+    /// Called by the clock at `slot`: ends the connection, unless a refresh has moved the
+    /// deadline since.
+    pub(crate) fn expire(&self, slot: Slot) {
+        {
+            let mut current = self.slot.lock();
+            if *current != Some(slot) {
+                return;
+            }
+            *current = None;
+        }
+        self.auth.metrics.count(Event::TokenExpired);
+        if let Some(on_expiry) = self.on_expiry.get() {
+            on_expiry();
+        }
+    }
+}
+
+impl Drop for Grant {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.get_mut().take() {
+            self.auth.expiries.remove(slot);
+        }
+    }
+}
