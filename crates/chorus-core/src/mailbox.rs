@@ -137,8 +137,7 @@ impl Mailbox {
                 return Err(Refused::Closed);
             }
             let len = queue.items.len();
-            if len >= self.limits.messages
-                || (len > 0 && queue.bytes + weight > self.limits.bytes)
+            if len >= self.limits.messages || (len > 0 && queue.bytes + weight > self.limits.bytes)
             {
                 return Err(Refused::Full);
             }
