@@ -11,11 +11,15 @@
 //! silently, never slow the publisher. A close jumps the queue, so a connection that stopped
 //! reading is not kept alive by the backlog that condemned it.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 
+use futures::task::AtomicWaker;
 use parking_lot::Mutex;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 use crate::{CloseReason, Outbound, WireFormat};
 
@@ -38,35 +42,52 @@ impl Default for QueueLimits {
     }
 }
 
+/// Capacity an emptied queue keeps: a connection that just received a burst gives the
+/// memory back, while one with a steady trickle does not allocate per message.
+const IDLE_CAPACITY: usize = 8;
+
 /// The sending side of one connection's outbound queue.
+///
+/// The queue is a plain `VecDeque` under a mutex rather than a channel: it allocates
+/// nothing until the first message (an idle connection costs no queue memory), the byte
+/// budget is kept under the same lock as the items, and the reader is woken only when the
+/// queue goes from empty to non-empty (it drains everything before it waits again).
 #[derive(Debug)]
 pub struct Mailbox {
     format: WireFormat,
-    tx: mpsc::Sender<Outbound>,
+    queue: Mutex<Queue>,
+    /// The transport task, waiting for the queue to fill or the connection to be closed.
+    reader: AtomicWaker,
     kill: Mutex<Option<CloseReason>>,
     killed: AtomicBool,
-    wake: Notify,
     closed: Notify,
-    queued_bytes: AtomicUsize,
-    max_bytes: usize,
+    limits: QueueLimits,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    items: VecDeque<Outbound>,
+    bytes: usize,
+    /// The reading side is gone: the connection is over.
+    gone: bool,
 }
 
 impl Mailbox {
     /// A new, empty queue for a connection speaking `format`.
     pub fn new(format: WireFormat, limits: QueueLimits) -> (Arc<Self>, PeerQueue) {
-        let (tx, rx) = mpsc::channel(limits.messages.max(1));
         let mailbox = Arc::new(Self {
             format,
-            tx,
+            queue: Mutex::new(Queue::default()),
+            reader: AtomicWaker::new(),
             kill: Mutex::new(None),
             killed: AtomicBool::new(false),
-            wake: Notify::new(),
             closed: Notify::new(),
-            queued_bytes: AtomicUsize::new(0),
-            max_bytes: limits.bytes,
+            limits: QueueLimits {
+                messages: limits.messages.max(1),
+                bytes: limits.bytes,
+            },
         });
         let queue = PeerQueue {
-            rx,
             mailbox: mailbox.clone(),
         };
         (mailbox, queue)
@@ -110,26 +131,29 @@ impl Mailbox {
             return Err(Refused::Closed);
         }
         let weight = item.weight();
-        let before = self.queued_bytes.fetch_add(weight, Ordering::Relaxed);
-        if before > 0 && before + weight > self.max_bytes {
-            self.queued_bytes.fetch_sub(weight, Ordering::Relaxed);
-            return Err(Refused::Full);
-        }
-        match self.tx.try_send(item) {
-            Ok(()) => Ok(()),
-            Err(err) => {
-                self.queued_bytes.fetch_sub(weight, Ordering::Relaxed);
-                Err(match err {
-                    mpsc::error::TrySendError::Full(_) => Refused::Full,
-                    mpsc::error::TrySendError::Closed(_) => Refused::Closed,
-                })
+        let was_empty = {
+            let mut queue = self.queue.lock();
+            if queue.gone {
+                return Err(Refused::Closed);
             }
+            let len = queue.items.len();
+            if len >= self.limits.messages || (len > 0 && queue.bytes + weight > self.limits.bytes)
+            {
+                return Err(Refused::Full);
+            }
+            queue.items.push_back(item);
+            queue.bytes += weight;
+            len == 0
+        };
+        if was_empty {
+            self.reader.wake();
         }
+        Ok(())
     }
 
     /// Bytes waiting on the queue.
     pub fn queued_bytes(&self) -> usize {
-        self.queued_bytes.load(Ordering::Relaxed)
+        self.queue.lock().bytes
     }
 
     /// Tells the connection to close now, ahead of anything still queued. The first reason
@@ -143,7 +167,7 @@ impl Mailbox {
             *kill = Some(reason);
         }
         self.killed.store(true, Ordering::Release);
-        self.wake.notify_one();
+        self.reader.wake();
         self.closed.notify_waiters();
     }
 
@@ -170,6 +194,17 @@ impl Mailbox {
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.kill.lock().clone()
     }
+
+    /// The next item, if one is queued.
+    fn pop(&self) -> Option<Outbound> {
+        let mut queue = self.queue.lock();
+        let item = queue.items.pop_front()?;
+        queue.bytes -= item.weight();
+        if queue.items.is_empty() && queue.items.capacity() > IDLE_CAPACITY {
+            queue.items.shrink_to(IDLE_CAPACITY);
+        }
+        Some(item)
+    }
 }
 
 enum Refused {
@@ -180,26 +215,39 @@ enum Refused {
 /// The receiving end of a connection's queue, owned by the transport task.
 #[derive(Debug)]
 pub struct PeerQueue {
-    rx: mpsc::Receiver<Outbound>,
     mailbox: Arc<Mailbox>,
 }
 
 impl PeerQueue {
     /// The next item to write. A [`Mailbox::close`] jumps the queue and arrives as
     /// [`Outbound::Close`]. Cancel-safe: nothing is lost if the future is dropped.
+    ///
+    /// Returns `None` never in practice (the queue lives as long as this reader); the
+    /// `Option` lets a transport treat "no more items" uniformly.
     pub async fn next(&mut self) -> Option<Outbound> {
-        loop {
-            if self.mailbox.killed.load(Ordering::Acquire) {
-                if let Some(reason) = self.mailbox.close_reason() {
-                    return Some(Outbound::Close(reason));
-                }
+        let mailbox = &self.mailbox;
+        poll_fn(|cx| {
+            if let Some(item) = self.ready() {
+                return Poll::Ready(Some(item));
             }
-            tokio::select! {
-                biased;
-                () = self.mailbox.wake.notified() => continue,
-                item = self.rx.recv() => return item.map(|item| self.taken(item)),
+            mailbox.reader.register(cx.waker());
+            // Checked again after registering: a push or close in between woke nobody.
+            match self.ready() {
+                Some(item) => Poll::Ready(Some(item)),
+                None => Poll::Pending,
+            }
+        })
+        .await
+    }
+
+    /// A close if one was asked for, else the next queued item.
+    fn ready(&self) -> Option<Outbound> {
+        if self.mailbox.killed.load(Ordering::Acquire) {
+            if let Some(reason) = self.mailbox.close_reason() {
+                return Some(Outbound::Close(reason));
             }
         }
+        self.mailbox.pop()
     }
 
     /// The next item if one is ready now, for batching writes. Never returns a close that
@@ -208,18 +256,25 @@ impl PeerQueue {
         if self.mailbox.killed.load(Ordering::Acquire) {
             return None;
         }
-        self.rx.try_recv().ok().map(|item| self.taken(item))
-    }
-
-    fn taken(&self, item: Outbound) -> Outbound {
-        self.mailbox
-            .queued_bytes
-            .fetch_sub(item.weight(), Ordering::Relaxed);
-        item
+        self.mailbox.pop()
     }
 
     /// The mailbox this queue belongs to.
     pub fn mailbox(&self) -> &Arc<Mailbox> {
         &self.mailbox
+    }
+}
+
+impl Drop for PeerQueue {
+    /// The connection is over: later pushes are refused, and what is queued is freed now
+    /// rather than when the last sender lets go of the mailbox.
+    fn drop(&mut self) {
+        let items = {
+            let mut queue = self.mailbox.queue.lock();
+            queue.gone = true;
+            queue.bytes = 0;
+            std::mem::take(&mut queue.items)
+        };
+        drop(items);
     }
 }

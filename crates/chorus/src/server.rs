@@ -595,21 +595,13 @@ pub(crate) struct Upgrade {
 pub(crate) fn spawn_connection(
     upgrade: Upgrade,
     queue: chorus_core::PeerQueue,
-    mut session: impl transport::Session + 'static,
+    session: impl transport::Session + 'static,
     config: transport::TransportConfig,
 ) {
+    let Upgrade { upgraded, slot } = upgrade;
     tokio::spawn(async move {
-        let _slot = upgrade.slot;
-        match upgrade.upgraded.await {
-            Ok(ws) => transport::run(ws, queue, session, config).await,
-            Err(err) => {
-                tracing::debug!(%err, "upgrade failed");
-                session.on_close(&transport::Closed {
-                    error: Some(err.to_string()),
-                    ..transport::Closed::default()
-                });
-            }
-        }
+        let _slot = slot;
+        transport::run(upgraded, queue, session, config).await;
     });
 }
 

@@ -64,21 +64,37 @@ pub struct Closed {
     pub error: Option<String>,
 }
 
-/// Drives a connection until it closes.
+/// Drives a connection until it closes: awaits the HTTP upgrade, then runs the socket.
+/// If the upgrade never completes, the session is closed as if the client had left.
 ///
 /// Heartbeat: every `ping_interval` the server pings; anything the client sends (a pong,
 /// a message) proves it alive. A client silent for `ping_interval + ping_timeout` is
 /// dropped, which runs the session's close and so empties its rooms.
-pub(crate) async fn run<S>(
-    mut ws: WebSocket<S>,
+///
+/// This future is the bulk of what an idle connection costs, so it is kept small: the
+/// paths a connection takes rarely (pings, closes, protocol errors) run in boxed futures
+/// allocated only while they run, and the socket lives in this future once.
+pub(crate) async fn run<S, E>(
+    upgrade: impl std::future::Future<Output = Result<WebSocket<S>, E>>,
     mut queue: PeerQueue,
     mut session: impl Session,
     config: TransportConfig,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
+    E: std::fmt::Display,
 {
+    let mut ws = match upgrade.await {
+        Ok(ws) => ws,
+        Err(err) => {
+            tracing::debug!(%err, "upgrade failed");
+            session.on_close(&Closed {
+                error: Some(err.to_string()),
+                ..Closed::default()
+            });
+            return;
+        }
+    };
     let format = queue.mailbox().format();
-    let mailbox = queue.mailbox().clone();
     let mut heartbeat = tokio::time::interval_at(
         tokio::time::Instant::now() + config.ping_interval,
         config.ping_interval,
@@ -93,65 +109,21 @@ pub(crate) async fn run<S>(
     let closed = loop {
         tokio::select! {
             _ = heartbeat.tick(), if config.ws_pings => {
-                if last_heard.elapsed() >= config.ping_interval + config.ping_timeout {
-                    config.metrics.count(Event::HeartbeatTimeout);
-                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close()).await;
-                    break Closed { error: Some("heartbeat timeout: the client stopped answering pings".into()), ..Closed::default() };
-                }
-                match tokio::time::timeout(config.ping_timeout, ws.send(Frame::ping(Bytes::new()))).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(err)) => break Closed { error: Some(err.to_string()), ..Closed::default() },
-                    Err(_) => {
-                        config.metrics.count(Event::WriteTimeout);
-                        break Closed { error: Some("write timed out: the client stopped reading".into()), ..Closed::default() };
-                    }
+                if let Some(closed) = Box::pin(heartbeat_due(&mut ws, last_heard, &config)).await {
+                    break closed;
                 }
             }
             item = queue.next() => {
                 let Some(item) = item else {
                     break Closed { by_server: true, ..Closed::default() };
                 };
-                // A client that stopped reading blocks the write; when the hub gives up on
-                // it (slow consumer), stop writing and drop the socket: no close frame can
-                // reach a peer that does not read.
-                // One that stopped reading without more messages coming to fill its queue
-                // is given up after the heartbeat's whole grace period.
-                // The write is polled first: a close at the head of the queue (how an
-                // Engine.IO session ends: parse error, ping or connect timeout) still goes
-                // out when the socket takes it; only a write that blocks is abandoned.
-                let written = tokio::select! {
-                    biased;
-                    written = write_batch(&mut ws, &mut queue, item, format) => written,
-                    () = tokio::time::sleep(config.ping_interval + config.ping_timeout) => {
-                        config.metrics.count(Event::WriteTimeout);
-                        break Closed { error: Some("write timed out: the client stopped reading".into()), ..Closed::default() };
-                    }
-                    () = mailbox.closing() => {
-                        let reason = mailbox.close_reason().unwrap_or_else(|| {
-                            CloseReason::new(1008, "slow consumer: outbound queue full")
-                        });
-                        if is_slow_consumer(&reason) {
-                            config.metrics.count(Event::SlowConsumer);
-                        }
-                        break Closed {
-                            code: Some(reason.code),
-                            reason: reason.reason.to_string(),
-                            by_server: true,
-                            error: None,
-                        };
-                    }
-                };
-                match written {
-                    Ok(None) => {}
-                    Ok(Some((code, reason))) => {
-                        if mailbox.close_reason().is_some_and(|r| is_slow_consumer(&r)) {
-                            // The hub's slow-consumer close, found at the head of the queue.
-                            config.metrics.count(Event::SlowConsumer);
-                        }
+                match write(&mut ws, &mut queue, item, format, &config).await {
+                    Written::All => {}
+                    Written::Close(code, reason) => {
                         closing = true;
-                        break send_close(&mut ws, code, reason).await;
+                        break Box::pin(send_close(&mut ws, code, reason)).await;
                     }
-                    Err(err) => break Closed { error: Some(err.to_string()), ..Closed::default() },
+                    Written::Failed(closed) => break closed,
                 }
             }
             frame = ws.next_frame() => match frame {
@@ -161,7 +133,7 @@ pub(crate) async fn run<S>(
                     if data && bucket.as_mut().is_some_and(|b| !b.take(last_heard.into_std())) {
                         config.metrics.count(Event::RateLimited);
                         closing = true;
-                        break send_close(&mut ws, 1008, "message rate limit exceeded".into()).await;
+                        break Box::pin(send_close(&mut ws, 1008, "message rate limit exceeded".into())).await;
                     }
                     match frame.opcode() {
                         OpCode::Text => session.on_message(WsMessage::text_from_utf8(frame.into_payload())),
@@ -171,7 +143,7 @@ pub(crate) async fn run<S>(
                             // §7.1.5 says; `None` is kept for connections that simply dropped.
                             let code = Some(frame.close_code().map_or(1005, u16::from));
                             let reason = frame.close_reason().ok().flatten().unwrap_or_default().to_owned();
-                            finish(&mut ws).await;
+                            Box::pin(finish(&mut ws)).await;
                             break Closed { code, reason, ..Closed::default() };
                         }
                         _ => {}
@@ -181,7 +153,7 @@ pub(crate) async fn run<S>(
                     let code = error_close_code(&err);
                     if let Some(code) = code {
                         config.metrics.count(Event::ProtocolError);
-                        fail_connection(&mut ws, code, &err).await;
+                        Box::pin(fail_connection(&mut ws, code, &err)).await;
                     }
                     break Closed { code, by_server: code.is_some(), error: Some(err.to_string()), ..Closed::default() };
                 }
@@ -192,7 +164,113 @@ pub(crate) async fn run<S>(
     // after a client that may never answer finishes the closing handshake.
     session.on_close(&closed);
     if closing && closed.error.is_none() {
-        await_close(&mut ws).await;
+        Box::pin(await_close(&mut ws)).await;
+    }
+}
+
+/// A heartbeat tick: drops a client silent for too long, else pings it. Returns how the
+/// connection ended, if it did.
+async fn heartbeat_due<S>(
+    ws: &mut WebSocket<S>,
+    last_heard: tokio::time::Instant,
+    config: &TransportConfig,
+) -> Option<Closed>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    if last_heard.elapsed() >= config.ping_interval + config.ping_timeout {
+        config.metrics.count(Event::HeartbeatTimeout);
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close()).await;
+        return Some(Closed {
+            error: Some("heartbeat timeout: the client stopped answering pings".into()),
+            ..Closed::default()
+        });
+    }
+    match tokio::time::timeout(config.ping_timeout, ws.send(Frame::ping(Bytes::new()))).await {
+        Ok(Ok(())) => None,
+        Ok(Err(err)) => Some(Closed {
+            error: Some(err.to_string()),
+            ..Closed::default()
+        }),
+        Err(_) => {
+            config.metrics.count(Event::WriteTimeout);
+            Some(write_timed_out())
+        }
+    }
+}
+
+fn write_timed_out() -> Closed {
+    Closed {
+        error: Some("write timed out: the client stopped reading".into()),
+        ..Closed::default()
+    }
+}
+
+/// What became of a write.
+enum Written {
+    /// Everything taken from the queue went out.
+    All,
+    /// A close request was dequeued (everything before it went out): send it.
+    Close(u16, String),
+    /// The connection is over.
+    Failed(Closed),
+}
+
+/// Writes `item` and whatever else is queued.
+///
+/// A client that stopped reading blocks the write; when the hub gives up on it (slow
+/// consumer), stop writing and drop the socket: no close frame can reach a peer that does
+/// not read. One that stopped reading without more messages coming to fill its queue is
+/// given up after the heartbeat's whole grace period. The write is polled first: a close at
+/// the head of the queue (how an Engine.IO session ends: parse error, ping or connect
+/// timeout) still goes out when the socket takes it; only a write that blocks is abandoned.
+/// The timer and the close watch are only registered when the write does block.
+async fn write<S>(
+    ws: &mut WebSocket<S>,
+    queue: &mut PeerQueue,
+    item: Outbound,
+    format: WireFormat,
+    config: &TransportConfig,
+) -> Written
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mailbox = queue.mailbox().clone();
+    let written = tokio::select! {
+        biased;
+        written = write_batch(ws, queue, item, format) => written,
+        () = tokio::time::sleep(config.ping_interval + config.ping_timeout) => {
+            config.metrics.count(Event::WriteTimeout);
+            return Written::Failed(write_timed_out());
+        }
+        () = mailbox.closing() => {
+            let reason = mailbox.close_reason().unwrap_or_else(|| {
+                CloseReason::new(1008, "slow consumer: outbound queue full")
+            });
+            if is_slow_consumer(&reason) {
+                config.metrics.count(Event::SlowConsumer);
+            }
+            return Written::Failed(Closed {
+                code: Some(reason.code),
+                reason: reason.reason.to_string(),
+                by_server: true,
+                error: None,
+            });
+        }
+    };
+    match written {
+        Ok(None) => Written::All,
+        Ok(Some((code, reason))) => {
+            if mailbox.close_reason().is_some_and(|r| is_slow_consumer(&r)) {
+                // The hub's slow-consumer close, found at the head of the queue.
+                config.metrics.count(Event::SlowConsumer);
+            }
+            Written::Close(code, reason)
+        }
+        Err(err) => Written::Failed(Closed {
+            error: Some(err.to_string()),
+            ..Closed::default()
+        }),
     }
 }
 

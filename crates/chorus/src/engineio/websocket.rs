@@ -100,7 +100,8 @@ pub(super) fn upgrade(
         if let Some(Outbound::Close(reason)) = session.take_held() {
             session.mailbox.close(reason);
         }
-        transport::run(ws, queue, WsCarrier { session }, config).await;
+        let ready = std::future::ready(Ok::<_, std::convert::Infallible>(ws));
+        Box::pin(transport::run(ready, queue, WsCarrier { session }, config)).await;
     });
     response
 }
