@@ -97,7 +97,11 @@ for (const [mode, transports] of [
       const heard = nat.push((m) => m.type === 'event' && m.event === 'chat');
       const relayed = await sio.timeout(WAIT).emitWithAck('to', room, 'chat', { text: 'hi from socket.io' });
       assert.equal(relayed.delivered, 1);
+      // The room keeps history: the ack came once the message was stored, with its place.
       const msg = (await heard)[0];
+      assert.equal(relayed.offset, msg.offset);
+      assert.equal(relayed.epoch, msg.epoch);
+      assert.ok(relayed.offset >= 1);
       assert.deepEqual(msg.data, { text: 'hi from socket.io' });
       assert.equal(msg.room, room);
       assert.equal(msg.from.name, 'grace');

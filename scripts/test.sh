@@ -138,7 +138,9 @@ else
 fi
 
 command -v node >/dev/null || fail install "node is not installed (Node 20+ is needed for e2e/)"
-if [ ! -d e2e/node_modules ] || [ e2e/package.json -nt e2e/node_modules ] \
+# npm writes node_modules/.package-lock.json last: without it the install is missing or
+# was cut short.
+if [ ! -f e2e/node_modules/.package-lock.json ] || [ e2e/package.json -nt e2e/node_modules ] \
    || { [ -f e2e/package-lock.json ] && [ e2e/package-lock.json -nt e2e/node_modules ]; }; then
   echo "npm: installing e2e/node_modules"
   if [ -f e2e/package-lock.json ]; then npm_cmd=ci; else npm_cmd=install; fi

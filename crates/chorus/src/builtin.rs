@@ -10,7 +10,7 @@
 //! | `join` (room) | joins the room; members hear a presence `join` | `{room, members}` |
 //! | `leave` (room) | leaves it | `{room}` |
 //! | `set` ({name}) | sets the nickname shown to native clients | `{name}` |
-//! | `to` (room, event, ...args) | sends `event` with the args to the room's *other* members (socket.io's `socket.to(room).emit`) | `{delivered}` |
+//! | `to` (room, event, ...args) | sends `event` with the args to the room's *other* members (socket.io's `socket.to(room).emit`) | `{delivered}` (+ `offset`, `epoch` once stored, in a room with history) |
 //! | `broadcast` (event, ...args) | sends it to everyone else (`socket.broadcast.emit`) | `{delivered}` |
 //! | `refresh` (token) | replaces the socket's token (same user), as the native `refresh` | `{expires_at, name, left}` |
 //!
@@ -111,8 +111,21 @@ pub fn events(socket: &Socket, client_emits: bool) {
         if !socket.rooms().iter().any(|r| **r == *room) {
             return refuse_hub(ack, &HubError::NotInRoom(room));
         }
-        let delivered = socket.to(&room).emit_args(&event, rest(&data, 2));
-        ack.send(&json!({ "delivered": delivered }));
+        // The ack waits for the store, as a native client's reply does: acknowledged
+        // means recoverable.
+        socket
+            .to(&room)
+            .emit_args_then(&event, rest(&data, 2), move |sent| match sent {
+                Ok(sent) => match sent.pos {
+                    Some(pos) => ack.send(&json!({
+                        "delivered": sent.delivered,
+                        "offset": pos.offset,
+                        "epoch": &*pos.epoch,
+                    })),
+                    None => ack.send(&json!({ "delivered": sent.delivered })),
+                },
+                Err(err) => refuse(ack, "internal", &err.to_string()),
+            });
     });
     socket.on("broadcast", move |socket, data, ack| {
         if !client_emits {

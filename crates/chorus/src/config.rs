@@ -48,9 +48,10 @@ pub struct Config {
     /// Most rooms one connection may join. Default 100.
     pub max_rooms_per_conn: usize,
     /// Initial socket read buffer per connection, in bytes; grows for large frames and
-    /// shrinks back. Default 4096.
+    /// shrinks back. Default 1024: it grows with the traffic, and an idle connection's cost
+    /// is mostly its buffers (see BENCHMARKS.md).
     pub read_buffer: usize,
-    /// Initial socket write buffer per connection, in bytes. Default 4096.
+    /// Initial socket write buffer per connection, in bytes. Default 1024.
     pub write_buffer: usize,
     /// Allow native clients to emit events to rooms, to everyone or to another
     /// connection (the chat-server mode). Default on.
@@ -229,8 +230,8 @@ impl Default for Config {
             max_messages_per_sec: 0,
             message_burst: 100,
             max_rooms_per_conn: 100,
-            read_buffer: 4096,
-            write_buffer: 4096,
+            read_buffer: 1024,
+            write_buffer: 1024,
             client_emits: true,
             presence_notices: true,
             chat_page: true,

@@ -89,12 +89,12 @@ pub mod auth;
 pub mod builtin;
 pub mod config;
 pub mod io;
+pub mod listener;
 pub mod raw;
 pub mod server;
 
 mod assets;
 mod engineio;
-mod listener;
 mod metrics;
 mod native;
 mod rate;

@@ -26,6 +26,25 @@ use tower::ServiceExt;
 
 use crate::metrics::{Event, Metrics};
 
+/// Connections the kernel may hold for us before we accept them. Tokio's default (128)
+/// overflows when thousands of clients connect at once — a reconnect storm after a restart —
+/// and each overflow costs that client a SYN retransmit, a second or more. The kernel caps
+/// it at `net.core.somaxconn`.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` for serving: address reuse on (a restart does not wait out TIME_WAIT) and
+/// a listen backlog of [`LISTEN_BACKLOG`].
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Counts open connections, in all and per client address.
 #[derive(Debug)]
 pub(crate) struct Admission {

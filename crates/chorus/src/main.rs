@@ -69,10 +69,10 @@ struct ServeArgs {
     /// Most rooms per connection [default: 100].
     #[arg(long, env = "CHORUS_MAX_ROOMS_PER_CONN")]
     max_rooms_per_conn: Option<usize>,
-    /// Initial read buffer per connection, in bytes [default: 4096].
+    /// Initial read buffer per connection, in bytes [default: 1024].
     #[arg(long, env = "CHORUS_READ_BUFFER")]
     read_buffer: Option<usize>,
-    /// Initial write buffer per connection, in bytes [default: 4096].
+    /// Initial write buffer per connection, in bytes [default: 1024].
     #[arg(long, env = "CHORUS_WRITE_BUFFER")]
     write_buffer: Option<usize>,
     /// Let native clients emit to rooms and other clients [default: true].
@@ -264,7 +264,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // drain, not kill.
     let signal = shutdown_signal()?;
     let addr = config.socket_addr();
-    let listener = tokio::net::TcpListener::bind(addr)
+    let listener = chorus::listener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;

@@ -361,7 +361,7 @@ impl Server {
 
     /// Binds the configured address and serves.
     pub async fn listen(self) -> std::io::Result<()> {
-        let listener = tokio::net::TcpListener::bind(self.inner.config.socket_addr()).await?;
+        let listener = crate::listener::bind(self.inner.config.socket_addr()).await?;
         self.serve(listener).await
     }
 

@@ -88,44 +88,94 @@ impl Emitter {
         self.emit_data(event, data.into_inner())
     }
 
-    pub(crate) fn emit_data(self, event: &str, data: EventData) -> usize {
+    /// Sends event data, then calls `done` once the event is *safe*: for a room that keeps
+    /// history, after it is stored (with its place in the room's stream), so an
+    /// acknowledgement built on it means "recoverable"; otherwise at once. `done` gets how
+    /// many connections the event was queued for, or why the store refused it.
+    pub fn emit_args_then(
+        self,
+        event: &str,
+        data: Data,
+        done: impl FnOnce(Result<Sent, chorus_core::StoreError>) + Send + 'static,
+    ) {
+        if let Some((publisher, room)) = self.stored_room() {
+            let event = self.event(event, data.into_inner());
+            publisher.publish(
+                self.ns.clone(),
+                room,
+                event,
+                self.except,
+                Some(Box::new(move |published| {
+                    done(published.map(|p| Sent {
+                        delivered: p.delivered,
+                        pos: Some(p.pos),
+                    }))
+                })),
+            );
+            return;
+        }
+        let delivered = self.emit_data_now(event, data.into_inner());
+        done(Ok(Sent {
+            delivered,
+            pos: None,
+        }));
+    }
+
+    /// The publisher and the room, if this emit goes to one room that keeps history (and
+    /// is not volatile): such an emit is stored and numbered before it goes out.
+    fn stored_room(&self) -> Option<(Arc<Publisher>, Arc<str>)> {
+        match (
+            self.rooms.as_slice(),
+            self.except_rooms.as_slice(),
+            self.volatile,
+        ) {
+            ([room], [], false) => self
+                .publisher
+                .as_ref()
+                .filter(|p| p.retention(room).is_some())
+                .map(|p| (p.clone(), room.clone())),
+            _ => None,
+        }
+    }
+
+    fn event(&self, event: &str, data: EventData) -> Event {
         // A room broadcast names its room (native clients see it); a multi-room or
         // everyone broadcast does not.
         let room = match self.rooms.as_slice() {
             [room] => Some(room.clone()),
             _ => None,
         };
-        let event = Event {
+        Event {
             namespace: self.ns.name().clone(),
             name: Arc::from(event),
             data,
             room,
             from: self.from.clone(),
             pos: None,
-        };
+        }
+    }
+
+    pub(crate) fn emit_data(self, event: &str, data: EventData) -> usize {
         // One room that keeps history, not volatile: through the publisher, to be stored
         // and numbered before it goes out. The count is then the room's members now.
-        if let ([room], [], false) = (
-            self.rooms.as_slice(),
-            self.except_rooms.as_slice(),
-            self.volatile,
-        ) {
-            if let Some(publisher) = self
-                .publisher
-                .as_ref()
-                .filter(|p| p.retention(room).is_some())
-            {
-                // The room's size now: counted, not copied (this runs per message).
-                let in_room = |id: ConnId| self.ns.peer(id).is_some_and(|p| p.in_room(room));
-                let expected = self
-                    .ns
-                    .room_len(room)
-                    .saturating_sub(usize::from(self.except.is_some_and(in_room)));
-                publisher.publish(self.ns.clone(), room.clone(), event, self.except, None);
-                return expected;
-            }
+        if let Some((publisher, room)) = self.stored_room() {
+            // The room's size now: counted, not copied (this runs per message).
+            let in_room = |id: ConnId| self.ns.peer(id).is_some_and(|p| p.in_room(&room));
+            let expected = self
+                .ns
+                .room_len(&room)
+                .saturating_sub(usize::from(self.except.is_some_and(in_room)));
+            let event = self.event(event, data);
+            publisher.publish(self.ns.clone(), room, event, self.except, None);
+            return expected;
         }
-        let item = Outbound::Shared(Broadcast::event(event));
+        self.emit_data_now(event, data)
+    }
+
+    /// Delivers at once (no store on the way), in order with the sender's publishes still
+    /// being stored.
+    fn emit_data_now(self, event: &str, data: EventData) -> usize {
+        let item = Outbound::Shared(Broadcast::event(self.event(event, data)));
         let Emitter {
             ns,
             publisher,
@@ -142,4 +192,13 @@ impl Emitter {
             _ => deliver(),
         }
     }
+}
+
+/// What [`Emitter::emit_args_then`] reports once an event is safe.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    /// Connections it was queued for.
+    pub delivered: usize,
+    /// Its place in the room's stream, for a room that keeps history.
+    pub pos: Option<chorus_core::StreamPos>,
 }

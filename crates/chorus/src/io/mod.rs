@@ -38,7 +38,7 @@ use crate::raw::HandshakeInfo;
 pub(crate) use ack::Reply;
 pub use ack::{Ack, AckError};
 pub use data::Data;
-pub use emitter::Emitter;
+pub use emitter::{Emitter, Sent};
 pub use socket::Socket;
 pub(crate) use socket::Wire;
 
