@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use chorus_core::{CloseReason, Outbound, PeerQueue, WireFormat};
 use chorus_proto::{MessageKind, WsMessage};
-use futures::SinkExt;
+use futures::{FutureExt, SinkExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use yawc::close::CloseCode;
 
@@ -24,6 +24,8 @@ use yawc::{Frame, OpCode, WebSocket, WebSocketError};
 
 /// Most queued items written per flush, so a busy connection still reads its socket.
 const MAX_BATCH: usize = 64;
+/// Most frames handled in a row while the connection has something to write.
+const READ_BURST: u32 = 64;
 /// How long a closing handshake may take before the socket is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -106,16 +108,40 @@ pub(crate) async fn run<S, E>(
         .map(|(rate, burst)| TokenBucket::new(rate, burst));
     // Set when our close frame is on its way: the client's is then awaited.
     let mut closing = false;
+    // Reads done in a row since the last write: see READ_BURST.
+    let mut reads = 0u32;
     let closed = loop {
-        tokio::select! {
-            _ = heartbeat.tick(), if config.ws_pings => {
+        // Frames already received are handled before anything is written, so the replies
+        // and broadcasts they cause leave in one write instead of one each; after
+        // READ_BURST of them the writer gets its turn even if the client keeps sending.
+        let writer_turn = if reads >= READ_BURST {
+            reads = 0;
+            queue.next().now_or_never()
+        } else {
+            None
+        };
+        let step = match writer_turn {
+            Some(item) => Step::Write(item),
+            None => tokio::select! {
+                biased;
+                frame = ws.next_frame() => Step::Read(frame),
+                item = queue.next() => Step::Write(item),
+                _ = heartbeat.tick(), if config.ws_pings => Step::Tick,
+            },
+        };
+        match step {
+            Step::Tick => {
                 if let Some(closed) = Box::pin(heartbeat_due(&mut ws, last_heard, &config)).await {
                     break closed;
                 }
             }
-            item = queue.next() => {
+            Step::Write(item) => {
+                reads = 0;
                 let Some(item) = item else {
-                    break Closed { by_server: true, ..Closed::default() };
+                    break Closed {
+                        by_server: true,
+                        ..Closed::default()
+                    };
                 };
                 match write(&mut ws, &mut queue, item, format, &config).await {
                     Written::All => {}
@@ -126,36 +152,66 @@ pub(crate) async fn run<S, E>(
                     Written::Failed(closed) => break closed,
                 }
             }
-            frame = ws.next_frame() => match frame {
-                Ok(frame) => {
-                    last_heard = tokio::time::Instant::now();
-                    let data = matches!(frame.opcode(), OpCode::Text | OpCode::Binary);
-                    if data && bucket.as_mut().is_some_and(|b| !b.take(last_heard.into_std())) {
-                        config.metrics.count(Event::RateLimited);
-                        closing = true;
-                        break Box::pin(send_close(&mut ws, 1008, "message rate limit exceeded".into())).await;
-                    }
-                    match frame.opcode() {
-                        OpCode::Text => session.on_message(WsMessage::text_from_utf8(frame.into_payload())),
-                        OpCode::Binary => session.on_message(WsMessage::binary(frame.into_payload())),
-                        OpCode::Close => {
-                            // A close frame without a status code reports 1005, as RFC 6455
-                            // §7.1.5 says; `None` is kept for connections that simply dropped.
-                            let code = Some(frame.close_code().map_or(1005, u16::from));
-                            let reason = frame.close_reason().ok().flatten().unwrap_or_default().to_owned();
-                            Box::pin(finish(&mut ws)).await;
-                            break Closed { code, reason, ..Closed::default() };
+            Step::Read(frame) => {
+                reads += 1;
+                match frame {
+                    Ok(frame) => {
+                        last_heard = tokio::time::Instant::now();
+                        let data = matches!(frame.opcode(), OpCode::Text | OpCode::Binary);
+                        if data
+                            && bucket
+                                .as_mut()
+                                .is_some_and(|b| !b.take(last_heard.into_std()))
+                        {
+                            config.metrics.count(Event::RateLimited);
+                            closing = true;
+                            break Box::pin(send_close(
+                                &mut ws,
+                                1008,
+                                "message rate limit exceeded".into(),
+                            ))
+                            .await;
                         }
-                        _ => {}
+                        match frame.opcode() {
+                            OpCode::Text => {
+                                session.on_message(WsMessage::text_from_utf8(frame.into_payload()))
+                            }
+                            OpCode::Binary => {
+                                session.on_message(WsMessage::binary(frame.into_payload()))
+                            }
+                            OpCode::Close => {
+                                // A close frame without a status code reports 1005, as RFC 6455
+                                // §7.1.5 says; `None` is kept for connections that simply dropped.
+                                let code = Some(frame.close_code().map_or(1005, u16::from));
+                                let reason = frame
+                                    .close_reason()
+                                    .ok()
+                                    .flatten()
+                                    .unwrap_or_default()
+                                    .to_owned();
+                                Box::pin(finish(&mut ws)).await;
+                                break Closed {
+                                    code,
+                                    reason,
+                                    ..Closed::default()
+                                };
+                            }
+                            _ => {}
+                        }
                     }
-                }
-                Err(err) => {
-                    let code = error_close_code(&err);
-                    if let Some(code) = code {
-                        config.metrics.count(Event::ProtocolError);
-                        Box::pin(fail_connection(&mut ws, code, &err)).await;
+                    Err(err) => {
+                        let code = error_close_code(&err);
+                        if let Some(code) = code {
+                            config.metrics.count(Event::ProtocolError);
+                            Box::pin(fail_connection(&mut ws, code, &err)).await;
+                        }
+                        break Closed {
+                            code,
+                            by_server: code.is_some(),
+                            error: Some(err.to_string()),
+                            ..Closed::default()
+                        };
                     }
-                    break Closed { code, by_server: code.is_some(), error: Some(err.to_string()), ..Closed::default() };
                 }
             }
         }
@@ -204,6 +260,16 @@ fn write_timed_out() -> Closed {
         error: Some("write timed out: the client stopped reading".into()),
         ..Closed::default()
     }
+}
+
+/// What the connection's loop does next.
+enum Step {
+    /// A frame (or the reason there is none) from the client.
+    Read(Result<Frame, WebSocketError>),
+    /// An item from the outbound queue.
+    Write(Option<Outbound>),
+    /// The heartbeat is due.
+    Tick,
 }
 
 /// What became of a write.
@@ -376,7 +442,6 @@ async fn fail_connection<S>(ws: &mut WebSocket<S>, code: u16, err: &WebSocketErr
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    use futures::FutureExt;
     let codec_closed = matches!(
         ws.next_frame().now_or_never(),
         Some(Err(WebSocketError::ConnectionClosed))
