@@ -202,6 +202,9 @@ def render(runs):
     for r in runs:
         by_key.setdefault((r["server"], r["proto"], r["scenario"]), []).append(r)
     out = [BEGIN, ""]
+    kept = os.environ.get("RESULTS_NAME")
+    if kept:
+        out.append(f"* Raw results: `{kept}`.")
     out.append(f"* Run: {date.today().isoformat()}, `bench/compare` "
                f"({max((r.get('run', 1) for r in runs), default=1)} run(s) per scenario; "
                "the best shown, ± the spread between runs).")
