@@ -119,8 +119,16 @@ pub(crate) struct FanoutArgs {
     /// Messages per second to publish; 0 publishes as fast as --window allows.
     #[arg(long, default_value_t = 0.0, value_parser = non_negative_rate)]
     pub(crate) rate: f64,
-    /// At --rate 0: most messages in flight (published, not yet received by the slower
-    /// of the first and last subscriber).
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub(crate) flow: FlowArgs,
+}
+
+/// How publishers pace themselves and how a run ends: shared by `fanout` and `rooms`.
+#[derive(Debug, Args, Serialize)]
+pub(crate) struct FlowArgs {
+    /// At --rate 0: most messages each publisher keeps in flight (published, not yet
+    /// received by the slower of its room's first and last receiver).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) window: u64,
     /// After the window, how long to wait for messages still on their way, in seconds.
@@ -144,15 +152,9 @@ pub(crate) struct RoomsArgs {
     /// Messages per second each room's publisher sends; 0 as fast as --window allows.
     #[arg(long, default_value_t = 10.0, value_parser = non_negative_rate)]
     pub(crate) rate: f64,
-    /// At --rate 0: most messages in flight per room.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
-    pub(crate) window: u64,
-    /// After the window, how long to wait for messages still on their way, in seconds.
-    #[arg(long, default_value_t = 5.0, value_parser = non_negative_secs)]
-    pub(crate) drain: f64,
-    /// Publish with a request id and time the server's acknowledgement.
-    #[arg(long)]
-    pub(crate) ack: bool,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub(crate) flow: FlowArgs,
 }
 
 /// `conns` options.
@@ -268,7 +270,7 @@ mod tests {
         assert_eq!(cli.common.proto, Proto::Native);
         assert_eq!(cli.common.duration, 3.0);
         match cli.scenario {
-            Scenario::Fanout(f) => assert_eq!((f.subs, f.window, f.rate), (10, 64, 0.0)),
+            Scenario::Fanout(f) => assert_eq!((f.subs, f.flow.window, f.rate), (10, 64, 0.0)),
             other => panic!("{other:?}"),
         }
     }

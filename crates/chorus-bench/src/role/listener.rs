@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::receiver::{Receiver, ReceiverReport};
-use super::{close, send_text};
+use super::{finish, send_text};
 use crate::proto::{socketio, Inbound};
 use crate::run::{Run, Setup};
 use crate::stage::{self, Stage};
@@ -61,15 +61,7 @@ impl Listener {
             _ = stage::reached(&mut stages, Stage::Shutdown) => None,
             closed = self.listen(&mut ws, &run) => Some(closed),
         };
-        match &ended {
-            None => close(&mut ws).await,
-            Some(_) => {
-                run.stats.disconnected.add(self.index, 1);
-                if let Some(receiver) = &self.receiver {
-                    receiver.depart();
-                }
-            }
-        }
+        finish(&mut ws, &ended, &run, self.index, self.receiver.as_ref()).await;
         ListenerReport {
             receiver: self.receiver.map(Receiver::report),
             ended,

@@ -37,6 +37,27 @@ pub(crate) async fn close(ws: &mut Ws) {
     .await;
 }
 
+/// After a connection's role is over: a polite close if the run ended it, or, if the
+/// connection ended first, counted as a disconnect and its receiver (if any) told to stop
+/// expecting messages.
+pub(crate) async fn finish(
+    ws: &mut Ws,
+    ended: &Option<Closed>,
+    run: &crate::run::Run,
+    index: usize,
+    receiver: Option<&receiver::Receiver>,
+) {
+    match ended {
+        None => close(ws).await,
+        Some(_) => {
+            run.stats.disconnected.add(index, 1);
+            if let Some(receiver) = receiver {
+                receiver.depart();
+            }
+        }
+    }
+}
+
 /// A failed send, as the connection's end.
 pub(crate) fn send_failed(err: &yawc::WebSocketError) -> Closed {
     Closed {

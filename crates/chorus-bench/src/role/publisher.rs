@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use yawc::frame::Frame;
 
 use super::receiver::{Progress, Receiver, ReceiverReport};
-use super::{close, send_failed, send_text, take_pending};
+use super::{finish, send_failed, send_text, take_pending};
 use crate::clock;
 use crate::inflight::{allowance, in_flight};
 use crate::pacer::Pacer;
@@ -141,15 +141,7 @@ impl Publisher {
         if let Some(total) = total.take() {
             let _ = total.send(state.sent);
         }
-        match &ended {
-            None => close(&mut ws).await,
-            Some(_) => {
-                run.stats.disconnected.add(self.index, 1);
-                if let Some(receiver) = &self.receiver {
-                    receiver.depart();
-                }
-            }
-        }
+        finish(&mut ws, &ended, &run, self.index, self.receiver.as_ref()).await;
         PublisherReport {
             set_up: true,
             sent: state.sent,

@@ -63,21 +63,21 @@ pub(crate) struct Plan {
 impl Plan {
     /// `fanout`: one room, `--subs` subscribers and a publisher.
     pub(crate) fn fanout(common: &Common, args: &FanoutArgs) -> Result<Self, ScenarioError> {
-        check_ack(common.proto, args.ack)?;
+        check_ack(common.proto, args.flow.ack)?;
         Ok(Self {
             name: "fanout",
             rooms: vec![format!("{}fan", common.room_prefix)],
             listeners: args.subs,
             publisher_receives: false,
-            speed: speed(args.rate, args.window),
-            ack: args.ack,
-            drain: secs(args.drain),
+            speed: speed(args.rate, args.flow.window),
+            ack: args.flow.ack,
+            drain: secs(args.flow.drain),
         })
     }
 
     /// `rooms`: `--rooms` rooms of `--members`, the first of each publishing.
     pub(crate) fn rooms(common: &Common, args: &RoomsArgs) -> Result<Self, ScenarioError> {
-        check_ack(common.proto, args.ack)?;
+        check_ack(common.proto, args.flow.ack)?;
         if !common.proto.echoes_to_sender() && args.members < 2 {
             return Err(ScenarioError::Options(
                 "rooms over socketio need --members 2 or more: a sender does not receive its own messages",
@@ -90,9 +90,9 @@ impl Plan {
                 .collect(),
             listeners: args.members - 1,
             publisher_receives: common.proto.echoes_to_sender(),
-            speed: speed(args.rate, args.window),
-            ack: args.ack,
-            drain: secs(args.drain),
+            speed: speed(args.rate, args.flow.window),
+            ack: args.flow.ack,
+            drain: secs(args.flow.drain),
         })
     }
 
