@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use chorus_core::{CloseReason, Outbound, PeerQueue, WireFormat};
+use chorus_core::{CloseReason, Mailbox, Outbound, PeerQueue, WireFormat};
 use chorus_proto::{MessageKind, WsMessage};
 use futures::{FutureExt, SinkExt};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -97,6 +97,8 @@ pub(crate) async fn run<S, E>(
         }
     };
     let format = queue.mailbox().format();
+    // Held apart from the queue so a write (which borrows the queue) can watch it.
+    let mailbox = queue.mailbox().clone();
     let mut heartbeat = tokio::time::interval_at(
         tokio::time::Instant::now() + config.ping_interval,
         config.ping_interval,
@@ -143,7 +145,7 @@ pub(crate) async fn run<S, E>(
                         ..Closed::default()
                     };
                 };
-                match write(&mut ws, &mut queue, item, format, &config).await {
+                match write(&mut ws, &mut queue, &mailbox, item, format, &config).await {
                     Written::All => {}
                     Written::Close(code, reason) => {
                         closing = true;
@@ -294,6 +296,7 @@ enum Written {
 async fn write<S>(
     ws: &mut WebSocket<S>,
     queue: &mut PeerQueue,
+    mailbox: &Mailbox,
     item: Outbound,
     format: WireFormat,
     config: &TransportConfig,
@@ -301,7 +304,6 @@ async fn write<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let mailbox = queue.mailbox().clone();
     let written = tokio::select! {
         biased;
         written = write_batch(ws, queue, item, format) => written,
