@@ -54,5 +54,6 @@ pub use peer::{Peer, PeerInfo};
 pub use publisher::{Joined, Published, Publisher};
 pub use room::Room;
 pub use store::{
-    Append, DataKind, Entry, Page, Retention, Store, StoreError, StoredEvent, StreamPos,
+    Append, DataKind, Entry, Page, Retention, SessionWrite, Stamp, Store, StoreError, StoredEvent,
+    StreamPos,
 };

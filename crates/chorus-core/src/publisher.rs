@@ -229,7 +229,7 @@ impl Publisher {
         };
         let members = ns.join(peer, room)?;
         let replayed = replay.len();
-        for Entry { offset, event } in replay {
+        for Entry { offset, event, .. } in replay {
             let event = Event::from_stored(
                 ns.name().clone(),
                 room.clone(),
@@ -376,8 +376,11 @@ impl Worker {
         for (i, p) in pending.drain(..).enumerate() {
             let sender = p.event.from.as_ref().map(|f| f.id);
             let result = match &stored {
-                Ok(offsets) => match (offsets.get(i), self.epoch(&p.stream)) {
-                    (Some(&offset), Ok(epoch)) => Ok(StreamPos { epoch, offset }),
+                Ok(stamps) => match (stamps.get(i), self.epoch(&p.stream)) {
+                    (Some(stamp), Ok(epoch)) => Ok(StreamPos {
+                        epoch,
+                        offset: stamp.offset,
+                    }),
                     (None, _) => Err(StoreError::Backend("store returned too few offsets".into())),
                     (_, Err(err)) => Err(err),
                 },

@@ -8,6 +8,18 @@
 //! changed (the history was lost: a memory store restarted, a data directory wiped), the
 //! client knows recovery is impossible instead of silently missing messages.
 //!
+//! Every message also gets a store-wide *sequence number* (`seq`): it increases with every
+//! append, across all streams, and is never handed out twice by one store (a durable store
+//! keeps counting across restarts). Within a stream it grows with the offset; across
+//! streams it is the order the publisher stored — and delivered — messages in. A client of
+//! several rooms that remembers only the `seq` of the last message it received (Socket.IO's
+//! connection-state recovery keeps one offset per socket) can therefore be told exactly what
+//! it missed in each room: the messages after its join whose `seq` is higher
+//! ([`Store::read_after_seq`]).
+//!
+//! A store also keeps *session records* for that recovery: opaque bytes by id, with an
+//! expiry, so a client can recover its rooms across a restart of the server.
+//!
 //! Implementations (`chorus-store`: memory, SQLite) are driven by the hub's single
 //! publisher thread: appends never race each other, so a store assigns offsets in the order
 //! it is called. Methods are synchronous — SQLite is — and are never called from an async
@@ -61,6 +73,8 @@ pub struct StoredEvent {
 pub struct Entry {
     /// Its offset in the stream.
     pub offset: u64,
+    /// Its store-wide sequence number (0 for a message stored before stores kept one).
+    pub seq: u64,
     /// The message.
     pub event: StoredEvent,
 }
@@ -73,6 +87,35 @@ pub struct Append {
     pub stream: Arc<str>,
     /// The message.
     pub event: StoredEvent,
+}
+
+/// Where an append put a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    /// Its offset in its stream.
+    pub offset: u64,
+    /// Its store-wide sequence number: higher than every earlier append's, in any stream.
+    pub seq: u64,
+}
+
+/// A change to the session records (see [`Store::write_sessions`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionWrite {
+    /// Creates or replaces a record.
+    Put {
+        /// The record's id (unique, chosen by the caller).
+        id: Arc<str>,
+        /// What the caller keeps; opaque to the store.
+        record: Bytes,
+        /// When it expires, in milliseconds since the Unix epoch; `None` while its client is
+        /// connected (see [`Store::expire_open_sessions`]).
+        expires_ms: Option<u64>,
+    },
+    /// Removes a record (nothing happens if there is none).
+    Delete {
+        /// The record's id.
+        id: Arc<str>,
+    },
 }
 
 /// How long a stream keeps its messages: whichever limit is hit first.
@@ -109,7 +152,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Appends messages, in order, and makes them as durable as the store is configured to
     /// (memory, batched commit, fsync). Returns the offset given to each, in the same
     /// order. Creates a stream (with a new epoch) on its first append.
-    fn append_batch(&self, batch: &[Append]) -> Result<Vec<u64>, StoreError>;
+    fn append_batch(&self, batch: &[Append]) -> Result<Vec<Stamp>, StoreError>;
 
     /// A stream's position; a stream never appended to has a fresh epoch and offset 0
     /// (and keeps that epoch once created).
@@ -125,10 +168,37 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         limit: usize,
     ) -> Result<Page, StoreError>;
 
+    /// Up to `limit` messages after offset `after` whose sequence number is above
+    /// `after_seq`, oldest first. `truncated` if `epoch` differs from the stream's, if
+    /// `after` is beyond the stream's end, or if retention removed a message after `after`
+    /// whose sequence number was above `after_seq` (one the reader may not have seen).
+    /// Messages after `after` with a sequence number up to `after_seq` are skipped, gone or
+    /// not: the reader has them.
+    fn read_after_seq(
+        &self,
+        stream: &str,
+        epoch: &str,
+        after: u64,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Page, StoreError>;
+
     /// The last `n` messages, oldest first.
     fn read_last(&self, stream: &str, n: usize) -> Result<Page, StoreError>;
 
     /// Removes what `retention(stream)` no longer keeps, as of `now_ms`. Returns how many
-    /// messages were removed.
+    /// messages were removed. Session records that expired before `now_ms` are removed too
+    /// (not counted).
     fn trim(&self, now_ms: u64, retention: &dyn Fn(&str) -> Retention) -> Result<u64, StoreError>;
+
+    /// Applies session-record changes, in order, as durably as appends.
+    fn write_sessions(&self, writes: &[SessionWrite]) -> Result<(), StoreError>;
+
+    /// The session record `id`, unless there is none or it expired before `now_ms`.
+    fn read_session(&self, id: &str, now_ms: u64) -> Result<Option<Bytes>, StoreError>;
+
+    /// Gives every record saved without an expiry (its client was connected when the
+    /// previous server stopped) the expiry `expires_ms`. Called once when a server starts,
+    /// before any client connects. Returns how many records it changed.
+    fn expire_open_sessions(&self, expires_ms: u64) -> Result<u64, StoreError>;
 }

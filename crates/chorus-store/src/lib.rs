@@ -39,7 +39,8 @@
 //! (`cargo run --release -p chorus-store --example store_bench`).
 
 pub use chorus_core::store::{
-    Append, DataKind, Entry, Page, Retention, Store, StoreError, StoredEvent, StreamPos,
+    Append, DataKind, Entry, Page, Retention, SessionWrite, Stamp, Store, StoreError, StoredEvent,
+    StreamPos,
 };
 
 #[macro_use]
