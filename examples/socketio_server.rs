@@ -24,6 +24,9 @@ async fn main() -> std::io::Result<()> {
         ping_interval_ms: env("PING_INTERVAL").unwrap_or(25_000),
         ping_timeout_ms: env("PING_TIMEOUT").unwrap_or(20_000),
         max_message_size: 1_000_000,
+        // The test app is specified as socket.io with its defaults, which have no
+        // connection-state recovery (no `pid`, no offset arguments).
+        socketio_recovery_secs: 0,
         ..Config::embedded()
     };
     let server = Server::new(config);

@@ -131,6 +131,11 @@ fn inline_attachments(value: &mut serde_json::Value, attachments: &[Bytes]) {
     }
 }
 
+/// The event name of a raw room's text message ([`Event::raw`]).
+pub const RAW_TEXT: &str = "text";
+/// The event name of a raw room's binary message ([`Event::raw`]).
+pub const RAW_BINARY: &str = "binary";
+
 /// A named event with data, possibly sent to a room and possibly from a connection.
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -146,6 +151,8 @@ pub struct Event {
     pub from: Option<SenderInfo>,
     /// Its place in the room's stream, for a room that keeps history.
     pub pos: Option<StreamPos>,
+    /// Its store-wide sequence number once stored (see [`crate::store`]); 0 otherwise.
+    pub seq: u64,
 }
 
 impl Event {
@@ -177,13 +184,15 @@ impl Event {
         }
     }
 
-    /// Rebuilds a stored event of `room` in namespace `namespace`. Data a store returns
+    /// Rebuilds a stored event of `room` in namespace `namespace`, at `pos` with sequence
+    /// number `seq`. Data a store returns
     /// damaged (not JSON where JSON was stored) becomes `null` rather than failing a replay.
     pub fn from_stored(
         namespace: Arc<str>,
         room: Arc<str>,
         stored: StoredEvent,
         pos: StreamPos,
+        seq: u64,
     ) -> Self {
         let json = |bytes: &Bytes| {
             std::str::from_utf8(bytes)
@@ -213,6 +222,42 @@ impl Event {
                 })
             }),
             pos: Some(pos),
+            seq,
+        }
+    }
+
+    /// A raw room's message as an event (so it can be stored and replayed like any
+    /// other): named [`RAW_TEXT`] or [`RAW_BINARY`] after its frame type, the payload as
+    /// binary data.
+    pub fn raw(namespace: Arc<str>, room: Arc<str>, msg: WsMessage, from: SenderInfo) -> Self {
+        let name = match msg.kind {
+            chorus_proto::MessageKind::Text => RAW_TEXT,
+            chorus_proto::MessageKind::Binary => RAW_BINARY,
+        };
+        Event {
+            namespace,
+            name: Arc::from(name),
+            data: EventData::Binary(msg.payload),
+            room: Some(room),
+            from: Some(from),
+            pos: None,
+            seq: 0,
+        }
+    }
+
+    /// The event as a plain WebSocket message, for a raw connection: only a raw room's
+    /// message ([`Event::raw`]) has one.
+    pub fn encode_raw(&self) -> Option<WsMessage> {
+        let EventData::Binary(payload) = &self.data else {
+            return None;
+        };
+        match &*self.name {
+            RAW_BINARY => Some(WsMessage::binary(payload.clone())),
+            // Stored as text, so UTF-8: a damaged store's bytes are not sent as text.
+            RAW_TEXT => std::str::from_utf8(payload)
+                .is_ok()
+                .then(|| WsMessage::text_from_utf8(payload.clone())),
+            _ => None,
         }
     }
 
@@ -251,11 +296,26 @@ impl Event {
         .encode()
     }
 
+    /// The offset a Socket.IO client with connection-state recovery is given for this event
+    /// (its last argument), if it was stored: `"<seq>-<epoch>"`. The client sends the last
+    /// one back when it reconnects; the sequence number says what it has, the epoch makes
+    /// the string unlike anything an application sends (see [`parse_recovery_offset`]).
+    pub fn recovery_offset(&self) -> Option<String> {
+        match (&self.pos, self.seq) {
+            (Some(pos), seq) if seq > 0 => Some(format!("{seq}-{}", pos.epoch)),
+            _ => None,
+        }
+    }
+
     /// Encodes the event as a Socket.IO `EVENT` (or `BINARY_EVENT` and its attachments)
-    /// packet in the event's namespace.
-    pub fn encode_socketio(&self) -> Encoded {
+    /// packet in the event's namespace; with `offsets`, a stored event gets its
+    /// [`Event::recovery_offset`] as its last argument.
+    pub fn encode_socketio(&self, offsets: bool) -> Encoded {
         use chorus_proto::socketio::{self, binary, Args};
         let nsp = &self.namespace;
+        if let Some(offset) = self.recovery_offset().filter(|_| offsets) {
+            return self.encode_socketio_with(&offset);
+        }
         match &self.data {
             EventData::Json(raw) => {
                 socketio::event(nsp, None, &self.name, Args::One(raw), 0).into()
@@ -279,6 +339,65 @@ impl Event {
             }
         }
     }
+}
+
+impl Event {
+    /// [`Event::encode_socketio`] with `offset` appended to the arguments.
+    fn encode_socketio_with(&self, offset: &str) -> Encoded {
+        use chorus_proto::socketio::{self, binary, Args};
+        let offset = serde_json::to_string(offset).expect("a string serialises");
+        let (args, attachments): (String, &[Bytes]) = match &self.data {
+            EventData::Json(raw) => (format!("[{},{offset}]", raw.get()), &[]),
+            EventData::Binary(bytes) => (
+                format!("[{},{offset}]", binary::placeholder(0).get()),
+                std::slice::from_ref(bytes),
+            ),
+            EventData::Args { args, attachments } => {
+                let inner = args.get().trim();
+                let inner = inner
+                    .strip_prefix('[')
+                    .and_then(|s| s.strip_suffix(']'))
+                    .unwrap_or("")
+                    .trim();
+                let args = if inner.is_empty() {
+                    format!("[{offset}]")
+                } else {
+                    format!("[{inner},{offset}]")
+                };
+                (args, attachments)
+            }
+        };
+        let args = RawValue::from_string(args).expect("a JSON array built from JSON values");
+        let packet = socketio::event(
+            &self.namespace,
+            None,
+            &self.name,
+            Args::Spread(&args),
+            attachments.len(),
+        );
+        if attachments.is_empty() {
+            packet.into()
+        } else {
+            let mut messages = Vec::with_capacity(1 + attachments.len());
+            messages.push(packet);
+            messages.extend(attachments.iter().cloned().map(WsMessage::binary));
+            Encoded::Many(messages.into_boxed_slice())
+        }
+    }
+}
+
+/// The sequence number in a Socket.IO recovery offset (`"<seq>-<epoch>"`, see
+/// [`Event::recovery_offset`]); `None` for any other string — an application's own last
+/// argument, which a socket.io client cannot tell from an offset.
+pub fn parse_recovery_offset(offset: &str) -> Option<u64> {
+    let (seq, epoch) = offset.split_once('-')?;
+    let well_formed = !seq.is_empty()
+        && seq.len() <= 20
+        && seq.bytes().all(|b| b.is_ascii_digit())
+        && !epoch.is_empty()
+        && epoch.len() <= 64
+        && epoch.bytes().all(|b| b.is_ascii_alphanumeric());
+    well_formed.then(|| seq.parse().ok()).flatten()
 }
 
 /// A change in a room's membership.

@@ -43,7 +43,9 @@ pub mod room;
 pub mod store;
 
 pub use error::HubError;
-pub use event::{Event, EventData, PresenceNotice, SenderInfo};
+pub use event::{
+    parse_recovery_offset, Event, EventData, PresenceNotice, SenderInfo, RAW_BINARY, RAW_TEXT,
+};
 pub use history::{HistoryRule, HistoryRules};
 pub use hub::{Hub, HubConfig};
 pub use id::ConnId;
@@ -51,7 +53,7 @@ pub use mailbox::{Mailbox, PeerQueue, QueueLimits};
 pub use namespace::{Namespace, Target};
 pub use outbound::{Broadcast, CloseReason, Encoded, Outbound, WireFormat};
 pub use peer::{Peer, PeerInfo};
-pub use publisher::{Joined, Published, Publisher};
+pub use publisher::{Joined, Published, Publisher, RestoreRoom, Restored};
 pub use room::Room;
 pub use store::{
     Append, DataKind, Entry, Page, Retention, SessionWrite, Stamp, Store, StoreError, StoredEvent,

@@ -82,13 +82,33 @@ impl Namespace {
     /// transport that multiplexes several namespaces over one socket (Socket.IO). It has its
     /// own id, nickname and rooms, and shares the queue's limits and fate.
     pub fn attach(&self, mailbox: Arc<Mailbox>, name: Option<Arc<str>>) -> Arc<Peer> {
+        // A fresh id is new to this process, but a restored client keeps an id from an
+        // earlier one: in the (2^-64-unlikely) event they meet, draw again.
+        loop {
+            if let Some(peer) = self.attach_as(ConnId::next(), mailbox.clone(), name.clone()) {
+                return peer;
+            }
+        }
+    }
+
+    /// [`Namespace::attach`] with a given id: a client restored after a reconnect keeps
+    /// the id it had. `None` if a connection with that id is open in this namespace.
+    pub fn attach_as(
+        &self,
+        id: ConnId,
+        mailbox: Arc<Mailbox>,
+        name: Option<Arc<str>>,
+    ) -> Option<Arc<Peer>> {
         let name = name.unwrap_or_else(|| {
             let n = self.next_user.fetch_add(1, Ordering::Relaxed);
             Arc::from(format!("user{n}"))
         });
-        let peer = Peer::new(ConnId::next(), mailbox, name);
-        self.peers.write().insert(peer.id(), peer.clone());
-        peer
+        let peer = Peer::new(id, mailbox, name);
+        match self.peers.write().entry(id) {
+            std::collections::hash_map::Entry::Occupied(_) => return None,
+            std::collections::hash_map::Entry::Vacant(slot) => slot.insert(peer.clone()),
+        };
+        Some(peer)
     }
 
     /// Removes a connection: it leaves every room (members are told) and the namespace.

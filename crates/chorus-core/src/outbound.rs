@@ -20,9 +20,14 @@ pub enum WireFormat {
     /// Socket.IO v5 over Engine.IO v4: a text packet, then one binary message per
     /// attachment. The same bytes serve the WebSocket and the long-polling transports.
     SocketIo,
+    /// Socket.IO for a server with connection-state recovery on: as [`WireFormat::SocketIo`],
+    /// and an event stored in a room's history carries its offset (see
+    /// [`Event::recovery_offset`]) as its last argument, where socket.io clients look for
+    /// it.
+    SocketIoRecovery,
 }
 
-const FORMATS: usize = 3;
+const FORMATS: usize = 4;
 
 impl WireFormat {
     fn index(self) -> usize {
@@ -30,7 +35,13 @@ impl WireFormat {
             WireFormat::Raw => 0,
             WireFormat::Native => 1,
             WireFormat::SocketIo => 2,
+            WireFormat::SocketIoRecovery => 3,
         }
+    }
+
+    /// True for both Socket.IO formats.
+    pub fn is_socketio(self) -> bool {
+        matches!(self, WireFormat::SocketIo | WireFormat::SocketIoRecovery)
     }
 }
 
@@ -125,15 +136,20 @@ impl Broadcast {
     }
 
     /// The message for `format`, encoding it on first use; `None` if this kind of message
-    /// does not exist in that format (events on a raw connection, presence for Socket.IO).
+    /// does not exist in that format (events other than a raw room's messages on a raw
+    /// connection, presence for Socket.IO).
     pub fn encoded(&self, format: WireFormat) -> Option<&Encoded> {
         self.encoded[format.index()]
             .get_or_init(|| match (&self.body, format) {
-                (_, WireFormat::Raw) => None,
+                (Body::Event(event), WireFormat::Raw) => event.encode_raw().map(Encoded::One),
+                (Body::Presence(_), WireFormat::Raw) => None,
                 (Body::Event(event), WireFormat::Native) => Some(event.encode_native().into()),
                 (Body::Presence(notice), WireFormat::Native) => Some(notice.encode_native().into()),
-                (Body::Event(event), WireFormat::SocketIo) => Some(event.encode_socketio()),
-                (Body::Presence(_), WireFormat::SocketIo) => None,
+                (Body::Event(event), WireFormat::SocketIo) => Some(event.encode_socketio(false)),
+                (Body::Event(event), WireFormat::SocketIoRecovery) => {
+                    Some(event.encode_socketio(true))
+                }
+                (Body::Presence(_), WireFormat::SocketIo | WireFormat::SocketIoRecovery) => None,
             })
             .as_ref()
     }

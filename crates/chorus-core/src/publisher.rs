@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::{
     Append, Broadcast, ConnId, Entry, Event, HistoryRules, HubError, Namespace, Outbound, Peer,
-    PeerInfo, Retention, Store, StoreError, StreamPos, Target,
+    PeerInfo, Retention, SessionWrite, Store, StoreError, StreamPos, Target,
 };
 
 /// How often retention is applied.
@@ -59,6 +59,28 @@ pub struct Joined {
 }
 
 type PublishDone = Box<dyn FnOnce(Result<Published, StoreError>) + Send>;
+type SessionDone = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+/// One room of a connection being restored ([`Publisher::restore`]).
+#[derive(Debug, Clone)]
+pub struct RestoreRoom {
+    /// The room.
+    pub room: Arc<str>,
+    /// For a room with history: its position when the connection joined it (or was last
+    /// restored into it). Every message of the room after it with a sequence number above
+    /// the client's was missed. `None` for a room without history: it is only rejoined.
+    pub since: Option<StreamPos>,
+}
+
+/// A restored connection ([`Publisher::restore`]).
+#[derive(Debug, Clone)]
+pub struct Restored {
+    /// Each room with history and its position when the connection rejoined it: the new
+    /// `since` for a later restore.
+    pub rooms: Vec<(Arc<str>, StreamPos)>,
+    /// How many missed messages were replayed.
+    pub replayed: usize,
+}
 
 enum Op {
     Publish {
@@ -67,6 +89,11 @@ enum Op {
         event: Event,
         except: Option<ConnId>,
         done: Option<PublishDone>,
+    },
+    /// A change to the session records, written with the next batch.
+    Session {
+        write: SessionWrite,
+        done: Option<SessionDone>,
     },
     /// A delivery that must not overtake its sender's publishes still in flight.
     Run {
@@ -208,28 +235,48 @@ impl Publisher {
         since: Option<StreamPos>,
         limit: usize,
     ) -> Result<Joined, HubError> {
-        let stream: Arc<str> = Arc::from(stream_name(ns.name(), room));
-        let store_err = |err: StoreError| HubError::Store(err.to_string());
-        let _gate = self.gate.lock();
-        let (pos, replay, recovered) = match since {
-            None => (
-                self.store.position(&stream).map_err(store_err)?,
-                Vec::new(),
-                false,
-            ),
+        self.join_replaying(ns, peer, room, |store, stream| match since {
+            None => Ok((store.position(stream)?, Vec::new(), false)),
             Some(since) => {
-                let page = self
-                    .store
-                    .read_after(&stream, Some(&since.epoch), since.offset, limit)
-                    .map_err(store_err)?;
+                let page = store.read_after(stream, Some(&since.epoch), since.offset, limit)?;
                 let complete = !page.truncated
                     && page.entries.last().map_or(since.offset, |e| e.offset) == page.pos.offset;
-                (page.pos, page.entries, complete)
+                Ok((page.pos, page.entries, complete))
             }
-        };
+        })
+    }
+
+    /// Joins `peer` to `room` like [`Publisher::join`], first queuing it the room's last
+    /// `n` messages (a raw room's replay for a client that has no offset to recover from).
+    pub fn join_last(
+        &self,
+        ns: &Arc<Namespace>,
+        peer: &Arc<Peer>,
+        room: &Arc<str>,
+        n: usize,
+    ) -> Result<Joined, HubError> {
+        self.join_replaying(ns, peer, room, |store, stream| {
+            let page = store.read_last(stream, n)?;
+            Ok((page.pos, page.entries, false))
+        })
+    }
+
+    /// A join under the gate: `read` gives the room's position, what to replay, and
+    /// whether that is everything the joiner missed.
+    fn join_replaying(
+        &self,
+        ns: &Arc<Namespace>,
+        peer: &Arc<Peer>,
+        room: &Arc<str>,
+        read: impl FnOnce(&dyn Store, &str) -> Result<(StreamPos, Vec<Entry>, bool), StoreError>,
+    ) -> Result<Joined, HubError> {
+        let stream: Arc<str> = Arc::from(stream_name(ns.name(), room));
+        let _gate = self.gate.lock();
+        let (pos, replay, recovered) =
+            read(&*self.store, &stream).map_err(|err| HubError::Store(err.to_string()))?;
         let members = ns.join(peer, room)?;
         let replayed = replay.len();
-        for Entry { offset, event, .. } in replay {
+        for Entry { offset, seq, event } in replay {
             let event = Event::from_stored(
                 ns.name().clone(),
                 room.clone(),
@@ -238,6 +285,7 @@ impl Publisher {
                     epoch: pos.epoch.clone(),
                     offset,
                 },
+                seq,
             );
             peer.push(Outbound::Shared(Broadcast::event(event)));
         }
@@ -247,6 +295,85 @@ impl Publisher {
             recovered,
             replayed,
         })
+    }
+}
+
+impl Publisher {
+    /// Queues a change to the session records; it is written with the next batch (within
+    /// milliseconds), then `done` is called on the publisher thread.
+    pub fn write_session(&self, write: SessionWrite, done: Option<SessionDone>) {
+        if let Err(mpsc::SendError(Op::Session {
+            done: Some(done), ..
+        })) = self.tx.send(Op::Session { write, done })
+        {
+            done(Err(StoreError::Backend("the publisher has stopped".into())));
+        }
+    }
+
+    /// Restores a connection that was away: every message it missed in its rooms with
+    /// history — those after the room's `since` whose sequence number is above `after_seq`,
+    /// the last one the client says it received — is queued to `peer` in the order they
+    /// were published (by sequence number, across rooms), leaving out what `peer` itself
+    /// sent, and `peer` rejoins every room, all under the gate: no publish falls in
+    /// between, so the replay has no gap and no duplicate and what follows arrives live.
+    ///
+    /// `ready` runs under the gate once everything missed is known to be available, before
+    /// anything is queued (the protocol's "you are back" goes first). If a room cannot be
+    /// recovered — another epoch, messages gone by retention, more than `limit(room)`
+    /// missed — nothing is queued or joined and `None` is returned: the caller starts the
+    /// client afresh.
+    pub fn restore(
+        &self,
+        ns: &Arc<Namespace>,
+        peer: &Arc<Peer>,
+        rooms: &[RestoreRoom],
+        after_seq: u64,
+        limit: &dyn Fn(&str) -> usize,
+        ready: impl FnOnce(),
+    ) -> Result<Option<Restored>, HubError> {
+        let store_err = |err: StoreError| HubError::Store(err.to_string());
+        let _gate = self.gate.lock();
+        let mut missed = Vec::new();
+        let mut positions = Vec::new();
+        for RestoreRoom { room, since } in rooms {
+            let Some(since) = since else { continue };
+            let stream = stream_name(ns.name(), room);
+            let limit = limit(room);
+            let page = self
+                .store
+                .read_after_seq(
+                    &stream,
+                    &since.epoch,
+                    since.offset,
+                    after_seq,
+                    limit.saturating_add(1),
+                )
+                .map_err(store_err)?;
+            if page.truncated || page.entries.len() > limit {
+                return Ok(None);
+            }
+            for entry in page.entries {
+                missed.push((room.clone(), page.pos.epoch.clone(), entry));
+            }
+            positions.push((room.clone(), page.pos));
+        }
+        ready();
+        for RestoreRoom { room, .. } in rooms {
+            ns.join(peer, room)?;
+        }
+        let me = peer.id().to_string();
+        missed.retain(|(_, _, entry)| entry.event.from.as_ref().is_none_or(|(id, _)| **id != me));
+        missed.sort_by_key(|(_, _, entry)| entry.seq);
+        let replayed = missed.len();
+        for (room, epoch, Entry { offset, seq, event }) in missed {
+            let pos = StreamPos { epoch, offset };
+            let event = Event::from_stored(ns.name().clone(), room, event, pos, seq);
+            peer.push(Outbound::Shared(Broadcast::event(event)));
+        }
+        Ok(Some(Restored {
+            rooms: positions,
+            replayed,
+        }))
     }
 }
 
@@ -300,6 +427,7 @@ impl Worker {
                 Err(mpsc::RecvTimeoutError::Disconnected) => return,
             };
             let mut pending = Vec::new();
+            let mut sessions = Vec::new();
             let mut next = first;
             let mut taken = 0;
             while let Some(op) = next.take() {
@@ -322,8 +450,10 @@ impl Worker {
                             done,
                         });
                     }
+                    Op::Session { write, done } => sessions.push((write, done)),
                     Op::Run { sender, run } => {
                         // Everything the sender published before is delivered first.
+                        self.write_sessions(std::mem::take(&mut sessions));
                         self.flush(&mut pending);
                         run();
                         settle(&self.in_flight, sender);
@@ -333,6 +463,9 @@ impl Worker {
                     next = rx.try_recv().ok();
                 }
             }
+            // Session records first: a socket's rooms are on record before the messages
+            // that follow its joins are acknowledged.
+            self.write_sessions(sessions);
             self.flush(&mut pending);
             if last_trim.elapsed() >= TRIM_EVERY {
                 last_trim = Instant::now();
@@ -356,6 +489,21 @@ impl Worker {
         Ok(epoch)
     }
 
+    /// Writes the session-record changes of a wake-up in one call.
+    fn write_sessions(&self, sessions: Vec<(SessionWrite, Option<SessionDone>)>) {
+        if sessions.is_empty() {
+            return;
+        }
+        let (writes, dones): (Vec<_>, Vec<_>) = sessions.into_iter().unzip();
+        let result = self.store.write_sessions(&writes);
+        if let Err(err) = &result {
+            tracing::error!(%err, "writing session records failed");
+        }
+        for done in dones.into_iter().flatten() {
+            done(result.clone());
+        }
+    }
+
     /// Stores the pending publishes in one batch, then delivers them in order.
     fn flush(&mut self, pending: &mut Vec<Pending>) {
         if pending.is_empty() {
@@ -377,18 +525,22 @@ impl Worker {
             let sender = p.event.from.as_ref().map(|f| f.id);
             let result = match &stored {
                 Ok(stamps) => match (stamps.get(i), self.epoch(&p.stream)) {
-                    (Some(stamp), Ok(epoch)) => Ok(StreamPos {
-                        epoch,
-                        offset: stamp.offset,
-                    }),
+                    (Some(stamp), Ok(epoch)) => Ok((
+                        StreamPos {
+                            epoch,
+                            offset: stamp.offset,
+                        },
+                        stamp.seq,
+                    )),
                     (None, _) => Err(StoreError::Backend("store returned too few offsets".into())),
                     (_, Err(err)) => Err(err),
                 },
                 Err(err) => Err(err.clone()),
             };
-            let result = result.map(|pos| {
+            let result = result.map(|(pos, seq)| {
                 let mut event = p.event;
                 event.pos = Some(pos.clone());
+                event.seq = seq;
                 let delivered = p.ns.broadcast(
                     Target::Room {
                         room: &p.room,

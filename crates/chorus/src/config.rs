@@ -33,6 +33,15 @@ pub struct Config {
     /// In raw rooms, send a message back to its sender too (as the seeds' group chat
     /// does). Default on.
     pub echo_to_sender: bool,
+    /// Raw rooms (paths, `*` globs: `"/chat"`, `"/rooms/*"`) that keep history: their
+    /// messages are stored (retention from `[[history]]` and the defaults, as for any room)
+    /// before they go out, and a client that enters one first gets its last
+    /// `raw_room_replay` messages, as plain WebSocket messages — a page that knows nothing
+    /// of chorus shows what was said before it came. Default none: raw rooms keep nothing.
+    pub raw_room_history: Vec<String>,
+    /// How many of a raw room's last messages a client entering it gets, in a room that
+    /// keeps history. Default 50.
+    pub raw_room_replay: usize,
     /// Outbound queue per connection, in messages; a client that lets it fill up is
     /// disconnected with 1008. Default 1024.
     pub queue_capacity: usize,
@@ -98,6 +107,14 @@ pub struct Config {
     /// How long a Socket.IO connection may take to join its first namespace, in
     /// milliseconds. Default 45000 (socket.io's).
     pub connect_timeout_ms: u64,
+    /// How long a Socket.IO client that lost its connection may come back as the same
+    /// socket — same id and rooms, and every message it missed in rooms with history
+    /// (socket.io's connection-state recovery, kept in the history store so it survives a
+    /// restart) — in seconds. 0 turns it off; so does `store = "none"`. With it on, events
+    /// stored in a room's history reach Socket.IO clients with their offset as an extra
+    /// last argument, as socket.io does. Default 120 (socket.io's
+    /// `maxDisconnectionDuration`).
+    pub socketio_recovery_secs: u64,
     /// The official Socket.IO browser client to serve at `<socketio_path>socket.io.js`
     /// (a `dist/` file of the npm package `socket.io-client`). Default: looked up in
     /// `node_modules/` and `e2e/node_modules/` under the working directory.
@@ -225,6 +242,8 @@ impl Default for Config {
             compression: false,
             raw_rooms: true,
             echo_to_sender: true,
+            raw_room_history: Vec::new(),
+            raw_room_replay: 50,
             queue_capacity: 1024,
             queue_max_bytes: 4 << 20,
             max_messages_per_sec: 0,
@@ -247,6 +266,7 @@ impl Default for Config {
             socketio: true,
             socketio_path: "/socket.io/".into(),
             connect_timeout_ms: 45_000,
+            socketio_recovery_secs: 120,
             socketio_client: None,
             store: StoreKind::Sqlite,
             data_dir: "./chorus-data".into(),

@@ -54,6 +54,13 @@ struct ServeArgs {
     /// Echo raw-room messages to their sender [default: true].
     #[arg(long, env = "CHORUS_ECHO_TO_SENDER")]
     echo_to_sender: Option<bool>,
+    /// Raw rooms (paths, `*` globs) that keep history and replay it to a client that
+    /// enters, comma-separated [default: none].
+    #[arg(long, env = "CHORUS_RAW_ROOM_HISTORY", value_delimiter = ',')]
+    raw_room_history: Option<Vec<String>>,
+    /// How many of its last messages a raw room with history replays [default: 50].
+    #[arg(long, env = "CHORUS_RAW_ROOM_REPLAY")]
+    raw_room_replay: Option<usize>,
     /// Outbound queue per connection, in messages [default: 1024].
     #[arg(long, env = "CHORUS_QUEUE_CAPACITY")]
     queue_capacity: Option<usize>,
@@ -121,6 +128,10 @@ struct ServeArgs {
     /// Time a Socket.IO connection has to join a namespace, in ms [default: 45000].
     #[arg(long, env = "CHORUS_CONNECT_TIMEOUT_MS")]
     connect_timeout_ms: Option<u64>,
+    /// How long a Socket.IO client may be away and come back as the same socket, with
+    /// what it missed, in seconds; 0 turns recovery off [default: 120].
+    #[arg(long, env = "CHORUS_SOCKETIO_RECOVERY_SECS")]
+    socketio_recovery_secs: Option<u64>,
     /// The socket.io-client browser bundle to serve at <socketio_path>socket.io.js
     /// [default: looked up in ./node_modules and ./e2e/node_modules].
     #[arg(long, env = "CHORUS_SOCKETIO_CLIENT")]
@@ -194,6 +205,8 @@ impl ServeArgs {
             compression,
             raw_rooms,
             echo_to_sender,
+            raw_room_history,
+            raw_room_replay,
             queue_capacity,
             queue_max_bytes,
             max_messages_per_sec,
@@ -214,6 +227,7 @@ impl ServeArgs {
             socketio,
             socketio_path,
             connect_timeout_ms,
+            socketio_recovery_secs,
             store,
             durability,
             history_max_messages,

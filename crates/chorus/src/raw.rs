@@ -7,7 +7,9 @@
 //! * Raw rooms are what `chorus serve` does on every path it does not claim: each path is a
 //!   room, and every message a client sends goes to every client in that room (the sender
 //!   too, unless `echo_to_sender` is off), with the binary flag kept. The seeds' own pages
-//!   work against it unchanged.
+//!   work against it unchanged. A room named in `raw_room_history` also keeps its
+//!   messages (stored before they go out, like any room with history) and gives a client
+//!   that enters its last `raw_room_replay` ones first, as plain messages.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -15,7 +17,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use chorus_core::{CloseReason, ConnId, Namespace, Outbound, Peer, Target};
+use chorus_core::{
+    CloseReason, ConnId, Event, Namespace, Outbound, Peer, Publisher, SenderInfo, Target,
+};
 use chorus_proto::{MessageKind, WsMessage};
 use http::{HeaderMap, Uri};
 use parking_lot::{Mutex, RwLock};
@@ -453,6 +457,9 @@ pub(crate) struct RoomSession {
     pub(crate) may_publish: bool,
     /// Held for the connection's life: it keeps its place in the expiry clock.
     pub(crate) _grant: Option<Arc<Grant>>,
+    /// Where the room's messages are stored first, if it keeps history
+    /// (`raw_room_history`).
+    pub(crate) history: Option<Arc<Publisher>>,
 }
 
 /// Why a raw-room client that may only listen is closed when it sends.
@@ -467,6 +474,16 @@ impl Session for RoomSession {
             return;
         }
         let except = (!self.echo_to_sender).then(|| self.peer.id());
+        if let Some(publisher) = &self.history {
+            // Stored, then delivered in the room's order; replayed to later comers.
+            let from = SenderInfo {
+                id: self.peer.id(),
+                name: self.peer.name(),
+            };
+            let event = Event::raw(self.ns.name().clone(), self.room.clone(), msg, from);
+            publisher.publish(self.ns.clone(), self.room.clone(), event, except, None);
+            return;
+        }
         self.ns.broadcast(
             Target::Room {
                 room: &self.room,

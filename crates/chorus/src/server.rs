@@ -183,13 +183,29 @@ impl Server {
 
     fn mount_socketio(&self) {
         let namespaces = self.inner.namespaces.clone();
+        let config = &self.inner.config;
+        let recovery = self
+            .inner
+            .publisher
+            .clone()
+            .filter(|_| config.socketio_recovery_secs > 0)
+            .map(|publisher| {
+                let max = Duration::from_secs(config.socketio_recovery_secs);
+                crate::socketio::recovery::Recovery::start(publisher, max)
+            });
+        // With recovery on, stored events carry their offset (as socket.io's do then).
+        let format = match recovery {
+            Some(_) => WireFormat::SocketIoRecovery,
+            None => WireFormat::SocketIo,
+        };
         let sio = SocketIoConfig {
-            connect_timeout: Duration::from_millis(self.inner.config.connect_timeout_ms),
+            connect_timeout: Duration::from_millis(config.connect_timeout_ms),
             limits: chorus_proto::socketio::Limits::default(),
             auth: self.inner.auth.clone(),
+            recovery,
         };
         let engine = Engine::new(
-            self.engine_config(WireFormat::SocketIo),
+            self.engine_config(format),
             Box::new(move |session, info| {
                 Box::new(SocketIoConn::new(
                     namespaces.clone(),
@@ -497,6 +513,19 @@ impl Server {
         response
     }
 
+    /// The publisher, if raw room `room` keeps history (`raw_room_history` names it and
+    /// its retention keeps messages).
+    fn raw_room_history(&self, room: &str) -> Option<Arc<chorus_core::Publisher>> {
+        let config = &self.inner.config;
+        self.inner.publisher.clone().filter(|publisher| {
+            config
+                .raw_room_history
+                .iter()
+                .any(|pattern| chorus_core::history::glob(pattern, room))
+                && publisher.retention(room).is_some()
+        })
+    }
+
     fn open_raw_room(&self, req: Request) -> Response {
         let protocol = upgrade::offered_protocols(req.headers()).into_iter().next();
         let admit = |info: &mut HandshakeInfo| {
@@ -527,7 +556,17 @@ impl Server {
         if let Some(grant) = &grant {
             grant.arm(auth::close_on_expiry(peer.mailbox()));
         }
-        if let Err(err) = ns.join(&peer, &room) {
+        let history = self.raw_room_history(&room);
+        let joined = match &history {
+            // Its last messages first, then live: the join is ordered with the room's
+            // stream under the publisher's gate.
+            Some(publisher) => {
+                let replay = self.inner.config.raw_room_replay;
+                publisher.join_last(&ns, &peer, &room, replay).map(drop)
+            }
+            None => ns.join(&peer, &room).map(drop),
+        };
+        if let Err(err) = joined {
             tracing::warn!(%err, "raw room join failed");
         }
         tracing::debug!(id = %peer.id(), %room, addr = ?info.remote_addr, "raw client joined");
@@ -537,6 +576,7 @@ impl Server {
             room,
             echo_to_sender: self.inner.config.echo_to_sender,
             may_publish,
+            history,
             _grant: grant,
         };
         spawn_connection(upgraded, queue, session, self.transport_config());

@@ -28,6 +28,7 @@ pub(crate) fn publisher(config: &Config) -> Result<Option<Arc<Publisher>>, Store
         StoreKind::Memory => Arc::new(MemoryStore::new(MemoryLimits {
             max_messages: usize::try_from(config.history_max_messages).unwrap_or(usize::MAX),
             max_streams: MEMORY_STREAMS,
+            ..MemoryLimits::default()
         })),
         StoreKind::Sqlite => {
             let durability = match config.durability {

@@ -235,3 +235,65 @@ async fn a_reader_that_stops_is_cut_off_and_fast_readers_get_everything() {
         assert!(peer.queued_bytes() <= 512 * 1024);
     }
 }
+
+#[tokio::test]
+async fn a_raw_room_with_history_replays_its_last_messages_to_newcomers() {
+    let mut config = config();
+    config.raw_room_history = vec!["/kept/*".into()];
+    config.raw_room_replay = 3;
+    let (_, addr) = start_with(config).await;
+    let mut first = connect(addr, "/kept/a").await;
+    let mut elsewhere = connect(addr, "/not-kept").await;
+    let sent = [
+        Message::text("one"),
+        Message::binary(vec![2u8, 0, 255]),
+        Message::text("three ✓"),
+        Message::text("four"),
+    ];
+    for msg in &sent {
+        first.send(msg.clone()).await.unwrap();
+        elsewhere.send(msg.clone()).await.unwrap();
+    }
+    // The sender gets its echo, stored first, in order.
+    for msg in &sent {
+        assert_eq!(&recv(&mut first).await, msg);
+        assert_eq!(&recv(&mut elsewhere).await, msg);
+    }
+    // A newcomer gets the last three, frame types kept, then what is said live.
+    let mut later = connect(addr, "/kept/a").await;
+    for msg in &sent[1..] {
+        assert_eq!(&recv(&mut later).await, msg);
+    }
+    first.send(Message::text("five")).await.unwrap();
+    assert_eq!(recv(&mut later).await, Message::text("five"));
+    assert_eq!(recv(&mut first).await, Message::text("five"));
+    // A room not named keeps nothing; another room matching the pattern has its own.
+    let mut fresh = connect(addr, "/not-kept").await;
+    assert_silent(&mut fresh).await;
+    let mut other = connect(addr, "/kept/b").await;
+    assert_silent(&mut other).await;
+}
+
+#[tokio::test]
+async fn raw_room_history_survives_in_the_sqlite_file() {
+    let dir = std::env::temp_dir().join(format!("chorus-raw-history-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = || Config {
+        store: chorus::config::StoreKind::Sqlite,
+        data_dir: dir.clone(),
+        raw_room_history: vec!["*".into()],
+        ..config()
+    };
+    {
+        let (server, addr) = start_with(config()).await;
+        let mut ws = connect(addr, "/log").await;
+        ws.send(Message::text("kept")).await.unwrap();
+        assert_eq!(recv(&mut ws).await, Message::text("kept"));
+        drop(ws);
+        drop(server);
+    }
+    let (_server, addr) = start_with(config()).await;
+    let mut ws = connect(addr, "/log").await;
+    assert_eq!(recv(&mut ws).await, Message::text("kept"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

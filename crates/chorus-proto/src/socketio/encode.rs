@@ -45,15 +45,26 @@ impl Args<'_> {
     }
 }
 
-/// `CONNECT` accepted: `40{"sid":"X"}`, or `40/custom,{"sid":"X"}`.
-pub fn connect(nsp: &str, sid: &str) -> WsMessage {
+/// `CONNECT` accepted: `40{"sid":"X"}`, or `40/custom,{"sid":"X"}`; with a private
+/// session id for connection-state recovery, `40{"sid":"X","pid":"Y"}`.
+pub fn connect(nsp: &str, sid: &str, pid: Option<&str>) -> WsMessage {
     const SID: &str = r#"{"sid":"#;
-    let cap = 2 + nsp_len(nsp) + SID.len() + json::quoted_len(sid) + 1;
+    const PID: &str = r#","pid":"#;
+    let cap = 2
+        + nsp_len(nsp)
+        + SID.len()
+        + json::quoted_len(sid)
+        + pid.map_or(0, |pid| PID.len() + json::quoted_len(pid))
+        + 1;
     let mut out = String::with_capacity(cap);
     out.push_str("40");
     push_nsp(&mut out, nsp);
     out.push_str(SID);
     json::push_quoted(&mut out, sid);
+    if let Some(pid) = pid {
+        out.push_str(PID);
+        json::push_quoted(&mut out, pid);
+    }
     out.push('}');
     finish(out, cap)
 }
@@ -200,9 +211,17 @@ mod tests {
 
     #[test]
     fn encode_connect_disconnect_error() {
-        assert_eq!(text(&connect("/", "X")), r#"40{"sid":"X"}"#);
-        assert_eq!(text(&connect("/custom", "X")), r#"40/custom,{"sid":"X"}"#);
-        assert_eq!(text(&connect("", "a\"b")), r#"40{"sid":"a\"b"}"#);
+        assert_eq!(text(&connect("/", "X", None)), r#"40{"sid":"X"}"#);
+        assert_eq!(text(&connect("/custom", "X", None)), r#"40/custom,{"sid":"X"}"#);
+        assert_eq!(text(&connect("", "a\"b", None)), r#"40{"sid":"a\"b"}"#);
+        assert_eq!(
+            text(&connect("/", "X", Some("P"))),
+            r#"40{"sid":"X","pid":"P"}"#
+        );
+        assert_eq!(
+            text(&connect("/c", "X", Some("P"))),
+            r#"40/c,{"sid":"X","pid":"P"}"#
+        );
         assert_eq!(
             text(&connect_error("/random", "Invalid namespace", None)),
             r#"44/random,{"message":"Invalid namespace"}"#
@@ -308,7 +327,7 @@ mod tests {
         let msg = ack("/x", 5, Args::One(&ph), 1);
         assert_eq!(decode(&msg).attachments(), 1);
         assert!(matches!(
-            decode(&connect("/a", "s")),
+            decode(&connect("/a", "s", None)),
             Packet::Connect { .. }
         ));
         assert!(matches!(decode(&disconnect("/a")), Packet::Disconnect { nsp } if nsp == "/a"));

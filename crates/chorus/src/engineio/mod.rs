@@ -293,7 +293,7 @@ impl Engine {
     /// Whether a handshake without a token may wait for one in the layer above: Socket.IO
     /// clients usually send theirs in the CONNECT packet (`auth.token`).
     pub(crate) fn defers_missing_token(&self) -> bool {
-        self.config.format == WireFormat::SocketIo
+        self.config.format.is_socketio()
     }
 
     fn open_polling(self: &Arc<Self>, server: &Server, req: Request) -> Response {

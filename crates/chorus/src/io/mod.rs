@@ -40,7 +40,7 @@ pub use ack::{Ack, AckError};
 pub use data::Data;
 pub use emitter::{Emitter, Sent};
 pub use socket::Socket;
-pub(crate) use socket::Wire;
+pub(crate) use socket::{SocketInner, Wire};
 
 type ConnectFn = Arc<dyn Fn(&Socket) + Send + Sync>;
 type MiddlewareFn = Arc<dyn Fn(&Handshake) -> Result<(), ConnectError> + Send + Sync>;
@@ -317,6 +317,9 @@ pub(crate) fn close(socket: &Socket, reason: &str) {
     }
     inner.io.sockets.write().remove(&socket.id());
     inner.io.ns.disconnect(&inner.peer);
+    if let Some(session) = socket.session() {
+        session.closed(reason);
+    }
     inner.acks.lock().clear();
     let handlers = std::mem::take(&mut *inner.on_disconnect.lock());
     for f in handlers {

@@ -29,10 +29,13 @@ type DisconnectFn = Box<dyn FnOnce(&Socket, &str) + Send>;
 pub(crate) enum Wire {
     /// The native protocol at `/ws`.
     Native,
-    /// Socket.IO, in namespace `nsp`, over a connection that may carry other namespaces.
+    /// Socket.IO, in namespace `nsp`, over a connection that may carry other namespaces;
+    /// with its recovery session when the server keeps them, and whether it was restored.
     SocketIo {
         nsp: Arc<str>,
         link: Weak<crate::socketio::Link>,
+        session: Option<crate::socketio::recovery::SessionLink>,
+        recovered: bool,
     },
 }
 
@@ -102,6 +105,20 @@ impl Socket {
     /// True for a Socket.IO client, false for a native one.
     pub fn is_socketio(&self) -> bool {
         matches!(self.inner.wire, Wire::SocketIo { .. })
+    }
+
+    /// True for a Socket.IO client that came back after losing its connection and was
+    /// restored: same id, same rooms, and every message it missed in rooms with history
+    /// already replayed (socket.io's `socket.recovered`; see `docs/socketio.md`). Handlers
+    /// registered in `on_connection` are registered again, per-socket data is not restored.
+    pub fn recovered(&self) -> bool {
+        matches!(
+            self.inner.wire,
+            Wire::SocketIo {
+                recovered: true,
+                ..
+            }
+        )
     }
 
     /// True until the socket disconnects.
@@ -292,20 +309,35 @@ impl Socket {
     /// after it, so the socket receives it — the room's order is its stream's.
     pub fn join(&self, room: &str) -> Result<Vec<PeerInfo>, HubError> {
         let io = &self.inner.io;
-        match io.history_for(room) {
+        let (members, pos) = match io.history_for(room) {
             Some(publisher) => {
                 let room: Arc<str> = Arc::from(room);
-                publisher
-                    .join(&io.ns, &self.inner.peer, &room, None, 0)
-                    .map(|joined| joined.members)
+                let joined = publisher.join(&io.ns, &self.inner.peer, &room, None, 0)?;
+                (joined.members, Some(joined.pos))
             }
-            None => io.ns.join(&self.inner.peer, room),
+            None => (io.ns.join(&self.inner.peer, room)?, None),
+        };
+        if let Some(session) = self.session() {
+            session.joined(room, pos);
         }
+        Ok(members)
     }
 
     /// Leaves a room.
     pub fn leave(&self, room: &str) -> Result<(), HubError> {
-        self.inner.io.ns.leave(&self.inner.peer, room)
+        self.inner.io.ns.leave(&self.inner.peer, room)?;
+        if let Some(session) = self.session() {
+            session.left(room);
+        }
+        Ok(())
+    }
+
+    /// The socket's recovery session, if it has one.
+    pub(crate) fn session(&self) -> Option<&crate::socketio::recovery::SessionLink> {
+        match &self.inner.wire {
+            Wire::SocketIo { session, .. } => session.as_ref(),
+            Wire::Native => None,
+        }
     }
 
     /// The rooms this socket is in.
@@ -348,7 +380,7 @@ impl Socket {
                     "disconnected by server",
                 )));
             }
-            Wire::SocketIo { nsp, link } => {
+            Wire::SocketIo { nsp, link, .. } => {
                 if !self.connected() {
                     return;
                 }

@@ -22,6 +22,7 @@ use chorus_proto::socketio::{self, binary, Packet};
 use chorus_proto::{MessageKind, WsMessage};
 use serde_json::value::RawValue;
 
+use super::recovery::{Recovery, SessionLink};
 use super::{Link, Namespaces, SocketIoConfig};
 use crate::auth::{self, AuthError, Identity};
 use crate::engineio::EngineSession;
@@ -156,18 +157,15 @@ impl SocketIoConn {
             return;
         }
         let name = identity.as_ref().map(|id| Arc::from(id.nickname()));
-        let peer = io.inner.ns.attach(self.mailbox.clone(), name);
-        // The CONNECT answer goes first, before any handler can emit.
-        peer.push(Outbound::Message(socketio::connect(
-            &nsp,
-            &peer.id().to_string(),
-        )));
+        let sub = identity.as_ref().map(|id| Arc::<str>::from(id.user_id.as_str()));
         let nsp: Arc<str> = Arc::from(nsp);
-        let wire = Wire::SocketIo {
-            nsp: nsp.clone(),
-            link: Arc::downgrade(&self.link),
+        let (socket, session) = match self.restore(&io, &nsp, &handshake, name.clone(), &sub) {
+            Some(restored) => restored,
+            None => self.start(&io, &nsp, handshake, name, sub),
         };
-        let socket = io.open(peer, handshake, wire);
+        if let Some(session) = session {
+            session.set_socket(&socket);
+        }
         if let Some(grant) = &grant {
             // At expiry the server disconnects the socket, as `socket.disconnect()` would.
             let weak = Arc::downgrade(&socket.inner);
@@ -179,6 +177,87 @@ impl SocketIoConn {
         }
         if socket.connected() {
             self.link.insert(nsp, socket);
+        }
+    }
+
+    /// A new socket in `io` (with a new recovery session, if the server keeps them).
+    fn start(
+        &self,
+        io: &io::Io,
+        nsp: &Arc<str>,
+        handshake: Handshake,
+        name: Option<Arc<str>>,
+        sub: Option<Arc<str>>,
+    ) -> (Socket, Option<SessionLink>) {
+        let peer = io.inner.ns.attach(self.mailbox.clone(), name);
+        let session = self.config.recovery.as_ref().map(|recovery| {
+            let session = recovery.create(nsp.clone(), peer.id(), sub);
+            recovery.own(&session, &[])
+        });
+        // The CONNECT answer goes first, before any handler can emit.
+        let pid = session.as_ref().map(|s| s.pid().clone());
+        peer.push(Outbound::Message(socketio::connect(
+            nsp,
+            &peer.id().to_string(),
+            pid.as_deref(),
+        )));
+        let socket = io.open(peer, handshake, self.wire(nsp, session.clone(), false));
+        (socket, session)
+    }
+
+    /// The socket a reconnecting client left, restored — same id, rooms, and every stored
+    /// message it missed (see `recovery.rs`) — if its CONNECT claims a session it may have
+    /// back and nothing it missed is lost.
+    fn restore(
+        &self,
+        io: &io::Io,
+        nsp: &Arc<str>,
+        handshake: &Handshake,
+        name: Option<Arc<str>>,
+        sub: &Option<Arc<str>>,
+    ) -> Option<(Socket, Option<SessionLink>)> {
+        let recovery = self.config.recovery.as_ref()?;
+        let claim = Recovery::claim(handshake.auth.as_deref())?;
+        let found = recovery.find(claim, nsp, sub.as_deref())?;
+        // Taken only if the old socket is gone (a racing claim of the same session).
+        let peer = io.inner.ns.attach_as(found.sid, self.mailbox.clone(), name)?;
+        let connect = socketio::connect(nsp, &peer.id().to_string(), Some(found.pid()));
+        let restored = recovery.publisher().restore(
+            &io.inner.ns,
+            &peer,
+            &found.rooms,
+            found.after_seq,
+            &|room| recovery.limit(room),
+            || {
+                peer.push(Outbound::Message(connect));
+            },
+        );
+        let restored = match restored {
+            Ok(Some(restored)) => restored,
+            Ok(None) => {
+                io.inner.ns.disconnect(&peer);
+                recovery.forget(found);
+                return None;
+            }
+            Err(err) => {
+                tracing::warn!(%err, "socket.io: restoring a session failed");
+                io.inner.ns.disconnect(&peer);
+                recovery.forget(found);
+                return None;
+            }
+        };
+        tracing::debug!(replayed = restored.replayed, "socket.io: session recovered");
+        let session = recovery.own(found.session(), &restored.rooms);
+        let socket = io.open(peer, handshake.clone(), self.wire(nsp, Some(session.clone()), true));
+        Some((socket, Some(session)))
+    }
+
+    fn wire(&self, nsp: &Arc<str>, session: Option<SessionLink>, recovered: bool) -> Wire {
+        Wire::SocketIo {
+            nsp: nsp.clone(),
+            link: Arc::downgrade(&self.link),
+            session,
+            recovered,
         }
     }
 

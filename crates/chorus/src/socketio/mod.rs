@@ -9,8 +9,10 @@
 //! * [`conn`] — the per-connection protocol: CONNECT (tokens, middlewares, `Invalid
 //!   namespace`), EVENT and ACK (with binary attachments), DISCONNECT, and the connect
 //!   timeout.
+//! * [`recovery`] — connection-state recovery (`pid` / offsets), backed by the store.
 
 pub(crate) mod conn;
+pub(crate) mod recovery;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -45,6 +47,8 @@ pub(crate) struct SocketIoConfig {
     pub(crate) limits: chorus_proto::socketio::Limits,
     /// Token checks at CONNECT (`auth.token`); `None` when the server checks no tokens.
     pub(crate) auth: Option<Arc<crate::auth::Auth>>,
+    /// Connection-state recovery; `None` when it is off (or the server keeps no store).
+    pub(crate) recovery: Option<Arc<recovery::Recovery>>,
 }
 
 /// The namespaces a connection has joined; shared by the connection and its sockets (a

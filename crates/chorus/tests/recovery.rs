@@ -1,0 +1,473 @@
+//! Socket.IO connection-state recovery, spoken by hand over the WebSocket transport: the
+//! CONNECT answer's `pid`, offsets as the last argument of stored events, and a reconnect
+//! with `{"pid","offset"}` that gets the same socket id, its rooms and exactly the messages
+//! it missed — across rooms, in publish order, none it already had — or, when that cannot
+//! be, a fresh socket. The restart case (SIGKILL, same data directory) is at the end, against
+//! the real binary.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use chorus::{builtin, Config, Server};
+use common::*;
+use futures::SinkExt;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+const PATH: &str = "/socket.io/";
+
+/// A server with `chorus serve`'s built-in events, and a `welcome` event on connection
+/// that says whether the socket was recovered.
+async fn server(config: Config) -> (Server, SocketAddr) {
+    let server = Server::new(config);
+    let io = server.io();
+    io.on_connection(|socket| {
+        builtin::events(socket, true);
+        let _ = socket.emit(
+            "welcome",
+            &json!({ "id": socket.id(), "recovered": socket.recovered(), "rooms": socket.rooms() }),
+        );
+    });
+    let addr = start(server.clone()).await;
+    (server, addr)
+}
+
+/// One Socket.IO client over a WebSocket: its socket id, pid and the last offset it saw.
+struct Client {
+    ws: Ws,
+    sid: String,
+    pid: Option<String>,
+    offset: Option<String>,
+    welcome: Value,
+    acks: u64,
+}
+
+impl Client {
+    /// Connects to `/` with this CONNECT payload.
+    async fn connect(addr: SocketAddr, auth: Option<Value>) -> Self {
+        let mut ws = connect(addr, &format!("{PATH}?EIO=4&transport=websocket")).await;
+        let open = recv_text(&mut ws).await;
+        assert!(open.starts_with(r#"0{"sid":""#), "{open}");
+        let connect = match &auth {
+            Some(auth) => format!("40{auth}"),
+            None => "40".to_owned(),
+        };
+        ws.send(Message::text(connect)).await.unwrap();
+        let mut client = Client {
+            ws,
+            sid: String::new(),
+            pid: None,
+            offset: None,
+            welcome: Value::Null,
+            acks: 0,
+        };
+        let answer = client.packet().await;
+        let body: Value = serde_json::from_str(answer.strip_prefix("40").expect(&answer)).unwrap();
+        client.sid = body["sid"].as_str().unwrap().to_owned();
+        client.pid = body["pid"].as_str().map(str::to_owned);
+        client
+    }
+
+    /// Connects, then waits for its `welcome` (events replayed before it are kept).
+    async fn connect_welcomed(addr: SocketAddr, auth: Option<Value>) -> (Self, Vec<Value>) {
+        let mut client = Self::connect(addr, auth).await;
+        let mut before = Vec::new();
+        loop {
+            let event = client.event().await;
+            if event[0] == "welcome" {
+                client.welcome = event[1].clone();
+                return (client, before);
+            }
+            before.push(event);
+        }
+    }
+
+
+    /// The next Socket.IO packet, answering Engine.IO pings.
+    async fn packet(&mut self) -> String {
+        loop {
+            let text = recv_text(&mut self.ws).await;
+            if text == "2" {
+                self.ws.send(Message::text("3")).await.unwrap();
+                continue;
+            }
+            return text;
+        }
+    }
+
+    /// The next event's arguments (`[name, ...args]`), remembering its offset as
+    /// socket.io-client does: a string last argument.
+    async fn event(&mut self) -> Value {
+        loop {
+            let packet = self.packet().await;
+            let Some(body) = packet.strip_prefix("42") else {
+                continue;
+            };
+            let args: Value = serde_json::from_str(body).unwrap();
+            if let Some(Value::String(last)) = args.as_array().and_then(|a| a.last()) {
+                if self.pid.is_some() && args.as_array().unwrap().len() > 1 {
+                    self.offset = Some(last.clone());
+                }
+            }
+            return args;
+        }
+    }
+
+    /// Emits a built-in event and waits for its ack (events in between are dropped).
+    async fn call(&mut self, args: Value) -> Value {
+        self.acks += 1;
+        let id = self.acks;
+        let packet = format!("42{id}{args}");
+        self.ws.send(Message::text(packet)).await.unwrap();
+        loop {
+            let packet = self.packet().await;
+            if let Some(rest) = packet.strip_prefix(&format!("43{id}")) {
+                let answer: Value = serde_json::from_str(rest).unwrap();
+                return answer[0].clone();
+            }
+        }
+    }
+
+    async fn join(&mut self, room: &str) {
+        let joined = self.call(json!(["join", room])).await;
+        assert_eq!(joined["room"], room, "{joined}");
+    }
+
+    /// Sends `text` to the other members of `room`; returns once it is stored.
+    async fn say(&mut self, room: &str, text: &str) {
+        let sent = self.call(json!(["to", room, "said", text])).await;
+        assert!(sent["offset"].is_u64(), "{sent}");
+    }
+
+    /// Drops the TCP connection without a close handshake; what the client keeps.
+    fn drop_connection(self) -> Left {
+        let left = self.left();
+        drop(self.ws);
+        left
+    }
+
+    /// What socket.io-client keeps to reconnect with.
+    fn left(&self) -> Left {
+        Left {
+            sid: self.sid.clone(),
+            pid: self.pid.clone().expect("a pid"),
+            offset: self.offset.clone(),
+        }
+    }
+}
+
+/// A client that lost its connection: its last socket id, pid and offset.
+struct Left {
+    sid: String,
+    pid: String,
+    offset: Option<String>,
+}
+
+impl Left {
+    /// Reconnects as socket.io-client does: `{pid, offset}` in the CONNECT.
+    async fn reconnect(&self, addr: SocketAddr) -> (Client, Vec<Value>) {
+        let mut auth = json!({ "pid": self.pid });
+        if let Some(offset) = &self.offset {
+            auth["offset"] = json!(offset);
+        }
+        Client::connect_welcomed(addr, Some(auth)).await
+    }
+}
+
+/// The `said` texts of events, in order.
+fn texts(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e[0] == "said")
+        .map(|e| e[1].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Receives `n` `said` events.
+async fn said(client: &mut Client, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let event = client.event().await;
+        if event[0] == "said" {
+            out.push(event[1].as_str().unwrap().to_owned());
+        }
+    }
+    out
+}
+
+/// Waits until the server has noticed a dropped connection (its socket left `room`).
+async fn until_gone(server: &Server, room: &str, members: usize) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.io().members(room).len() != members {
+        assert!(Instant::now() < deadline, "the server never saw the drop");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_reconnecting_client_gets_its_id_rooms_and_exactly_what_it_missed() {
+    let (server, addr) = server(config()).await;
+    let (mut alice, _) = Client::connect_welcomed(addr, None).await;
+    let (mut bob, _) = Client::connect_welcomed(addr, None).await;
+    assert_eq!(alice.welcome["recovered"], false);
+    let pid = alice.pid.clone().expect("recovery is on by default: a pid");
+    assert_eq!(pid.len(), 32);
+    alice.join("lobby").await;
+    bob.join("lobby").await;
+
+    bob.say("lobby", "one").await;
+    let event = alice.event().await;
+    // The offset rides as the last argument, where socket.io-client looks for it.
+    assert_eq!(event[0], "said");
+    assert_eq!(event[1], "one");
+    let offset = event[2].as_str().expect("an offset").to_owned();
+    assert!(offset.contains('-'), "{offset}");
+    assert_eq!(alice.offset.as_deref(), Some(offset.as_str()));
+
+    let sid = alice.sid.clone();
+    let gone = alice.drop_connection();
+    until_gone(&server, "lobby", 1).await;
+    for text in ["two", "three", "four"] {
+        bob.say("lobby", text).await;
+    }
+
+    let (mut alice, replayed) = gone.reconnect(addr).await;
+    assert_eq!(alice.sid, sid, "the same socket id");
+    assert_eq!(alice.pid.as_deref(), Some(pid.as_str()), "the same pid");
+    assert_eq!(alice.welcome["recovered"], true);
+    assert_eq!(alice.welcome["rooms"], json!(["lobby"]));
+    // The replay comes before the connection handler's first emit, in order, "one" not
+    // again.
+    assert_eq!(texts(&replayed), ["two", "three", "four"]);
+    // And then live.
+    bob.say("lobby", "five").await;
+    assert_eq!(said(&mut alice, 1).await, ["five"]);
+    // What alice sends still reaches bob under her old id.
+    alice.say("lobby", "back").await;
+    let event = bob.event().await;
+    assert_eq!(event[1], "back");
+}
+
+#[tokio::test]
+async fn the_replay_across_rooms_is_in_publish_order_and_skips_what_was_received() {
+    let (server, addr) = server(config()).await;
+    let (mut alice, _) = Client::connect_welcomed(addr, None).await;
+    let (mut bob, _) = Client::connect_welcomed(addr, None).await;
+    for room in ["red", "blue"] {
+        alice.join(room).await;
+        bob.join(room).await;
+    }
+    // Received before the drop: the last one alice saw is in "blue", after one in "red".
+    bob.say("red", "r1").await;
+    bob.say("blue", "b1").await;
+    assert_eq!(said(&mut alice, 2).await, ["r1", "b1"]);
+    let gone = alice.drop_connection();
+    until_gone(&server, "red", 1).await;
+    for (room, text) in [("red", "r2"), ("blue", "b2"), ("red", "r3"), ("blue", "b3")] {
+        bob.say(room, text).await;
+    }
+    let (alice, replayed) = gone.reconnect(addr).await;
+    assert_eq!(alice.welcome["recovered"], true);
+    assert_eq!(texts(&replayed), ["r2", "b2", "r3", "b3"]);
+}
+
+#[tokio::test]
+async fn a_client_that_received_nothing_stored_gets_everything_after_its_joins() {
+    let (server, addr) = server(config()).await;
+    let (mut bob, _) = Client::connect_welcomed(addr, None).await;
+    bob.join("quiet").await;
+    bob.say("quiet", "before").await;
+    let (mut alice, _) = Client::connect_welcomed(addr, None).await;
+    alice.join("quiet").await;
+    assert!(alice.offset.is_none());
+    let gone = alice.drop_connection();
+    until_gone(&server, "quiet", 1).await;
+    bob.say("quiet", "after").await;
+    let (alice, replayed) = gone.reconnect(addr).await;
+    assert_eq!(alice.welcome["recovered"], true);
+    assert_eq!(texts(&replayed), ["after"], "not what was said before the join");
+}
+
+#[tokio::test]
+async fn a_session_that_cannot_be_recovered_gives_a_fresh_socket() {
+    let (server, addr) = server(config()).await;
+    let (mut alice, _) = Client::connect_welcomed(addr, None).await;
+    let (mut bob, _) = Client::connect_welcomed(addr, None).await;
+    alice.join("lobby").await;
+    bob.join("lobby").await;
+    bob.say("lobby", "one").await;
+    said(&mut alice, 1).await;
+    let Left { sid, pid, offset } = alice.drop_connection();
+    let offset = offset.unwrap();
+    until_gone(&server, "lobby", 1).await;
+
+    let fresh = |auth: Value| async move {
+        let (client, replayed) = Client::connect_welcomed(addr, Some(auth)).await;
+        assert_eq!(client.welcome["recovered"], false, "{}", client.welcome);
+        assert_eq!(client.welcome["rooms"], json!([]));
+        assert!(replayed.is_empty());
+        client
+    };
+    // An unknown pid, an offset that is an application's string, a pid that is not ours.
+    let unknown = fresh(json!({ "pid": "0".repeat(32), "offset": offset })).await;
+    assert_ne!(unknown.sid, sid);
+    assert_ne!(unknown.pid.as_deref(), Some(pid.as_str()));
+    fresh(json!({ "pid": pid, "offset": "hello" })).await;
+    fresh(json!({ "pid": "../../etc", "offset": offset })).await;
+    // A failed claim spends the session: the right offset afterwards is too late.
+    fresh(json!({ "pid": pid, "offset": offset })).await;
+}
+
+#[tokio::test]
+async fn missed_messages_beyond_retention_give_a_fresh_socket() {
+    let mut config = config();
+    config.history_max_messages = 3;
+    let (server, addr) = server(config).await;
+    let (mut alice, _) = Client::connect_welcomed(addr, None).await;
+    let (mut bob, _) = Client::connect_welcomed(addr, None).await;
+    alice.join("busy").await;
+    bob.join("busy").await;
+    bob.say("busy", "seen").await;
+    said(&mut alice, 1).await;
+    let gone = alice.drop_connection();
+    until_gone(&server, "busy", 1).await;
+    for n in 0..5 {
+        bob.say("busy", &format!("m{n}")).await;
+    }
+    let (alice, replayed) = gone.reconnect(addr).await;
+    assert_eq!(alice.welcome["recovered"], false);
+    assert_ne!(alice.sid, gone.sid);
+    assert!(replayed.is_empty());
+}
+
+#[tokio::test]
+async fn a_client_back_before_the_server_noticed_takes_its_session_over() {
+    let (server, addr) = server(config()).await;
+    let (mut alice, _) = Client::connect_welcomed(addr, None).await;
+    let (mut bob, _) = Client::connect_welcomed(addr, None).await;
+    alice.join("lobby").await;
+    bob.join("lobby").await;
+    bob.say("lobby", "one").await;
+    said(&mut alice, 1).await;
+    // The old connection is still open as far as the server knows.
+    let (mut again, replayed) = alice.left().reconnect(addr).await;
+    assert_eq!(again.welcome["recovered"], true);
+    assert_eq!(again.sid, alice.sid);
+    assert!(texts(&replayed).is_empty());
+    // The old socket is told it was disconnected, and its connection closes.
+    loop {
+        let packet = alice.packet().await;
+        if packet == "41" {
+            break;
+        }
+    }
+    // The new one is in the room, once.
+    bob.say("lobby", "two").await;
+    assert_eq!(said(&mut again, 1).await, ["two"]);
+    assert_eq!(server.io().members("lobby").len(), 2);
+}
+
+#[tokio::test]
+async fn an_explicit_disconnect_ends_the_session() {
+    let (server, addr) = server(config()).await;
+    let (mut alice, _) = Client::connect_welcomed(addr, None).await;
+    alice.join("lobby").await;
+    let (pid, sid) = (alice.pid.clone().unwrap(), alice.sid.clone());
+    alice.ws.send(Message::text("41")).await.unwrap();
+    until_gone(&server, "lobby", 0).await;
+    let (again, _) = Client::connect_welcomed(addr, Some(json!({ "pid": pid }))).await;
+    assert_eq!(again.welcome["recovered"], false);
+    assert_ne!(again.sid, sid);
+}
+
+#[tokio::test]
+async fn recovery_off_sends_no_pid_and_no_offsets() {
+    let mut config = config();
+    config.socketio_recovery_secs = 0;
+    let (_server, addr) = server(config).await;
+    let (mut alice, _) = Client::connect_welcomed(addr, None).await;
+    let (mut bob, _) = Client::connect_welcomed(addr, None).await;
+    assert!(alice.pid.is_none());
+    alice.join("lobby").await;
+    bob.join("lobby").await;
+    bob.say("lobby", "one").await;
+    let event = alice.event().await;
+    assert_eq!(event, json!(["said", "one"]));
+}
+
+// The restart: sessions and history are in the SQLite file, so a client whose server was
+// killed comes back to a new process as the same socket, with what it missed.
+
+const BIN: &str = env!("CARGO_BIN_EXE_chorus");
+
+/// `chorus serve` with a SQLite store in `dir` on `port`; returns once it answers.
+async fn serve(dir: &std::path::Path, port: u16) -> std::process::Child {
+    let child = std::process::Command::new(BIN)
+        .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--store", "sqlite", "--data-dir"])
+        .arg(dir)
+        .args(["--chat-page", "false"])
+        .env("CHORUS_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start chorus");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(Instant::now() < deadline, "chorus did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child
+}
+
+/// Connects to `chorus serve` (no `welcome` there: the CONNECT answer is enough).
+async fn serve_client(addr: SocketAddr, auth: Option<Value>) -> Client {
+    Client::connect(addr, auth).await
+}
+
+#[tokio::test]
+async fn a_client_recovers_across_a_sigkill_and_restart() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let dir = std::env::temp_dir().join(format!("chorus-recovery-{}-{port}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut child = serve(&dir, port).await;
+
+    let mut alice = serve_client(addr, None).await;
+    let mut bob = serve_client(addr, None).await;
+    alice.join("lobby").await;
+    bob.join("lobby").await;
+    bob.say("lobby", "seen").await;
+    assert_eq!(said(&mut alice, 1).await, ["seen"]);
+    let gone = alice.drop_connection();
+    // Acknowledged (stored) while alice is away, then the server dies without warning.
+    for text in ["while", "you", "were", "out"] {
+        bob.say("lobby", text).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let mut child = serve(&dir, port).await;
+    let mut auth = json!({ "pid": gone.pid });
+    auth["offset"] = json!(gone.offset.clone().unwrap());
+    let mut alice = serve_client(addr, Some(auth)).await;
+    assert_eq!(alice.sid, gone.sid, "the same socket id after a restart");
+    assert_eq!(alice.pid.as_deref(), Some(gone.pid.as_str()));
+    assert_eq!(said(&mut alice, 4).await, ["while", "you", "were", "out"]);
+    // Back in the room, live.
+    let mut carol = serve_client(addr, None).await;
+    carol.join("lobby").await;
+    carol.say("lobby", "welcome back").await;
+    assert_eq!(said(&mut alice, 1).await, ["welcome back"]);
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
