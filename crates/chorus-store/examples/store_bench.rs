@@ -94,9 +94,9 @@ fn run(store: &dyn Store, args: &Args, batch: u64) -> (f64, Duration, Duration) 
             })
             .collect();
         let start = Instant::now();
-        let offsets = store.append_batch(&appends).expect("append");
+        let stamps = store.append_batch(&appends).expect("append");
         let took = start.elapsed();
-        assert_eq!(offsets.len() as u64, size);
+        assert_eq!(stamps.len() as u64, size);
         total += took;
         latencies.push(took);
         n += size;

@@ -1,6 +1,9 @@
 //! The conformance suite: what every [`Store`] must do, as plain functions over a fresh,
 //! empty store, so each implementation — here or in another crate — runs the same checks.
 //!
+//! The cases for streams and offsets are here; those for sequence numbers are in
+//! `conformance/sequence.rs`, those for session records in `conformance/sessions.rs`.
+//!
 //! Each case panics (with an `assert!` message) on a violation. [`run_all`] runs every case
 //! against stores from a factory; [`CASES`] lists them by name, and inside this crate the
 //! `conformance_tests!` macro turns them into one `#[test]` each for an implementation.
@@ -9,7 +12,10 @@
 //! an unknown stream reports offset 0 and the same epoch on every read, keeps that epoch
 //! when its first message creates it, and reading it creates nothing; a read after an
 //! offset the stream never reached is `truncated`; `read_last(n)` is a read after
-//! `last - n`; a page's `pos` and entries are one consistent snapshot.
+//! `last - n`; a page's `pos` and entries are one consistent snapshot; a read after a
+//! sequence number is `truncated` by removal only if a removed message had a higher one
+//! ([`crate::rules::truncated_after_seq`]); a session record is still valid during the
+//! millisecond it expires in, and `trim`'s count does not include session records.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,7 +23,19 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::{Append, DataKind, Page, Retention, Store, StoredEvent};
+use crate::{Append, DataKind, Page, Retention, Stamp, Store, StoredEvent};
+
+mod sequence;
+mod sessions;
+
+pub use self::sequence::{
+    read_after_seq_is_truncated_only_by_removing_unseen_messages,
+    read_after_seq_skips_what_the_reader_has, sequence_numbers_increase_across_batches_and_streams,
+};
+pub use self::sessions::{
+    expire_open_sessions_touches_only_open_records, sessions_are_put_read_replaced_and_deleted,
+    sessions_expire, trim_removes_expired_sessions,
+};
 
 /// One conformance case: checks a fresh, empty store.
 pub type Case = fn(&dyn Store);
@@ -63,6 +81,13 @@ cases! {
     senders_and_unicode_names_round_trip,
     many_streams_interleaved_in_one_batch,
     concurrent_reads_see_consistent_pages,
+    sequence_numbers_increase_across_batches_and_streams,
+    read_after_seq_skips_what_the_reader_has,
+    read_after_seq_is_truncated_only_by_removing_unseen_messages,
+    sessions_are_put_read_replaced_and_deleted,
+    sessions_expire,
+    expire_open_sessions_touches_only_open_records,
+    trim_removes_expired_sessions,
 }
 
 /// Runs every case, each on a new store from `factory`, printing each case's name first
@@ -86,20 +111,25 @@ pub fn json_event(name: &str, n: u64) -> StoredEvent {
     }
 }
 
-/// Appends one event, returning its offset.
-pub fn append_one(store: &dyn Store, stream: &str, event: StoredEvent) -> u64 {
-    let offsets = store
+/// Appends one event, returning its stamp.
+pub fn append_stamped(store: &dyn Store, stream: &str, event: StoredEvent) -> Stamp {
+    let stamps = store
         .append_batch(&[Append {
             stream: stream.into(),
             event,
         }])
         .expect("append");
-    assert_eq!(offsets.len(), 1, "one offset per append");
-    offsets[0]
+    assert_eq!(stamps.len(), 1, "one stamp per append");
+    stamps[0]
 }
 
-/// Appends `count` events `json_event("m", n)` for the next `n`s, one batch.
-fn fill(store: &dyn Store, stream: &str, count: u64) -> Vec<u64> {
+/// Appends one event, returning its offset.
+pub fn append_one(store: &dyn Store, stream: &str, event: StoredEvent) -> u64 {
+    append_stamped(store, stream, event).offset
+}
+
+/// Appends `count` events `json_event("m", n)` for the next `n`s, one batch; their stamps.
+fn fill_stamped(store: &dyn Store, stream: &str, count: u64) -> Vec<Stamp> {
     let start = store.position(stream).expect("position").offset;
     let batch: Vec<Append> = (start + 1..=start + count)
         .map(|n| Append {
@@ -110,8 +140,21 @@ fn fill(store: &dyn Store, stream: &str, count: u64) -> Vec<u64> {
     store.append_batch(&batch).expect("append")
 }
 
+/// [`fill_stamped`], returning the offsets.
+fn fill(store: &dyn Store, stream: &str, count: u64) -> Vec<u64> {
+    stamp_offsets(&fill_stamped(store, stream, count))
+}
+
+fn stamp_offsets(stamps: &[Stamp]) -> Vec<u64> {
+    stamps.iter().map(|s| s.offset).collect()
+}
+
 fn offsets(page: &Page) -> Vec<u64> {
     page.entries.iter().map(|e| e.offset).collect()
+}
+
+fn seqs(page: &Page) -> Vec<u64> {
+    page.entries.iter().map(|e| e.seq).collect()
 }
 
 fn after(store: &dyn Store, stream: &str, after: u64, limit: usize) -> Page {
@@ -143,7 +186,10 @@ pub fn offsets_start_at_one_and_increase_across_batches(store: &dyn Store) {
             event: json_event("m", 0),
         })
         .collect();
-    assert_eq!(store.append_batch(&mixed).unwrap(), [6, 2, 7]);
+    assert_eq!(
+        stamp_offsets(&store.append_batch(&mixed).unwrap()),
+        [6, 2, 7]
+    );
     assert_eq!(store.position("a").unwrap().offset, 7);
     assert_eq!(store.position("b").unwrap().offset, 2);
     let page = after(store, "a", 0, 100);
@@ -458,7 +504,7 @@ pub fn many_streams_interleaved_in_one_batch(store: &dyn Store) {
             .collect()
     };
     for first_round in [0, ROUNDS / 2] {
-        let offsets = store.append_batch(&make(first_round)).unwrap();
+        let offsets = stamp_offsets(&store.append_batch(&make(first_round)).unwrap());
         let expected: Vec<u64> = (first_round..first_round + ROUNDS / 2)
             .flat_map(|r| (0..STREAMS).map(move |_| r + 1))
             .collect();

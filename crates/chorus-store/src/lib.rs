@@ -1,8 +1,10 @@
-//! Where chorus keeps room history: implementations of the [`Store`] seam defined in
-//! `chorus-core` (see [`chorus_core::store`] for the model of streams, offsets and epochs).
+//! Where chorus keeps room history and session records: implementations of the [`Store`]
+//! seam defined in `chorus-core` (see [`chorus_core::store`] for the model of streams,
+//! offsets, epochs, store-wide sequence numbers and session records).
 //!
-//! * [`MemoryStore`] keeps streams in memory, bounded in messages per stream and in streams.
-//!   A restart loses everything, and clients notice because every epoch changes.
+//! * [`MemoryStore`] keeps streams in memory, bounded in messages per stream and in streams,
+//!   and session records, bounded in number. A restart loses everything, and clients notice
+//!   because every epoch changes.
 //! * [`SqliteStore`] keeps them in one SQLite file (WAL), durable across a process kill
 //!   ([`Durability::Batched`]) or an OS crash too ([`Durability::Fsync`]). When an OS crash
 //!   may have lost `Batched` commits, every stream gets a new epoch rather than hand out
@@ -24,13 +26,16 @@
 //! # Layout
 //!
 //! * [`rules`] — the read and retention rules both implementations share: when a page is
-//!   `truncated`, what "too old" means.
+//!   `truncated` (after an offset, or after an offset and a sequence number), what "too
+//!   old" means, when a session record has expired.
 //! * [`epoch`] — [`epoch::EpochSource`], the per-store secret streams' epochs derive from.
-//! * [`memory`] — [`MemoryStore`] and its [`MemoryLimits`].
+//! * [`memory`] — [`MemoryStore`] and its [`MemoryLimits`]; beside it, `memory/sessions.rs`
+//!   (the bounded session-record table and its eviction order).
 //! * [`sqlite`] — [`SqliteStore`] and [`Durability`]: the connections, appends and reads.
-//!   Beside it, `sqlite/schema.rs` (file layout, pragmas, schema version), `sqlite/row.rs`
-//!   (a message as a row), `sqlite/retention.rs` (`trim`) and `sqlite/lifecycle.rs` (new
-//!   epochs after an OS crash may have lost `Batched` commits).
+//!   Beside it, `sqlite/schema.rs` (file layout, pragmas, schema version and migration),
+//!   `sqlite/row.rs` (a message as a row), `sqlite/retention.rs` (`trim`),
+//!   `sqlite/sessions.rs` (session records) and `sqlite/lifecycle.rs` (new epochs after an
+//!   OS crash may have lost `Batched` commits).
 //! * [`conformance`] — the suite every [`Store`] must pass, as plain functions, so an
 //!   implementation in another crate can run it too.
 //!

@@ -1,6 +1,6 @@
-//! [`MemoryStore`]: room streams in process memory, for tests, for deployments that need
-//! recovery across short disconnects but not across restarts, and as the reference
-//! implementation of the [`Store`] contract.
+//! [`MemoryStore`]: room streams and session records in process memory, for tests, for
+//! deployments that need recovery across short disconnects but not across restarts, and as
+//! the reference implementation of the [`Store`] contract.
 //!
 //! Memory stays bounded without relying on `trim` being called: each stream keeps at most
 //! [`MemoryLimits::max_messages`] messages (the oldest are dropped on append, which a reader
@@ -13,22 +13,37 @@
 //! empty stream before an eviction cannot recover it, the safe direction.
 //!
 //! So the store holds at most `max_streams × max_messages` messages, each as large as the
-//! hub lets a message be.
+//! hub lets a message be, and at most [`MemoryLimits::max_sessions`] session records (see
+//! `memory/sessions.rs` for which record goes when a new one does not fit).
+//!
+//! Sequence numbers come from one counter for the whole store, which outlives evicted
+//! streams. Each stream remembers the sequence number of the newest message it lost to its
+//! `max_messages` bound or to `trim` (`trimmed_seq`), which is what
+//! [`Store::read_after_seq`] needs to tell whether a reader missed one (see
+//! [`rules::truncated_after_seq`]).
 //!
 //! Reads never create state: the position of an unknown stream is computed, not stored.
-//! One [`RwLock`] guards everything: appends and trims come from the hub's single publisher
-//! thread and are short (no I/O), reads share the lock. A std-style blocking lock is right
-//! here because no method is async and none holds the lock across anything slow.
+//! One [`RwLock`] guards the streams: appends and trims come from the hub's single
+//! publisher thread and are short (no I/O), reads share the lock. Session records have
+//! their own lock, so a client's (dis)connection never waits for a batch of appends. A
+//! std-style blocking lock is right here because no method is async and none holds a lock
+//! across anything slow.
+
+mod sessions;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use parking_lot::RwLock;
 
+use self::sessions::Sessions;
 use crate::epoch::EpochSource;
 use crate::rules;
-use crate::{Append, Entry, Page, Retention, Store, StoreError, StoredEvent, StreamPos};
+use crate::{
+    Append, Entry, Page, Retention, SessionWrite, Stamp, Store, StoreError, StoredEvent, StreamPos,
+};
 
 /// How much a [`MemoryStore`] may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +54,10 @@ pub struct MemoryLimits {
     /// Most streams kept; creating one more evicts the least recently appended stream.
     /// Default 10,000. At least 1.
     pub max_streams: usize,
+    /// Most session records kept; putting one more first drops expired records, then evicts
+    /// the one expiring soonest, open records (no expiry) last, oldest first. Default
+    /// 100,000. At least 1.
+    pub max_sessions: usize,
 }
 
 impl Default for MemoryLimits {
@@ -46,6 +65,7 @@ impl Default for MemoryLimits {
         Self {
             max_messages: 1_000,
             max_streams: 10_000,
+            max_sessions: 100_000,
         }
     }
 }
@@ -62,13 +82,22 @@ pub struct MemoryStats {
     /// Messages dropped because of [`MemoryLimits::max_messages`] or an eviction, since
     /// construction (not counting those `trim` removed).
     pub dropped_messages: u64,
+    /// Session records held now (expired ones included until they are removed).
+    pub sessions: usize,
+    /// Session records evicted before they expired because of
+    /// [`MemoryLimits::max_sessions`], since construction.
+    pub evicted_sessions: u64,
 }
 
 /// Room streams in memory; see the [module docs](self).
 pub struct MemoryStore {
     limits: MemoryLimits,
     epochs: EpochSource,
+    /// Milliseconds since the Unix epoch: when a put into a full session table drops
+    /// expired records, as of when (the trait's session writes carry no time).
+    clock: fn() -> u64,
     inner: RwLock<Inner>,
+    sessions: RwLock<Sessions>,
 }
 
 #[derive(Default)]
@@ -79,6 +108,8 @@ struct Inner {
     tick: u64,
     /// Bumped on every eviction; part of every new stream's epoch.
     generation: u64,
+    /// The sequence number of the last message appended, to any stream.
+    last_seq: u64,
     messages: usize,
     evicted_streams: u64,
     dropped_messages: u64,
@@ -90,8 +121,18 @@ struct Stream {
     last: u64,
     /// Tick of the last append (its key in `by_touch`).
     touched: u64,
-    /// The kept messages, offsets `last - len + 1 ..= last`.
-    messages: VecDeque<StoredEvent>,
+    /// Sequence number of the newest message removed (by `max_messages` or `trim`); 0 if
+    /// none was.
+    trimmed_seq: u64,
+    /// The kept messages, offsets `last - len + 1 ..= last`, their sequence numbers
+    /// increasing.
+    messages: VecDeque<Kept>,
+}
+
+/// A kept message and its sequence number.
+struct Kept {
+    seq: u64,
+    event: StoredEvent,
 }
 
 impl Stream {
@@ -106,18 +147,38 @@ impl Stream {
     fn first(&self) -> u64 {
         self.last + 1 - self.messages.len() as u64
     }
+
+    /// Removes the oldest kept message, remembering its sequence number.
+    fn pop_oldest(&mut self) -> bool {
+        match self.messages.pop_front() {
+            Some(kept) => {
+                self.trimmed_seq = kept.seq;
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 impl MemoryStore {
     /// An empty store with a new random epoch secret.
     pub fn new(limits: MemoryLimits) -> Self {
+        Self::with_clock(limits, chorus_core::publisher::now_ms)
+    }
+
+    /// [`MemoryStore::new`] with another clock for session expiry on put.
+    fn with_clock(limits: MemoryLimits, clock: fn() -> u64) -> Self {
+        let limits = MemoryLimits {
+            max_messages: limits.max_messages.max(1),
+            max_streams: limits.max_streams.max(1),
+            max_sessions: limits.max_sessions.max(1),
+        };
         Self {
-            limits: MemoryLimits {
-                max_messages: limits.max_messages.max(1),
-                max_streams: limits.max_streams.max(1),
-            },
+            limits,
             epochs: EpochSource::random(),
+            clock,
             inner: RwLock::new(Inner::default()),
+            sessions: RwLock::new(Sessions::new(limits.max_sessions)),
         }
     }
 
@@ -129,11 +190,14 @@ impl MemoryStore {
     /// What the store holds now and how often its limits were hit.
     pub fn stats(&self) -> MemoryStats {
         let inner = self.inner.read();
+        let sessions = self.sessions.read();
         MemoryStats {
             streams: inner.streams.len(),
             messages: inner.messages,
             evicted_streams: inner.evicted_streams,
             dropped_messages: inner.dropped_messages,
+            sessions: sessions.len(),
+            evicted_sessions: sessions.evicted(),
         }
     }
 
@@ -144,12 +208,15 @@ impl MemoryStore {
         }
     }
 
+    /// A page after offset `after`; with `after_seq`, skipping messages whose sequence
+    /// number is not above it and judging truncation by [`rules::truncated_after_seq`].
     fn page(
         &self,
         inner: &Inner,
         stream: &str,
         epoch: Option<&str>,
         after: u64,
+        after_seq: Option<u64>,
         limit: usize,
     ) -> Page {
         let Some(s) = inner.streams.get(stream) else {
@@ -168,24 +235,42 @@ impl MemoryStore {
                 truncated: true,
             };
         }
-        let start = after.saturating_add(1).max(s.first());
+        let first = s.first();
+        let start = after.saturating_add(1).max(first);
         let first_kept_after = (start <= s.last).then_some(start);
-        let skip = usize::try_from(start - s.first()).unwrap_or(usize::MAX);
+        let len = s.messages.len();
+        let mut skip = usize::try_from(start - first)
+            .unwrap_or(usize::MAX)
+            .min(len);
+        if let Some(after_seq) = after_seq {
+            // Sequence numbers increase along the stream: what the reader has is a prefix.
+            skip = skip.max(s.messages.partition_point(|m| m.seq <= after_seq));
+        }
         let entries = s
             .messages
-            .iter()
-            .skip(skip)
+            .range(skip..)
             .take(limit)
-            .zip(start..)
-            .map(|(event, offset)| Entry {
+            .zip(first + skip as u64..)
+            .map(|(kept, offset)| Entry {
                 offset,
-                event: event.clone(),
+                seq: kept.seq,
+                event: kept.event.clone(),
             })
             .collect();
+        let truncated = match after_seq {
+            None => rules::truncated(after, s.last, first_kept_after),
+            Some(after_seq) => rules::truncated_after_seq(
+                after,
+                s.last,
+                first_kept_after,
+                s.trimmed_seq,
+                after_seq,
+            ),
+        };
         Page {
             pos: s.pos(),
             entries,
-            truncated: rules::truncated(after, s.last, first_kept_after),
+            truncated,
         }
     }
 }
@@ -225,6 +310,7 @@ impl Inner {
             epoch: epochs.epoch(generation, name),
             last: 0,
             touched: 0,
+            trimmed_seq: 0,
             messages: VecDeque::new(),
         });
         self.by_touch.remove(&s.touched);
@@ -247,23 +333,30 @@ impl Inner {
 }
 
 impl Store for MemoryStore {
-    fn append_batch(&self, batch: &[Append]) -> Result<Vec<u64>, StoreError> {
-        let mut offsets = Vec::with_capacity(batch.len());
+    fn append_batch(&self, batch: &[Append]) -> Result<Vec<Stamp>, StoreError> {
+        let mut stamps = Vec::with_capacity(batch.len());
         let mut inner = self.inner.write();
         for append in batch {
+            inner.last_seq += 1;
+            let seq = inner.last_seq;
             let s = inner.stream_for_append(&append.stream, self.limits, &self.epochs);
             s.last += 1;
-            offsets.push(s.last);
-            s.messages.push_back(append.event.clone());
-            let dropped =
-                s.messages.len() > self.limits.max_messages && s.messages.pop_front().is_some();
+            stamps.push(Stamp {
+                offset: s.last,
+                seq,
+            });
+            s.messages.push_back(Kept {
+                seq,
+                event: append.event.clone(),
+            });
+            let dropped = s.messages.len() > self.limits.max_messages && s.pop_oldest();
             if dropped {
                 inner.dropped_messages += 1;
             } else {
                 inner.messages += 1;
             }
         }
-        Ok(offsets)
+        Ok(stamps)
     }
 
     fn position(&self, stream: &str) -> Result<StreamPos, StoreError> {
@@ -281,17 +374,29 @@ impl Store for MemoryStore {
         after: u64,
         limit: usize,
     ) -> Result<Page, StoreError> {
-        Ok(self.page(&self.inner.read(), stream, epoch, after, limit))
+        Ok(self.page(&self.inner.read(), stream, epoch, after, None, limit))
+    }
+
+    fn read_after_seq(
+        &self,
+        stream: &str,
+        epoch: &str,
+        after: u64,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let inner = self.inner.read();
+        Ok(self.page(&inner, stream, Some(epoch), after, Some(after_seq), limit))
     }
 
     fn read_last(&self, stream: &str, n: usize) -> Result<Page, StoreError> {
         let inner = self.inner.read();
         let last = inner.streams.get(stream).map_or(0, |s| s.last);
-        Ok(self.page(&inner, stream, None, rules::last_n_after(last, n), n))
+        Ok(self.page(&inner, stream, None, rules::last_n_after(last, n), None, n))
     }
 
     /// Walks every stream under the write lock, calling `retention` for each: keep the
-    /// callback cheap.
+    /// callback cheap. Then removes expired session records, under their own lock.
     fn trim(&self, now_ms: u64, retention: &dyn Fn(&str) -> Retention) -> Result<u64, StoreError> {
         let mut inner = self.inner.write();
         let mut removed = 0u64;
@@ -302,15 +407,45 @@ impl Store for MemoryStore {
             } = retention(name);
             let cutoff = rules::age_cutoff_ms(now_ms, max_age);
             while let Some(front) = s.messages.front() {
-                if (s.messages.len() as u64) <= max_messages && front.time_ms >= cutoff {
+                if (s.messages.len() as u64) <= max_messages && front.event.time_ms >= cutoff {
                     break;
                 }
-                s.messages.pop_front();
+                s.pop_oldest();
                 removed += 1;
             }
         }
         inner.messages -= usize::try_from(removed).unwrap_or(usize::MAX);
+        drop(inner);
+        self.sessions.write().remove_expired(now_ms);
         Ok(removed)
+    }
+
+    fn write_sessions(&self, writes: &[SessionWrite]) -> Result<(), StoreError> {
+        let mut sessions = self.sessions.write();
+        // Read once: a batch of writes is one moment.
+        let mut now_ms = None;
+        for write in writes {
+            match write {
+                SessionWrite::Put {
+                    id,
+                    record,
+                    expires_ms,
+                } => {
+                    let now_ms = *now_ms.get_or_insert_with(self.clock);
+                    sessions.put(id, record.clone(), *expires_ms, now_ms);
+                }
+                SessionWrite::Delete { id } => sessions.delete(id),
+            }
+        }
+        Ok(())
+    }
+
+    fn read_session(&self, id: &str, now_ms: u64) -> Result<Option<Bytes>, StoreError> {
+        Ok(self.sessions.read().get(id, now_ms))
+    }
+
+    fn expire_open_sessions(&self, expires_ms: u64) -> Result<u64, StoreError> {
+        Ok(self.sessions.write().expire_open(expires_ms))
     }
 }
 
@@ -334,6 +469,7 @@ mod tests {
         MemoryStore::new(MemoryLimits {
             max_messages,
             max_streams,
+            ..MemoryLimits::default()
         })
     }
 
@@ -410,9 +546,105 @@ mod tests {
     }
 
     #[test]
+    fn sequence_numbers_outlive_evicted_streams_and_dropped_messages() {
+        let store = small(2, 1);
+        let stamp = |stream: &str| {
+            let batch = [Append {
+                stream: stream.into(),
+                event: json_event("m", 0),
+            }];
+            store.append_batch(&batch).unwrap()[0]
+        };
+        assert_eq!(stamp("a"), Stamp { offset: 1, seq: 1 });
+        assert_eq!(stamp("b"), Stamp { offset: 1, seq: 2 }, "evicts a");
+        assert_eq!(stamp("a"), Stamp { offset: 1, seq: 3 }, "evicts b");
+        assert_eq!(stamp("a"), Stamp { offset: 2, seq: 4 });
+        assert_eq!(stamp("a"), Stamp { offset: 3, seq: 5 }, "drops offset 1");
+        // The cap removed offset 1 (seq 3): a reader that had it is not truncated.
+        let epoch = store.position("a").unwrap().epoch;
+        let page = store.read_after_seq("a", &epoch, 0, 3, 10).unwrap();
+        let seqs: Vec<u64> = page.entries.iter().map(|e| e.seq).collect();
+        assert_eq!((seqs, page.truncated), (vec![4, 5], false));
+        assert!(
+            store
+                .read_after_seq("a", &epoch, 0, 2, 10)
+                .unwrap()
+                .truncated
+        );
+    }
+
+    fn with_sessions(max_sessions: usize, clock: fn() -> u64) -> MemoryStore {
+        MemoryStore::with_clock(
+            MemoryLimits {
+                max_sessions,
+                ..MemoryLimits::default()
+            },
+            clock,
+        )
+    }
+
+    fn put(id: &str, expires_ms: Option<u64>) -> SessionWrite {
+        SessionWrite::Put {
+            id: id.into(),
+            record: Bytes::from(id.to_owned()),
+            expires_ms,
+        }
+    }
+
+    #[test]
+    fn a_full_session_table_drops_expired_records_then_evicts_the_soonest_to_expire() {
+        // The store's clock says 1,000.
+        let store = with_sessions(3, || 1_000);
+        let held = |store: &MemoryStore| -> Vec<bool> {
+            ["gone", "soon", "later", "open", "new1", "new2", "new3"]
+                .iter()
+                .map(|id| store.read_session(id, 0).unwrap().is_some())
+                .collect()
+        };
+        store
+            .write_sessions(&[put("gone", Some(999)), put("open", None)])
+            .unwrap();
+        store.write_sessions(&[put("soon", Some(5_000))]).unwrap();
+        // Full: "gone" expired as of the clock, dropped; not an eviction.
+        store.write_sessions(&[put("later", Some(9_000))]).unwrap();
+        let stats = store.stats();
+        assert_eq!((stats.sessions, stats.evicted_sessions), (3, 0));
+        // Full, nothing expired: records with an expiry go before open ones, soonest first.
+        store.write_sessions(&[put("new1", None)]).unwrap();
+        store.write_sessions(&[put("new2", None)]).unwrap();
+        assert_eq!(held(&store), [false, false, false, true, true, true, false]);
+        // Only open records: the oldest put goes.
+        store.write_sessions(&[put("new3", Some(2_000))]).unwrap();
+        assert_eq!(held(&store), [false, false, false, false, true, true, true]);
+        // Replacing or deleting never evicts.
+        store
+            .write_sessions(&[
+                put("new1", Some(3_000)),
+                SessionWrite::Delete { id: "x".into() },
+            ])
+            .unwrap();
+        let stats = store.stats();
+        assert_eq!((stats.sessions, stats.evicted_sessions), (3, 3));
+        assert_eq!(store.limits().max_sessions, 3);
+    }
+
+    #[test]
     fn limits_are_at_least_one() {
-        let store = small(0, 0);
-        assert_eq!(store.limits(), small(1, 1).limits());
+        let store = MemoryStore::new(MemoryLimits {
+            max_messages: 0,
+            max_streams: 0,
+            max_sessions: 0,
+        });
+        let limits = store.limits();
+        assert_eq!(
+            (limits.max_messages, limits.max_streams, limits.max_sessions),
+            (1, 1, 1)
+        );
+        store
+            .write_sessions(&[put("s1", None), put("s2", None)])
+            .unwrap();
+        assert_eq!(store.read_session("s1", 0).unwrap(), None);
+        assert_eq!(store.stats().sessions, 1);
         append_one(&store, "a", json_event("m", 1));
         append_one(&store, "b", json_event("m", 2));
         assert_eq!(store.read_last("b", 5).unwrap().entries.len(), 1);

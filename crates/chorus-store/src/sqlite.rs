@@ -7,10 +7,14 @@
 //! sees only committed batches, so a page's position and entries are one snapshot.
 //!
 //! An append batch is one `BEGIN IMMEDIATE` transaction with cached prepared statements:
+//! one update of the store-wide sequence counter, reserving the batch's sequence numbers;
 //! per stream in the batch, one lookup (or insert) of its row and one update of its
-//! `last_offset`; per message, one insert. Offsets are read inside that transaction, not
-//! cached, so a second store on the same file (another process) cannot make them collide.
-//! How durable a commit is depends on [`Durability`].
+//! `last_offset`; per message, one insert. Offsets and sequence numbers are read inside that
+//! transaction, not cached, so a second store on the same file (another process) cannot
+//! make them collide. How durable a commit is depends on [`Durability`].
+//!
+//! Session records (`sqlite/sessions.rs`) are written by the writer, one transaction per
+//! call — as durable as a batch — and read by the reader, from any thread.
 //!
 //! Stream rows are never deleted (see `sqlite/schema.rs`), so a stream's epoch is derived
 //! with generation 0 once, stored, and never changes while the file lives. Offsets and
@@ -20,17 +24,19 @@ mod lifecycle;
 mod retention;
 mod row;
 mod schema;
+mod sessions;
 
 use std::collections::hash_map::{Entry, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::epoch::EpochSource;
 use crate::rules;
-use crate::{Append, Page, Retention, Store, StoreError, StreamPos};
+use crate::{Append, Page, Retention, SessionWrite, Stamp, Store, StoreError, StreamPos};
 
 /// How far a commit is made durable before `append_batch` returns.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -146,21 +152,36 @@ impl SqliteStore {
         self.durability
     }
 
-    fn append(&self, batch: &[Append]) -> Result<Vec<u64>, SqliteError> {
+    fn append(&self, batch: &[Append]) -> Result<Vec<Stamp>, SqliteError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
         let mut conn = self.writer.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut offsets = Vec::with_capacity(batch.len());
+        let mut stamps = Vec::with_capacity(batch.len());
         {
+            // Reserves the batch's sequence numbers: `last - len + 1 ..= last`.
+            let count = row::to_sql(batch.len() as u64, "batch size")?;
+            let reserved: Option<i64> = tx
+                .prepare_cached(
+                    "UPDATE sequence SET last_gseq = last_gseq + ?1 WHERE id = 1 \
+                     RETURNING last_gseq",
+                )?
+                .query_row([count], |r| r.get(0))
+                .optional()?;
+            let reserved = reserved.ok_or(SqliteError::Corrupt("missing sequence counter"))?;
+            let mut seq = row::from_sql(reserved)?
+                .checked_sub(batch.len() as u64)
+                .ok_or(SqliteError::Corrupt("sequence counter"))?;
+
             let mut find =
                 tx.prepare_cached("SELECT id, last_offset FROM streams WHERE name = ?1")?;
             let mut create = tx.prepare_cached(
                 "INSERT INTO streams (name, epoch, last_offset) VALUES (?1, ?2, 0) RETURNING id",
             )?;
             let mut insert = tx.prepare_cached(&format!(
-                "INSERT INTO messages (stream, {}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO messages (stream, {}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 row::COLUMNS
             ))?;
             // Row id and last offset of each stream this batch touched.
@@ -183,11 +204,16 @@ impl SqliteStore {
                     }
                 };
                 stream.1 += 1;
-                offsets.push(stream.1);
+                seq += 1;
+                stamps.push(Stamp {
+                    offset: stream.1,
+                    seq,
+                });
                 let e = &append.event;
                 insert.execute(params![
                     stream.0,
                     row::to_sql(stream.1, "offset")?,
+                    row::to_sql(seq, "sequence number")?,
                     row::to_sql(e.time_ms, "time_ms")?,
                     &*e.name,
                     row::kind_to_sql(e.kind),
@@ -204,34 +230,36 @@ impl SqliteStore {
             }
         }
         tx.commit()?;
-        Ok(offsets)
+        Ok(stamps)
     }
 
-    /// The stream's row id and position, or its would-be position if it has no row.
-    fn pos(
-        &self,
-        conn: &Connection,
-        stream: &str,
-    ) -> Result<(Option<i64>, StreamPos), SqliteError> {
-        let found: Option<(i64, String, i64)> = conn
-            .prepare_cached("SELECT id, epoch, last_offset FROM streams WHERE name = ?1")?
-            .query_row([stream], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    /// The stream's row, or what it would be if it has none.
+    fn stream(&self, conn: &Connection, stream: &str) -> Result<StreamRow, SqliteError> {
+        let found: Option<(i64, String, i64, i64)> = conn
+            .prepare_cached(
+                "SELECT id, epoch, last_offset, trimmed_gseq FROM streams WHERE name = ?1",
+            )?
+            .query_row([stream], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
             .optional()?;
         Ok(match found {
-            Some((id, epoch, last)) => (
-                Some(id),
-                StreamPos {
+            Some((id, epoch, last, trimmed)) => StreamRow {
+                id: Some(id),
+                pos: StreamPos {
                     epoch: epoch.into(),
                     offset: row::from_sql(last)?,
                 },
-            ),
-            None => (
-                None,
-                StreamPos {
+                trimmed_gseq: row::from_sql(trimmed)?,
+            },
+            None => StreamRow {
+                id: None,
+                pos: StreamPos {
                     epoch: self.epochs.epoch(0, stream),
                     offset: 0,
                 },
-            ),
+                trimmed_gseq: 0,
+            },
         })
     }
 
@@ -245,15 +273,11 @@ impl SqliteStore {
         let mut conn = self.reader.lock();
         // One read transaction: the position and the entries are one snapshot.
         let tx = conn.transaction()?;
-        let (id, pos) = self.pos(&tx, stream)?;
+        let StreamRow { id, pos, .. } = self.stream(&tx, stream)?;
         // `None` is read_last: after the last `limit`.
         let after = after.unwrap_or_else(|| rules::last_n_after(pos.offset, limit));
         if epoch.is_some_and(|e| e != &*pos.epoch) {
-            return Ok(Page {
-                pos,
-                entries: Vec::new(),
-                truncated: true,
-            });
+            return Ok(mismatch(pos));
         }
         let mut entries = Vec::new();
         if let Some(id) = id.filter(|_| after < pos.offset) {
@@ -276,6 +300,91 @@ impl SqliteStore {
             truncated,
         })
     }
+
+    /// [`Store::read_after_seq`]: one range of the `(stream, seq)` key filtered on `gseq`,
+    /// so the messages skipped are never read out of SQLite, and, when that does not show
+    /// whether the message right after `after` is kept, one seek for the first kept offset.
+    fn page_after_seq(
+        &self,
+        stream: &str,
+        epoch: &str,
+        after: u64,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Page, SqliteError> {
+        let mut conn = self.reader.lock();
+        let tx = conn.transaction()?;
+        let StreamRow {
+            id,
+            pos,
+            trimmed_gseq,
+        } = self.stream(&tx, stream)?;
+        if epoch != &*pos.epoch {
+            return Ok(mismatch(pos));
+        }
+        let mut entries = Vec::new();
+        let mut first_kept_after = None;
+        if let Some(id) = id.filter(|_| after < pos.offset) {
+            let after_sql = row::clamp_to_sql(after);
+            if limit > 0 {
+                let mut select = tx.prepare_cached(&select_after_seq())?;
+                let rows = i64::try_from(limit).unwrap_or(i64::MAX);
+                let mut found =
+                    select.query(params![id, after_sql, row::clamp_to_sql(after_seq), rows])?;
+                while let Some(r) = found.next()? {
+                    entries.push(row::entry(r)?);
+                }
+            }
+            first_kept_after = match entries.first() {
+                Some(e) if e.offset == after + 1 => Some(e.offset),
+                _ => tx
+                    .prepare_cached("SELECT min(seq) FROM messages WHERE stream = ?1 AND seq > ?2")?
+                    .query_row(params![id, after_sql], |r| r.get::<_, Option<i64>>(0))?
+                    .map(row::from_sql)
+                    .transpose()?,
+            };
+        }
+        let truncated = rules::truncated_after_seq(
+            after,
+            pos.offset,
+            first_kept_after,
+            trimmed_gseq,
+            after_seq,
+        );
+        Ok(Page {
+            pos,
+            entries,
+            truncated,
+        })
+    }
+}
+
+/// The query of [`SqliteStore::page_after_seq`]: `?1` stream id, `?2` after, `?3` after_seq,
+/// `?4` limit.
+fn select_after_seq() -> String {
+    format!(
+        "SELECT {} FROM messages WHERE stream = ?1 AND seq > ?2 AND gseq > ?3 \
+         ORDER BY seq LIMIT ?4",
+        row::COLUMNS
+    )
+}
+
+/// A stream as its `streams` row says, or as it would be without one.
+struct StreamRow {
+    /// The row's id; `None` for a stream never appended to.
+    id: Option<i64>,
+    pos: StreamPos,
+    /// `gseq` of the newest message retention removed; 0 if none.
+    trimmed_gseq: u64,
+}
+
+/// The page for a reader whose epoch is not the stream's: nothing it can continue from.
+fn mismatch(pos: StreamPos) -> Page {
+    Page {
+        pos,
+        entries: Vec::new(),
+        truncated: true,
+    }
 }
 
 impl fmt::Debug for SqliteStore {
@@ -297,13 +406,13 @@ impl Drop for SqliteStore {
 }
 
 impl Store for SqliteStore {
-    fn append_batch(&self, batch: &[Append]) -> Result<Vec<u64>, StoreError> {
+    fn append_batch(&self, batch: &[Append]) -> Result<Vec<Stamp>, StoreError> {
         Ok(self.append(batch)?)
     }
 
     fn position(&self, stream: &str) -> Result<StreamPos, StoreError> {
         let conn = self.reader.lock();
-        Ok(self.pos(&conn, stream)?.1)
+        Ok(self.stream(&conn, stream)?.pos)
     }
 
     fn read_after(
@@ -316,12 +425,38 @@ impl Store for SqliteStore {
         Ok(self.page(stream, epoch, Some(after), limit)?)
     }
 
+    fn read_after_seq(
+        &self,
+        stream: &str,
+        epoch: &str,
+        after: u64,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        Ok(self.page_after_seq(stream, epoch, after, after_seq, limit)?)
+    }
+
     fn read_last(&self, stream: &str, n: usize) -> Result<Page, StoreError> {
         Ok(self.page(stream, None, None, n)?)
     }
 
     fn trim(&self, now_ms: u64, retention: &dyn Fn(&str) -> Retention) -> Result<u64, StoreError> {
-        Ok(retention::trim(&mut self.writer.lock(), now_ms, retention)?)
+        let mut conn = self.writer.lock();
+        let removed = retention::trim(&mut conn, now_ms, retention)?;
+        sessions::remove_expired(&conn, now_ms)?;
+        Ok(removed)
+    }
+
+    fn write_sessions(&self, writes: &[SessionWrite]) -> Result<(), StoreError> {
+        Ok(sessions::write(&mut self.writer.lock(), writes)?)
+    }
+
+    fn read_session(&self, id: &str, now_ms: u64) -> Result<Option<Bytes>, StoreError> {
+        Ok(sessions::read(&self.reader.lock(), id, now_ms)?)
+    }
+
+    fn expire_open_sessions(&self, expires_ms: u64) -> Result<u64, StoreError> {
+        Ok(sessions::expire_open(&self.writer.lock(), expires_ms)?)
     }
 }
 

@@ -1,6 +1,7 @@
 //! `Durability::Batched` survives the process being killed: a child process appends and
 //! reports each acknowledged batch, gets `SIGKILL`ed mid-stream, and everything it was told
-//! is stored is there, under the same epoch, when the file is reopened.
+//! is stored is there, under the same epoch and with the same sequence numbers, when the
+//! file is reopened, and sequence numbers continue above them.
 //!
 //! The child is this test binary run again with `--exact child_appends_until_killed`.
 
@@ -42,10 +43,11 @@ fn child_appends_until_killed() {
                 event: event(n),
             })
             .collect();
-        let offsets = store.append_batch(&batch).unwrap();
+        let stamps = store.append_batch(&batch).unwrap();
         next += BATCH;
         let epoch = store.position("room").unwrap().epoch;
-        writeln!(out, "ack {epoch} {}", offsets[offsets.len() - 1]).unwrap();
+        let last = stamps[stamps.len() - 1];
+        writeln!(out, "ack {epoch} {} {}", last.offset, last.seq).unwrap();
         out.flush().unwrap();
     }
 }
@@ -67,14 +69,20 @@ fn sigkill_loses_nothing_acknowledged() {
     while acks < 50 {
         let line = lines.next().expect("child exited early").unwrap();
         if let Some(ack) = line.strip_prefix("ack ") {
-            let (epoch, offset) = ack.split_once(' ').unwrap();
-            acked = Some((epoch.to_owned(), offset.parse::<u64>().unwrap()));
+            let fields: Vec<&str> = ack.split(' ').collect();
+            let [epoch, offset, seq] = fields[..] else {
+                panic!("malformed ack {line:?}");
+            };
+            let (offset, seq) = (offset.parse::<u64>().unwrap(), seq.parse::<u64>().unwrap());
+            acked = Some((epoch.to_owned(), offset, seq));
             acks += 1;
         }
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let (epoch, acked) = acked.unwrap();
+    let (epoch, acked, acked_seq) = acked.unwrap();
+    // One stream, one process: the sequence numbers are the offsets.
+    assert_eq!(acked_seq, acked);
 
     let store = SqliteStore::open(&path, Durability::Batched).unwrap();
     let pos = store.position("room").unwrap();
@@ -88,6 +96,14 @@ fn sigkill_loses_nothing_acknowledged() {
     assert_eq!(page.entries.len() as u64, pos.offset);
     for (i, entry) in page.entries.iter().enumerate() {
         assert_eq!(entry.offset, i as u64 + 1);
+        assert_eq!(entry.seq, entry.offset);
         assert_eq!(entry.event, event(entry.offset));
     }
+    let next = store
+        .append_batch(&[Append {
+            stream: "other".into(),
+            event: event(0),
+        }])
+        .unwrap();
+    assert_eq!(next[0].seq, pos.offset + 1, "sequence numbers continue");
 }

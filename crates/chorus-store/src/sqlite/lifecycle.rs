@@ -17,6 +17,12 @@
 //! * a marker from another boot, or no boot id to compare — the OS went down while a
 //!   Batched store had the file open: a new epoch secret, and every stream's stored epoch
 //!   rewritten from it. Offsets continue; clients cannot recover across that point.
+//!   The store-wide sequence counter lives in the same file, so the lost commits may take
+//!   their sequence numbers with them and the store hand those out again — but only under
+//!   the new epochs, and [`Store::read_after_seq`](crate::Store::read_after_seq) checks the
+//!   epoch first, so no reader can take a new message for one it saw. Session records
+//!   written in the lost moments are lost too, and a lost delete brings a record back:
+//!   recovering with it fails on the epochs, the same way.
 //!
 //! The boot id is Linux's `/proc/sys/kernel/random/boot_id`; elsewhere there is none, so
 //! any unclean close counts as a possible loss (safe, and only costs recoveries). One file

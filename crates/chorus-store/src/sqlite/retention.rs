@@ -5,6 +5,12 @@
 //! many streams never loads every name at once nor builds one huge transaction. Each page's
 //! query also fetches each stream's first kept offset (one B-tree seek), so a stream with
 //! nothing left costs no callback and no further query: idle rooms are nearly free.
+//!
+//! Before deleting a stream's oldest messages, retention records the `gseq` of the newest
+//! one it deletes in the stream's `trimmed_gseq` (one seek): removal takes a prefix of the
+//! offsets and `gseq` grows with the offset, so that is the highest removed sequence number,
+//! which is all [`crate::rules::truncated_after_seq`] needs. Expired session records are
+//! removed by `sessions.rs`, after this.
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
@@ -43,6 +49,12 @@ pub(super) fn trim(
             "SELECT seq FROM messages WHERE stream = ?1 AND seq >= ?2 AND time_ms >= ?3 \
              ORDER BY seq LIMIT 1",
         )?;
+        let mut newest_removed = tx.prepare_cached(
+            "SELECT gseq FROM messages WHERE stream = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT 1",
+        )?;
+        let mut mark = tx.prepare_cached(
+            "UPDATE streams SET trimmed_gseq = max(trimmed_gseq, ?2) WHERE id = ?1",
+        )?;
         let mut delete =
             tx.prepare_cached("DELETE FROM messages WHERE stream = ?1 AND seq < ?2")?;
         for (id, name, last, first) in &streams {
@@ -64,11 +76,18 @@ pub(super) fn trim(
                 };
             }
             if keep_from > first {
-                let n = delete.execute(params![id, row::clamp_to_sql(keep_from)])?;
+                let keep_from = row::clamp_to_sql(keep_from);
+                let newest: Option<i64> = newest_removed
+                    .query_row(params![id, keep_from], |r| r.get(0))
+                    .optional()?;
+                if let Some(gseq) = newest {
+                    mark.execute(params![id, gseq])?;
+                }
+                let n = delete.execute(params![id, keep_from])?;
                 removed += n as u64;
             }
         }
-        drop((first_young, delete));
+        drop((first_young, newest_removed, mark, delete));
         tx.commit()?;
     }
     Ok(removed)

@@ -14,8 +14,10 @@ use rusqlite::Row;
 use super::SqliteError;
 use crate::{DataKind, Entry, StoredEvent};
 
-/// The columns [`entry`] reads, in order.
-pub(super) const COLUMNS: &str = "seq, time_ms, name, kind, data, attachments, from_id, from_name";
+/// The columns [`entry`] reads, in order: `seq` is the offset, `gseq` the store-wide
+/// sequence number (see `schema.rs`).
+pub(super) const COLUMNS: &str =
+    "seq, gseq, time_ms, name, kind, data, attachments, from_id, from_name";
 
 pub(super) fn kind_to_sql(kind: DataKind) -> i64 {
     match kind {
@@ -84,8 +86,8 @@ fn decode_attachments(blob: Option<Vec<u8>>) -> Result<Vec<Bytes>, SqliteError> 
 
 /// Reads one row selected with [`COLUMNS`].
 pub(super) fn entry(row: &Row<'_>) -> Result<Entry, SqliteError> {
-    let from_id: Option<String> = row.get(6)?;
-    let from_name: Option<String> = row.get(7)?;
+    let from_id: Option<String> = row.get(7)?;
+    let from_name: Option<String> = row.get(8)?;
     let from = match (from_id, from_name) {
         (Some(id), Some(name)) => Some((Arc::from(id), Arc::from(name))),
         (None, None) => None,
@@ -93,12 +95,13 @@ pub(super) fn entry(row: &Row<'_>) -> Result<Entry, SqliteError> {
     };
     Ok(Entry {
         offset: from_sql(row.get(0)?)?,
+        seq: from_sql(row.get(1)?)?,
         event: StoredEvent {
-            time_ms: from_sql(row.get(1)?)?,
-            name: Arc::from(row.get::<_, String>(2)?),
-            kind: kind_from_sql(row.get(3)?)?,
-            data: Bytes::from(row.get::<_, Vec<u8>>(4)?),
-            attachments: decode_attachments(row.get(5)?)?,
+            time_ms: from_sql(row.get(2)?)?,
+            name: Arc::from(row.get::<_, String>(3)?),
+            kind: kind_from_sql(row.get(4)?)?,
+            data: Bytes::from(row.get::<_, Vec<u8>>(5)?),
+            attachments: decode_attachments(row.get(6)?)?,
             from,
         },
     })

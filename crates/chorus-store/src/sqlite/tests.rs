@@ -1,5 +1,6 @@
 //! The conformance suite under both durabilities, and what only a file can do: be reopened,
-//! deleted, shared, or written by a newer build.
+//! deleted, shared, or written by a newer build. Files written by an older build (schema
+//! migrations) are in `tests/migration.rs`.
 
 use std::path::{Path, PathBuf};
 
@@ -7,8 +8,8 @@ use bytes::Bytes;
 use rusqlite::Connection;
 
 use super::*;
-use crate::conformance::{append_one, json_event, Case};
-use crate::{DataKind, StoredEvent};
+use crate::conformance::{append_one, append_stamped, json_event, Case};
+use crate::{DataKind, SessionWrite, Stamp, StoredEvent};
 
 fn run_with(durability: Durability, case: Case) {
     let dir = tempfile::tempdir().unwrap();
@@ -23,6 +24,8 @@ fn run_batched(case: Case) {
 fn run_fsync(case: Case) {
     run_with(Durability::Fsync, case);
 }
+
+mod migration;
 
 mod batched {
     conformance_tests!(super::run_batched);
@@ -46,6 +49,13 @@ fn count(path: &Path, table: &str) -> i64 {
     Connection::open(path)
         .unwrap()
         .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+fn user_version(path: &Path) -> i64 {
+    Connection::open(path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap()
 }
 
@@ -115,13 +125,9 @@ fn a_newer_schema_version_is_refused_and_left_alone() {
         .unwrap();
     let err = SqliteStore::open(&path, Durability::Batched).unwrap_err();
     let message = err.to_string();
-    assert!(message.contains("schema version 2"), "{message}");
+    assert!(message.contains("schema version 3"), "{message}");
     assert!(message.contains("newer"), "{message}");
-    let version: i64 = Connection::open(&path)
-        .unwrap()
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(user_version(&path), 3);
 }
 
 #[test]
@@ -201,13 +207,17 @@ fn two_stores_on_one_file_never_reuse_an_offset() {
     let (_dir, path) = db_path();
     let one = open(&path);
     let two = open(&path);
-    let offsets: Vec<u64> = (0..6)
+    let stamps: Vec<Stamp> = (0..6)
         .map(|i| {
             let store = if i % 2 == 0 { &one } else { &two };
-            append_one(store, "a", json_event("m", i))
+            let stream = if i % 3 == 0 { "b" } else { "a" };
+            append_stamped(store, stream, json_event("m", i))
         })
         .collect();
-    assert_eq!(offsets, [1, 2, 3, 4, 5, 6]);
+    let offsets: Vec<u64> = stamps.iter().map(|s| s.offset).collect();
+    let seqs: Vec<u64> = stamps.iter().map(|s| s.seq).collect();
+    assert_eq!(offsets, [1, 1, 2, 2, 3, 4]);
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
     assert_eq!(one.position("a").unwrap(), two.position("a").unwrap());
 }
 
@@ -233,7 +243,12 @@ fn a_failed_batch_leaves_nothing_behind() {
     assert!(err.to_string().contains("time_ms"), "{err}");
     assert_eq!(store.position("a").unwrap().offset, 0);
     assert_eq!(count(&path, "streams"), 0);
-    assert_eq!(append_one(&store, "a", json_event("m", 1)), 1);
+    let stamp = append_stamped(&store, "a", json_event("m", 1));
+    assert_eq!(
+        stamp,
+        Stamp { offset: 1, seq: 1 },
+        "nothing reserved either"
+    );
 }
 
 #[test]
@@ -326,4 +341,124 @@ fn clean_closes_and_fsync_sessions_keep_the_epochs_across_reboots() {
     // No boot id to compare after an unclean Batched session: assume the worst.
     let store = open_on(&path, Durability::Batched, None);
     assert_ne!(store.position("a").unwrap().epoch, a.epoch);
+}
+
+#[test]
+fn sequence_numbers_continue_after_a_reopen_even_when_retention_removed_everything() {
+    let (_dir, path) = db_path();
+    let highest = {
+        let store = open(&path);
+        append_stamped(&store, "a", json_event("m", 1));
+        let highest = append_stamped(&store, "b", json_event("m", 1)).seq;
+        let nothing = |_: &str| Retention {
+            max_messages: 0,
+            max_age: std::time::Duration::MAX,
+        };
+        assert_eq!(store.trim(0, &nothing).unwrap(), 2);
+        highest
+    };
+    assert_eq!(count(&path, "messages"), 0);
+    let store = open(&path);
+    let next = append_stamped(&store, "c", json_event("m", 1));
+    assert_eq!(next.seq, highest + 1);
+    // The removed messages' sequence numbers still decide truncation after the reopen.
+    let a = store.position("a").unwrap();
+    assert!(
+        store
+            .read_after_seq("a", &a.epoch, 0, 0, 10)
+            .unwrap()
+            .truncated
+    );
+    assert!(
+        !store
+            .read_after_seq("a", &a.epoch, 0, highest, 10)
+            .unwrap()
+            .truncated
+    );
+    // So does a process that was killed.
+    kill(store);
+    let store = open(&path);
+    assert_eq!(
+        append_stamped(&store, "a", json_event("m", 2)).seq,
+        next.seq + 1
+    );
+}
+
+fn put_open(id: &str, record: &'static [u8]) -> SessionWrite {
+    SessionWrite::Put {
+        id: id.into(),
+        record: Bytes::from_static(record),
+        expires_ms: None,
+    }
+}
+
+#[test]
+fn session_records_survive_a_reopen_and_a_kill() {
+    let (_dir, path) = db_path();
+    let store = open(&path);
+    store
+        .write_sessions(&[
+            put_open("open", b"rooms: a, b"),
+            SessionWrite::Put {
+                id: "timed".into(),
+                record: Bytes::from_static(b"rooms: c"),
+                expires_ms: Some(5_000),
+            },
+            put_open("gone", b""),
+            SessionWrite::Delete { id: "gone".into() },
+        ])
+        .unwrap();
+    kill(store);
+    let store = open(&path);
+    assert_eq!(
+        store.read_session("open", 0).unwrap().as_deref(),
+        Some(&b"rooms: a, b"[..])
+    );
+    assert!(store.read_session("timed", 5_000).unwrap().is_some());
+    assert_eq!(store.read_session("gone", 0).unwrap(), None);
+    // The server that starts gives the records of the one that stopped an expiry.
+    assert_eq!(store.expire_open_sessions(9_000).unwrap(), 1);
+    drop(store);
+    let store = open(&path);
+    assert!(store.read_session("open", 9_000).unwrap().is_some());
+    assert_eq!(store.read_session("open", 9_001).unwrap(), None);
+    assert_eq!(count(&path, "sessions"), 2);
+    store
+        .trim(9_001, &|_| Retention {
+            max_messages: u64::MAX,
+            max_age: std::time::Duration::MAX,
+        })
+        .unwrap();
+    assert_eq!(count(&path, "sessions"), 0);
+}
+
+/// The query plans the read and retention paths rely on: ranges of B-trees, no sort, no
+/// scan of a whole table.
+#[test]
+fn reads_after_a_sequence_number_and_session_expiry_use_ranges() {
+    let (_dir, path) = db_path();
+    let store = open(&path);
+    let conn = store.writer.lock();
+    let plan = |sql: &str| -> String {
+        let mut explain = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let nulls = vec![rusqlite::types::Null; explain.parameter_count()];
+        explain
+            .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let read = plan(&select_after_seq());
+    assert_eq!(
+        read, "SEARCH messages USING PRIMARY KEY (stream=? AND seq>?)",
+        "one range of the clustered key, filtered, in key order"
+    );
+    let expired = plan("DELETE FROM sessions WHERE expires_ms < ?1");
+    assert!(
+        expired.contains("sessions_expiry (expires_ms<?)"),
+        "{expired}"
+    );
+    let open = plan("UPDATE sessions SET expires_ms = ?1 WHERE expires_ms IS NULL");
+    assert!(open.contains("sessions_expiry (expires_ms=?)"), "{open}");
 }
