@@ -16,6 +16,7 @@ fn event(name: &str) -> Outbound {
         room: None,
         from: None,
         pos: None,
+        seq: 0,
     }))
 }
 

@@ -322,6 +322,7 @@ impl NativeSession {
             room,
             from: Some(self.socket.sender()),
             pos: None,
+            seq: 0,
         };
         if let (Target::Room { room, except }, Some(publisher)) = (target, self.publisher_for(&to))
         {
@@ -438,6 +439,7 @@ fn history_json(room: &str, page: &chorus_core::Page) -> serde_json::Value {
                             epoch: page.pos.epoch.clone(),
                             offset: entry.offset,
                         },
+                        entry.seq,
                     );
                     event
                         .data

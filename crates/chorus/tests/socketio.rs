@@ -616,9 +616,24 @@ async fn socketio_and_native_clients_share_rooms() {
         json!({"type":"emit","rid":2,"event":"chat","data":{"text":"hi"},"to":{"room":"lobby"}}),
     )
     .await;
-    assert_eq!(ws_recv(&mut sio).await, r#"42["chat",{"text":"hi"}]"#);
+    // The room keeps history, and recovery is on by default: the stored event carries
+    // its offset as the last argument, the one socket.io-client keeps.
+    let chat: Value =
+        serde_json::from_str(ws_recv(&mut sio).await.strip_prefix("42").unwrap()).unwrap();
+    assert_eq!(
+        (&chat[0], &chat[1]),
+        (&json!("chat"), &json!({"text":"hi"}))
+    );
+    let offset = chat[2].as_str().expect("an offset");
     assert_eq!(recv_json(&mut native).await["event"], "chat");
-    assert_eq!(recv_json(&mut native).await["result"]["delivered"], 2);
+    let reply = recv_json(&mut native).await;
+    assert_eq!(reply["result"]["delivered"], 2);
+    let seq = chorus_core::parse_recovery_offset(offset).expect("one of ours");
+    assert!(seq >= 1, "{offset}");
+    assert!(
+        offset.ends_with(reply["result"]["epoch"].as_str().unwrap()),
+        "{offset} {reply}"
+    );
 
     // A server emit to the room reaches both, each in its own protocol.
     let delivered = server
@@ -627,7 +642,11 @@ async fn socketio_and_native_clients_share_rooms() {
         .emit("news", &json!({"n": 1}))
         .unwrap();
     assert_eq!(delivered, 2);
-    assert_eq!(ws_recv(&mut sio).await, r#"42["news",{"n":1}]"#);
+    let news: Value =
+        serde_json::from_str(ws_recv(&mut sio).await.strip_prefix("42").unwrap()).unwrap();
+    assert_eq!((&news[0], &news[1]), (&json!("news"), &json!({"n": 1})));
+    let next = chorus_core::parse_recovery_offset(news[2].as_str().unwrap()).unwrap();
+    assert!(next > seq, "sequence numbers grow");
     let news = recv_json(&mut native).await;
     assert_eq!(
         (&news["type"], &news["event"], &news["room"], &news["data"]),

@@ -212,7 +212,10 @@ mod tests {
     #[test]
     fn encode_connect_disconnect_error() {
         assert_eq!(text(&connect("/", "X", None)), r#"40{"sid":"X"}"#);
-        assert_eq!(text(&connect("/custom", "X", None)), r#"40/custom,{"sid":"X"}"#);
+        assert_eq!(
+            text(&connect("/custom", "X", None)),
+            r#"40/custom,{"sid":"X"}"#
+        );
         assert_eq!(text(&connect("", "a\"b", None)), r#"40{"sid":"a\"b"}"#);
         assert_eq!(
             text(&connect("/", "X", Some("P"))),

@@ -152,6 +152,7 @@ impl Emitter {
             room,
             from: self.from.clone(),
             pos: None,
+            seq: 0,
         }
     }
 

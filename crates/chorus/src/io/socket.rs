@@ -232,6 +232,7 @@ impl Socket {
             room: None,
             from: None,
             pos: None,
+            seq: 0,
         };
         if self
             .inner
@@ -280,6 +281,7 @@ impl Socket {
                     room: None,
                     from: None,
                     pos: None,
+                    seq: 0,
                 }
                 .encode_native_ack(Some(id)),
             ),

@@ -157,7 +157,9 @@ impl SocketIoConn {
             return;
         }
         let name = identity.as_ref().map(|id| Arc::from(id.nickname()));
-        let sub = identity.as_ref().map(|id| Arc::<str>::from(id.user_id.as_str()));
+        let sub = identity
+            .as_ref()
+            .map(|id| Arc::<str>::from(id.user_id.as_str()));
         let nsp: Arc<str> = Arc::from(nsp);
         let (socket, session) = match self.restore(&io, &nsp, &handshake, name.clone(), &sub) {
             Some(restored) => restored,
@@ -220,7 +222,10 @@ impl SocketIoConn {
         let claim = Recovery::claim(handshake.auth.as_deref())?;
         let found = recovery.find(claim, nsp, sub.as_deref())?;
         // Taken only if the old socket is gone (a racing claim of the same session).
-        let peer = io.inner.ns.attach_as(found.sid, self.mailbox.clone(), name)?;
+        let peer = io
+            .inner
+            .ns
+            .attach_as(found.sid, self.mailbox.clone(), name)?;
         let connect = socketio::connect(nsp, &peer.id().to_string(), Some(found.pid()));
         let restored = recovery.publisher().restore(
             &io.inner.ns,
@@ -248,7 +253,11 @@ impl SocketIoConn {
         };
         tracing::debug!(replayed = restored.replayed, "socket.io: session recovered");
         let session = recovery.own(found.session(), &restored.rooms);
-        let socket = io.open(peer, handshake.clone(), self.wire(nsp, Some(session.clone()), true));
+        let socket = io.open(
+            peer,
+            handshake.clone(),
+            self.wire(nsp, Some(session.clone()), true),
+        );
         Some((socket, Some(session)))
     }
 

@@ -61,6 +61,7 @@ const RECOVERABLE: [&str; 4] = [
 ];
 
 /// The recovery sessions of a server.
+#[derive(Debug)]
 pub(crate) struct Recovery {
     publisher: Arc<Publisher>,
     max_disconnection: Duration,
@@ -68,7 +69,7 @@ pub(crate) struct Recovery {
     generation: AtomicU64,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Sessions {
     by_pid: HashMap<Arc<str>, Arc<Session>>,
     last_sweep: Option<Instant>,
@@ -83,6 +84,7 @@ pub(crate) struct Session {
     state: Mutex<State>,
 }
 
+#[derive(Debug)]
 struct State {
     /// Rooms, with the position each room with history was joined (or restored) at.
     rooms: BTreeMap<Arc<str>, Option<StreamPos>>,
@@ -99,6 +101,16 @@ pub(crate) struct SessionLink {
     recovery: Arc<Recovery>,
     session: Arc<Session>,
     generation: u64,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the pid: it is the client's secret.
+        f.debug_struct("Session")
+            .field("nsp", &self.nsp)
+            .field("sid", &self.sid)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for SessionLink {
@@ -150,7 +162,10 @@ impl Recovery {
         let expires = chorus_core::publisher::now_ms() + millis(max_disconnection);
         match publisher.store().expire_open_sessions(expires) {
             Ok(0) => {}
-            Ok(n) => tracing::info!(sessions = n, "socket.io sessions of the previous run may recover"),
+            Ok(n) => tracing::info!(
+                sessions = n,
+                "socket.io sessions of the previous run may recover"
+            ),
             Err(err) => tracing::warn!(%err, "cannot read the previous run's socket.io sessions"),
         }
         Arc::new(Self {
@@ -163,9 +178,9 @@ impl Recovery {
 
     /// Most messages replayed per room: the room's retention.
     pub(crate) fn limit(&self, room: &str) -> usize {
-        self.publisher.retention(room).map_or(0, |r| {
-            usize::try_from(r.max_messages).unwrap_or(usize::MAX)
-        })
+        self.publisher
+            .retention(room)
+            .map_or(0, |r| usize::try_from(r.max_messages).unwrap_or(usize::MAX))
     }
 
     /// The publisher sessions are restored through.
@@ -203,7 +218,7 @@ impl Recovery {
     pub(crate) fn find(&self, claim: Claim, nsp: &str, sub: Option<&str>) -> Option<Found> {
         let session = match self.in_memory(&claim.pid) {
             Some(session) => session,
-            None => self.from_store(&claim.pid)?,
+            None => self.read_stored(&claim.pid)?,
         };
         if &*session.nsp != nsp || session.sub.as_deref() != sub {
             return None;
@@ -248,7 +263,7 @@ impl Recovery {
     }
 
     /// Reads a session a previous server left in the store, and keeps it in memory.
-    fn from_store(&self, pid: &Arc<str>) -> Option<Arc<Session>> {
+    fn read_stored(&self, pid: &Arc<str>) -> Option<Arc<Session>> {
         let now = chorus_core::publisher::now_ms();
         let bytes = match self.publisher.store().read_session(pid, now) {
             Ok(found) => found?,
@@ -517,12 +532,21 @@ mod tests {
     #[test]
     fn claims() {
         let claim = |json: &str| Recovery::claim(Some(&raw(json))).map(|c| c.after_seq);
-        assert_eq!(claim(&format!(r#"{{"pid":"{PID}","offset":"42-00ff"}}"#)), Some(42));
+        assert_eq!(
+            claim(&format!(r#"{{"pid":"{PID}","offset":"42-00ff"}}"#)),
+            Some(42)
+        );
         // No stored event received yet: everything after the joins.
         assert_eq!(claim(&format!(r#"{{"pid":"{PID}"}}"#)), Some(0));
-        assert_eq!(claim(&format!(r#"{{"pid":"{PID}","offset":null,"token":"x"}}"#)), Some(0));
+        assert_eq!(
+            claim(&format!(r#"{{"pid":"{PID}","offset":null,"token":"x"}}"#)),
+            Some(0)
+        );
         // An application's own last argument is not an offset.
-        assert_eq!(claim(&format!(r#"{{"pid":"{PID}","offset":"hello"}}"#)), None);
+        assert_eq!(
+            claim(&format!(r#"{{"pid":"{PID}","offset":"hello"}}"#)),
+            None
+        );
         assert_eq!(claim(&format!(r#"{{"pid":"{PID}","offset":"42"}}"#)), None);
         assert_eq!(claim(&format!(r#"{{"pid":"{PID}","offset":7}}"#)), None);
         assert_eq!(claim(r#"{"pid":"nope","offset":"1-ab"}"#), None);
