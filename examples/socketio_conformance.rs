@@ -36,6 +36,9 @@ async fn main() -> std::io::Result<()> {
         ping_timeout_ms: 200,
         max_message_size: 1_000_000,
         connect_timeout_ms: 1_000,
+        // The suites test socket.io's defaults, which have no connection-state recovery:
+        // a CONNECT answer with `sid` alone.
+        socketio_recovery_secs: 0,
         ..Config::embedded()
     });
     for namespace in ["/", "/custom"] {
