@@ -122,6 +122,17 @@ impl Server {
         let metrics = Arc::<Metrics>::default();
         let auth = Auth::from_config(&config, metrics.clone())?;
         let publisher = crate::storage::publisher(&config)?;
+        if let Some(publisher) = &publisher {
+            if !(config.socketio && config.socketio_recovery_secs > 0) {
+                // Socket.IO sessions a previous run left open can never recover now: let
+                // the store's retention pass remove them. (With recovery on, `Recovery`
+                // gives them their time instead.)
+                let now = chorus_core::publisher::now_ms();
+                if let Err(err) = publisher.store().expire_open_sessions(now) {
+                    tracing::warn!(%err, "cannot expire the previous run's socket.io sessions");
+                }
+            }
+        }
         let hub = Hub::new(HubConfig {
             queue: chorus_core::QueueLimits {
                 messages: config.queue_capacity,

@@ -274,6 +274,37 @@ async fn the_replay_across_rooms_is_in_publish_order_and_skips_what_was_received
 }
 
 #[tokio::test]
+async fn messages_published_during_the_restore_arrive_once_and_in_order() {
+    let (server, addr) = server(config()).await;
+    let (mut alice, _) = Client::connect_welcomed(addr, None).await;
+    let (mut bob, _) = Client::connect_welcomed(addr, None).await;
+    alice.join("busy").await;
+    bob.join("busy").await;
+    bob.say("busy", "0").await;
+    assert_eq!(said(&mut alice, 1).await, ["0"]);
+    let gone = alice.drop_connection();
+    until_gone(&server, "busy", 1).await;
+    // Bob keeps publishing (each acked once stored) while alice is away and while she
+    // comes back; she must end up with every message after "0", once, in order.
+    const N: usize = 300;
+    let publishing = tokio::spawn(async move {
+        for n in 1..=N {
+            bob.say("busy", &n.to_string()).await;
+        }
+        bob
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (mut alice, replayed) = gone.reconnect(addr).await;
+    assert_eq!(alice.welcome["recovered"], true);
+    let mut got = texts(&replayed);
+    let _bob = publishing.await.unwrap();
+    got.extend(said(&mut alice, N - got.len()).await);
+    let expected: Vec<String> = (1..=N).map(|n| n.to_string()).collect();
+    assert_eq!(got, expected);
+    assert_silent(&mut alice.ws).await;
+}
+
+#[tokio::test]
 async fn a_client_that_received_nothing_stored_gets_everything_after_its_joins() {
     let (server, addr) = server(config()).await;
     let (mut bob, _) = Client::connect_welcomed(addr, None).await;
