@@ -60,7 +60,11 @@ pub struct Config {
     /// shrinks back. Default 1024: it grows with the traffic, and an idle connection's cost
     /// is mostly its buffers (see BENCHMARKS.md).
     pub read_buffer: usize,
-    /// Initial socket write buffer per connection, in bytes. Default 1024.
+    /// Initial socket write buffer per connection, in bytes. Default 0: it is allocated
+    /// by the first write, as large as that write needs, and keeps what it grew to (up to
+    /// the codec's 8 KiB back-pressure mark; a larger batch's memory is given back once
+    /// written) — so a connection that was never written to costs no buffer, and one
+    /// that was costs about its usual batch.
     pub write_buffer: usize,
     /// Allow native clients to emit events to rooms, to everyone or to another
     /// connection (the chat-server mode). Default on.
@@ -250,7 +254,7 @@ impl Default for Config {
             message_burst: 100,
             max_rooms_per_conn: 100,
             read_buffer: 1024,
-            write_buffer: 1024,
+            write_buffer: 0,
             client_emits: true,
             presence_notices: true,
             chat_page: true,
@@ -376,7 +380,6 @@ impl Config {
             ("queue_max_bytes", self.queue_max_bytes),
             ("max_rooms_per_conn", self.max_rooms_per_conn),
             ("read_buffer", self.read_buffer),
-            ("write_buffer", self.write_buffer),
             ("max_connections", self.max_connections),
             ("max_connections_per_ip", self.max_connections_per_ip),
             ("handshake_timeout_ms", self.handshake_timeout_ms as usize),

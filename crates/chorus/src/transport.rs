@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use chorus_core::{CloseReason, Mailbox, Outbound, PeerQueue, WireFormat};
 use chorus_proto::{MessageKind, WsMessage};
-use futures::{FutureExt, SinkExt};
+use futures::{FutureExt, Sink, SinkExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use yawc::close::CloseCode;
 
@@ -76,153 +76,163 @@ pub struct Closed {
 /// This future is the bulk of what an idle connection costs, so it is kept small: the
 /// paths a connection takes rarely (pings, closes, protocol errors) run in boxed futures
 /// allocated only while they run, and the socket lives in this future once.
-pub(crate) async fn run<S, E>(
-    upgrade: impl std::future::Future<Output = Result<WebSocket<S>, E>>,
+///
+/// Written as a function returning an `async` block rather than an `async fn`: an
+/// `async fn` keeps each argument twice in its future (as passed and as a local), which
+/// every idle connection would pay for. The upgrade future is boxed for the same reason:
+/// it is only alive until the socket is.
+pub(crate) fn run<S, E>(
+    upgrade: impl std::future::Future<Output = Result<WebSocket<S>, E>> + Send,
     mut queue: PeerQueue,
     mut session: impl Session,
     config: TransportConfig,
-) where
+) -> impl std::future::Future<Output = ()> + Send
+where
     S: AsyncRead + AsyncWrite + Unpin + Send,
     E: std::fmt::Display,
 {
-    let mut ws = match upgrade.await {
-        Ok(ws) => ws,
-        Err(err) => {
-            tracing::debug!(%err, "upgrade failed");
-            session.on_close(&Closed {
-                error: Some(err.to_string()),
-                ..Closed::default()
-            });
-            return;
-        }
-    };
-    let format = queue.mailbox().format();
-    // Held apart from the queue so a write (which borrows the queue) can watch it.
-    let mailbox = queue.mailbox().clone();
-    let mut heartbeat = tokio::time::interval_at(
-        tokio::time::Instant::now() + config.ping_interval,
-        config.ping_interval,
-    );
-    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_heard = tokio::time::Instant::now();
-    let mut bucket = config
-        .rate
-        .map(|(rate, burst)| TokenBucket::new(rate, burst));
-    // Set when our close frame is on its way: the client's is then awaited.
-    let mut closing = false;
-    // Reads done in a row since the last write: see READ_BURST.
-    let mut reads = 0u32;
-    let closed = loop {
-        // Frames already received are handled before anything is written, so the replies
-        // and broadcasts they cause leave in one write instead of one each; after
-        // READ_BURST of them the writer gets its turn even if the client keeps sending.
-        let writer_turn = if reads >= READ_BURST {
-            reads = 0;
-            queue.next().now_or_never()
-        } else {
-            None
-        };
-        let step = match writer_turn {
-            Some(item) => Step::Write(item),
-            None => tokio::select! {
-                biased;
-                frame = ws.next_frame() => Step::Read(frame),
-                item = queue.next() => Step::Write(item),
-                _ = heartbeat.tick(), if config.ws_pings => Step::Tick,
-            },
-        };
-        match step {
-            Step::Tick => {
-                if let Some(closed) = Box::pin(heartbeat_due(&mut ws, last_heard, &config)).await {
-                    break closed;
-                }
+    let upgrade = Box::pin(upgrade);
+    async move {
+        let mut ws = match upgrade.await {
+            Ok(ws) => ws,
+            Err(err) => {
+                tracing::debug!(%err, "upgrade failed");
+                session.on_close(&Closed {
+                    error: Some(err.to_string()),
+                    ..Closed::default()
+                });
+                return;
             }
-            Step::Write(item) => {
+        };
+        let format = queue.mailbox().format();
+        // Held apart from the queue so a write (which borrows the queue) can watch it.
+        let mailbox = queue.mailbox().clone();
+        let mut heartbeat = tokio::time::interval_at(
+            tokio::time::Instant::now() + config.ping_interval,
+            config.ping_interval,
+        );
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_heard = tokio::time::Instant::now();
+        let mut bucket = config
+            .rate
+            .map(|(rate, burst)| TokenBucket::new(rate, burst));
+        // Set when our close frame is on its way: the client's is then awaited.
+        let mut closing = false;
+        // Reads done in a row since the last write: see READ_BURST.
+        let mut reads = 0u32;
+        let closed = loop {
+            // Frames already received are handled before anything is written, so the replies
+            // and broadcasts they cause leave in one write instead of one each; after
+            // READ_BURST of them the writer gets its turn even if the client keeps sending.
+            let writer_turn = if reads >= READ_BURST {
                 reads = 0;
-                let Some(item) = item else {
-                    break Closed {
-                        by_server: true,
-                        ..Closed::default()
-                    };
-                };
-                match write(&mut ws, &mut queue, &mailbox, item, format, &config).await {
-                    Written::All => {}
-                    Written::Close(code, reason) => {
-                        closing = true;
-                        break Box::pin(send_close(&mut ws, code, reason)).await;
+                queue.next().now_or_never()
+            } else {
+                None
+            };
+            let step = match writer_turn {
+                Some(item) => Step::Write(item),
+                None => tokio::select! {
+                    biased;
+                    frame = ws.next_frame() => Step::Read(frame),
+                    item = queue.next() => Step::Write(item),
+                    _ = heartbeat.tick(), if config.ws_pings => Step::Tick,
+                },
+            };
+            match step {
+                Step::Tick => {
+                    if let Some(closed) =
+                        Box::pin(heartbeat_due(&mut ws, last_heard, &config)).await
+                    {
+                        break closed;
                     }
-                    Written::Failed(closed) => break closed,
                 }
-            }
-            Step::Read(frame) => {
-                reads += 1;
-                match frame {
-                    Ok(frame) => {
-                        last_heard = tokio::time::Instant::now();
-                        let data = matches!(frame.opcode(), OpCode::Text | OpCode::Binary);
-                        if data
-                            && bucket
-                                .as_mut()
-                                .is_some_and(|b| !b.take(last_heard.into_std()))
-                        {
-                            config.metrics.count(Event::RateLimited);
-                            closing = true;
-                            break Box::pin(send_close(
-                                &mut ws,
-                                1008,
-                                "message rate limit exceeded".into(),
-                            ))
-                            .await;
-                        }
-                        match frame.opcode() {
-                            OpCode::Text => {
-                                session.on_message(WsMessage::text_from_utf8(frame.into_payload()))
-                            }
-                            OpCode::Binary => {
-                                session.on_message(WsMessage::binary(frame.into_payload()))
-                            }
-                            OpCode::Close => {
-                                // A close frame without a status code reports 1005, as RFC 6455
-                                // §7.1.5 says; `None` is kept for connections that simply dropped.
-                                let code = Some(frame.close_code().map_or(1005, u16::from));
-                                let reason = frame
-                                    .close_reason()
-                                    .ok()
-                                    .flatten()
-                                    .unwrap_or_default()
-                                    .to_owned();
-                                Box::pin(finish(&mut ws)).await;
-                                break Closed {
-                                    code,
-                                    reason,
-                                    ..Closed::default()
-                                };
-                            }
-                            _ => {}
-                        }
-                    }
-                    Err(err) => {
-                        let code = error_close_code(&err);
-                        if let Some(code) = code {
-                            config.metrics.count(Event::ProtocolError);
-                            Box::pin(fail_connection(&mut ws, code, &err)).await;
-                        }
+                Step::Write(item) => {
+                    reads = 0;
+                    let Some(item) = item else {
                         break Closed {
-                            code,
-                            by_server: code.is_some(),
-                            error: Some(err.to_string()),
+                            by_server: true,
                             ..Closed::default()
                         };
+                    };
+                    match write(&mut ws, &mut queue, &mailbox, item, format, &config).await {
+                        Written::All => {}
+                        Written::Close(code, reason) => {
+                            closing = true;
+                            break Box::pin(send_close(&mut ws, code, reason)).await;
+                        }
+                        Written::Failed(closed) => break closed,
+                    }
+                }
+                Step::Read(frame) => {
+                    reads += 1;
+                    match frame {
+                        Ok(frame) => {
+                            last_heard = tokio::time::Instant::now();
+                            let data = matches!(frame.opcode(), OpCode::Text | OpCode::Binary);
+                            if data
+                                && bucket
+                                    .as_mut()
+                                    .is_some_and(|b| !b.take(last_heard.into_std()))
+                            {
+                                config.metrics.count(Event::RateLimited);
+                                closing = true;
+                                break Box::pin(send_close(
+                                    &mut ws,
+                                    1008,
+                                    "message rate limit exceeded".into(),
+                                ))
+                                .await;
+                            }
+                            match frame.opcode() {
+                                OpCode::Text => session
+                                    .on_message(WsMessage::text_from_utf8(frame.into_payload())),
+                                OpCode::Binary => {
+                                    session.on_message(WsMessage::binary(frame.into_payload()))
+                                }
+                                OpCode::Close => {
+                                    // A close frame without a status code reports 1005, as RFC 6455
+                                    // §7.1.5 says; `None` is kept for connections that simply dropped.
+                                    let code = Some(frame.close_code().map_or(1005, u16::from));
+                                    let reason = frame
+                                        .close_reason()
+                                        .ok()
+                                        .flatten()
+                                        .unwrap_or_default()
+                                        .to_owned();
+                                    Box::pin(finish(&mut ws)).await;
+                                    break Closed {
+                                        code,
+                                        reason,
+                                        ..Closed::default()
+                                    };
+                                }
+                                _ => {}
+                            }
+                        }
+                        Err(err) => {
+                            let code = error_close_code(&err);
+                            if let Some(code) = code {
+                                config.metrics.count(Event::ProtocolError);
+                                Box::pin(fail_connection(&mut ws, code, &err)).await;
+                            }
+                            break Closed {
+                                code,
+                                by_server: code.is_some(),
+                                error: Some(err.to_string()),
+                                ..Closed::default()
+                            };
+                        }
                     }
                 }
             }
+        };
+        // The session ends first: a connection the server is closing leaves its rooms now, not
+        // after a client that may never answer finishes the closing handshake.
+        session.on_close(&closed);
+        if closing && closed.error.is_none() {
+            Box::pin(await_close(&mut ws)).await;
         }
-    };
-    // The session ends first: a connection the server is closing leaves its rooms now, not
-    // after a client that may never answer finishes the closing handshake.
-    session.on_close(&closed);
-    if closing && closed.error.is_none() {
-        Box::pin(await_close(&mut ws)).await;
     }
 }
 
@@ -292,7 +302,11 @@ enum Written {
 /// given up after the heartbeat's whole grace period. The write is polled first: a close at
 /// the head of the queue (how an Engine.IO session ends: parse error, ping or connect
 /// timeout) still goes out when the socket takes it; only a write that blocks is abandoned.
-/// The timer and the close watch are only registered when the write does block.
+///
+/// The batch is driven by polling ([`Batch::poll`]), not by an `async` block, and the
+/// usual case — the socket takes everything at once — needs no timer, no close watch and
+/// no allocation: only a write that has to wait moves to a boxed future that watches them.
+/// This keeps the connection's future (and so every idle connection) small.
 async fn write<S>(
     ws: &mut WebSocket<S>,
     queue: &mut PeerQueue,
@@ -304,27 +318,14 @@ async fn write<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let written = tokio::select! {
-        biased;
-        written = write_batch(ws, queue, item, format) => written,
-        () = tokio::time::sleep(config.ping_interval + config.ping_timeout) => {
-            config.metrics.count(Event::WriteTimeout);
-            return Written::Failed(write_timed_out());
-        }
-        () = mailbox.closing() => {
-            let reason = mailbox.close_reason().unwrap_or_else(|| {
-                CloseReason::new(1008, "slow consumer: outbound queue full")
-            });
-            if is_slow_consumer(&reason) {
-                config.metrics.count(Event::SlowConsumer);
-            }
-            return Written::Failed(Closed {
-                code: Some(reason.code),
-                reason: reason.reason.to_string(),
-                by_server: true,
-                error: None,
-            });
-        }
+    let mut batch = Batch::new(item, format);
+    let first = std::future::poll_fn(|cx| batch.poll(ws, queue, cx)).now_or_never();
+    let written = match first {
+        Some(written) => written,
+        None => match Box::pin(write_blocked(ws, queue, mailbox, &mut batch, config)).await {
+            Ok(written) => written,
+            Err(gave_up) => return gave_up,
+        },
     };
     match written {
         Ok(None) => Written::All,
@@ -342,39 +343,114 @@ where
     }
 }
 
-/// Writes `first` and whatever else is ready, then flushes once. Returns a close request
-/// if one was dequeued (everything before it has been written).
-async fn write_batch<S>(
+/// A batch the socket did not take at once: finished unless the client stops reading for
+/// the whole grace period or the hub gives up on it first (`Err`, how the connection ends).
+async fn write_blocked<S>(
     ws: &mut WebSocket<S>,
     queue: &mut PeerQueue,
-    first: Outbound,
-    format: WireFormat,
-) -> Result<Option<(u16, String)>, WebSocketError>
+    mailbox: &Mailbox,
+    batch: &mut Batch,
+    config: &TransportConfig,
+) -> Result<BatchResult, Written>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let mut next = Some(first);
-    let mut written = 0;
-    while let Some(item) = next.take() {
-        match item {
-            Outbound::Close(reason) => {
-                ws.flush().await?;
-                return Ok(Some((reason.code, reason.reason.to_string())));
-            }
-            other => {
-                let messages = other.messages_for(format);
-                for msg in messages {
-                    ws.feed(to_frame(msg)).await?;
-                }
-                written += usize::from(!messages.is_empty());
-            }
+    tokio::select! {
+        biased;
+        written = std::future::poll_fn(|cx| batch.poll(ws, queue, cx)) => Ok(written),
+        () = tokio::time::sleep(config.ping_interval + config.ping_timeout) => {
+            config.metrics.count(Event::WriteTimeout);
+            Err(Written::Failed(write_timed_out()))
         }
-        if written < MAX_BATCH {
-            next = queue.try_next();
+        () = mailbox.closing() => {
+            let reason = mailbox.close_reason().unwrap_or_else(|| {
+                CloseReason::new(1008, "slow consumer: outbound queue full")
+            });
+            if is_slow_consumer(&reason) {
+                config.metrics.count(Event::SlowConsumer);
+            }
+            Err(Written::Failed(Closed {
+                code: Some(reason.code),
+                reason: reason.reason.to_string(),
+                by_server: true,
+                error: None,
+            }))
         }
     }
-    ws.flush().await?;
-    Ok(None)
+}
+
+/// How a batch ended: written and flushed (with the close request it stopped at, if it
+/// dequeued one), or the socket's error.
+type BatchResult = Result<Option<(u16, String)>, WebSocketError>;
+
+/// One write batch: `first` and whatever else is ready (up to [`MAX_BATCH`] items), fed
+/// to the codec and flushed once. A close request stops it: everything before it is
+/// flushed, then the request is returned.
+struct Batch {
+    /// The item being written, and the index of its next message to feed.
+    item: Option<Outbound>,
+    fed: usize,
+    /// Items written so far.
+    written: usize,
+    /// A close request met: flush, then report it.
+    close: Option<CloseReason>,
+    format: WireFormat,
+}
+
+impl Batch {
+    fn new(first: Outbound, format: WireFormat) -> Self {
+        Self {
+            item: Some(first),
+            fed: 0,
+            written: 0,
+            close: None,
+            format,
+        }
+    }
+
+    fn poll<S>(
+        &mut self,
+        ws: &mut WebSocket<S>,
+        queue: &mut PeerQueue,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<BatchResult>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        use std::task::Poll;
+        let mut ws = std::pin::Pin::new(ws);
+        while let Some(item) = &self.item {
+            if let Outbound::Close(reason) = item {
+                self.close = Some(reason.clone());
+                self.item = None;
+                break;
+            }
+            let messages = item.messages_for(self.format);
+            while let Some(msg) = messages.get(self.fed) {
+                if let Err(err) = std::task::ready!(ws.as_mut().poll_ready(cx)) {
+                    return Poll::Ready(Err(err));
+                }
+                if let Err(err) = ws.as_mut().start_send(to_frame(msg)) {
+                    return Poll::Ready(Err(err));
+                }
+                self.fed += 1;
+            }
+            self.written += usize::from(!messages.is_empty());
+            self.fed = 0;
+            self.item = if self.written < MAX_BATCH {
+                queue.try_next()
+            } else {
+                None
+            };
+        }
+        if let Err(err) = std::task::ready!(ws.as_mut().poll_flush(cx)) {
+            return Poll::Ready(Err(err));
+        }
+        Poll::Ready(Ok(self
+            .close
+            .take()
+            .map(|reason| (reason.code, reason.reason.to_string()))))
+    }
 }
 
 fn to_frame(msg: &WsMessage) -> Frame {
