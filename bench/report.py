@@ -125,8 +125,12 @@ def machine():
 
 def table(runs_by_key, scenario, metric, unit):
     rows = []
+    # Servers in SERVER_NAMES order, then protocols in a fixed order (a set's order is
+    # not stable from one run of this script to the next).
+    proto_order = ["native", "socketio", "raw"]
     keys = sorted({(s, p) for (s, p, sc) in runs_by_key if sc == scenario},
-                  key=lambda k: list(SERVER_NAMES).index(k[0]) if k[0] in SERVER_NAMES else 99)
+                  key=lambda k: (list(SERVER_NAMES).index(k[0]) if k[0] in SERVER_NAMES else 99,
+                                 proto_order.index(k[1]) if k[1] in proto_order else 99))
     if not keys:
         return None
     # baselines: uWS and Node ws for the raw protocol, Node socket.io and socketioxide for
