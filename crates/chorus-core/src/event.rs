@@ -153,11 +153,15 @@ pub struct Event {
     pub pos: Option<StreamPos>,
     /// Its store-wide sequence number once stored (see [`crate::store`]); 0 otherwise.
     pub seq: u64,
+    /// The offset a Socket.IO client with connection-state recovery is given for it (its
+    /// last argument), set by the publisher when recovery is on: see
+    /// [`crate::Publisher::recovery_offset`].
+    pub offset: Option<Arc<str>>,
 }
 
 impl Event {
-    /// The event as a store keeps it.
-    pub fn to_stored(&self, time_ms: u64) -> StoredEvent {
+    /// The event as a store keeps it, published to its room but `except`.
+    pub fn to_stored(&self, time_ms: u64, except: Option<ConnId>) -> StoredEvent {
         let (kind, data, attachments) = match &self.data {
             EventData::Json(raw) => (
                 DataKind::Json,
@@ -180,6 +184,7 @@ impl Event {
                 .from
                 .as_ref()
                 .map(|f| (Arc::from(f.id.to_string()), f.name.clone())),
+            except: except.map(|id| Arc::from(id.to_string())),
             time_ms,
         }
     }
@@ -223,6 +228,7 @@ impl Event {
             }),
             pos: Some(pos),
             seq,
+            offset: None,
         }
     }
 
@@ -242,6 +248,7 @@ impl Event {
             from: Some(from),
             pos: None,
             seq: 0,
+            offset: None,
         }
     }
 
@@ -296,25 +303,14 @@ impl Event {
         .encode()
     }
 
-    /// The offset a Socket.IO client with connection-state recovery is given for this event
-    /// (its last argument), if it was stored: `"<seq>-<epoch>"`. The client sends the last
-    /// one back when it reconnects; the sequence number says what it has, the epoch makes
-    /// the string unlike anything an application sends (see [`parse_recovery_offset`]).
-    pub fn recovery_offset(&self) -> Option<String> {
-        match (&self.pos, self.seq) {
-            (Some(pos), seq) if seq > 0 => Some(format!("{seq}-{}", pos.epoch)),
-            _ => None,
-        }
-    }
-
     /// Encodes the event as a Socket.IO `EVENT` (or `BINARY_EVENT` and its attachments)
-    /// packet in the event's namespace; with `offsets`, a stored event gets its
-    /// [`Event::recovery_offset`] as its last argument.
+    /// packet in the event's namespace; with `offsets`, a stored event gets its recovery
+    /// offset ([`Event::offset`]) as its last argument.
     pub fn encode_socketio(&self, offsets: bool) -> Encoded {
         use chorus_proto::socketio::{self, binary, Args};
         let nsp = &self.namespace;
-        if let Some(offset) = self.recovery_offset().filter(|_| offsets) {
-            return self.encode_socketio_with(&offset);
+        if let Some(offset) = self.offset.as_deref().filter(|_| offsets) {
+            return self.encode_socketio_with(offset);
         }
         match &self.data {
             EventData::Json(raw) => {
@@ -384,20 +380,6 @@ impl Event {
             Encoded::Many(messages.into_boxed_slice())
         }
     }
-}
-
-/// The sequence number in a Socket.IO recovery offset (`"<seq>-<epoch>"`, see
-/// [`Event::recovery_offset`]); `None` for any other string — an application's own last
-/// argument, which a socket.io client cannot tell from an offset.
-pub fn parse_recovery_offset(offset: &str) -> Option<u64> {
-    let (seq, epoch) = offset.split_once('-')?;
-    let well_formed = !seq.is_empty()
-        && seq.len() <= 20
-        && seq.bytes().all(|b| b.is_ascii_digit())
-        && !epoch.is_empty()
-        && epoch.len() <= 64
-        && epoch.bytes().all(|b| b.is_ascii_alphanumeric());
-    well_formed.then(|| seq.parse().ok()).flatten()
 }
 
 /// A change in a room's membership.

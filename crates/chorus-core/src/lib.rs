@@ -43,9 +43,7 @@ pub mod room;
 pub mod store;
 
 pub use error::HubError;
-pub use event::{
-    parse_recovery_offset, Event, EventData, PresenceNotice, SenderInfo, RAW_BINARY, RAW_TEXT,
-};
+pub use event::{Event, EventData, PresenceNotice, SenderInfo, RAW_BINARY, RAW_TEXT};
 pub use history::{HistoryRule, HistoryRules};
 pub use hub::{Hub, HubConfig};
 pub use id::ConnId;

@@ -21,9 +21,8 @@ pub enum WireFormat {
     /// attachment. The same bytes serve the WebSocket and the long-polling transports.
     SocketIo,
     /// Socket.IO for a server with connection-state recovery on: as [`WireFormat::SocketIo`],
-    /// and an event stored in a room's history carries its offset (see
-    /// [`Event::recovery_offset`]) as its last argument, where socket.io clients look for
-    /// it.
+    /// and an event stored in a room's history carries its offset ([`Event::offset`]) as
+    /// its last argument, where socket.io clients look for it.
     SocketIoRecovery,
 }
 

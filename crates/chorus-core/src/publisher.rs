@@ -117,15 +117,47 @@ fn settle(in_flight: &InFlight, sender: ConnId) {
     }
 }
 
+/// The key recovery offsets are signed with, once recovery is on
+/// ([`Publisher::set_offset_key`]).
+type OffsetKey = Arc<std::sync::OnceLock<ring::hmac::Key>>;
+
 /// The handle on the publisher thread. Cheap to share (`Arc`); the thread ends when the
 /// last handle is dropped.
-#[derive(Debug)]
 pub struct Publisher {
     tx: mpsc::Sender<Op>,
     store: Arc<dyn Store>,
     rules: HistoryRules,
     gate: Arc<Mutex<()>>,
     in_flight: InFlight,
+    offset_key: OffsetKey,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("store", &self.store)
+            .field("rules", &self.rules)
+            .field("recovery_offsets", &self.offset_key.get().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The recovery offset of the message with sequence number `seq`: `"<seq>-<tag>"`, the tag
+/// the first 64 bits of an HMAC-SHA256 of the sequence number under the server's key.
+fn signed_offset(key: &ring::hmac::Key, seq: u64) -> Arc<str> {
+    let tag = ring::hmac::sign(key, &seq.to_be_bytes());
+    let mut out = format!("{seq}-");
+    for b in &tag.as_ref()[..8] {
+        out.push_str(&format!("{b:02x}"));
+    }
+    Arc::from(out)
+}
+
+/// Sets an event's recovery offset, if recovery offsets are on.
+fn stamp(key: &OffsetKey, event: &mut Event) {
+    if let (Some(key), true) = (key.get(), event.seq > 0) {
+        event.offset = Some(signed_offset(key, event.seq));
+    }
 }
 
 impl Publisher {
@@ -134,7 +166,9 @@ impl Publisher {
         let (tx, rx) = mpsc::channel();
         let gate = Arc::new(Mutex::new(()));
         let in_flight = InFlight::default();
+        let offset_key = OffsetKey::default();
         let worker = Worker {
+            offset_key: offset_key.clone(),
             store: store.clone(),
             rules: rules.clone(),
             epochs: HashMap::new(),
@@ -151,7 +185,45 @@ impl Publisher {
             rules,
             gate,
             in_flight,
+            offset_key,
         })
+    }
+
+    /// Turns recovery offsets on: from now on every stored message carries the offset a
+    /// Socket.IO client with connection-state recovery gets (as its last argument) and
+    /// sends back, signed with `key` so that no other string — an application's own last
+    /// argument, or one a client made up — passes for one. The key should outlive restarts
+    /// as the sessions do (the server keeps it in the store). Set once; later calls are
+    /// ignored.
+    pub fn set_offset_key(&self, key: &[u8]) {
+        let _ = self
+            .offset_key
+            .set(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key));
+    }
+
+    /// The recovery offset of the stored message with sequence number `seq` (what it
+    /// carries as [`Event::offset`]); `None` while recovery offsets are off.
+    pub fn recovery_offset(&self, seq: u64) -> Option<Arc<str>> {
+        self.offset_key.get().map(|key| signed_offset(key, seq))
+    }
+
+    /// The sequence number a recovery offset stands for, if it is one this server signed.
+    pub fn verify_recovery_offset(&self, offset: &str) -> Option<u64> {
+        let key = self.offset_key.get()?;
+        let (seq, _) = offset.split_once('-')?;
+        if seq.is_empty() || seq.len() > 20 || !seq.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let seq: u64 = seq.parse().ok()?;
+        let expected = signed_offset(key, seq);
+        // Equal length and content, compared in constant time.
+        let same = expected.len() == offset.len()
+            && expected
+                .bytes()
+                .zip(offset.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        same.then_some(seq)
     }
 
     /// The store behind it.
@@ -277,7 +349,7 @@ impl Publisher {
         let members = ns.join(peer, room)?;
         let replayed = replay.len();
         for Entry { offset, seq, event } in replay {
-            let event = Event::from_stored(
+            let mut event = Event::from_stored(
                 ns.name().clone(),
                 room.clone(),
                 event,
@@ -287,6 +359,7 @@ impl Publisher {
                 },
                 seq,
             );
+            stamp(&self.offset_key, &mut event);
             peer.push(Outbound::Shared(Broadcast::event(event)));
         }
         Ok(Joined {
@@ -313,22 +386,22 @@ impl Publisher {
     /// Restores a connection that was away: every message it missed in its rooms with
     /// history — those after the room's `since` whose sequence number is above `after_seq`,
     /// the last one the client says it received — is queued to `peer` in the order they
-    /// were published (by sequence number, across rooms), leaving out what `peer` itself
-    /// sent, and `peer` rejoins every room, all under the gate: no publish falls in
+    /// were published (by sequence number, across rooms), leaving out what `peer` was left
+    /// out of when it was published (its own `to(room)` emits), and `peer` rejoins every room, all under the gate: no publish falls in
     /// between, so the replay has no gap and no duplicate and what follows arrives live.
     ///
     /// `ready` runs under the gate once everything missed is known to be available, before
     /// anything is queued (the protocol's "you are back" goes first). If a room cannot be
-    /// recovered — another epoch, messages gone by retention, more than `limit(room)`
-    /// missed — nothing is queued or joined and `None` is returned: the caller starts the
-    /// client afresh.
+    /// recovered — another epoch, messages gone by retention — or more than `max_replay`
+    /// messages were missed over all rooms, nothing is queued or joined and `None` is
+    /// returned: the caller starts the client afresh.
     pub fn restore(
         &self,
         ns: &Arc<Namespace>,
         peer: &Arc<Peer>,
         rooms: &[RestoreRoom],
         after_seq: u64,
-        limit: &dyn Fn(&str) -> usize,
+        max_replay: usize,
         ready: impl FnOnce(),
     ) -> Result<Option<Restored>, HubError> {
         let store_err = |err: StoreError| HubError::Store(err.to_string());
@@ -338,7 +411,7 @@ impl Publisher {
         for RestoreRoom { room, since } in rooms {
             let Some(since) = since else { continue };
             let stream = stream_name(ns.name(), room);
-            let limit = limit(room);
+            let limit = max_replay - missed.len();
             let page = self
                 .store
                 .read_after_seq(
@@ -361,13 +434,15 @@ impl Publisher {
         for RestoreRoom { room, .. } in rooms {
             ns.join(peer, room)?;
         }
+        // What the restored connection was left out of then, it is left out of now.
         let me = peer.id().to_string();
-        missed.retain(|(_, _, entry)| entry.event.from.as_ref().is_none_or(|(id, _)| **id != me));
+        missed.retain(|(_, _, entry)| entry.event.except.as_deref() != Some(me.as_str()));
         missed.sort_by_key(|(_, _, entry)| entry.seq);
         let replayed = missed.len();
         for (room, epoch, Entry { offset, seq, event }) in missed {
             let pos = StreamPos { epoch, offset };
-            let event = Event::from_stored(ns.name().clone(), room, event, pos, seq);
+            let mut event = Event::from_stored(ns.name().clone(), room, event, pos, seq);
+            stamp(&self.offset_key, &mut event);
             peer.push(Outbound::Shared(Broadcast::event(event)));
         }
         Ok(Some(Restored {
@@ -409,6 +484,7 @@ struct Pending {
 }
 
 struct Worker {
+    offset_key: OffsetKey,
     store: Arc<dyn Store>,
     rules: HistoryRules,
     /// Epochs of the streams of the batch being delivered (cleared after each batch).
@@ -517,7 +593,7 @@ impl Worker {
             .iter()
             .map(|p| Append {
                 stream: p.stream.clone(),
-                event: p.event.to_stored(time_ms),
+                event: p.event.to_stored(time_ms, p.except),
             })
             .collect();
         let stored = self.store.append_batch(&batch);
@@ -541,6 +617,7 @@ impl Worker {
                 let mut event = p.event;
                 event.pos = Some(pos.clone());
                 event.seq = seq;
+                stamp(&self.offset_key, &mut event);
                 let delivered = p.ns.broadcast(
                     Target::Room {
                         room: &p.room,

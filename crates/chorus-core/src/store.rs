@@ -64,6 +64,10 @@ pub struct StoredEvent {
     pub attachments: Vec<Bytes>,
     /// The sender's connection id and nickname, if a client sent it.
     pub from: Option<(Arc<str>, Arc<str>)>,
+    /// The connection it was published to everyone in the room but (usually its sender:
+    /// `socket.to(room)`), as its id: a replay to a restored connection leaves it out for
+    /// that one too.
+    pub except: Option<Arc<str>>,
     /// When it was published, in milliseconds since the Unix epoch.
     pub time_ms: u64,
 }

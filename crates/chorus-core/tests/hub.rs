@@ -17,6 +17,7 @@ fn event(name: &str) -> Outbound {
         from: None,
         pos: None,
         seq: 0,
+        offset: None,
     }))
 }
 

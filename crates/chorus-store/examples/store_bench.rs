@@ -89,6 +89,7 @@ fn run(store: &dyn Store, args: &Args, batch: u64) -> (f64, Duration, Duration) 
                     data: payload(i),
                     attachments: Vec::new(),
                     from: Some(from.clone()),
+                    except: None,
                     time_ms: 1_700_000_000_000 + i,
                 },
             })

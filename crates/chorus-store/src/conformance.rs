@@ -107,6 +107,7 @@ pub fn json_event(name: &str, n: u64) -> StoredEvent {
         data: Bytes::from(format!("{{\"n\":{n}}}")),
         attachments: Vec::new(),
         from: None,
+        except: None,
         time_ms: T0 + n,
     }
 }
@@ -394,6 +395,7 @@ pub fn every_data_kind_round_trips(store: &dyn Store) {
             .map(|a| Bytes::copy_from_slice(a))
             .collect(),
         from: None,
+        except: None,
         time_ms,
     };
     let big: Vec<u8> = (0..1_048_576u32).map(|i| (i % 251) as u8).collect();
@@ -467,6 +469,11 @@ pub fn senders_and_unicode_names_round_trip(store: &dyn Store) {
             let event = StoredEvent {
                 name: (*name).into(),
                 from: senders[(i + j) % senders.len()].clone(),
+                // The excluded connection round-trips too: none, or the sender's id.
+                except: senders[(i + j) % senders.len()]
+                    .as_ref()
+                    .filter(|_| j % 2 == 0)
+                    .map(|(id, _)| id.clone()),
                 ..json_event("x", (i * 10 + j) as u64)
             };
             sent.push(Append {

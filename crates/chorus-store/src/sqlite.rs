@@ -181,7 +181,7 @@ impl SqliteStore {
             )?;
             let mut insert = tx.prepare_cached(&format!(
                 "INSERT INTO messages (stream, {}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 row::COLUMNS
             ))?;
             // Row id and last offset of each stream this batch touched.
@@ -221,6 +221,7 @@ impl SqliteStore {
                     row::encode_attachments(&e.attachments)?,
                     e.from.as_ref().map(|f| &*f.0),
                     e.from.as_ref().map(|f| &*f.1),
+                    e.except.as_deref(),
                 ])?;
             }
             let mut update =

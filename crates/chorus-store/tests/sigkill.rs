@@ -22,6 +22,7 @@ fn event(n: u64) -> StoredEvent {
         data: Bytes::from(format!("{{\"n\":{n}}}")),
         attachments: Vec::new(),
         from: Some(("c1".into(), "Ann".into())),
+        except: None,
         time_ms: 1_700_000_000_000 + n,
     }
 }

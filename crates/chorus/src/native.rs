@@ -323,6 +323,7 @@ impl NativeSession {
             from: Some(self.socket.sender()),
             pos: None,
             seq: 0,
+            offset: None,
         };
         if let (Target::Room { room, except }, Some(publisher)) = (target, self.publisher_for(&to))
         {

@@ -202,7 +202,9 @@ impl Server {
             .filter(|_| config.socketio_recovery_secs > 0)
             .map(|publisher| {
                 let max = Duration::from_secs(config.socketio_recovery_secs);
-                crate::socketio::recovery::Recovery::start(publisher, max)
+                // Half the outbound queue: the replay and what arrives meanwhile must fit.
+                let max_replay = (config.queue_capacity / 2).max(1);
+                crate::socketio::recovery::Recovery::start(publisher, max, max_replay)
             });
         // With recovery on, stored events carry their offset (as socket.io's do then).
         let format = match recovery {

@@ -197,6 +197,11 @@ async fn said(client: &mut Client, n: usize) -> Vec<String> {
     out
 }
 
+/// Waits until `room` has `members` members.
+async fn wait_members(server: &Server, room: &str, members: usize) {
+    until_gone(server, room, members).await;
+}
+
 /// Waits until the server has noticed a dropped connection (its socket left `room`).
 async fn until_gone(server: &Server, room: &str, members: usize) {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -508,4 +513,85 @@ async fn a_client_recovers_across_a_sigkill_and_restart() {
     child.kill().unwrap();
     child.wait().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_replay_lost_in_a_second_drop_is_replayed_again() {
+    let (server, addr) = server(config()).await;
+    let (mut alice, _) = Client::connect_welcomed(addr, None).await;
+    let (mut bob, _) = Client::connect_welcomed(addr, None).await;
+    alice.join("lobby").await;
+    bob.join("lobby").await;
+    bob.say("lobby", "0").await;
+    said(&mut alice, 1).await;
+    let gone = alice.drop_connection();
+    until_gone(&server, "lobby", 1).await;
+    for text in ["1", "2", "3"] {
+        bob.say("lobby", text).await;
+    }
+    // Back, and the replay is sent — but the connection drops before the client reads it.
+    let again = Client::connect(
+        addr,
+        Some(json!({ "pid": gone.pid, "offset": gone.offset })),
+    )
+    .await;
+    assert_eq!(again.sid, gone.sid);
+    wait_members(&server, "lobby", 2).await;
+    drop(again.ws);
+    until_gone(&server, "lobby", 1).await;
+    // It still holds the offset of "0": it gets 1, 2, 3 again.
+    let (alice, replayed) = gone.reconnect(addr).await;
+    assert_eq!(alice.welcome["recovered"], true);
+    assert_eq!(texts(&replayed), ["1", "2", "3"]);
+}
+
+#[tokio::test]
+async fn joining_a_room_again_keeps_what_the_client_may_still_miss() {
+    let (server, addr) = server(config()).await;
+    let (mut alice, _) = Client::connect_welcomed(addr, None).await;
+    let (mut bob, _) = Client::connect_welcomed(addr, None).await;
+    alice.join("lobby").await;
+    bob.join("lobby").await;
+    bob.say("lobby", "0").await;
+    said(&mut alice, 1).await;
+    // Sent to alice, not read by her, and then she joins again (an app that re-joins on
+    // every connection does): the session keeps her first position.
+    bob.say("lobby", "1").await;
+    alice.join("lobby").await;
+    let gone = Left {
+        sid: alice.sid.clone(),
+        pid: alice.pid.clone().unwrap(),
+        offset: alice.offset.clone(),
+    };
+    drop(alice);
+    until_gone(&server, "lobby", 1).await;
+    let (alice, replayed) = gone.reconnect(addr).await;
+    assert_eq!(alice.welcome["recovered"], true);
+    assert_eq!(texts(&replayed), ["1"]);
+}
+
+#[tokio::test]
+async fn who_a_message_left_out_stays_left_out_on_replay() {
+    let (server, addr) = server(config()).await;
+    let (mut alice, _) = Client::connect_welcomed(addr, None).await;
+    let (mut bob, _) = Client::connect_welcomed(addr, None).await;
+    alice.join("lobby").await;
+    bob.join("lobby").await;
+    let gone = alice.drop_connection();
+    until_gone(&server, "lobby", 1).await;
+    // The server publishes twice while alice is away: once to everyone in the room, once
+    // to everyone but her.
+    let id: chorus_core::ConnId = gone.sid.parse().unwrap();
+    let io = server.io();
+    io.to("lobby").emit("said", &"for all").unwrap();
+    io.to("lobby")
+        .except(id)
+        .emit("said", &"not for alice")
+        .unwrap();
+    io.to("lobby").emit("said", &"for all again").unwrap();
+    // The publisher stores in order: once bob's message is acknowledged, all are stored.
+    bob.say("lobby", "from bob").await;
+    let (alice, replayed) = gone.reconnect(addr).await;
+    assert_eq!(alice.welcome["recovered"], true);
+    assert_eq!(texts(&replayed), ["for all", "for all again", "from bob"]);
 }

@@ -17,7 +17,7 @@ use crate::{DataKind, Entry, StoredEvent};
 /// The columns [`entry`] reads, in order: `seq` is the offset, `gseq` the store-wide
 /// sequence number (see `schema.rs`).
 pub(super) const COLUMNS: &str =
-    "seq, gseq, time_ms, name, kind, data, attachments, from_id, from_name";
+    "seq, gseq, time_ms, name, kind, data, attachments, from_id, from_name, except_id";
 
 pub(super) fn kind_to_sql(kind: DataKind) -> i64 {
     match kind {
@@ -103,6 +103,7 @@ pub(super) fn entry(row: &Row<'_>) -> Result<Entry, SqliteError> {
             data: Bytes::from(row.get::<_, Vec<u8>>(5)?),
             attachments: decode_attachments(row.get(6)?)?,
             from,
+            except: row.get::<_, Option<String>>(9)?.map(Arc::from),
         },
     })
 }

@@ -9,7 +9,7 @@
 //!           trimmed_gseq INTEGER)
 //! messages (stream INTEGER, seq INTEGER, time_ms INTEGER, name TEXT, kind INTEGER,
 //!           data BLOB, attachments BLOB, from_id TEXT, from_name TEXT, gseq INTEGER,
-//!           PRIMARY KEY (stream, seq)) WITHOUT ROWID
+//!           except_id TEXT, PRIMARY KEY (stream, seq)) WITHOUT ROWID
 //! sessions (id TEXT PRIMARY KEY, record BLOB, expires_ms INTEGER) WITHOUT ROWID
 //!           + INDEX sessions_expiry (expires_ms)
 //! ```
@@ -38,8 +38,9 @@
 //! # Versions
 //!
 //! * 1 — `meta`, `streams`, `messages` without the sequence number columns.
-//! * 2 — adds `messages.gseq`, `streams.trimmed_gseq` (both `DEFAULT 0`), `sequence` and
-//!   `sessions`. A version-1 file is migrated when it is opened, in one transaction:
+//! * 2 — adds `messages.gseq`, `streams.trimmed_gseq` (both `DEFAULT 0`),
+//!   `messages.except_id` (the connection a message was published to its room but, `NULL`
+//!   for none and for older messages), `sequence` and `sessions`. A version-1 file is migrated when it is opened, in one transaction:
 //!   its messages get `gseq` 0 ("stored before stores kept one"), and the counter starts
 //!   at 0, so new messages get 1, 2, …. New files get the same layout directly.
 //!
@@ -88,6 +89,7 @@ CREATE TABLE messages (
     from_id TEXT,
     from_name TEXT,
     gseq INTEGER NOT NULL DEFAULT 0,
+    except_id TEXT,
     PRIMARY KEY (stream, seq)
 ) WITHOUT ROWID;
 ";
@@ -112,6 +114,7 @@ CREATE INDEX sessions_expiry ON sessions (expires_ms);
 /// `ADD COLUMN` with a constant default rewrites no row.
 const MIGRATE_1_TO_2: &str = "
 ALTER TABLE messages ADD COLUMN gseq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN except_id TEXT;
 ALTER TABLE streams ADD COLUMN trimmed_gseq INTEGER NOT NULL DEFAULT 0;
 ";
 

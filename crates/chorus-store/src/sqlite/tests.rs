@@ -66,6 +66,7 @@ fn args_event() -> StoredEvent {
         data: Bytes::from_static(br#"["f",{"_placeholder":true,"num":0}]"#),
         attachments: vec![Bytes::from_static(b"\x00bin"), Bytes::new()],
         from: Some(("c1".into(), "Ann".into())),
+        except: None,
         time_ms: 42,
     }
 }

@@ -153,6 +153,7 @@ impl Emitter {
             from: self.from.clone(),
             pos: None,
             seq: 0,
+            offset: None,
         }
     }
 

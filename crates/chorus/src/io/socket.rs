@@ -233,6 +233,7 @@ impl Socket {
             from: None,
             pos: None,
             seq: 0,
+            offset: None,
         };
         if self
             .inner
@@ -282,6 +283,7 @@ impl Socket {
                     from: None,
                     pos: None,
                     seq: 0,
+                    offset: None,
                 }
                 .encode_native_ack(Some(id)),
             ),
@@ -310,6 +312,11 @@ impl Socket {
     /// none before. A message emitted just before the join but not yet stored is numbered
     /// after it, so the socket receives it — the room's order is its stream's.
     pub fn join(&self, room: &str) -> Result<Vec<PeerInfo>, HubError> {
+        // A handle kept past the disconnect (a handler that finished late) must not put
+        // the id back in a room: a restored socket may have it now.
+        if !self.connected() {
+            return Err(HubError::Closed);
+        }
         let io = &self.inner.io;
         let (members, pos) = match io.history_for(room) {
             Some(publisher) => {

@@ -22,7 +22,7 @@ use chorus_proto::socketio::{self, binary, Packet};
 use chorus_proto::{MessageKind, WsMessage};
 use serde_json::value::RawValue;
 
-use super::recovery::{Recovery, SessionLink};
+use super::recovery::SessionLink;
 use super::{Link, Namespaces, SocketIoConfig};
 use crate::auth::{self, AuthError, Identity};
 use crate::engineio::EngineSession;
@@ -194,7 +194,7 @@ impl SocketIoConn {
         let peer = io.inner.ns.attach(self.mailbox.clone(), name);
         let session = self.config.recovery.as_ref().map(|recovery| {
             let session = recovery.create(nsp.clone(), peer.id(), sub);
-            recovery.own(&session, &[])
+            recovery.own(&session)
         });
         // The CONNECT answer goes first, before any handler can emit.
         let pid = session.as_ref().map(|s| s.pid().clone());
@@ -219,20 +219,21 @@ impl SocketIoConn {
         sub: &Option<Arc<str>>,
     ) -> Option<(Socket, Option<SessionLink>)> {
         let recovery = self.config.recovery.as_ref()?;
-        let claim = Recovery::claim(handshake.auth.as_deref())?;
+        let claim = recovery.claim(handshake.auth.as_deref())?;
         let found = recovery.find(claim, nsp, sub.as_deref())?;
-        // Taken only if the old socket is gone (a racing claim of the same session).
-        let peer = io
-            .inner
-            .ns
-            .attach_as(found.sid, self.mailbox.clone(), name)?;
+        // Taken only if the old socket is gone from the namespace (it may still be on its
+        // way out): if not, the client starts afresh and the session waits as it was.
+        let Some(peer) = io.inner.ns.attach_as(found.sid, self.mailbox.clone(), name) else {
+            recovery.release(found);
+            return None;
+        };
         let connect = socketio::connect(nsp, &peer.id().to_string(), Some(found.pid()));
         let restored = recovery.publisher().restore(
             &io.inner.ns,
             &peer,
             &found.rooms,
             found.after_seq,
-            &|room| recovery.limit(room),
+            recovery.max_replay(),
             || {
                 peer.push(Outbound::Message(connect));
             },
@@ -245,14 +246,15 @@ impl SocketIoConn {
                 return None;
             }
             Err(err) => {
+                // The store failed: the session is kept for a later try.
                 tracing::warn!(%err, "socket.io: restoring a session failed");
                 io.inner.ns.disconnect(&peer);
-                recovery.forget(found);
+                recovery.release(found);
                 return None;
             }
         };
         tracing::debug!(replayed = restored.replayed, "socket.io: session recovered");
-        let session = recovery.own(found.session(), &restored.rooms);
+        let session = recovery.own(found.session());
         let socket = io.open(
             peer,
             handshake.clone(),

@@ -13,17 +13,20 @@
 //! socket connects and whenever it joins or leaves a room, and given an expiry when the
 //! connection is lost (`max_disconnection` from then). A record still open when the server
 //! stopped (a crash) gets that expiry when the next server starts. The offset an event
-//! carries is its store-wide sequence number ([`chorus_core::Event::recovery_offset`]):
-//! since the publisher delivers in sequence order, everything a client received precedes
-//! its last offset, so what it missed in each room is exactly the room's messages after
-//! the join position whose sequence number is higher — whichever room the last one came
-//! from. The replay goes out in sequence order under the publisher's gate
+//! carries is its store-wide sequence number, signed ([`chorus_core::Event::offset`],
+//! [`chorus_core::Publisher::recovery_offset`]): since the publisher delivers in sequence
+//! order, everything a client received precedes its last offset, so what it missed in each
+//! room is exactly the room's messages after the join position whose sequence number is
+//! higher — whichever room the last one came from. A room's join position is never moved
+//! forward while the socket stays in it (a replay can be lost in a second drop). The
+//! replay goes out in sequence order under the publisher's gate
 //! ([`chorus_core::Publisher::restore`]): no gap, no duplicate, then live messages.
 //!
 //! A client that received no stored event yet sends no offset; it missed everything after
-//! its joins, which is what sequence number 0 asks for. An offset that is not one of ours
+//! its joins, which is what sequence number 0 asks for. An offset the server did not sign
 //! (an application's own last string argument, which a socket.io client cannot tell from an
-//! offset) is not trusted: that client starts afresh. So does a client whose session is
+//! offset, or one relayed from another client to make it skip messages) is not trusted:
+//! that client starts afresh. The signing key is kept in the store like the sessions. So does a client whose session is
 //! unknown, expired, in another namespace or of another token subject, or whose missed
 //! messages are beyond retention: it gets a new id and `pid`, and `socket.recovered` is
 //! false, as socket.io does.
@@ -61,15 +64,28 @@ const RECOVERABLE: [&str; 4] = [
 ];
 
 /// The recovery sessions of a server.
-#[derive(Debug)]
 pub(crate) struct Recovery {
     publisher: Arc<Publisher>,
     max_disconnection: Duration,
+    /// Most messages one restore replays, over all rooms: more and the client starts
+    /// afresh (its queue could not take them, and the replay is read under the gate).
+    max_replay: usize,
     sessions: Mutex<Sessions>,
     generation: AtomicU64,
 }
 
-#[derive(Debug, Default)]
+impl std::fmt::Debug for Recovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the sessions: their keys are the clients' secret pids.
+        f.debug_struct("Recovery")
+            .field("max_disconnection", &self.max_disconnection)
+            .field("max_replay", &self.max_replay)
+            .field("sessions", &self.sessions.lock().by_pid.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
 struct Sessions {
     by_pid: HashMap<Arc<str>, Arc<Session>>,
     last_sweep: Option<Instant>,
@@ -84,15 +100,28 @@ pub(crate) struct Session {
     state: Mutex<State>,
 }
 
-#[derive(Debug)]
 struct State {
-    /// Rooms, with the position each room with history was joined (or restored) at.
+    /// Rooms, with the position each room with history was first joined at. It is never
+    /// moved forward while the socket stays in the room: what the client received since
+    /// is known only from the offset it brings back (a replay queued but lost in a second
+    /// drop must be replayed again), and the sequence number filter skips what it has.
     rooms: BTreeMap<Arc<str>, Option<StreamPos>>,
-    /// The socket that owns the session now (its generation), and that socket.
-    owner: u64,
+    owner: Owner,
+    /// The socket that owns the session (set once it is open).
     socket: Weak<crate::io::SocketInner>,
-    /// When the connection was lost; `None` while connected.
+    /// When the connection was lost; `None` while connected (or being restored).
     disconnected: Option<Instant>,
+}
+
+/// Who holds a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// Nobody: the client is away.
+    Nobody,
+    /// A reconnecting client's claim is being restored.
+    Claimed,
+    /// The socket of this generation.
+    Socket(u64),
 }
 
 /// A socket's hold on its session: what `Socket::join`, `leave` and `close` report to.
@@ -158,7 +187,11 @@ struct RoomRecord {
 impl Recovery {
     /// Recovery over `publisher`'s store. Sessions left open by a previous server (it
     /// stopped without telling them) expire `max_disconnection` from now.
-    pub(crate) fn start(publisher: Arc<Publisher>, max_disconnection: Duration) -> Arc<Self> {
+    pub(crate) fn start(
+        publisher: Arc<Publisher>,
+        max_disconnection: Duration,
+        max_replay: usize,
+    ) -> Arc<Self> {
         let expires = chorus_core::publisher::now_ms() + millis(max_disconnection);
         match publisher.store().expire_open_sessions(expires) {
             Ok(0) => {}
@@ -168,19 +201,19 @@ impl Recovery {
             ),
             Err(err) => tracing::warn!(%err, "cannot read the previous run's socket.io sessions"),
         }
+        publisher.set_offset_key(&offset_key(&publisher));
         Arc::new(Self {
             publisher,
             max_disconnection,
+            max_replay,
             sessions: Mutex::new(Sessions::default()),
             generation: AtomicU64::new(1),
         })
     }
 
-    /// Most messages replayed per room: the room's retention.
-    pub(crate) fn limit(&self, room: &str) -> usize {
-        self.publisher
-            .retention(room)
-            .map_or(0, |r| usize::try_from(r.max_messages).unwrap_or(usize::MAX))
+    /// Most messages one restore replays, over all rooms.
+    pub(crate) fn max_replay(&self) -> usize {
+        self.max_replay
     }
 
     /// The publisher sessions are restored through.
@@ -190,7 +223,7 @@ impl Recovery {
 
     /// What a CONNECT's `auth` claims: `pid` and `offset` (socket.io-client adds them to
     /// the application's auth object). `None` when it claims nothing we can trust.
-    pub(crate) fn claim(auth: Option<&RawValue>) -> Option<Claim> {
+    pub(crate) fn claim(&self, auth: Option<&RawValue>) -> Option<Claim> {
         #[derive(Deserialize)]
         struct Auth {
             pid: Option<serde_json::Value>,
@@ -203,7 +236,9 @@ impl Recovery {
         };
         let after_seq = match auth.offset {
             None | Some(serde_json::Value::Null) => 0,
-            Some(serde_json::Value::String(offset)) => chorus_core::parse_recovery_offset(&offset)?,
+            Some(serde_json::Value::String(offset)) => {
+                self.publisher.verify_recovery_offset(&offset)?
+            }
             Some(_) => return None,
         };
         Some(Claim {
@@ -213,8 +248,10 @@ impl Recovery {
     }
 
     /// The session a claim names, if the client may have it back: known (here or in the
-    /// store), unexpired, in namespace `nsp`, for the same token subject. A session still
-    /// held by a connected socket is taken over: that socket is disconnected.
+    /// store), unexpired, in namespace `nsp`, for the same token subject, and not being
+    /// restored or opened for another claim right now. A session still held by a connected
+    /// socket is taken over: that socket is disconnected. The session is then the claim's
+    /// until [`Recovery::own`], [`Recovery::release`] or [`Recovery::forget`].
     pub(crate) fn find(&self, claim: Claim, nsp: &str, sub: Option<&str>) -> Option<Found> {
         let session = match self.in_memory(&claim.pid) {
             Some(session) => session,
@@ -231,9 +268,20 @@ impl Recovery {
             {
                 return None;
             }
-            // Nobody owns it until it is restored; the old socket's close does not count.
-            state.owner = 0;
-            std::mem::take(&mut state.socket).upgrade()
+            let old = match state.owner {
+                Owner::Nobody => None,
+                // Another claim of the same pid is under way.
+                Owner::Claimed => return None,
+                Owner::Socket(_) => match state.socket.upgrade() {
+                    Some(old) => Some(old),
+                    // Its socket is still being opened: not now.
+                    None => return None,
+                },
+            };
+            // The old socket's close, when it comes, leaves the session alone.
+            state.owner = Owner::Claimed;
+            state.socket = Weak::new();
+            old
         };
         if let Some(old) = old {
             // The server had not noticed the old connection was gone (or someone else has
@@ -291,7 +339,7 @@ impl Recovery {
             sub: record.sub.map(Arc::from),
             state: Mutex::new(State {
                 rooms,
-                owner: 0,
+                owner: Owner::Nobody,
                 socket: Weak::new(),
                 // Its expiry is the store's: it was read unexpired.
                 disconnected: Some(Instant::now()),
@@ -323,13 +371,29 @@ impl Recovery {
             sub,
             state: Mutex::new(State {
                 rooms: BTreeMap::new(),
-                owner: 0,
+                owner: Owner::Claimed,
                 socket: Weak::new(),
                 disconnected: None,
             }),
         });
         self.sessions.lock().by_pid.insert(pid, session.clone());
         session
+    }
+
+    /// A claim that could not be restored for now (the old socket was still there, the
+    /// store failed): the session goes back to waiting for its client, as it was.
+    pub(crate) fn release(&self, found: Found) {
+        let session = found.session;
+        {
+            let mut state = session.state.lock();
+            if state.owner != Owner::Claimed {
+                return;
+            }
+            state.owner = Owner::Nobody;
+            state.disconnected.get_or_insert_with(Instant::now);
+        }
+        let expires = chorus_core::publisher::now_ms() + millis(self.max_disconnection);
+        self.save(&session, Some(expires));
     }
 
     /// A restore that failed: the session is dropped (the client gets a new one).
@@ -340,22 +404,14 @@ impl Recovery {
             .write_session(SessionWrite::Delete { id: pid }, None);
     }
 
-    /// Gives `session` to the socket being opened, restored into `rooms` (each room with
-    /// history at the position it was restored at; none for a new session), and saves it.
-    /// The socket is named with [`SessionLink::set_socket`] once it exists.
-    pub(crate) fn own(
-        self: &Arc<Self>,
-        session: &Arc<Session>,
-        rooms: &[(Arc<str>, StreamPos)],
-    ) -> SessionLink {
+    /// Gives a new or restored `session` to the socket being opened, and saves it. The
+    /// socket is named with [`SessionLink::set_socket`] once it exists.
+    pub(crate) fn own(self: &Arc<Self>, session: &Arc<Session>) -> SessionLink {
         let generation = self.generation.fetch_add(1, Ordering::Relaxed);
         {
             let mut state = session.state.lock();
-            state.owner = generation;
+            state.owner = Owner::Socket(generation);
             state.disconnected = None;
-            for (room, pos) in rooms {
-                state.rooms.insert(room.clone(), Some(pos.clone()));
-            }
         }
         // A failed racing claim may have dropped it meanwhile.
         self.sessions
@@ -367,9 +423,39 @@ impl Recovery {
             session: session.clone(),
             generation,
         };
-        link.save(None);
+        self.save(session, None);
         self.sweep();
         link
+    }
+
+    /// Writes a session's record, open (`None`) or expiring.
+    fn save(&self, session: &Session, expires_ms: Option<u64>) {
+        let record = {
+            let state = session.state.lock();
+            Record {
+                nsp: session.nsp.to_string(),
+                sid: session.sid.to_string(),
+                sub: session.sub.as_deref().map(str::to_owned),
+                rooms: state
+                    .rooms
+                    .iter()
+                    .map(|(room, since)| RoomRecord {
+                        room: room.to_string(),
+                        epoch: since.as_ref().map(|p| p.epoch.to_string()),
+                        offset: since.as_ref().map_or(0, |p| p.offset),
+                    })
+                    .collect(),
+            }
+        };
+        let record = serde_json::to_vec(&record).expect("a session record serialises");
+        self.publisher.write_session(
+            SessionWrite::Put {
+                id: session.pid.clone(),
+                record: record.into(),
+                expires_ms,
+            },
+            None,
+        );
     }
 
     /// Forgets, in memory, sessions whose client did not come back in time (the store's
@@ -415,27 +501,33 @@ impl SessionLink {
     /// it.
     pub(crate) fn set_socket(&self, socket: &Socket) {
         let mut state = self.session.state.lock();
-        if state.owner == self.generation {
+        if state.owner == Owner::Socket(self.generation) {
             state.socket = Arc::downgrade(&socket.inner);
         }
     }
 
     /// The socket joined `room`; `pos` is the room's position then, for a room with
-    /// history.
+    /// history. Joining a room it is already in changes nothing: its first position stays
+    /// (messages after it may still be on their way to the client).
     pub(crate) fn joined(&self, room: &str, pos: Option<StreamPos>) {
-        if self.update(|rooms| {
-            rooms.insert(Arc::from(room), pos);
-        }) {
-            self.save(None);
+        let mut added = false;
+        let owned = self.update(|rooms| {
+            if !rooms.contains_key(room) {
+                rooms.insert(Arc::from(room), pos);
+                added = true;
+            }
+        });
+        if owned && added {
+            self.recovery.save(&self.session, None);
         }
     }
 
     /// The socket left `room`.
     pub(crate) fn left(&self, room: &str) {
-        if self.update(|rooms| {
-            rooms.remove(room);
-        }) {
-            self.save(None);
+        let mut removed = false;
+        let owned = self.update(|rooms| removed = rooms.remove(room).is_some());
+        if owned && removed {
+            self.recovery.save(&self.session, None);
         }
     }
 
@@ -445,10 +537,10 @@ impl SessionLink {
         let recovery = &self.recovery;
         {
             let mut state = self.session.state.lock();
-            if state.owner != self.generation {
+            if state.owner != Owner::Socket(self.generation) {
                 return;
             }
-            state.owner = 0;
+            state.owner = Owner::Nobody;
             state.socket = Weak::new();
             if RECOVERABLE.contains(&reason) {
                 state.disconnected = Some(Instant::now());
@@ -456,7 +548,7 @@ impl SessionLink {
         }
         if RECOVERABLE.contains(&reason) {
             let expires = chorus_core::publisher::now_ms() + millis(recovery.max_disconnection);
-            self.save(Some(expires));
+            recovery.save(&self.session, Some(expires));
         } else {
             recovery.sessions.lock().by_pid.remove(&self.session.pid);
             recovery.publisher.write_session(
@@ -471,43 +563,42 @@ impl SessionLink {
     /// Changes the rooms if this socket still owns the session.
     fn update(&self, f: impl FnOnce(&mut BTreeMap<Arc<str>, Option<StreamPos>>)) -> bool {
         let mut state = self.session.state.lock();
-        if state.owner != self.generation {
+        if state.owner != Owner::Socket(self.generation) {
             return false;
         }
         f(&mut state.rooms);
         true
     }
+}
 
-    /// Writes the session's record, open (`None`) or expiring.
-    fn save(&self, expires_ms: Option<u64>) {
-        let session = &self.session;
-        let record = {
-            let state = session.state.lock();
-            Record {
-                nsp: session.nsp.to_string(),
-                sid: session.sid.to_string(),
-                sub: session.sub.as_deref().map(str::to_owned),
-                rooms: state
-                    .rooms
-                    .iter()
-                    .map(|(room, since)| RoomRecord {
-                        room: room.to_string(),
-                        epoch: since.as_ref().map(|p| p.epoch.to_string()),
-                        offset: since.as_ref().map_or(0, |p| p.offset),
-                    })
-                    .collect(),
-            }
-        };
-        let record = serde_json::to_vec(&record).expect("a session record serialises");
-        self.recovery.publisher.write_session(
-            SessionWrite::Put {
-                id: session.pid.clone(),
-                record: record.into(),
-                expires_ms,
-            },
-            None,
-        );
-    }
+/// The session record that holds the key recovery offsets are signed with. Not a pid (a
+/// client cannot claim it): pids are 32 hex digits.
+const OFFSET_KEY_ID: &str = "chorus:offset-key";
+
+/// The key recovery offsets are signed with: the one the store keeps, so offsets stay
+/// valid across a restart as long as the sessions do, or a new one. It lives as a session
+/// record: open while a server runs, and given the sessions' expiry when the next one
+/// starts, so a server down for longer than `max_disconnection` starts with a new key —
+/// when no session it could serve is left anyway.
+fn offset_key(publisher: &Publisher) -> Vec<u8> {
+    let now = chorus_core::publisher::now_ms();
+    let key = match publisher.store().read_session(OFFSET_KEY_ID, now) {
+        Ok(Some(key)) if key.len() == 32 => key.to_vec(),
+        Ok(_) => rand::random::<[u8; 32]>().to_vec(),
+        Err(err) => {
+            tracing::warn!(%err, "cannot read the recovery offset key; sessions of the previous run will not recover");
+            rand::random::<[u8; 32]>().to_vec()
+        }
+    };
+    publisher.write_session(
+        SessionWrite::Put {
+            id: Arc::from(OFFSET_KEY_ID),
+            record: key.clone().into(),
+            expires_ms: None,
+        },
+        None,
+    );
+    key
 }
 
 /// A pid we could have made: 32 lowercase hex digits.
@@ -529,29 +620,50 @@ mod tests {
 
     const PID: &str = "0123456789abcdef0123456789abcdef";
 
+    fn recovery() -> Arc<Recovery> {
+        let store = Arc::new(chorus_store::MemoryStore::default());
+        let rules = chorus_core::HistoryRules::all(chorus_core::Retention::default());
+        let publisher = Publisher::start(store, rules);
+        Recovery::start(publisher, Duration::from_secs(60), 100)
+    }
+
     #[test]
     fn claims() {
-        let claim = |json: &str| Recovery::claim(Some(&raw(json))).map(|c| c.after_seq);
-        assert_eq!(
-            claim(&format!(r#"{{"pid":"{PID}","offset":"42-00ff"}}"#)),
-            Some(42)
-        );
+        let recovery = recovery();
+        let claim = |json: &str| recovery.claim(Some(&raw(json))).map(|c| c.after_seq);
         // No stored event received yet: everything after the joins.
         assert_eq!(claim(&format!(r#"{{"pid":"{PID}"}}"#)), Some(0));
         assert_eq!(
             claim(&format!(r#"{{"pid":"{PID}","offset":null,"token":"x"}}"#)),
             Some(0)
         );
-        // An application's own last argument is not an offset.
+        // An application's own last argument is not an offset, nor is one made up.
         assert_eq!(
             claim(&format!(r#"{{"pid":"{PID}","offset":"hello"}}"#)),
             None
         );
         assert_eq!(claim(&format!(r#"{{"pid":"{PID}","offset":"42"}}"#)), None);
+        assert_eq!(
+            claim(&format!(
+                r#"{{"pid":"{PID}","offset":"42-00ff00ff00ff00ff"}}"#
+            )),
+            None
+        );
         assert_eq!(claim(&format!(r#"{{"pid":"{PID}","offset":7}}"#)), None);
-        assert_eq!(claim(r#"{"pid":"nope","offset":"1-ab"}"#), None);
+        // One the server signed stands for its sequence number.
+        let offset = recovery.publisher.recovery_offset(42).unwrap();
+        assert_eq!(
+            claim(&format!(r#"{{"pid":"{PID}","offset":"{offset}"}}"#)),
+            Some(42)
+        );
+        let forged = offset.replace("42-", "43-");
+        assert_eq!(
+            claim(&format!(r#"{{"pid":"{PID}","offset":"{forged}"}}"#)),
+            None
+        );
+        assert_eq!(claim(r#"{"pid":"nope"}"#), None);
         assert_eq!(claim(r#"{"offset":"1-ab"}"#), None);
         assert_eq!(claim("[1,2]"), None);
-        assert!(Recovery::claim(None).is_none());
+        assert!(recovery.claim(None).is_none());
     }
 }
