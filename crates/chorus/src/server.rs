@@ -623,17 +623,41 @@ pub(crate) fn handshake(
 }
 
 /// What a request tells about its client.
+///
+/// The URI and headers are copied, not cloned: hyper parses a request without copying, so
+/// its header values and path are slices of the connection's read buffer (8 KiB or more),
+/// and a clone kept for the socket's life would keep that whole buffer alive with it —
+/// the largest part of what an idle native or Socket.IO connection cost.
 pub(crate) fn handshake_info(req: &Request, protocol: Option<String>) -> HandshakeInfo {
     HandshakeInfo {
         remote_addr: req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| *addr),
-        uri: req.uri().clone(),
-        headers: req.headers().clone(),
+        uri: detached_uri(req.uri()),
+        headers: detached_headers(req.headers()),
         protocol,
         identity: None,
     }
+}
+
+/// A copy of `uri` that shares no memory with it.
+fn detached_uri(uri: &http::Uri) -> http::Uri {
+    // Only what a server-side request URI has: a path and a query. A URI that does not
+    // parse back (it always does) is kept as it is rather than lost.
+    uri.to_string().parse().unwrap_or_else(|_| uri.clone())
+}
+
+/// A copy of `headers` that shares no memory with them (see [`handshake_info`]).
+fn detached_headers(headers: &http::HeaderMap) -> http::HeaderMap {
+    let mut copy = http::HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let name = http::HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or(name.clone());
+        let mut owned = http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or(value.clone());
+        owned.set_sensitive(value.is_sensitive());
+        copy.append(name, owned);
+    }
+    copy
 }
 
 /// A handshake that was accepted: the socket to come, and the connection's place under
@@ -724,4 +748,55 @@ async fn dispatch(State(server): State<Server>, req: Request) -> Response {
         return assets::index().await.into_response();
     }
     (StatusCode::NOT_FOUND, Body::from("not found\n")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether `part` lies inside `buffer`'s memory.
+    fn inside(part: &[u8], buffer: &[u8]) -> bool {
+        let range = buffer.as_ptr_range();
+        range.contains(&part.as_ptr())
+    }
+
+    #[test]
+    fn handshake_info_keeps_nothing_of_the_request_buffer() {
+        // As hyper parses: values and the path are slices of one read buffer.
+        let buffer = bytes::Bytes::from(
+            "GET /ws?name=ann HTTP/1.1\r\nx-custom-header: hello\r\nsec-websocket-key: abc\r\n"
+                .as_bytes()
+                .to_vec(),
+        );
+        let slice = |s: &str| {
+            let at = buffer
+                .windows(s.len())
+                .position(|w| w == s.as_bytes())
+                .unwrap();
+            buffer.slice(at..at + s.len())
+        };
+        let mut req = Request::new(Body::empty());
+        *req.uri_mut() = http::Uri::from_maybe_shared(slice("/ws?name=ann")).unwrap();
+        let name = http::HeaderName::from_bytes(b"x-custom-header").unwrap();
+        let mut secret = http::HeaderValue::from_maybe_shared(slice("abc")).unwrap();
+        secret.set_sensitive(true);
+        req.headers_mut().insert(
+            name,
+            http::HeaderValue::from_maybe_shared(slice("hello")).unwrap(),
+        );
+        req.headers_mut().insert("sec-websocket-key", secret);
+        assert!(inside(req.headers()["x-custom-header"].as_bytes(), &buffer));
+
+        let info = handshake_info(&req, None);
+        assert_eq!(info.headers, *req.headers());
+        assert_eq!(info.uri, *req.uri());
+        assert_eq!(info.query("name").as_deref(), Some("ann"));
+        assert!(info.headers["sec-websocket-key"].is_sensitive());
+        for (name, value) in &info.headers {
+            assert!(!inside(value.as_bytes(), &buffer), "{name}");
+            assert!(!inside(name.as_str().as_bytes(), &buffer), "{name}");
+        }
+        let path = info.uri.path_and_query().unwrap().as_str();
+        assert!(!inside(path.as_bytes(), &buffer));
+    }
 }
