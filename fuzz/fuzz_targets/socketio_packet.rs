@@ -123,7 +123,7 @@ fn round_trip(packet: &Packet, limits: &Limits) {
             }
         }
         Packet::Connect { nsp, .. } => {
-            let back = decode_sent(socketio::connect(nsp, "sid"), limits);
+            let back = decode_sent(socketio::connect(nsp, "sid", Some("pid")), limits);
             assert!(matches!(&back, Packet::Connect { nsp: n, auth: Some(_) } if n == nsp));
         }
         Packet::Disconnect { nsp } => {

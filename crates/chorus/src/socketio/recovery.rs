@@ -201,7 +201,7 @@ impl Recovery {
             ),
             Err(err) => tracing::warn!(%err, "cannot read the previous run's socket.io sessions"),
         }
-        publisher.set_offset_key(&offset_key(&publisher));
+        publisher.set_offset_key(offset_key(&publisher));
         Arc::new(Self {
             publisher,
             max_disconnection,
@@ -580,20 +580,20 @@ const OFFSET_KEY_ID: &str = "chorus:offset-key";
 /// record: open while a server runs, and given the sessions' expiry when the next one
 /// starts, so a server down for longer than `max_disconnection` starts with a new key —
 /// when no session it could serve is left anyway.
-fn offset_key(publisher: &Publisher) -> Vec<u8> {
+fn offset_key(publisher: &Publisher) -> [u8; 16] {
     let now = chorus_core::publisher::now_ms();
-    let key = match publisher.store().read_session(OFFSET_KEY_ID, now) {
-        Ok(Some(key)) if key.len() == 32 => key.to_vec(),
-        Ok(_) => rand::random::<[u8; 32]>().to_vec(),
+    let key: [u8; 16] = match publisher.store().read_session(OFFSET_KEY_ID, now) {
+        Ok(Some(key)) => <[u8; 16]>::try_from(&key[..]).unwrap_or_else(|_| rand::random()),
+        Ok(None) => rand::random(),
         Err(err) => {
             tracing::warn!(%err, "cannot read the recovery offset key; sessions of the previous run will not recover");
-            rand::random::<[u8; 32]>().to_vec()
+            rand::random()
         }
     };
     publisher.write_session(
         SessionWrite::Put {
             id: Arc::from(OFFSET_KEY_ID),
-            record: key.clone().into(),
+            record: bytes::Bytes::copy_from_slice(&key),
             expires_ms: None,
         },
         None,
