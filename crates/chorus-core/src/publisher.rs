@@ -66,17 +66,18 @@ type SessionDone = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 pub struct RestoreRoom {
     /// The room.
     pub room: Arc<str>,
-    /// For a room with history: its position when the connection joined it (or was last
-    /// restored into it). Every message of the room after it with a sequence number above
-    /// the client's was missed. `None` for a room without history: it is only rejoined.
+    /// For a room with history: its position when the connection first joined it. Every
+    /// message of the room after it with a sequence number above the client's was missed.
+    /// `None` for a room without history: it is only rejoined.
     pub since: Option<StreamPos>,
 }
 
 /// A restored connection ([`Publisher::restore`]).
 #[derive(Debug, Clone)]
 pub struct Restored {
-    /// Each room with history and its position when the connection rejoined it: the new
-    /// `since` for a later restore.
+    /// Each room with history and its position when the connection rejoined it. Not a
+    /// `since` for a later restore: the replay queued now may never reach the client (it
+    /// can drop again first), so a later restore must start from the same `since`.
     pub rooms: Vec<(Arc<str>, StreamPos)>,
     /// How many missed messages were replayed.
     pub replayed: usize,
