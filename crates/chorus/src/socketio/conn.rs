@@ -56,7 +56,7 @@ impl SocketIoConn {
     ) -> Self {
         let link = Arc::new(Link::default());
         spawn_connect_timeout(
-            Arc::downgrade(&link),
+            link.clone(),
             session.mailbox.clone(),
             config.connect_timeout,
         );
@@ -379,14 +379,16 @@ fn event_data(args: Box<RawValue>, attachments: Vec<bytes::Bytes>) -> EventData 
     }
 }
 
-/// Closes a connection that has not joined any namespace in time.
-fn spawn_connect_timeout(link: std::sync::Weak<Link>, mailbox: Arc<Mailbox>, timeout: Duration) {
+/// Closes a connection that has not joined any namespace in time. The task ends as soon
+/// as the connection joins one or closes, so a connected socket keeps no timer for it.
+fn spawn_connect_timeout(link: Arc<Link>, mailbox: Arc<Mailbox>, timeout: Duration) {
     tokio::spawn(async move {
         tokio::select! {
             () = tokio::time::sleep(timeout) => {}
             () = mailbox.closing() => return,
+            () = link.joined() => return,
         }
-        if link.upgrade().is_some_and(|link| !link.joined_once()) {
+        if !link.joined_once() {
             mailbox.close(CloseReason::new(1000, "connect timeout"));
         }
     });

@@ -57,6 +57,9 @@ pub(crate) struct SocketIoConfig {
 pub(crate) struct Link {
     sockets: parking_lot::Mutex<HashMap<Arc<str>, crate::Socket>>,
     joined_once: std::sync::atomic::AtomicBool,
+    /// Told once, at the first join: the connect timeout's task ends then rather than
+    /// keeping its timer for the rest of `connect_timeout`.
+    joined: tokio::sync::Notify,
 }
 
 impl Link {
@@ -65,9 +68,21 @@ impl Link {
     }
 
     pub(crate) fn insert(&self, nsp: Arc<str>, socket: crate::Socket) {
-        self.joined_once
-            .store(true, std::sync::atomic::Ordering::Release);
         self.sockets.lock().insert(nsp, socket);
+        if !self
+            .joined_once
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            // A permit if the task is not waiting yet: it is never missed.
+            self.joined.notify_one();
+        }
+    }
+
+    /// Resolves once any namespace was joined on this connection.
+    pub(crate) async fn joined(&self) {
+        if !self.joined_once() {
+            self.joined.notified().await;
+        }
     }
 
     pub(crate) fn contains(&self, nsp: &str) -> bool {
