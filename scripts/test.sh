@@ -4,7 +4,7 @@
 #  1. installs what the tests need, quickly when it is already there:
 #       Debian's chromium (browser tests; skipped with CHORUS_TEST_SKIP_BROWSER=1),
 #       e2e/node_modules (npm ci), e2e/.venv (Python websockets + pytest, e2e/requirements.txt)
-#  2. cargo fmt --check, cargo clippy -D warnings
+#  2. cargo fmt --check, cargo clippy -D warnings, and a check that the fuzz targets build
 #  3. Rust tests: cargo nextest (or cargo test), plus doc tests
 #  4. builds target/debug/chorus and the echo example
 #  5. external clients against a real `chorus serve`: node --test e2e/, pytest e2e/python; the
@@ -15,7 +15,7 @@
 #
 # Stops at the first failing step. The last line is always "N passed, N failed": tests counted
 # from each runner's own summary (nextest / cargo test, node --test, pytest, Autobahn cases);
-# fmt, clippy and the build count only when they fail (as 1 failed).
+# fmt, clippy, the fuzz targets' check and the build count only when they fail (as 1 failed).
 #
 # Environment:
 #   CHORUS_TEST_SKIP_BROWSER=1  skip installing Chromium and the browser tests (e2e/browser)
@@ -170,6 +170,11 @@ run fmt fmt cargo fmt --all -- --check
 
 run clippy clippy cargo clippy --workspace --all-targets -- -D warnings
 [ "$RC" -eq 0 ] || { FAILED=$((FAILED + 1)); fail clippy "clippy reported warnings or errors"; }
+
+# The fuzz targets are a crate of their own (fuzz/, run with cargo-fuzz on nightly); checking
+# that they still build against the library's API keeps them runnable.
+run "fuzz targets" fuzz-check cargo check --manifest-path fuzz/Cargo.toml --bins
+[ "$RC" -eq 0 ] || { FAILED=$((FAILED + 1)); fail "fuzz targets" "the fuzz targets do not build: cargo check --manifest-path fuzz/Cargo.toml --bins"; }
 
 # ---------------------------------------------------------------------------- 3. Rust tests
 if cargo nextest --version >/dev/null 2>&1; then
