@@ -471,7 +471,7 @@ impl Server {
         let admit = |info: &mut HandshakeInfo| {
             self.authenticate(info, false)?;
             grant = auth::grant_for(self.inner.auth.as_ref(), info.identity.as_ref());
-            io.admit(&Handshake::new(info.clone(), None, grant.clone()))
+            io.admit(&Handshake::new(Arc::new(info.clone()), None, grant.clone()))
                 .map_err(|err| HandshakeError::Refused(err.message))
         };
         let (response, upgraded, info) = match handshake(req, protocol, &self.inner.config, admit) {
@@ -496,7 +496,11 @@ impl Server {
             &peer.name(),
             concat!("chorus/", env!("CARGO_PKG_VERSION")),
         )));
-        let socket = io.open(peer, Handshake::new(info, None, grant), Wire::Native);
+        let socket = io.open(
+            peer,
+            Handshake::new(Arc::new(info), None, grant),
+            Wire::Native,
+        );
         let session = NativeSession {
             io,
             socket,

@@ -89,7 +89,8 @@ impl ConnectError {
 /// to be.
 #[derive(Debug, Clone)]
 pub struct Handshake {
-    pub(crate) info: HandshakeInfo,
+    /// Shared: a Socket.IO connection's namespaces all have the same request.
+    pub(crate) info: Arc<HandshakeInfo>,
     pub(crate) auth: Option<Arc<RawValue>>,
     /// The socket's token, verified: `None` for an anonymous client.
     pub(crate) grant: Option<Arc<Grant>>,
@@ -97,7 +98,7 @@ pub struct Handshake {
 
 impl Handshake {
     pub(crate) fn new(
-        info: HandshakeInfo,
+        info: Arc<HandshakeInfo>,
         auth: Option<Arc<RawValue>>,
         grant: Option<Arc<Grant>>,
     ) -> Self {

@@ -40,7 +40,8 @@ struct Incomplete {
 pub(crate) struct SocketIoConn {
     namespaces: Arc<Namespaces>,
     mailbox: Arc<Mailbox>,
-    info: HandshakeInfo,
+    /// The request, shared with every socket of this connection.
+    info: Arc<HandshakeInfo>,
     link: Arc<Link>,
     incomplete: Option<Incomplete>,
     config: SocketIoConfig,
@@ -63,7 +64,7 @@ impl SocketIoConn {
         Self {
             namespaces,
             mailbox: session.mailbox.clone(),
-            info,
+            info: Arc::new(info),
             link,
             incomplete: None,
             config,
