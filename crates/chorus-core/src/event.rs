@@ -319,19 +319,12 @@ impl Event {
             EventData::Binary(bytes) => {
                 let placeholder = binary::placeholder(0);
                 let packet = socketio::event(nsp, None, &self.name, Args::One(&placeholder), 1);
-                Encoded::Many(Box::new([packet, WsMessage::binary(bytes.clone())]))
+                with_attachments(packet, std::slice::from_ref(bytes))
             }
             EventData::Args { args, attachments } => {
                 let packet =
                     socketio::event(nsp, None, &self.name, Args::Spread(args), attachments.len());
-                if attachments.is_empty() {
-                    packet.into()
-                } else {
-                    let mut messages = Vec::with_capacity(1 + attachments.len());
-                    messages.push(packet);
-                    messages.extend(attachments.iter().cloned().map(WsMessage::binary));
-                    Encoded::Many(messages.into_boxed_slice())
-                }
+                with_attachments(packet, attachments)
             }
         }
     }
@@ -371,15 +364,19 @@ impl Event {
             Args::Spread(&args),
             attachments.len(),
         );
-        if attachments.is_empty() {
-            packet.into()
-        } else {
-            let mut messages = Vec::with_capacity(1 + attachments.len());
-            messages.push(packet);
-            messages.extend(attachments.iter().cloned().map(WsMessage::binary));
-            Encoded::Many(messages.into_boxed_slice())
-        }
+        with_attachments(packet, attachments)
     }
+}
+
+/// A Socket.IO packet and the binary messages of its attachments, written together.
+fn with_attachments(packet: WsMessage, attachments: &[Bytes]) -> Encoded {
+    if attachments.is_empty() {
+        return packet.into();
+    }
+    let mut messages = Vec::with_capacity(1 + attachments.len());
+    messages.push(packet);
+    messages.extend(attachments.iter().cloned().map(WsMessage::binary));
+    Encoded::Many(messages.into_boxed_slice())
 }
 
 /// A change in a room's membership.

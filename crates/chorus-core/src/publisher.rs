@@ -75,10 +75,6 @@ pub struct RestoreRoom {
 /// A restored connection ([`Publisher::restore`]).
 #[derive(Debug, Clone)]
 pub struct Restored {
-    /// Each room with history and its position when the connection rejoined it. Not a
-    /// `since` for a later restore: the replay queued now may never reach the client (it
-    /// can drop again first), so a later restore must start from the same `since`.
-    pub rooms: Vec<(Arc<str>, StreamPos)>,
     /// How many missed messages were replayed.
     pub replayed: usize,
 }
@@ -408,7 +404,6 @@ impl Publisher {
         let store_err = |err: StoreError| HubError::Store(err.to_string());
         let _gate = self.gate.lock();
         let mut missed = Vec::new();
-        let mut positions = Vec::new();
         for RestoreRoom { room, since } in rooms {
             let Some(since) = since else { continue };
             let stream = stream_name(ns.name(), room);
@@ -429,7 +424,6 @@ impl Publisher {
             for entry in page.entries {
                 missed.push((room.clone(), page.pos.epoch.clone(), entry));
             }
-            positions.push((room.clone(), page.pos));
         }
         ready();
         for RestoreRoom { room, .. } in rooms {
@@ -446,10 +440,7 @@ impl Publisher {
             stamp(&self.offset_key, &mut event);
             peer.push(Outbound::Shared(Broadcast::event(event)));
         }
-        Ok(Some(Restored {
-            rooms: positions,
-            replayed,
-        }))
+        Ok(Some(Restored { replayed }))
     }
 }
 

@@ -309,7 +309,8 @@ impl Engine {
     }
 }
 
-fn millis(d: Duration) -> u64 {
+/// A duration in whole milliseconds, saturating (Engine.IO and session expiries speak ms).
+pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 

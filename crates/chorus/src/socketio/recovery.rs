@@ -192,7 +192,7 @@ impl Recovery {
         max_disconnection: Duration,
         max_replay: usize,
     ) -> Arc<Self> {
-        let expires = chorus_core::publisher::now_ms() + millis(max_disconnection);
+        let expires = expiry_ms(max_disconnection);
         match publisher.store().expire_open_sessions(expires) {
             Ok(0) => {}
             Ok(n) => tracing::info!(
@@ -392,7 +392,7 @@ impl Recovery {
             state.owner = Owner::Nobody;
             state.disconnected.get_or_insert_with(Instant::now);
         }
-        let expires = chorus_core::publisher::now_ms() + millis(self.max_disconnection);
+        let expires = expiry_ms(self.max_disconnection);
         self.save(&session, Some(expires));
     }
 
@@ -547,7 +547,7 @@ impl SessionLink {
             }
         }
         if RECOVERABLE.contains(&reason) {
-            let expires = chorus_core::publisher::now_ms() + millis(recovery.max_disconnection);
+            let expires = expiry_ms(recovery.max_disconnection);
             recovery.save(&self.session, Some(expires));
         } else {
             recovery.sessions.lock().by_pid.remove(&self.session.pid);
@@ -606,8 +606,9 @@ fn is_pid(pid: &str) -> bool {
     pid.len() == 32 && pid.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+/// When a session lost now expires, `max` from now.
+fn expiry_ms(max: Duration) -> u64 {
+    chorus_core::publisher::now_ms().saturating_add(crate::engineio::millis(max))
 }
 
 #[cfg(test)]
