@@ -7,62 +7,27 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Child;
+use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_chorus");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A fresh directory under the system temp dir.
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "chorus-{tag}-{}-{}",
-        std::process::id(),
-        Instant::now().elapsed().as_nanos() ^ u128::from(free_port())
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// `chorus serve` on a free port with a SQLite store in `dir`; returns once it answers.
+/// `chorus serve` with only the native protocol, over a SQLite store in `dir`.
 async fn serve(dir: &Path) -> (Child, SocketAddr) {
-    let port = free_port();
-    let child = Command::new(BIN)
-        .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--store", "sqlite", "--data-dir"])
-        .arg(dir)
-        .args([
+    serve_sqlite(
+        dir,
+        &[
             "--chat-page",
             "false",
             "--raw-rooms",
             "false",
             "--socketio",
             "false",
-        ])
-        .env("CHORUS_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chorus");
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(addr).await.is_err() {
-        assert!(Instant::now() < deadline, "chorus did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    (child, addr)
+        ],
+    )
+    .await
 }
 
 async fn client(addr: SocketAddr) -> Ws {

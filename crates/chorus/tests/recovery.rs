@@ -176,6 +176,18 @@ impl Left {
     }
 }
 
+/// A server with alice and bob, both in `rooms`.
+async fn two_in(config: Config, rooms: &[&str]) -> (Server, SocketAddr, Client, Client) {
+    let (server, addr) = server(config).await;
+    let (mut alice, _) = Client::connect_welcomed(addr, None).await;
+    let (mut bob, _) = Client::connect_welcomed(addr, None).await;
+    for room in rooms {
+        alice.join(room).await;
+        bob.join(room).await;
+    }
+    (server, addr, alice, bob)
+}
+
 /// The `said` texts of events, in order.
 fn texts(events: &[Value]) -> Vec<String> {
     events
@@ -197,30 +209,25 @@ async fn said(client: &mut Client, n: usize) -> Vec<String> {
     out
 }
 
-/// Waits until `room` has `members` members.
-async fn wait_members(server: &Server, room: &str, members: usize) {
-    until_gone(server, room, members).await;
-}
-
-/// Waits until the server has noticed a dropped connection (its socket left `room`).
-async fn until_gone(server: &Server, room: &str, members: usize) {
+/// Waits until `room` has `members` members (a dropped connection is noticed, a restored
+/// one is back).
+async fn until_members(server: &Server, room: &str, members: usize) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while server.io().members(room).len() != members {
-        assert!(Instant::now() < deadline, "the server never saw the drop");
+        assert!(
+            Instant::now() < deadline,
+            "{room} never had {members} members"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
 #[tokio::test]
 async fn a_reconnecting_client_gets_its_id_rooms_and_exactly_what_it_missed() {
-    let (server, addr) = server(config()).await;
-    let (mut alice, _) = Client::connect_welcomed(addr, None).await;
-    let (mut bob, _) = Client::connect_welcomed(addr, None).await;
+    let (server, addr, mut alice, mut bob) = two_in(config(), &["lobby"]).await;
     assert_eq!(alice.welcome["recovered"], false);
     let pid = alice.pid.clone().expect("recovery is on by default: a pid");
     assert_eq!(pid.len(), 32);
-    alice.join("lobby").await;
-    bob.join("lobby").await;
 
     bob.say("lobby", "one").await;
     let event = alice.event().await;
@@ -233,7 +240,7 @@ async fn a_reconnecting_client_gets_its_id_rooms_and_exactly_what_it_missed() {
 
     let sid = alice.sid.clone();
     let gone = alice.drop_connection();
-    until_gone(&server, "lobby", 1).await;
+    until_members(&server, "lobby", 1).await;
     for text in ["two", "three", "four"] {
         bob.say("lobby", text).await;
     }
@@ -257,19 +264,13 @@ async fn a_reconnecting_client_gets_its_id_rooms_and_exactly_what_it_missed() {
 
 #[tokio::test]
 async fn the_replay_across_rooms_is_in_publish_order_and_skips_what_was_received() {
-    let (server, addr) = server(config()).await;
-    let (mut alice, _) = Client::connect_welcomed(addr, None).await;
-    let (mut bob, _) = Client::connect_welcomed(addr, None).await;
-    for room in ["red", "blue"] {
-        alice.join(room).await;
-        bob.join(room).await;
-    }
+    let (server, addr, mut alice, mut bob) = two_in(config(), &["red", "blue"]).await;
     // Received before the drop: the last one alice saw is in "blue", after one in "red".
     bob.say("red", "r1").await;
     bob.say("blue", "b1").await;
     assert_eq!(said(&mut alice, 2).await, ["r1", "b1"]);
     let gone = alice.drop_connection();
-    until_gone(&server, "red", 1).await;
+    until_members(&server, "red", 1).await;
     for (room, text) in [("red", "r2"), ("blue", "b2"), ("red", "r3"), ("blue", "b3")] {
         bob.say(room, text).await;
     }
@@ -280,15 +281,11 @@ async fn the_replay_across_rooms_is_in_publish_order_and_skips_what_was_received
 
 #[tokio::test]
 async fn messages_published_during_the_restore_arrive_once_and_in_order() {
-    let (server, addr) = server(config()).await;
-    let (mut alice, _) = Client::connect_welcomed(addr, None).await;
-    let (mut bob, _) = Client::connect_welcomed(addr, None).await;
-    alice.join("busy").await;
-    bob.join("busy").await;
+    let (server, addr, mut alice, mut bob) = two_in(config(), &["busy"]).await;
     bob.say("busy", "0").await;
     assert_eq!(said(&mut alice, 1).await, ["0"]);
     let gone = alice.drop_connection();
-    until_gone(&server, "busy", 1).await;
+    until_members(&server, "busy", 1).await;
     // Bob keeps publishing (each acked once stored) while alice is away and while she
     // comes back; she must end up with every message after "0", once, in order.
     const N: usize = 300;
@@ -319,7 +316,7 @@ async fn a_client_that_received_nothing_stored_gets_everything_after_its_joins()
     alice.join("quiet").await;
     assert!(alice.offset.is_none());
     let gone = alice.drop_connection();
-    until_gone(&server, "quiet", 1).await;
+    until_members(&server, "quiet", 1).await;
     bob.say("quiet", "after").await;
     let (alice, replayed) = gone.reconnect(addr).await;
     assert_eq!(alice.welcome["recovered"], true);
@@ -332,16 +329,12 @@ async fn a_client_that_received_nothing_stored_gets_everything_after_its_joins()
 
 #[tokio::test]
 async fn a_session_that_cannot_be_recovered_gives_a_fresh_socket() {
-    let (server, addr) = server(config()).await;
-    let (mut alice, _) = Client::connect_welcomed(addr, None).await;
-    let (mut bob, _) = Client::connect_welcomed(addr, None).await;
-    alice.join("lobby").await;
-    bob.join("lobby").await;
+    let (server, addr, mut alice, mut bob) = two_in(config(), &["lobby"]).await;
     bob.say("lobby", "one").await;
     said(&mut alice, 1).await;
     let Left { sid, pid, offset } = alice.drop_connection();
     let offset = offset.unwrap();
-    until_gone(&server, "lobby", 1).await;
+    until_members(&server, "lobby", 1).await;
 
     let fresh = |auth: Value| async move {
         let (client, replayed) = Client::connect_welcomed(addr, Some(auth)).await;
@@ -367,15 +360,11 @@ async fn a_session_that_cannot_be_recovered_gives_a_fresh_socket() {
 async fn missed_messages_beyond_retention_give_a_fresh_socket() {
     let mut config = config();
     config.history_max_messages = 3;
-    let (server, addr) = server(config).await;
-    let (mut alice, _) = Client::connect_welcomed(addr, None).await;
-    let (mut bob, _) = Client::connect_welcomed(addr, None).await;
-    alice.join("busy").await;
-    bob.join("busy").await;
+    let (server, addr, mut alice, mut bob) = two_in(config, &["busy"]).await;
     bob.say("busy", "seen").await;
     said(&mut alice, 1).await;
     let gone = alice.drop_connection();
-    until_gone(&server, "busy", 1).await;
+    until_members(&server, "busy", 1).await;
     for n in 0..5 {
         bob.say("busy", &format!("m{n}")).await;
     }
@@ -387,11 +376,7 @@ async fn missed_messages_beyond_retention_give_a_fresh_socket() {
 
 #[tokio::test]
 async fn a_client_back_before_the_server_noticed_takes_its_session_over() {
-    let (server, addr) = server(config()).await;
-    let (mut alice, _) = Client::connect_welcomed(addr, None).await;
-    let (mut bob, _) = Client::connect_welcomed(addr, None).await;
-    alice.join("lobby").await;
-    bob.join("lobby").await;
+    let (server, addr, mut alice, mut bob) = two_in(config(), &["lobby"]).await;
     bob.say("lobby", "one").await;
     said(&mut alice, 1).await;
     // The old connection is still open as far as the server knows.
@@ -419,7 +404,7 @@ async fn an_explicit_disconnect_ends_the_session() {
     alice.join("lobby").await;
     let (pid, sid) = (alice.pid.clone().unwrap(), alice.sid.clone());
     alice.ws.send(Message::text("41")).await.unwrap();
-    until_gone(&server, "lobby", 0).await;
+    until_members(&server, "lobby", 0).await;
     let (again, _) = Client::connect_welcomed(addr, Some(json!({ "pid": pid }))).await;
     assert_eq!(again.welcome["recovered"], false);
     assert_ne!(again.sid, sid);
@@ -429,12 +414,8 @@ async fn an_explicit_disconnect_ends_the_session() {
 async fn recovery_off_sends_no_pid_and_no_offsets() {
     let mut config = config();
     config.socketio_recovery_secs = 0;
-    let (_server, addr) = server(config).await;
-    let (mut alice, _) = Client::connect_welcomed(addr, None).await;
-    let (mut bob, _) = Client::connect_welcomed(addr, None).await;
+    let (_server, _addr, mut alice, mut bob) = two_in(config, &["lobby"]).await;
     assert!(alice.pid.is_none());
-    alice.join("lobby").await;
-    bob.join("lobby").await;
     bob.say("lobby", "one").await;
     let event = alice.event().await;
     assert_eq!(event, json!(["said", "one"]));
@@ -443,48 +424,18 @@ async fn recovery_off_sends_no_pid_and_no_offsets() {
 // The restart: sessions and history are in the SQLite file, so a client whose server was
 // killed comes back to a new process as the same socket, with what it missed.
 
-const BIN: &str = env!("CARGO_BIN_EXE_chorus");
-
-/// `chorus serve` with a SQLite store in `dir` on `port`; returns once it answers.
-async fn serve(dir: &std::path::Path, port: u16) -> std::process::Child {
-    let child = std::process::Command::new(BIN)
-        .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--store", "sqlite", "--data-dir"])
-        .arg(dir)
-        .args(["--chat-page", "false"])
-        .env("CHORUS_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start chorus");
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(addr).await.is_err() {
-        assert!(Instant::now() < deadline, "chorus did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    child
-}
-
-/// Connects to `chorus serve` (no `welcome` there: the CONNECT answer is enough).
-async fn serve_client(addr: SocketAddr, auth: Option<Value>) -> Client {
-    Client::connect(addr, auth).await
+/// `chorus serve` over a SQLite store in `dir`.
+async fn serve(dir: &std::path::Path) -> (std::process::Child, SocketAddr) {
+    serve_sqlite(dir, &["--chat-page", "false"]).await
 }
 
 #[tokio::test]
 async fn a_client_recovers_across_a_sigkill_and_restart() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let dir = std::env::temp_dir().join(format!("chorus-recovery-{}-{port}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut child = serve(&dir, port).await;
+    let dir = temp_dir("recovery");
+    let (mut child, addr) = serve(&dir).await;
 
-    let mut alice = serve_client(addr, None).await;
-    let mut bob = serve_client(addr, None).await;
+    let mut alice = Client::connect(addr, None).await;
+    let mut bob = Client::connect(addr, None).await;
     alice.join("lobby").await;
     bob.join("lobby").await;
     bob.say("lobby", "seen").await;
@@ -497,15 +448,16 @@ async fn a_client_recovers_across_a_sigkill_and_restart() {
     child.kill().unwrap();
     child.wait().unwrap();
 
-    let mut child = serve(&dir, port).await;
+    // A new process on the same data directory (and another port).
+    let (mut child, addr) = serve(&dir).await;
     let mut auth = json!({ "pid": gone.pid });
     auth["offset"] = json!(gone.offset.clone().unwrap());
-    let mut alice = serve_client(addr, Some(auth)).await;
+    let mut alice = Client::connect(addr, Some(auth)).await;
     assert_eq!(alice.sid, gone.sid, "the same socket id after a restart");
     assert_eq!(alice.pid.as_deref(), Some(gone.pid.as_str()));
     assert_eq!(said(&mut alice, 4).await, ["while", "you", "were", "out"]);
     // Back in the room, live.
-    let mut carol = serve_client(addr, None).await;
+    let mut carol = Client::connect(addr, None).await;
     carol.join("lobby").await;
     carol.say("lobby", "welcome back").await;
     assert_eq!(said(&mut alice, 1).await, ["welcome back"]);
@@ -517,15 +469,11 @@ async fn a_client_recovers_across_a_sigkill_and_restart() {
 
 #[tokio::test]
 async fn a_replay_lost_in_a_second_drop_is_replayed_again() {
-    let (server, addr) = server(config()).await;
-    let (mut alice, _) = Client::connect_welcomed(addr, None).await;
-    let (mut bob, _) = Client::connect_welcomed(addr, None).await;
-    alice.join("lobby").await;
-    bob.join("lobby").await;
+    let (server, addr, mut alice, mut bob) = two_in(config(), &["lobby"]).await;
     bob.say("lobby", "0").await;
     said(&mut alice, 1).await;
     let gone = alice.drop_connection();
-    until_gone(&server, "lobby", 1).await;
+    until_members(&server, "lobby", 1).await;
     for text in ["1", "2", "3"] {
         bob.say("lobby", text).await;
     }
@@ -536,9 +484,9 @@ async fn a_replay_lost_in_a_second_drop_is_replayed_again() {
     )
     .await;
     assert_eq!(again.sid, gone.sid);
-    wait_members(&server, "lobby", 2).await;
+    until_members(&server, "lobby", 2).await;
     drop(again.ws);
-    until_gone(&server, "lobby", 1).await;
+    until_members(&server, "lobby", 1).await;
     // It still holds the offset of "0": it gets 1, 2, 3 again.
     let (alice, replayed) = gone.reconnect(addr).await;
     assert_eq!(alice.welcome["recovered"], true);
@@ -547,11 +495,7 @@ async fn a_replay_lost_in_a_second_drop_is_replayed_again() {
 
 #[tokio::test]
 async fn joining_a_room_again_keeps_what_the_client_may_still_miss() {
-    let (server, addr) = server(config()).await;
-    let (mut alice, _) = Client::connect_welcomed(addr, None).await;
-    let (mut bob, _) = Client::connect_welcomed(addr, None).await;
-    alice.join("lobby").await;
-    bob.join("lobby").await;
+    let (server, addr, mut alice, mut bob) = two_in(config(), &["lobby"]).await;
     bob.say("lobby", "0").await;
     said(&mut alice, 1).await;
     // Sent to alice, not read by her, and then she joins again (an app that re-joins on
@@ -564,7 +508,7 @@ async fn joining_a_room_again_keeps_what_the_client_may_still_miss() {
         offset: alice.offset.clone(),
     };
     drop(alice);
-    until_gone(&server, "lobby", 1).await;
+    until_members(&server, "lobby", 1).await;
     let (alice, replayed) = gone.reconnect(addr).await;
     assert_eq!(alice.welcome["recovered"], true);
     assert_eq!(texts(&replayed), ["1"]);
@@ -572,13 +516,9 @@ async fn joining_a_room_again_keeps_what_the_client_may_still_miss() {
 
 #[tokio::test]
 async fn who_a_message_left_out_stays_left_out_on_replay() {
-    let (server, addr) = server(config()).await;
-    let (mut alice, _) = Client::connect_welcomed(addr, None).await;
-    let (mut bob, _) = Client::connect_welcomed(addr, None).await;
-    alice.join("lobby").await;
-    bob.join("lobby").await;
+    let (server, addr, alice, mut bob) = two_in(config(), &["lobby"]).await;
     let gone = alice.drop_connection();
-    until_gone(&server, "lobby", 1).await;
+    until_members(&server, "lobby", 1).await;
     // The server publishes twice while alice is away: once to everyone in the room, once
     // to everyone but her.
     let id: chorus_core::ConnId = gone.sid.parse().unwrap();

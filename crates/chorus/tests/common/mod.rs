@@ -408,3 +408,53 @@ async fn read_response_inner(stream: &mut TcpStream) -> HttpResponse {
         body,
     }
 }
+
+/// The `chorus` binary of this build.
+pub const BIN: &str = env!("CARGO_BIN_EXE_chorus");
+
+/// A port nobody listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A fresh, empty directory under the system temp dir.
+pub fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "chorus-{tag}-{}-{}",
+        std::process::id(),
+        std::time::Instant::now().elapsed().as_nanos() ^ u128::from(free_port())
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `chorus serve` (the real binary) on a free port with a SQLite store in `dir` and
+/// `extra` flags; returns once it accepts connections.
+pub async fn serve_sqlite(
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> (std::process::Child, SocketAddr) {
+    let port = free_port();
+    let child = std::process::Command::new(BIN)
+        .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--store", "sqlite", "--data-dir"])
+        .arg(dir)
+        .args(extra)
+        .env("CHORUS_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start chorus");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(addr).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "chorus did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (child, addr)
+}
