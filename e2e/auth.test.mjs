@@ -6,19 +6,13 @@
 // Starts its own `chorus serve` (tokens required) from target/debug/chorus, which
 // scripts/test.sh builds first; set CHORUS_BIN to use another binary. Skipped if none.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { runInThisContext } from 'node:vm';
 import { after, before, test } from 'node:test';
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
+import { BIN, freePort, haveChorus, startChorus, stopChorus, withTimeout as within } from './chorus-process.mjs';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const BIN = process.env.CHORUS_BIN || join(HERE, '..', 'target', 'debug', 'chorus');
 const SECRET = 'e2e-secret-0123456789abcdef0123456789';
 const WAIT_MS = 5000;
 
@@ -31,49 +25,20 @@ function token(claims) {
 
 const now = () => Math.floor(Date.now() / 1000);
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function withTimeout(promise, what, ms = WAIT_MS) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
+const withTimeout = (promise, what, ms = WAIT_MS) => within(promise, what, ms);
 
 let server = null;
 let base = null;
 
 before(async () => {
-  if (!existsSync(BIN)) return;
+  if (!haveChorus()) return;
   const port = await freePort();
-  server = spawn(BIN, ['serve', '--host', '127.0.0.1', '--port', String(port), '--store', 'memory',
-    '--anonymous', 'false', '--jwt-leeway-secs', '0'], {
-    env: { ...process.env, CHORUS_JWT_SECRET: SECRET, CHORUS_LOG: 'warn' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  server = await startChorus(port, ['--store', 'memory', '--anonymous', 'false', '--jwt-leeway-secs', '0'],
+    { CHORUS_JWT_SECRET: SECRET });
   base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) return;
-    } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${BIN} did not start on port ${port}`);
 });
 
-after(() => server?.kill());
+after(() => server && stopChorus(server));
 
 const sockets = [];
 function sio(opts) {

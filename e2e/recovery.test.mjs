@@ -8,39 +8,16 @@
 // target/debug/chorus, which scripts/test.sh builds first; set CHORUS_BIN to use another
 // binary. Skipped if none.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { io } from 'socket.io-client';
+import { BIN, freePort, haveChorus, startChorus, stopChorus, withTimeout as within } from './chorus-process.mjs';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const BIN = process.env.CHORUS_BIN || join(HERE, '..', 'target', 'debug', 'chorus');
 const WAIT_MS = 8000;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function withTimeout(promise, what, ms = WAIT_MS) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
+const withTimeout = (promise, what, ms = WAIT_MS) => within(promise, what, ms);
 
 const once = (emitter, event) => withTimeout(new Promise((resolve) => emitter.once(event, resolve)), event);
 
@@ -49,29 +26,16 @@ let port = null;
 let server = null;
 
 async function startServer() {
-  server = spawn(BIN, ['serve', '--host', '127.0.0.1', '--port', String(port), '--store', 'sqlite',
-    '--data-dir', dir, '--chat-page', 'false'], {
-    env: { ...process.env, CHORUS_LOG: 'warn' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return;
-    } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${BIN} did not start on port ${port}`);
+  server = await startChorus(port, ['--store', 'sqlite', '--data-dir', dir, '--chat-page', 'false']);
 }
 
 async function killServer() {
-  const exited = once(server, 'exit');
-  server.kill('SIGKILL');
-  await exited;
+  await stopChorus(server, 'SIGKILL');
   server = null;
 }
 
 before(async () => {
-  if (!existsSync(BIN)) return;
+  if (!haveChorus()) return;
   dir = mkdtempSync(join(tmpdir(), 'chorus-recovery-'));
   port = await freePort();
   await startServer();
