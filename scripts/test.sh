@@ -2,7 +2,8 @@
 # The whole chorus test suite, on a fresh Debian 12 machine or a developer's: ./scripts/test.sh
 #
 #  1. installs what the tests need, quickly when it is already there:
-#       Debian's chromium (browser tests; skipped with CHORUS_TEST_SKIP_BROWSER=1),
+#       Debian's chromium (browser tests; skipped with CHORUS_TEST_SKIP_BROWSER=1), g++ if
+#       there is no C++ compiler (the fuzz targets' check builds libFuzzer),
 #       e2e/node_modules (npm ci), e2e/.venv (Python websockets + pytest, e2e/requirements.txt)
 #  2. cargo fmt --check, cargo clippy -D warnings, and a check that the fuzz targets build
 #  3. Rust tests: cargo nextest (or cargo test), plus doc tests
@@ -135,6 +136,14 @@ else
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >"$LOGS/apt-chromium.log" 2>&1 \
     || { tail -20 "$LOGS/apt-chromium.log" >&2; fail install "apt-get install chromium failed"; }
   [ -x "$CHROMIUM_BIN" ] || fail install "chromium installed but $CHROMIUM_BIN is missing (set CHROMIUM=...)"
+fi
+
+# The fuzz targets' check builds libFuzzer, which is C++.
+if ! command -v c++ >/dev/null; then
+  echo "c++: installing Debian's g++ (apt-get), for the fuzz targets' check"
+  as_root apt-get update -qq || fail install "apt-get update failed"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >"$LOGS/apt-gxx.log" 2>&1 \
+    || { tail -20 "$LOGS/apt-gxx.log" >&2; fail install "apt-get install g++ failed"; }
 fi
 
 command -v node >/dev/null || fail install "node is not installed (Node 20+ is needed for e2e/)"
