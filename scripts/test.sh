@@ -62,6 +62,14 @@ summary() { echo "$PASSED passed, $FAILED failed"; }
 fail() {
   local step="$1"; shift
   printf '\ntest.sh: FAILED at step "%s": %s\n' "$step" "$*" >&2
+  # A linker or compiler error can hide behind one very long command line: show the error
+  # lines themselves, cut short, and the free disk space (a full disk fails at the linker).
+  if [ -n "${LAST_LOG:-}" ] && [ -f "$LAST_LOG" ]; then
+    strip_ansi "$LAST_LOG" \
+      | grep -E '^(error|warning: unused)|No space left|collect2|/ld:|ld: |undefined reference|panicked at|FAIL \[' \
+      | cut -c1-400 | tail -25 >&2
+  fi
+  df -h "$ROOT" >&2 || true
   printf 'test.sh: stopped after %ss; logs in %s\n' "$(( $(date +%s) - START_ALL ))" "$LOGS" >&2
   cleanup
   summary
@@ -79,6 +87,7 @@ sum_matches() {
 # Sets RC to its exit status.
 run() {
   local step="$1" log="$LOGS/$2.log"; shift 2
+  LAST_LOG="$log"
   banner "$step: $*"
   local t0=$(date +%s)
   "$@" 2>&1 | tee "$log"
