@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use futures::task::AtomicWaker;
 use parking_lot::Mutex;
@@ -225,19 +225,21 @@ impl PeerQueue {
     /// Returns `None` never in practice (the queue lives as long as this reader); the
     /// `Option` lets a transport treat "no more items" uniformly.
     pub async fn next(&mut self) -> Option<Outbound> {
-        let mailbox = &self.mailbox;
-        poll_fn(|cx| {
-            if let Some(item) = self.ready() {
-                return Poll::Ready(Some(item));
-            }
-            mailbox.reader.register(cx.waker());
-            // Checked again after registering: a push or close in between woke nobody.
-            match self.ready() {
-                Some(item) => Poll::Ready(Some(item)),
-                None => Poll::Pending,
-            }
-        })
-        .await
+        poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// [`PeerQueue::next`] for a transport that polls by hand: the next item, or `Pending`
+    /// with `cx` woken when one comes.
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Outbound>> {
+        if let Some(item) = self.ready() {
+            return Poll::Ready(Some(item));
+        }
+        self.mailbox.reader.register(cx.waker());
+        // Checked again after registering: a push or close in between woke nobody.
+        match self.ready() {
+            Some(item) => Poll::Ready(Some(item)),
+            None => Poll::Pending,
+        }
     }
 
     /// A close if one was asked for, else the next queued item.

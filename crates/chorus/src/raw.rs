@@ -221,7 +221,8 @@ impl Conn {
         &self.inner.info.uri
     }
 
-    /// The handshake request's headers.
+    /// The handshake request's headers, less those that served only the WebSocket upgrade
+    /// (`Connection`, `Upgrade`, `Sec-WebSocket-Key`, `-Version` and `-Extensions`).
     pub fn headers(&self) -> &HeaderMap {
         &self.inner.info.headers
     }

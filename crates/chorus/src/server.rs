@@ -85,6 +85,25 @@ struct Inner {
     metrics: Arc<Metrics>,
     /// Token checks; `None` when no key is configured.
     auth: Option<Arc<Auth>>,
+    /// The WebSocket transport's settings, shared by every connection: with WebSocket
+    /// pings, and without them for Engine.IO (its heartbeat is its own).
+    transport: [Arc<transport::TransportConfig>; 2],
+}
+
+/// The WebSocket transport's settings under `config`.
+fn transport_config(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+    ws_pings: bool,
+) -> Arc<transport::TransportConfig> {
+    Arc::new(transport::TransportConfig {
+        ping_interval: Duration::from_millis(config.ping_interval_ms),
+        ping_timeout: Duration::from_millis(config.ping_timeout_ms),
+        rate: (config.max_messages_per_sec > 0)
+            .then_some((config.max_messages_per_sec, config.message_burst)),
+        metrics: metrics.clone(),
+        ws_pings,
+    })
 }
 
 /// Why a server could not be built from its configuration.
@@ -146,6 +165,10 @@ impl Server {
         let admission = Admission::new(config.max_connections, config.max_connections_per_ip);
         let namespaces = Arc::new(Namespaces::default());
         namespaces.insert(EVENT_NAMESPACE, io.clone());
+        let transport = [
+            transport_config(&config, &metrics, true),
+            transport_config(&config, &metrics, false),
+        ];
         let server = Self {
             inner: Arc::new(Inner {
                 config,
@@ -162,6 +185,7 @@ impl Server {
                 shutdown: tokio::sync::watch::channel(false).0,
                 metrics,
                 auth,
+                transport,
             }),
         };
         if server.inner.config.socketio {
@@ -396,24 +420,12 @@ impl Server {
 
     /// The WebSocket transport settings for Engine.IO sessions: their heartbeat is
     /// Engine.IO's own.
-    pub(crate) fn engine_transport_config(&self) -> transport::TransportConfig {
-        transport::TransportConfig {
-            ws_pings: false,
-            ..self.transport_config()
-        }
+    pub(crate) fn engine_transport_config(&self) -> Arc<transport::TransportConfig> {
+        self.inner.transport[1].clone()
     }
 
-    fn transport_config(&self) -> transport::TransportConfig {
-        transport::TransportConfig {
-            ping_interval: Duration::from_millis(self.inner.config.ping_interval_ms),
-            ping_timeout: Duration::from_millis(self.inner.config.ping_timeout_ms),
-            rate: (self.inner.config.max_messages_per_sec > 0).then_some((
-                self.inner.config.max_messages_per_sec,
-                self.inner.config.message_burst,
-            )),
-            metrics: self.inner.metrics.clone(),
-            ws_pings: true,
-        }
+    fn transport_config(&self) -> Arc<transport::TransportConfig> {
+        self.inner.transport[0].clone()
     }
 
     /// Checks the token of a handshake and records who it proves the client to be in
@@ -652,12 +664,39 @@ fn detached_uri(uri: &http::Uri) -> http::Uri {
     uri.to_string().parse().unwrap_or_else(|_| uri.clone())
 }
 
-/// A copy of `headers` that shares no memory with them (see [`handshake_info`]).
+/// Headers that served only the upgrade itself: not kept for the socket's life. What an
+/// application may want of them is elsewhere (the chosen subprotocol) or spent (the key).
+const UPGRADE_ONLY: [http::HeaderName; 5] = [
+    http::header::CONNECTION,
+    http::header::UPGRADE,
+    http::header::SEC_WEBSOCKET_KEY,
+    http::header::SEC_WEBSOCKET_VERSION,
+    http::header::SEC_WEBSOCKET_EXTENSIONS,
+];
+
+/// A copy of `headers` that shares no memory with them (see [`handshake_info`]), less the
+/// [`UPGRADE_ONLY`] ones.
+///
+/// Every idle connection keeps this map, so it is kept compact: all values are copied into
+/// one allocation and share it, rather than one small allocation each.
 fn detached_headers(headers: &http::HeaderMap) -> http::HeaderMap {
-    let mut copy = http::HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
+    let kept = || {
+        headers
+            .iter()
+            .filter(|(name, _)| !UPGRADE_ONLY.contains(name))
+    };
+    let mut values = bytes::BytesMut::with_capacity(kept().map(|(_, v)| v.len()).sum());
+    for (_, value) in kept() {
+        values.extend_from_slice(value.as_bytes());
+    }
+    let values = values.freeze();
+    let mut copy = http::HeaderMap::with_capacity(kept().count());
+    let mut at = 0;
+    for (name, value) in kept() {
         let name = http::HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or(name.clone());
-        let mut owned = http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or(value.clone());
+        let shared = values.slice(at..at + value.len());
+        at += value.len();
+        let mut owned = http::HeaderValue::from_maybe_shared(shared).unwrap_or(value.clone());
         owned.set_sensitive(value.is_sensitive());
         copy.append(name, owned);
     }
@@ -677,13 +716,13 @@ pub(crate) fn spawn_connection(
     upgrade: Upgrade,
     queue: chorus_core::PeerQueue,
     session: impl transport::Session + 'static,
-    config: transport::TransportConfig,
+    config: Arc<transport::TransportConfig>,
 ) {
+    use futures::FutureExt;
     let Upgrade { upgraded, slot } = upgrade;
-    tokio::spawn(async move {
-        let _slot = slot;
-        transport::run(upgraded, queue, session, config).await;
-    });
+    // Not an `async` block around the connection: that would keep its captures beside the
+    // connection's own future for the connection's whole life.
+    tokio::spawn(transport::run(upgraded, queue, session, config).map(move |()| drop(slot)));
 }
 
 async fn healthz() -> &'static str {
@@ -788,14 +827,25 @@ mod tests {
             name,
             http::HeaderValue::from_maybe_shared(slice("hello")).unwrap(),
         );
-        req.headers_mut().insert("sec-websocket-key", secret);
+        req.headers_mut().insert("authorization", secret);
+        req.headers_mut().insert(
+            "sec-websocket-key",
+            http::HeaderValue::from_maybe_shared(slice("abc")).unwrap(),
+        );
+        req.headers_mut()
+            .append("x-custom-header", http::HeaderValue::from_static("again"));
         assert!(inside(req.headers()["x-custom-header"].as_bytes(), &buffer));
 
         let info = handshake_info(&req, None);
-        assert_eq!(info.headers, *req.headers());
+        let mut expected = req.headers().clone();
+        expected.remove("sec-websocket-key");
+        assert_eq!(info.headers, expected, "all but the upgrade-only headers");
+        let values: Vec<_> = info.headers.get_all("x-custom-header").iter().collect();
+        assert_eq!(values, ["hello", "again"]);
         assert_eq!(info.uri, *req.uri());
         assert_eq!(info.query("name").as_deref(), Some("ann"));
-        assert!(info.headers["sec-websocket-key"].is_sensitive());
+        assert!(info.headers["authorization"].is_sensitive());
+        assert!(!info.headers["x-custom-header"].is_sensitive());
         for (name, value) in &info.headers {
             assert!(!inside(value.as_bytes(), &buffer), "{name}");
             assert!(!inside(name.as_str().as_bytes(), &buffer), "{name}");

@@ -8,11 +8,14 @@
 //! Control frames (ping → pong, close echo, protocol-error closes with the right code) are
 //! the codec's job.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use chorus_core::{CloseReason, Mailbox, Outbound, PeerQueue, WireFormat};
+use chorus_core::{CloseReason, Outbound, PeerQueue, WireFormat};
 use chorus_proto::{MessageKind, WsMessage};
 use futures::{FutureExt, Sink, SinkExt};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -46,7 +49,7 @@ pub(crate) struct TransportConfig {
 }
 
 /// The protocol logic of one connection, driven by [`run`].
-pub(crate) trait Session: Send {
+pub(crate) trait Session: Send + Unpin {
     /// A complete text or binary message from the client.
     fn on_message(&mut self, msg: WsMessage);
     /// The connection is over; called exactly once.
@@ -72,197 +75,435 @@ pub struct Closed {
 /// Heartbeat: every `ping_interval` the server pings; anything the client sends (a pong,
 /// a message) proves it alive. A client silent for `ping_interval + ping_timeout` is
 /// dropped, which runs the session's close and so empties its rooms.
-///
-/// This future is the bulk of what an idle connection costs, so it is kept small: the
-/// paths a connection takes rarely (pings, closes, protocol errors) run in boxed futures
-/// allocated only while they run, and the socket lives in this future once.
-///
-/// Written as a function returning an `async` block rather than an `async fn`: an
-/// `async fn` keeps each argument twice in its future (as passed and as a local), which
-/// every idle connection would pay for. The upgrade future is boxed for the same reason:
-/// it is only alive until the socket is.
-pub(crate) fn run<S, E>(
-    upgrade: impl std::future::Future<Output = Result<WebSocket<S>, E>> + Send,
-    mut queue: PeerQueue,
-    mut session: impl Session,
-    config: TransportConfig,
-) -> impl std::future::Future<Output = ()> + Send
+pub(crate) fn run<S, E, U, T>(
+    upgrade: U,
+    queue: PeerQueue,
+    session: T,
+    config: Arc<TransportConfig>,
+) -> Connection<S, U, T>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
-    E: std::fmt::Display,
+    U: Future<Output = Result<WebSocket<S>, E>>,
 {
-    let upgrade = Box::pin(upgrade);
-    async move {
-        let mut ws = match upgrade.await {
-            Ok(ws) => ws,
-            Err(err) => {
-                tracing::debug!(%err, "upgrade failed");
-                session.on_close(&Closed {
-                    error: Some(err.to_string()),
-                    ..Closed::default()
-                });
-                return;
-            }
-        };
-        let format = queue.mailbox().format();
-        // Held apart from the queue so a write (which borrows the queue) can watch it.
-        let mailbox = queue.mailbox().clone();
-        let mut heartbeat = tokio::time::interval_at(
-            tokio::time::Instant::now() + config.ping_interval,
-            config.ping_interval,
-        );
-        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_heard = tokio::time::Instant::now();
-        let mut bucket = config
-            .rate
-            .map(|(rate, burst)| TokenBucket::new(rate, burst));
-        // Set when our close frame is on its way: the client's is then awaited.
-        let mut closing = false;
-        // Reads done in a row since the last write: see READ_BURST.
-        let mut reads = 0u32;
-        let closed = loop {
-            // Frames already received are handled before anything is written, so the replies
-            // and broadcasts they cause leave in one write instead of one each; after
-            // READ_BURST of them the writer gets its turn even if the client keeps sending.
-            let writer_turn = if reads >= READ_BURST {
-                reads = 0;
-                queue.next().now_or_never()
-            } else {
-                None
-            };
-            let step = match writer_turn {
-                Some(item) => Step::Write(item),
-                None => tokio::select! {
-                    biased;
-                    frame = ws.next_frame() => Step::Read(frame),
-                    item = queue.next() => Step::Write(item),
-                    _ = heartbeat.tick(), if config.ws_pings => Step::Tick,
-                },
-            };
-            match step {
-                Step::Tick => {
-                    if let Some(closed) =
-                        Box::pin(heartbeat_due(&mut ws, last_heard, &config)).await
-                    {
-                        break closed;
-                    }
-                }
-                Step::Write(item) => {
-                    reads = 0;
-                    let Some(item) = item else {
-                        break Closed {
-                            by_server: true,
-                            ..Closed::default()
-                        };
+    Connection {
+        state: State::Upgrading {
+            upgrade: Box::pin(upgrade),
+            queue,
+            session,
+            config,
+        },
+    }
+}
+
+/// A connection's whole life, as one future written by hand.
+///
+/// This future is the bulk of what an idle connection costs, which is why it is not an
+/// `async` block: a compiler-built state machine lays out every local of every await point
+/// side by side with padding between them, and keeps its captured arguments for its whole
+/// life even once they are moved on — about 1.9 KiB per connection, where the fields an
+/// idle connection needs take about 1.1 KiB. Here the open socket's state is exactly
+/// [`Open`]; a write the socket does not take at once, and the closing handshake, run in
+/// boxed futures allocated only while they last.
+pub(crate) struct Connection<S, U, T> {
+    state: State<S, U, T>,
+}
+
+// The open state is the one a connection spends its life in; boxing it would cost every
+// connection one more allocation to make the rare states smaller.
+#[allow(clippy::large_enum_variant)]
+enum State<S, U, T> {
+    /// Waiting for the HTTP connection to switch protocols.
+    Upgrading {
+        upgrade: Pin<Box<U>>,
+        queue: PeerQueue,
+        session: T,
+        config: Arc<TransportConfig>,
+    },
+    /// The socket is open.
+    Open(Open<S, T>),
+    /// The connection is over but for its closing handshake and the session's close.
+    Ending(Pin<Box<dyn Future<Output = ()> + Send>>),
+    Done,
+}
+
+impl<S, E, U, T> Future for Connection<S, U, T>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    E: std::fmt::Display,
+    U: Future<Output = Result<WebSocket<S>, E>>,
+    T: Session + Unpin + 'static,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.state {
+                State::Upgrading { upgrade, .. } => {
+                    let upgraded = ready!(upgrade.as_mut().poll(cx));
+                    let State::Upgrading {
+                        queue,
+                        mut session,
+                        config,
+                        ..
+                    } = std::mem::replace(&mut this.state, State::Done)
+                    else {
+                        unreachable!("matched above")
                     };
-                    match write(&mut ws, &mut queue, &mailbox, item, format, &config).await {
-                        Written::All => {}
-                        Written::Close(code, reason) => {
-                            closing = true;
-                            break Box::pin(send_close(&mut ws, code, reason)).await;
-                        }
-                        Written::Failed(closed) => break closed,
-                    }
-                }
-                Step::Read(frame) => {
-                    reads += 1;
-                    match frame {
-                        Ok(frame) => {
-                            last_heard = tokio::time::Instant::now();
-                            let data = matches!(frame.opcode(), OpCode::Text | OpCode::Binary);
-                            if data
-                                && bucket
-                                    .as_mut()
-                                    .is_some_and(|b| !b.take(last_heard.into_std()))
-                            {
-                                config.metrics.count(Event::RateLimited);
-                                closing = true;
-                                break Box::pin(send_close(
-                                    &mut ws,
-                                    1008,
-                                    "message rate limit exceeded".into(),
-                                ))
-                                .await;
-                            }
-                            match frame.opcode() {
-                                OpCode::Text => session
-                                    .on_message(WsMessage::text_from_utf8(frame.into_payload())),
-                                OpCode::Binary => {
-                                    session.on_message(WsMessage::binary(frame.into_payload()))
-                                }
-                                OpCode::Close => {
-                                    // A close frame without a status code reports 1005, as RFC 6455
-                                    // §7.1.5 says; `None` is kept for connections that simply dropped.
-                                    let code = Some(frame.close_code().map_or(1005, u16::from));
-                                    let reason = frame
-                                        .close_reason()
-                                        .ok()
-                                        .flatten()
-                                        .unwrap_or_default()
-                                        .to_owned();
-                                    Box::pin(finish(&mut ws)).await;
-                                    break Closed {
-                                        code,
-                                        reason,
-                                        ..Closed::default()
-                                    };
-                                }
-                                _ => {}
-                            }
-                        }
+                    match upgraded {
+                        Ok(ws) => this.state = State::Open(Open::new(ws, queue, session, config)),
                         Err(err) => {
-                            let code = error_close_code(&err);
-                            if let Some(code) = code {
-                                config.metrics.count(Event::ProtocolError);
-                                Box::pin(fail_connection(&mut ws, code, &err)).await;
-                            }
-                            break Closed {
-                                code,
-                                by_server: code.is_some(),
+                            tracing::debug!(%err, "upgrade failed");
+                            session.on_close(&Closed {
                                 error: Some(err.to_string()),
                                 ..Closed::default()
-                            };
+                            });
+                            return Poll::Ready(());
                         }
                     }
                 }
+                State::Open(open) => {
+                    let end = ready!(open.poll_open(cx));
+                    let State::Open(open) = std::mem::replace(&mut this.state, State::Done) else {
+                        unreachable!("matched above")
+                    };
+                    this.state = State::Ending(Box::pin(open.end(end)));
+                }
+                State::Ending(ending) => {
+                    ready!(ending.as_mut().poll(cx));
+                    this.state = State::Done;
+                    return Poll::Ready(());
+                }
+                State::Done => return Poll::Ready(()),
             }
-        };
-        // The session ends first: a connection the server is closing leaves its rooms now, not
-        // after a client that may never answer finishes the closing handshake.
-        session.on_close(&closed);
-        if closing && closed.error.is_none() {
-            Box::pin(await_close(&mut ws)).await;
         }
     }
 }
 
-/// A heartbeat tick: drops a client silent for too long, else pings it. Returns how the
-/// connection ended, if it did.
-async fn heartbeat_due<S>(
-    ws: &mut WebSocket<S>,
+/// An open connection: the socket, its queue and protocol, and the heartbeat.
+struct Open<S, T> {
+    ws: WebSocket<S>,
+    queue: PeerQueue,
+    session: T,
+    config: Arc<TransportConfig>,
+    /// Due every `ping_interval`; `None` for protocols with a heartbeat of their own.
+    heartbeat: Option<tokio::time::Interval>,
+    /// When the client was last heard from.
     last_heard: tokio::time::Instant,
-    config: &TransportConfig,
-) -> Option<Closed>
+    bucket: Option<TokenBucket>,
+    format: WireFormat,
+    /// Frames handled in a row since the last write: see [`READ_BURST`].
+    reads: u32,
+    /// A write the socket did not take at once, with its watchdog.
+    blocked: Option<Box<Blocked>>,
+}
+
+/// How an open connection ended, and what is left to do on its socket.
+enum End {
+    /// Nothing: drop the socket.
+    Drop(Closed),
+    /// Our close frame, then the client's is awaited.
+    SendClose(u16, String),
+    /// The client's close frame came: the codec's echo goes out, then the socket shuts.
+    Echo(Closed),
+    /// A protocol error: a close frame with the code goes out, then the socket shuts.
+    Fail(u16, WebSocketError, Closed),
+    /// The socket shuts without more (a client silent past the heartbeat).
+    Shut(Closed),
+}
+
+/// A write batch the socket did not take at once, and what gives up on it: the write
+/// deadline, or the hub's close (a slow consumer).
+struct Blocked {
+    batch: Batch,
+    watch: Pin<Box<dyn Future<Output = GaveUp> + Send>>,
+}
+
+enum GaveUp {
+    Deadline,
+    Closing,
+}
+
+impl<S, T> Open<S, T>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: Session + 'static,
 {
-    if last_heard.elapsed() >= config.ping_interval + config.ping_timeout {
-        config.metrics.count(Event::HeartbeatTimeout);
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close()).await;
-        return Some(Closed {
-            error: Some("heartbeat timeout: the client stopped answering pings".into()),
-            ..Closed::default()
+    fn new(ws: WebSocket<S>, queue: PeerQueue, session: T, config: Arc<TransportConfig>) -> Self {
+        let format = queue.mailbox().format();
+        let heartbeat = config.ws_pings.then(|| {
+            let mut heartbeat = tokio::time::interval_at(
+                tokio::time::Instant::now() + config.ping_interval,
+                config.ping_interval,
+            );
+            heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            heartbeat
         });
+        let bucket = config
+            .rate
+            .map(|(rate, burst)| TokenBucket::new(rate, burst));
+        Self {
+            ws,
+            queue,
+            session,
+            config,
+            heartbeat,
+            last_heard: tokio::time::Instant::now(),
+            bucket,
+            format,
+            reads: 0,
+            blocked: None,
+        }
     }
-    match tokio::time::timeout(config.ping_timeout, ws.send(Frame::ping(Bytes::new()))).await {
-        Ok(Ok(())) => None,
-        Ok(Err(err)) => Some(Closed {
-            error: Some(err.to_string()),
-            ..Closed::default()
-        }),
-        Err(_) => {
-            config.metrics.count(Event::WriteTimeout);
-            Some(write_timed_out())
+
+    /// Runs the connection until it ends. Waits on the next frame from the client, the
+    /// next item on the queue and the heartbeat, in that order of preference.
+    ///
+    /// Frames already received are handled before anything is written, so the replies and
+    /// broadcasts they cause leave in one write instead of one each; after [`READ_BURST`]
+    /// of them the writer gets its turn even if the client keeps sending. While a write
+    /// is blocked nothing else happens: the client is not read from until it reads.
+    fn poll_open(&mut self, cx: &mut Context<'_>) -> Poll<End> {
+        loop {
+            if let Some(blocked) = &mut self.blocked {
+                let written = match blocked.batch.poll(&mut self.ws, &mut self.queue, cx) {
+                    Poll::Ready(written) => written,
+                    Poll::Pending => {
+                        let gave_up = ready!(blocked.watch.as_mut().poll(cx));
+                        return Poll::Ready(self.gave_up(gave_up));
+                    }
+                };
+                self.blocked = None;
+                match self.written(written) {
+                    Some(end) => return Poll::Ready(end),
+                    None => continue,
+                }
+            }
+            if self.reads >= READ_BURST {
+                self.reads = 0;
+                if let Poll::Ready(item) = self.queue.poll_next(cx) {
+                    match self.write(item, cx) {
+                        Some(end) => return Poll::Ready(end),
+                        None => continue,
+                    }
+                }
+            }
+            if let Poll::Ready(frame) = self.ws.poll_next_frame(cx) {
+                self.reads += 1;
+                match self.on_frame(frame) {
+                    Some(end) => return Poll::Ready(end),
+                    None => continue,
+                }
+            }
+            if let Poll::Ready(item) = self.queue.poll_next(cx) {
+                self.reads = 0;
+                match self.write(item, cx) {
+                    Some(end) => return Poll::Ready(end),
+                    None => continue,
+                }
+            }
+            if let Some(heartbeat) = &mut self.heartbeat {
+                if heartbeat.poll_tick(cx).is_ready() {
+                    match self.heartbeat_due(cx) {
+                        Some(end) => return Poll::Ready(end),
+                        None => continue,
+                    }
+                }
+            }
+            return Poll::Pending;
+        }
+    }
+
+    /// A frame (or the reason there is none) from the client.
+    fn on_frame(&mut self, frame: Result<Frame, WebSocketError>) -> Option<End> {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(err) => {
+                let code = error_close_code(&err);
+                let closed = Closed {
+                    code,
+                    by_server: code.is_some(),
+                    error: Some(err.to_string()),
+                    ..Closed::default()
+                };
+                return Some(match code {
+                    Some(code) => {
+                        self.config.metrics.count(Event::ProtocolError);
+                        End::Fail(code, err, closed)
+                    }
+                    None => End::Drop(closed),
+                });
+            }
+        };
+        self.last_heard = tokio::time::Instant::now();
+        let data = matches!(frame.opcode(), OpCode::Text | OpCode::Binary);
+        if data
+            && self
+                .bucket
+                .as_mut()
+                .is_some_and(|b| !b.take(self.last_heard.into_std()))
+        {
+            self.config.metrics.count(Event::RateLimited);
+            return Some(End::SendClose(1008, "message rate limit exceeded".into()));
+        }
+        match frame.opcode() {
+            OpCode::Text => self
+                .session
+                .on_message(WsMessage::text_from_utf8(frame.into_payload())),
+            OpCode::Binary => self
+                .session
+                .on_message(WsMessage::binary(frame.into_payload())),
+            OpCode::Close => {
+                // A close frame without a status code reports 1005, as RFC 6455 §7.1.5
+                // says; `None` is kept for connections that simply dropped.
+                let code = Some(frame.close_code().map_or(1005, u16::from));
+                let reason = frame
+                    .close_reason()
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+                    .to_owned();
+                return Some(End::Echo(Closed {
+                    code,
+                    reason,
+                    ..Closed::default()
+                }));
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// Writes `item` and whatever else is queued (see [`Batch`]). The usual case — the
+    /// socket takes everything at once — needs no timer, no close watch and no allocation.
+    fn write(&mut self, item: Option<Outbound>, cx: &mut Context<'_>) -> Option<End> {
+        let Some(item) = item else {
+            return Some(End::Drop(Closed {
+                by_server: true,
+                ..Closed::default()
+            }));
+        };
+        let grace = self.config.ping_interval + self.config.ping_timeout;
+        self.start(Batch::new(Some(item), self.format), grace, cx)
+    }
+
+    /// A heartbeat tick: drops a client silent for too long, else pings it (a ping the
+    /// socket does not take within `ping_timeout` ends the connection).
+    fn heartbeat_due(&mut self, cx: &mut Context<'_>) -> Option<End> {
+        if self.last_heard.elapsed() >= self.config.ping_interval + self.config.ping_timeout {
+            self.config.metrics.count(Event::HeartbeatTimeout);
+            return Some(End::Shut(Closed {
+                error: Some("heartbeat timeout: the client stopped answering pings".into()),
+                ..Closed::default()
+            }));
+        }
+        let mut ping = Batch::new(None, self.format);
+        ping.ping = true;
+        self.start(ping, self.config.ping_timeout, cx)
+    }
+
+    /// Polls a new batch once; one the socket does not take at once is boxed with a
+    /// watchdog that gives up after `grace` or at the hub's close.
+    fn start(&mut self, mut batch: Batch, grace: Duration, cx: &mut Context<'_>) -> Option<End> {
+        match batch.poll(&mut self.ws, &mut self.queue, cx) {
+            Poll::Ready(written) => self.written(written),
+            Poll::Pending => {
+                let mailbox = self.queue.mailbox().clone();
+                let watch = Box::pin(async move {
+                    tokio::select! {
+                        biased;
+                        () = tokio::time::sleep(grace) => GaveUp::Deadline,
+                        () = mailbox.closing() => GaveUp::Closing,
+                    }
+                });
+                self.blocked = Some(Box::new(Blocked { batch, watch }));
+                None
+            }
+        }
+    }
+
+    /// What a finished batch means for the connection.
+    fn written(&mut self, written: BatchResult) -> Option<End> {
+        match written {
+            Ok(None) => None,
+            Ok(Some((code, reason))) => {
+                if self
+                    .queue
+                    .mailbox()
+                    .close_reason()
+                    .is_some_and(|r| is_slow_consumer(&r))
+                {
+                    // The hub's slow-consumer close, found at the head of the queue.
+                    self.config.metrics.count(Event::SlowConsumer);
+                }
+                Some(End::SendClose(code, reason))
+            }
+            Err(err) => Some(End::Drop(Closed {
+                error: Some(err.to_string()),
+                ..Closed::default()
+            })),
+        }
+    }
+
+    /// A blocked write was given up. A client that stopped reading is dropped: no close
+    /// frame can reach a peer that does not read.
+    fn gave_up(&mut self, gave_up: GaveUp) -> End {
+        self.blocked = None;
+        match gave_up {
+            GaveUp::Deadline => {
+                self.config.metrics.count(Event::WriteTimeout);
+                End::Drop(write_timed_out())
+            }
+            GaveUp::Closing => {
+                let reason = self.queue.mailbox().close_reason().unwrap_or_else(|| {
+                    CloseReason::new(1008, "slow consumer: outbound queue full")
+                });
+                if is_slow_consumer(&reason) {
+                    self.config.metrics.count(Event::SlowConsumer);
+                }
+                End::Drop(Closed {
+                    code: Some(reason.code),
+                    reason: reason.reason.to_string(),
+                    by_server: true,
+                    error: None,
+                })
+            }
+        }
+    }
+
+    /// The rest of a connection that ended: what its socket still owes, then the session's
+    /// close — before waiting for the client's close frame, so a connection the server is
+    /// closing leaves its rooms now, not after a client that may never answer.
+    async fn end(self, end: End) {
+        let Self {
+            mut ws,
+            queue,
+            mut session,
+            ..
+        } = self;
+        let (closed, await_reply) = match end {
+            End::Drop(closed) => (closed, false),
+            End::SendClose(code, reason) => {
+                let closed = send_close(&mut ws, code, reason).await;
+                let sent = closed.error.is_none();
+                (closed, sent)
+            }
+            End::Echo(closed) => {
+                finish(&mut ws).await;
+                (closed, false)
+            }
+            End::Fail(code, err, closed) => {
+                fail_connection(&mut ws, code, &err).await;
+                (closed, false)
+            }
+            End::Shut(closed) => {
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close()).await;
+                (closed, false)
+            }
+        };
+        session.on_close(&closed);
+        drop(queue);
+        if await_reply {
+            await_close(&mut ws).await;
         }
     }
 }
@@ -274,119 +515,16 @@ fn write_timed_out() -> Closed {
     }
 }
 
-/// What the connection's loop does next.
-enum Step {
-    /// A frame (or the reason there is none) from the client.
-    Read(Result<Frame, WebSocketError>),
-    /// An item from the outbound queue.
-    Write(Option<Outbound>),
-    /// The heartbeat is due.
-    Tick,
-}
-
-/// What became of a write.
-enum Written {
-    /// Everything taken from the queue went out.
-    All,
-    /// A close request was dequeued (everything before it went out): send it.
-    Close(u16, String),
-    /// The connection is over.
-    Failed(Closed),
-}
-
-/// Writes `item` and whatever else is queued.
-///
-/// A client that stopped reading blocks the write; when the hub gives up on it (slow
-/// consumer), stop writing and drop the socket: no close frame can reach a peer that does
-/// not read. One that stopped reading without more messages coming to fill its queue is
-/// given up after the heartbeat's whole grace period. The write is polled first: a close at
-/// the head of the queue (how an Engine.IO session ends: parse error, ping or connect
-/// timeout) still goes out when the socket takes it; only a write that blocks is abandoned.
-///
-/// The batch is driven by polling ([`Batch::poll`]), not by an `async` block, and the
-/// usual case — the socket takes everything at once — needs no timer, no close watch and
-/// no allocation: only a write that has to wait moves to a boxed future that watches them.
-/// This keeps the connection's future (and so every idle connection) small.
-async fn write<S>(
-    ws: &mut WebSocket<S>,
-    queue: &mut PeerQueue,
-    mailbox: &Mailbox,
-    item: Outbound,
-    format: WireFormat,
-    config: &TransportConfig,
-) -> Written
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
-{
-    let mut batch = Batch::new(item, format);
-    let first = std::future::poll_fn(|cx| batch.poll(ws, queue, cx)).now_or_never();
-    let written = match first {
-        Some(written) => written,
-        None => match Box::pin(write_blocked(ws, queue, mailbox, &mut batch, config)).await {
-            Ok(written) => written,
-            Err(gave_up) => return gave_up,
-        },
-    };
-    match written {
-        Ok(None) => Written::All,
-        Ok(Some((code, reason))) => {
-            if mailbox.close_reason().is_some_and(|r| is_slow_consumer(&r)) {
-                // The hub's slow-consumer close, found at the head of the queue.
-                config.metrics.count(Event::SlowConsumer);
-            }
-            Written::Close(code, reason)
-        }
-        Err(err) => Written::Failed(Closed {
-            error: Some(err.to_string()),
-            ..Closed::default()
-        }),
-    }
-}
-
-/// A batch the socket did not take at once: finished unless the client stops reading for
-/// the whole grace period or the hub gives up on it first (`Err`, how the connection ends).
-async fn write_blocked<S>(
-    ws: &mut WebSocket<S>,
-    queue: &mut PeerQueue,
-    mailbox: &Mailbox,
-    batch: &mut Batch,
-    config: &TransportConfig,
-) -> Result<BatchResult, Written>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
-{
-    tokio::select! {
-        biased;
-        written = std::future::poll_fn(|cx| batch.poll(ws, queue, cx)) => Ok(written),
-        () = tokio::time::sleep(config.ping_interval + config.ping_timeout) => {
-            config.metrics.count(Event::WriteTimeout);
-            Err(Written::Failed(write_timed_out()))
-        }
-        () = mailbox.closing() => {
-            let reason = mailbox.close_reason().unwrap_or_else(|| {
-                CloseReason::new(1008, "slow consumer: outbound queue full")
-            });
-            if is_slow_consumer(&reason) {
-                config.metrics.count(Event::SlowConsumer);
-            }
-            Err(Written::Failed(Closed {
-                code: Some(reason.code),
-                reason: reason.reason.to_string(),
-                by_server: true,
-                error: None,
-            }))
-        }
-    }
-}
-
 /// How a batch ended: written and flushed (with the close request it stopped at, if it
 /// dequeued one), or the socket's error.
 type BatchResult = Result<Option<(u16, String)>, WebSocketError>;
 
 /// One write batch: `first` and whatever else is ready (up to [`MAX_BATCH`] items), fed
-/// to the codec and flushed once. A close request stops it: everything before it is
-/// flushed, then the request is returned.
+/// to the codec and flushed once, after a ping if the heartbeat asked for one. A close
+/// request stops it: everything before it is flushed, then the request is returned.
 struct Batch {
+    /// A ping to send first.
+    ping: bool,
     /// The item being written, and the index of its next message to feed.
     item: Option<Outbound>,
     fed: usize,
@@ -398,9 +536,10 @@ struct Batch {
 }
 
 impl Batch {
-    fn new(first: Outbound, format: WireFormat) -> Self {
+    fn new(first: Option<Outbound>, format: WireFormat) -> Self {
         Self {
-            item: Some(first),
+            ping: false,
+            item: first,
             fed: 0,
             written: 0,
             close: None,
@@ -412,13 +551,21 @@ impl Batch {
         &mut self,
         ws: &mut WebSocket<S>,
         queue: &mut PeerQueue,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<BatchResult>
+        cx: &mut Context<'_>,
+    ) -> Poll<BatchResult>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
-        use std::task::Poll;
-        let mut ws = std::pin::Pin::new(ws);
+        let mut ws = Pin::new(ws);
+        if self.ping {
+            if let Err(err) = ready!(ws.as_mut().poll_ready(cx)) {
+                return Poll::Ready(Err(err));
+            }
+            if let Err(err) = ws.as_mut().start_send(Frame::ping(Bytes::new())) {
+                return Poll::Ready(Err(err));
+            }
+            self.ping = false;
+        }
         while let Some(item) = &self.item {
             if let Outbound::Close(reason) = item {
                 self.close = Some(reason.clone());
@@ -427,7 +574,7 @@ impl Batch {
             }
             let messages = item.messages_for(self.format);
             while let Some(msg) = messages.get(self.fed) {
-                if let Err(err) = std::task::ready!(ws.as_mut().poll_ready(cx)) {
+                if let Err(err) = ready!(ws.as_mut().poll_ready(cx)) {
                     return Poll::Ready(Err(err));
                 }
                 if let Err(err) = ws.as_mut().start_send(to_frame(msg)) {
@@ -443,7 +590,7 @@ impl Batch {
                 None
             };
         }
-        if let Err(err) = std::task::ready!(ws.as_mut().poll_flush(cx)) {
+        if let Err(err) = ready!(ws.as_mut().poll_flush(cx)) {
             return Poll::Ready(Err(err));
         }
         Poll::Ready(Ok(self

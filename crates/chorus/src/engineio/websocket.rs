@@ -13,6 +13,8 @@ use axum::extract::Request;
 use axum::response::Response;
 use chorus_core::Outbound;
 use chorus_proto::engineio;
+use futures::future::Either;
+use futures::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use yawc::{Frame, OpCode, WebSocket};
 
@@ -76,14 +78,14 @@ pub(super) fn upgrade(
     };
     let config = server.engine_transport_config();
     let timeout = engine.config.upgrade_timeout;
-    tokio::spawn(async move {
-        let _slot = upgrade.slot;
-        let mut ws = match upgrade.upgraded.await {
+    let server::Upgrade { upgraded, slot } = upgrade;
+    let probed = async move {
+        let mut ws = match upgraded.await {
             Ok(ws) => ws,
             Err(err) => {
                 tracing::debug!(%err, "engine.io upgrade: the WebSocket never opened");
                 session.set_transport(TransportKind::Polling);
-                return;
+                return None;
             }
         };
         match tokio::time::timeout(timeout, probe(&mut ws, &session)).await {
@@ -92,7 +94,7 @@ pub(super) fn upgrade(
                 tracing::debug!(sid = %session.sid, "engine.io upgrade: probe failed");
                 session.set_transport(TransportKind::Polling);
                 let _ = futures::SinkExt::close(&mut ws).await;
-                return;
+                return None;
             }
         }
         session.set_transport(TransportKind::WebSocket);
@@ -100,9 +102,21 @@ pub(super) fn upgrade(
         if let Some(Outbound::Close(reason)) = session.take_held() {
             session.mailbox.close(reason);
         }
-        let ready = std::future::ready(Ok::<_, std::convert::Infallible>(ws));
-        Box::pin(transport::run(ready, queue, WsCarrier { session }, config)).await;
-    });
+        Some((ws, queue, session))
+    };
+    // The probe's future and the connection's take turns in one task's memory (`then`)
+    // rather than the first staying alive beside the second for the connection's life.
+    tokio::spawn(
+        probed
+            .then(move |probed| match probed {
+                Some((ws, queue, session)) => {
+                    let ready = std::future::ready(Ok::<_, std::convert::Infallible>(ws));
+                    Either::Left(transport::run(ready, queue, WsCarrier { session }, config))
+                }
+                None => Either::Right(std::future::ready(())),
+            })
+            .map(move |()| drop(slot)),
+    );
     response
 }
 

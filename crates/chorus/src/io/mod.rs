@@ -121,7 +121,8 @@ impl Handshake {
         self.info.remote_addr
     }
 
-    /// The request's headers.
+    /// The request's headers, less those that served only the WebSocket upgrade
+    /// (`Connection`, `Upgrade`, `Sec-WebSocket-Key`, `-Version` and `-Extensions`).
     pub fn headers(&self) -> &HeaderMap {
         &self.info.headers
     }

@@ -177,7 +177,8 @@ impl Socket {
         self.inner.handshake.remote_addr()
     }
 
-    /// The handshake request's headers.
+    /// The handshake request's headers, less those that served only the WebSocket upgrade
+    /// (`Connection`, `Upgrade`, `Sec-WebSocket-Key`, `-Version` and `-Extensions`).
     pub fn headers(&self) -> &HeaderMap {
         self.inner.handshake.headers()
     }
