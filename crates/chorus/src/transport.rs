@@ -716,3 +716,29 @@ fn truncate_reason(reason: &mut String) {
         reason.truncate(end);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Nothing;
+
+    impl Session for Nothing {
+        fn on_message(&mut self, _: WsMessage) {}
+        fn on_close(&mut self, _: &Closed) {}
+    }
+
+    /// Every idle connection pays for this future, so it is bounded here: a change that
+    /// lets it grow back (an `async` block, a timer or a buffer held inline) fails this
+    /// test instead of showing up only in a benchmark run. What it holds beside the codec's
+    /// own state: the queue, settings, heartbeat, rate bucket and a few words.
+    #[test]
+    fn an_idle_connection_costs_little_more_than_its_codec() {
+        let size = std::mem::size_of::<Connection<yawc::HttpStream, yawc::UpgradeFut, Nothing>>();
+        let codec = std::mem::size_of::<WebSocket<yawc::HttpStream>>();
+        assert!(
+            size <= codec + 160,
+            "{size} bytes, of which the codec's {codec}"
+        );
+    }
+}
