@@ -30,7 +30,7 @@ const MAX_BATCH: usize = 64;
 /// Most frames handled in a row while the connection has something to write.
 const READ_BURST: u32 = 64;
 /// How long a closing handshake may take before the socket is dropped.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Timing of a connection's heartbeat.
 #[derive(Debug, Clone)]
@@ -609,20 +609,27 @@ fn to_frame(msg: &WsMessage) -> Frame {
 
 /// Sends our close frame; [`await_close`] then waits for the client's. Should the send
 /// fail, the error is reported and there is nothing to wait for.
+///
+/// The send is bounded: the close often goes to a client that has stopped reading (a flood
+/// cut off by the rate limit, a slow consumer, a shutdown), whose full socket would
+/// otherwise hold the connection — and its rooms, its slot — forever.
 async fn send_close<S>(ws: &mut WebSocket<S>, code: u16, reason: String) -> Closed
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let mut reason = reason;
     truncate_reason(&mut reason);
-    let sent = ws
-        .send(Frame::close(CloseCode::from(code), reason.as_bytes()))
-        .await;
+    let frame = Frame::close(CloseCode::from(code), reason.as_bytes());
+    let error = match tokio::time::timeout(CLOSE_TIMEOUT, ws.send(frame)).await {
+        Ok(Ok(())) => None,
+        Ok(Err(err)) => Some(err.to_string()),
+        Err(_) => Some("close timed out: the client stopped reading".to_owned()),
+    };
     Closed {
         code: Some(code),
         reason,
         by_server: true,
-        error: sent.err().map(|err| err.to_string()),
+        error,
     }
 }
 
@@ -726,6 +733,52 @@ mod tests {
     impl Session for Nothing {
         fn on_message(&mut self, _: WsMessage) {}
         fn on_close(&mut self, _: &Closed) {}
+    }
+
+    struct Recorder(Arc<std::sync::Mutex<Option<Closed>>>);
+
+    impl Session for Recorder {
+        fn on_message(&mut self, _: WsMessage) {}
+        fn on_close(&mut self, closed: &Closed) {
+            *self.0.lock().unwrap() = Some(closed.clone());
+        }
+    }
+
+    /// A close the server sends to a client that stopped reading (a flood cut off, a slow
+    /// consumer, a shutdown) must not wait forever on the client's full socket: the session
+    /// closes — leaves its rooms, frees its slot — within the close timeout, and says why.
+    #[tokio::test(start_paused = true)]
+    async fn a_close_to_a_client_that_never_reads_gives_up() {
+        // 64 bytes of pipe: the one message below fills it exactly, so its write completes
+        // and the close frame after it is the write that cannot.
+        let (server_io, _client_io) = tokio::io::duplex(64);
+        let ws = WebSocket::from_stream(server_io, yawc::Role::Server, yawc::Options::default())
+            .unwrap();
+        let (mailbox, queue) = chorus_core::Mailbox::new(WireFormat::Raw, Default::default());
+        let closed = Arc::new(std::sync::Mutex::new(None));
+        let config = Arc::new(TransportConfig {
+            ping_interval: Duration::from_secs(3600),
+            ping_timeout: Duration::from_secs(3600),
+            rate: None,
+            metrics: Arc::new(Metrics::default()),
+            ws_pings: false,
+        });
+        let upgrade = std::future::ready(Ok::<_, std::convert::Infallible>(ws));
+        let task = tokio::spawn(run(upgrade, queue, Recorder(closed.clone()), config));
+
+        let payload = Bytes::from(vec![b'x'; 62]);
+        assert!(mailbox.push(Outbound::Message(WsMessage::binary(payload))));
+        tokio::task::yield_now().await;
+        mailbox.close(CloseReason::new(1001, "going away"));
+
+        tokio::time::timeout(CLOSE_TIMEOUT * 2, task)
+            .await
+            .expect("the connection gave up on its close")
+            .unwrap();
+        let ended = closed.lock().unwrap().clone().expect("on_close ran");
+        assert_eq!(ended.code, Some(1001));
+        assert!(ended.by_server);
+        assert!(ended.error.is_some(), "{ended:?}");
     }
 
     /// Every idle connection pays for this future, so it is bounded here: a change that

@@ -21,7 +21,7 @@ use yawc::{Frame, OpCode, WebSocket};
 use super::session::{EngineSession, TransportKind, WsCarrier};
 use super::Engine;
 use crate::server::{self, Server};
-use crate::transport;
+use crate::transport::{self, CLOSE_TIMEOUT};
 
 /// A session that starts on WebSocket.
 pub(super) fn open(engine: Arc<Engine>, server: &Server, req: Request) -> Response {
@@ -59,8 +59,12 @@ pub(super) fn upgrade(
                             yawc::close::CloseCode::Normal,
                             b"session already upgraded",
                         );
-                        let _ = futures::SinkExt::send(&mut ws, frame).await;
-                        let _ = futures::SinkExt::close(&mut ws).await;
+                        // Bounded: a client that does not read must not keep this task.
+                        let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+                            let _ = futures::SinkExt::send(&mut ws, frame).await;
+                            let _ = futures::SinkExt::close(&mut ws).await;
+                        })
+                        .await;
                     }
                 });
                 response
@@ -93,7 +97,7 @@ pub(super) fn upgrade(
             _ => {
                 tracing::debug!(sid = %session.sid, "engine.io upgrade: probe failed");
                 session.set_transport(TransportKind::Polling);
-                let _ = futures::SinkExt::close(&mut ws).await;
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, futures::SinkExt::close(&mut ws)).await;
                 return None;
             }
         }
