@@ -58,10 +58,28 @@ pub struct Mailbox {
     queue: Mutex<Queue>,
     /// The transport task, waiting for the queue to fill or the connection to be closed.
     reader: AtomicWaker,
-    kill: Mutex<Option<CloseReason>>,
+    kill: Mutex<Kill>,
     killed: AtomicBool,
     closed: Notify,
     limits: QueueLimits,
+}
+
+/// Why the connection was told to close, and who else wants to hear of it.
+#[derive(Default)]
+struct Kill {
+    reason: Option<CloseReason>,
+    hook: Option<CloseHook>,
+}
+
+type CloseHook = Box<dyn FnOnce(&CloseReason) + Send>;
+
+impl std::fmt::Debug for Kill {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kill")
+            .field("reason", &self.reason)
+            .field("hook", &self.hook.is_some())
+            .finish()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -79,7 +97,7 @@ impl Mailbox {
             format,
             queue: Mutex::new(Queue::default()),
             reader: AtomicWaker::new(),
-            kill: Mutex::new(None),
+            kill: Mutex::new(Kill::default()),
             killed: AtomicBool::new(false),
             closed: Notify::new(),
             limits: QueueLimits {
@@ -159,16 +177,41 @@ impl Mailbox {
     /// Tells the connection to close now, ahead of anything still queued. The first reason
     /// given wins.
     pub fn close(&self, reason: CloseReason) {
-        {
+        let hook = {
             let mut kill = self.kill.lock();
-            if kill.is_some() {
+            if kill.reason.is_some() {
                 return;
             }
-            *kill = Some(reason);
-        }
+            kill.reason = Some(reason.clone());
+            kill.hook.take()
+        };
         self.killed.store(true, Ordering::Release);
         self.reader.wake();
         self.closed.notify_waiters();
+        if let Some(hook) = hook {
+            hook(&reason);
+        }
+    }
+
+    /// Calls `hook` once when the mailbox is closed — at once if it already is. For an owner
+    /// that must act on a close without a task waiting on [`Mailbox::closing`] for each
+    /// connection (an Engine.IO session, whose transport may be a series of long-polls).
+    ///
+    /// The hook runs on the thread that closes the mailbox, which may hold locks of its own
+    /// (a hub in the middle of a broadcast): it should only hand the news on (a channel, a
+    /// spawn), never call back into the hub. A second hook replaces the first.
+    pub fn on_close(&self, hook: impl FnOnce(&CloseReason) + Send + 'static) {
+        let reason = {
+            let mut kill = self.kill.lock();
+            match &kill.reason {
+                Some(reason) => reason.clone(),
+                None => {
+                    kill.hook = Some(Box::new(hook));
+                    return;
+                }
+            }
+        };
+        hook(&reason);
     }
 
     /// Resolves once [`Mailbox::close`] has been called. The transport races its socket
@@ -192,7 +235,7 @@ impl Mailbox {
 
     /// Why the connection was told to close, if it was.
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.kill.lock().clone()
+        self.kill.lock().reason.clone()
     }
 
     /// The next item, if one is queued.
@@ -278,5 +321,40 @@ impl Drop for PeerQueue {
             std::mem::take(&mut queue.items)
         };
         drop(items);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    #[test]
+    fn a_close_hook_runs_once_with_the_first_reason_or_at_once_if_already_closed() {
+        let (mailbox, _queue) = Mailbox::new(WireFormat::Raw, QueueLimits::default());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let heard = Arc::new(Mutex::new(None));
+        {
+            let (calls, heard) = (calls.clone(), heard.clone());
+            mailbox.on_close(move |reason| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                *heard.lock() = Some(reason.clone());
+            });
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 0, "not before the close");
+        mailbox.close(CloseReason::new(1008, "first"));
+        mailbox.close(CloseReason::new(1000, "second"));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(*heard.lock(), Some(CloseReason::new(1008, "first")));
+
+        let late = Arc::new(Mutex::new(None));
+        let sink = late.clone();
+        mailbox.on_close(move |reason| *sink.lock() = Some(reason.code));
+        assert_eq!(
+            *late.lock(),
+            Some(1008),
+            "a hook set after the close runs at once"
+        );
     }
 }

@@ -27,19 +27,37 @@ use chorus_core::{EventData, HubError};
 use serde_json::json;
 use serde_json::value::RawValue;
 
-use crate::io::{Ack, Data, Io, Socket};
+use std::sync::Arc;
 
-/// Installs the built-in events on every Socket.IO socket of `io`.
+use crate::io::{Ack, Data, EventFn, Io, Socket};
+
+/// Installs the built-in events on every Socket.IO socket of `io`. The handlers are made
+/// once and shared: each socket holds only its references to them.
 pub fn install(io: &Io, client_emits: bool) {
+    let table = table(client_emits);
     io.on_connection(move |socket| {
         if socket.is_socketio() {
-            events(socket, client_emits);
+            socket.on_each(&table.0);
         }
     });
 }
 
 /// Registers the built-in events on one socket.
 pub fn events(socket: &Socket, client_emits: bool) {
+    socket.on_each(&table(client_emits).0);
+}
+
+/// The built-in handlers, by event name.
+struct Table(Vec<(&'static str, EventFn)>);
+
+impl Table {
+    fn on(&mut self, event: &'static str, f: impl Fn(&Socket, Data, Ack) + Send + Sync + 'static) {
+        self.0.push((event, Arc::new(f)));
+    }
+}
+
+fn table(client_emits: bool) -> Table {
+    let mut socket = Table(Vec::new());
     socket.on("join", |socket, data, ack| {
         let Some(room) = data.as_str() else {
             return refuse(ack, "bad_request", "join takes a room name");
@@ -160,6 +178,7 @@ pub fn events(socket: &Socket, client_emits: bool) {
             Err(err) => refuse(ack, err.code().as_str(), &err.to_string()),
         }
     });
+    socket
 }
 
 fn text(data: &Data, index: usize) -> Option<String> {

@@ -7,7 +7,9 @@
 //! any [`Session`] — the same trait a WebSocket transport drives — built per session by
 //! the engine's factory, and it sees Engine.IO message packets as plain messages.
 //!
-//! * [`session`] — [`EngineSession`]: queue, transport state, heartbeat, the end.
+//! * [`session`] — [`EngineSession`]: queue, transport state, the end.
+//! * [`heartbeat`] — one task per engine: every session's pings, and the end of a session
+//!   whose mailbox was closed.
 //! * [`polling`] — the long-polling GET and POST.
 //! * [`websocket`] — a WebSocket session, from the start or by upgrade (`2probe`/`3probe`,
 //!   a noop to release the waiting GET, then `5`).
@@ -16,6 +18,7 @@
 //! (the first request of a session) with an invalid token gets chorus's `401` instead; later
 //! requests are authenticated by their session id.
 
+mod heartbeat;
 mod polling;
 pub(crate) mod session;
 mod websocket;
@@ -117,6 +120,8 @@ pub(crate) struct Engine {
     pub(crate) config: EngineConfig,
     sessions: RwLock<HashMap<Arc<str>, Arc<EngineSession>>>,
     factory: UpperFactory,
+    /// Started with the first session, inside the runtime that serves it.
+    heartbeats: std::sync::OnceLock<heartbeat::Heartbeats>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -160,6 +165,7 @@ impl Engine {
             config,
             sessions: RwLock::new(HashMap::new()),
             factory,
+            heartbeats: std::sync::OnceLock::new(),
         })
     }
 
@@ -271,11 +277,11 @@ impl Engine {
         let upper = (self.factory)(&session, info);
         session.set_upper(upper);
         self.sessions.write().insert(sid, session.clone());
-        tokio::spawn(session::heartbeat(
-            session.clone(),
-            self.config.ping_interval,
-            self.config.ping_timeout,
-        ));
+        self.heartbeats
+            .get_or_init(|| {
+                heartbeat::Heartbeats::start(self.config.ping_interval, self.config.ping_timeout)
+            })
+            .watch(&session);
         (session, queue)
     }
 

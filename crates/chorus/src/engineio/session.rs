@@ -8,9 +8,9 @@
 //!
 //! A session ends exactly once, in [`EngineSession::finish`]: when its mailbox is closed
 //! (by the layer above, a failed heartbeat, a protocol error, a slow consumer), when the
-//! client sends a close packet, or when its WebSocket drops. The heartbeat task watches the
-//! mailbox, so whatever closes it, the session is taken out of the table and the layer
-//! above hears about it.
+//! client sends a close packet, or when its WebSocket drops. The engine's heartbeat task
+//! hears of every close of the mailbox ([`super::heartbeat`]), so whatever closes it, the
+//! session is taken out of the table and the layer above hears about it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -52,7 +52,6 @@ pub(crate) struct EngineSession {
     queue_returned: Notify,
     transport: Mutex<TransportKind>,
     upper: Mutex<Option<Box<dyn Session>>>,
-    pong: Notify,
     /// When the unanswered ping was sent, if one is.
     ping_sent: Mutex<Option<tokio::time::Instant>>,
     closed_by_client: AtomicBool,
@@ -76,7 +75,6 @@ impl EngineSession {
             queue_returned: Notify::new(),
             transport: Mutex::new(transport),
             upper: Mutex::new(None),
-            pong: Notify::new(),
             ping_sent: Mutex::new(None),
             closed_by_client: AtomicBool::new(false),
             finished: AtomicBool::new(false),
@@ -152,7 +150,6 @@ impl EngineSession {
             }
             Packet::Pong(_) => {
                 *self.ping_sent.lock() = None;
-                self.pong.notify_one();
                 Ok(())
             }
             Packet::Ping(data) => {
@@ -168,6 +165,16 @@ impl EngineSession {
             Packet::Noop => Ok(()),
             Packet::Open | Packet::Upgrade => Err(Fatal("unexpected packet")),
         }
+    }
+
+    /// A ping (due at `due`) is on its way: the client owes a pong.
+    pub(crate) fn ping_sent(&self, due: tokio::time::Instant) {
+        *self.ping_sent.lock() = Some(due);
+    }
+
+    /// True if the ping sent at `sent` has not been answered.
+    pub(crate) fn awaiting_pong(&self, sent: tokio::time::Instant) -> bool {
+        *self.ping_sent.lock() == Some(sent)
     }
 
     /// True if a ping has gone unanswered for `timeout`: the session is dead even if the
@@ -269,39 +276,6 @@ impl Drop for QueueLease {
             self.session.queue_returned.notify_waiters();
         }
     }
-}
-
-/// The session's heartbeat: a ping every `interval`, and the session ends if the pong
-/// does not come within `timeout`. Also the session's reaper: whatever closes the
-/// mailbox, this task sees it and finishes the session.
-pub(crate) async fn heartbeat(session: Arc<EngineSession>, interval: Duration, timeout: Duration) {
-    let mailbox = session.mailbox.clone();
-    // Deadlines count from when each ping was *due*, not from when this task got to run:
-    // a client is held to the schedule it was announced, however busy the server is.
-    let mut due = tokio::time::Instant::now() + interval;
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep_until(due) => {}
-            () = mailbox.closing() => break,
-        }
-        let pong = session.pong.notified();
-        tokio::pin!(pong);
-        pong.as_mut().enable();
-        *session.ping_sent.lock() = Some(due);
-        if !mailbox.push(Outbound::Message(engineio::ping())) {
-            break;
-        }
-        tokio::select! {
-            () = &mut pong => due = tokio::time::Instant::now() + interval,
-            () = tokio::time::sleep_until(due + timeout) => {
-                mailbox.close(CloseReason::new(1000, "ping timeout"));
-                break;
-            }
-            () = mailbox.closing() => break,
-        }
-    }
-    let closed = session.closed_from_mailbox();
-    session.finish(&closed);
 }
 
 /// The WebSocket transport of a session: frames are Engine.IO packets.

@@ -39,6 +39,7 @@ pub(crate) use ack::Reply;
 pub use ack::{Ack, AckError};
 pub use data::Data;
 pub use emitter::{Emitter, Sent};
+pub(crate) use socket::EventFn;
 pub use socket::Socket;
 pub(crate) use socket::{SocketInner, Wire};
 

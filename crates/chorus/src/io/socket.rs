@@ -1,5 +1,6 @@
 //! [`Socket`]: one client of the event layer, whichever protocol it speaks.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +16,6 @@ use chorus_proto::socketio;
 use http::HeaderMap;
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
-use std::collections::HashMap;
 
 use super::ack::{socketio_packet, AckError, Pending};
 use super::{Ack, Data, EmitError, Emitter, Handshake, IoInner};
@@ -50,7 +50,9 @@ pub(crate) struct SocketInner {
     pub(crate) io: Arc<IoInner>,
     pub(crate) handshake: Handshake,
     pub(crate) wire: Wire,
-    pub(crate) handlers: RwLock<HashMap<String, EventFn>>,
+    /// By event name. A short list searched in order rather than a map: a socket has a
+    /// handful of events, and a map's table costs every socket ~0.3 KiB more.
+    pub(crate) handlers: RwLock<Vec<(Cow<'static, str>, EventFn)>>,
     pub(crate) on_disconnect: Mutex<Vec<DisconnectFn>>,
     pub(crate) data: Mutex<http::Extensions>,
     pub(crate) acks: Mutex<Pending>,
@@ -75,7 +77,7 @@ impl Socket {
                 io,
                 handshake,
                 wire,
-                handlers: RwLock::new(HashMap::new()),
+                handlers: RwLock::new(Vec::new()),
                 on_disconnect: Mutex::new(Vec::new()),
                 data: Mutex::new(http::Extensions::new()),
                 acks: Mutex::new(Pending::default()),
@@ -196,10 +198,26 @@ impl Socket {
     /// Registers the handler for an event sent by this client. The handler gets the data
     /// and an [`Ack`] to answer with.
     pub fn on(&self, event: &str, f: impl Fn(&Socket, Data, Ack) + Send + Sync + 'static) {
-        self.inner
-            .handlers
-            .write()
-            .insert(event.to_owned(), Arc::new(f));
+        self.set_handler(Cow::Owned(event.to_owned()), Arc::new(f));
+    }
+
+    /// Registers handlers shared with other sockets (made once, referenced by each).
+    pub(crate) fn on_each(&self, table: &[(&'static str, EventFn)]) {
+        self.inner.handlers.write().reserve_exact(table.len());
+        for (event, f) in table {
+            self.set_handler(Cow::Borrowed(event), f.clone());
+        }
+    }
+
+    fn set_handler(&self, event: Cow<'static, str>, f: EventFn) {
+        let mut handlers = self.inner.handlers.write();
+        match handlers.iter_mut().find(|(name, _)| *name == event) {
+            Some(slot) => slot.1 = f,
+            None => {
+                handlers.reserve_exact(1);
+                handlers.push((event, f));
+            }
+        }
     }
 
     /// Registers a handler called once when the socket disconnects, with the reason
@@ -424,7 +442,11 @@ impl Socket {
     }
 
     pub(crate) fn handler(&self, event: &str) -> Option<EventFn> {
-        self.inner.handlers.read().get(event).cloned()
+        let handlers = self.inner.handlers.read();
+        handlers
+            .iter()
+            .find(|(name, _)| name == event)
+            .map(|(_, f)| f.clone())
     }
 
     pub(crate) fn sender(&self) -> SenderInfo {
