@@ -48,8 +48,8 @@ pub struct Config {
     /// Outbound queue per connection, in bytes; a client that lets it fill up is
     /// disconnected with 1008. Default 4 MiB.
     pub queue_max_bytes: usize,
-    /// Messages per second one connection may send, on average (a token bucket); a client
-    /// over it is closed with 1008. 0 turns the limit off. Default 0 (off: benchmarks and
+    /// Messages per second one connection may send, on average (a token bucket; WebSocket
+    /// pings count, as each costs an answer); a client over it is closed with 1008. 0 turns the limit off. Default 0 (off: benchmarks and
     /// bulk publishers send fast; set it for public chat).
     pub max_messages_per_sec: u32,
     /// Messages a connection may send at once above the rate. Default 100.
@@ -60,11 +60,11 @@ pub struct Config {
     /// shrinks back. Default 1024: it grows with the traffic, and an idle connection's cost
     /// is mostly its buffers (see BENCHMARKS.md).
     pub read_buffer: usize,
-    /// Initial socket write buffer per connection, in bytes. Default 0: it is allocated
-    /// by the first write, as large as that write needs, and keeps what it grew to (up to
-    /// the codec's 8 KiB back-pressure mark; a larger batch's memory is given back once
-    /// written) — so a connection that was never written to costs no buffer, and one
-    /// that was costs about its usual batch.
+    /// Initial codec write buffer per connection, in bytes, for connections with
+    /// permessage-deflate only: the codec compresses their messages and writes them
+    /// through this buffer, which keeps what it grew to (up to its 8 KiB back-pressure
+    /// mark). Every other connection writes its frames past the codec, gathered in one
+    /// buffer per thread, and keeps no write buffer at all. Default 0.
     pub write_buffer: usize,
     /// Allow native clients to emit events to rooms, to everyone or to another
     /// connection (the chat-server mode). Default on.

@@ -77,6 +77,8 @@
 //!   connection, room permissions, expiry (close 3000) and refresh.
 //! * `transport` — the per-connection task: reads frames, writes queued messages in
 //!   batches.
+//! * `outlet` — where a connection's bytes leave: data frames written past the codec,
+//!   gathered per thread, with no write buffer per connection.
 //! * [`raw`] — plain WebSocket: [`RawHandlers`], [`Conn`], [`RawEndpoint`], raw rooms.
 //! * [`io`] — the event level: [`Io`], [`Socket`], [`Emitter`], [`Ack`].
 //! * `native` — the native protocol session behind `/ws` (see `docs/protocol.md`).
@@ -97,6 +99,7 @@ mod assets;
 mod engineio;
 mod metrics;
 mod native;
+mod outlet;
 mod rate;
 mod socketio;
 mod storage;

@@ -90,8 +90,8 @@ struct ServeArgs {
     /// Initial read buffer per connection, in bytes [default: 1024].
     #[arg(long, env = "CHORUS_READ_BUFFER")]
     read_buffer: Option<usize>,
-    /// Initial write buffer per connection, in bytes; 0 allocates it on the first write
-    /// [default: 0].
+    /// Initial write buffer of a connection with permessage-deflate, in bytes; 0
+    /// allocates it on the first write (other connections have none) [default: 0].
     #[arg(long, env = "CHORUS_WRITE_BUFFER")]
     write_buffer: Option<usize>,
     /// Let native clients emit to rooms and other clients [default: true].

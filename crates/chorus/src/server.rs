@@ -706,7 +706,7 @@ fn detached_headers(headers: &http::HeaderMap) -> http::HeaderMap {
 /// A handshake that was accepted: the socket to come, and the connection's place under
 /// the connection limits, held until the WebSocket closes.
 pub(crate) struct Upgrade {
-    pub(crate) upgraded: yawc::UpgradeFut,
+    pub(crate) upgraded: upgrade::Upgrading,
     pub(crate) slot: Option<Arc<ConnSlot>>,
 }
 

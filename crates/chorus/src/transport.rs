@@ -22,13 +22,18 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use yawc::close::CloseCode;
 
 use crate::metrics::{Event, Metrics};
+use crate::outlet::{Outlet, Plug};
 use crate::rate::TokenBucket;
+use crate::upgrade::Opened;
 use yawc::{Frame, OpCode, WebSocket, WebSocketError};
 
 /// Most queued items written per flush, so a busy connection still reads its socket.
 const MAX_BATCH: usize = 64;
 /// Most frames handled in a row while the connection has something to write.
 const READ_BURST: u32 = 64;
+/// Most bytes the client may leave unread (pongs the codec owes it, mostly) before it is
+/// no longer read from: see [`Open::poll_owed`].
+const READ_GATE: usize = 64 * 1024;
 /// How long a closing handshake may take before the socket is dropped.
 pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -82,7 +87,7 @@ pub(crate) fn run<S, E, U, T>(
     config: Arc<TransportConfig>,
 ) -> Connection<S, U, T>
 where
-    U: Future<Output = Result<WebSocket<S>, E>>,
+    U: Future<Output = Result<Opened<S>, E>>,
 {
     Connection {
         state: State::Upgrading {
@@ -129,7 +134,7 @@ impl<S, E, U, T> Future for Connection<S, U, T>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     E: std::fmt::Display,
-    U: Future<Output = Result<WebSocket<S>, E>>,
+    U: Future<Output = Result<Opened<S>, E>>,
     T: Session + Unpin + 'static,
 {
     type Output = ();
@@ -150,7 +155,9 @@ where
                         unreachable!("matched above")
                     };
                     match upgraded {
-                        Ok(ws) => this.state = State::Open(Open::new(ws, queue, session, config)),
+                        Ok(opened) => {
+                            this.state = State::Open(Open::new(opened, queue, session, config));
+                        }
                         Err(err) => {
                             tracing::debug!(%err, "upgrade failed");
                             session.on_close(&Closed {
@@ -181,7 +188,11 @@ where
 
 /// An open connection: the socket, its queue and protocol, and the heartbeat.
 struct Open<S, T> {
-    ws: WebSocket<S>,
+    ws: WebSocket<Plug<S>>,
+    /// Where data frames go, past the codec (see [`crate::outlet`]).
+    outlet: Outlet<S>,
+    /// Whether data frames go through the outlet (not when the codec compresses them).
+    direct: bool,
     queue: PeerQueue,
     session: T,
     config: Arc<TransportConfig>,
@@ -193,6 +204,8 @@ struct Open<S, T> {
     format: WireFormat,
     /// Frames handled in a row since the last write: see [`READ_BURST`].
     reads: u32,
+    /// A ping came: the codec owes a pong, to hand over before the next read.
+    pong_owed: bool,
     /// A write the socket did not take at once, with its watchdog.
     blocked: Option<Box<Blocked>>,
 }
@@ -228,7 +241,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     T: Session + 'static,
 {
-    fn new(ws: WebSocket<S>, queue: PeerQueue, session: T, config: Arc<TransportConfig>) -> Self {
+    fn new(opened: Opened<S>, queue: PeerQueue, session: T, config: Arc<TransportConfig>) -> Self {
+        let Opened { ws, outlet, direct } = opened;
         let format = queue.mailbox().format();
         let heartbeat = config.ws_pings.then(|| {
             let mut heartbeat = tokio::time::interval_at(
@@ -243,6 +257,8 @@ where
             .map(|(rate, burst)| TokenBucket::new(rate, burst));
         Self {
             ws,
+            outlet,
+            direct,
             queue,
             session,
             config,
@@ -251,6 +267,7 @@ where
             bucket,
             format,
             reads: 0,
+            pong_owed: false,
             blocked: None,
         }
     }
@@ -265,7 +282,11 @@ where
     fn poll_open(&mut self, cx: &mut Context<'_>) -> Poll<End> {
         loop {
             if let Some(blocked) = &mut self.blocked {
-                let written = match blocked.batch.poll(&mut self.ws, &mut self.queue, cx) {
+                let written = match blocked.batch.poll(
+                    &mut Wire::new(&mut self.ws, &self.outlet, self.direct),
+                    &mut self.queue,
+                    cx,
+                ) {
                     Poll::Ready(written) => written,
                     Poll::Pending => {
                         let gave_up = ready!(blocked.watch.as_mut().poll(cx));
@@ -287,11 +308,18 @@ where
                     }
                 }
             }
-            if let Poll::Ready(frame) = self.ws.poll_next_frame(cx) {
-                self.reads += 1;
-                match self.on_frame(frame) {
-                    Some(end) => return Poll::Ready(end),
-                    None => continue,
+            let readable = match self.poll_owed(cx) {
+                Poll::Ready(Ok(())) => true,
+                Poll::Ready(Err(end)) => return Poll::Ready(end),
+                Poll::Pending => false,
+            };
+            if readable {
+                if let Poll::Ready(frame) = self.ws.poll_next_frame(cx) {
+                    self.reads += 1;
+                    match self.on_frame(frame) {
+                        Some(end) => return Poll::Ready(end),
+                        None => continue,
+                    }
                 }
             }
             if let Poll::Ready(item) = self.queue.poll_next(cx) {
@@ -314,6 +342,29 @@ where
     }
 
     /// A frame (or the reason there is none) from the client.
+    /// Whether the client may be read from: not while it leaves more than [`READ_GATE`]
+    /// bytes unread. The codec answers each ping with a pong, but writes its pongs only
+    /// once it has no frame left to read — never, in a flood — so they are handed to the
+    /// outlet here, and a client that sends pings and never reads stops being read (TCP
+    /// then stops it sending) instead of making the server queue pongs without bound.
+    fn poll_owed(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), End>> {
+        if self.pong_owed {
+            // Readying the codec's sink writes what it owes; `Pending` means only that
+            // the socket did not take it all, and the rest is in the outlet's backlog.
+            if let Poll::Ready(Err(err)) = Pin::new(&mut self.ws).poll_ready(cx) {
+                return Poll::Ready(Err(write_failed(&err)));
+            }
+            self.pong_owed = false;
+        }
+        if self.outlet.backlog() <= READ_GATE {
+            return Poll::Ready(Ok(()));
+        }
+        match ready!(self.outlet.poll_flush(cx)) {
+            Ok(()) => Poll::Ready(Ok(())),
+            Err(err) => Poll::Ready(Err(write_failed(&err))),
+        }
+    }
+
     fn on_frame(&mut self, frame: Result<Frame, WebSocketError>) -> Option<End> {
         let frame = match frame {
             Ok(frame) => frame,
@@ -335,8 +386,10 @@ where
             }
         };
         self.last_heard = tokio::time::Instant::now();
-        let data = matches!(frame.opcode(), OpCode::Text | OpCode::Binary);
-        if data
+        // A ping costs an answer, so it counts as a message.
+        let counted = matches!(frame.opcode(), OpCode::Text | OpCode::Binary | OpCode::Ping);
+        self.pong_owed |= frame.opcode() == OpCode::Ping;
+        if counted
             && self
                 .bucket
                 .as_mut()
@@ -404,7 +457,11 @@ where
     /// Polls a new batch once; one the socket does not take at once is boxed with a
     /// watchdog that gives up after `grace` or at the hub's close.
     fn start(&mut self, mut batch: Batch, grace: Duration, cx: &mut Context<'_>) -> Option<End> {
-        match batch.poll(&mut self.ws, &mut self.queue, cx) {
+        match batch.poll(
+            &mut Wire::new(&mut self.ws, &self.outlet, self.direct),
+            &mut self.queue,
+            cx,
+        ) {
             Poll::Ready(written) => self.written(written),
             Poll::Pending => {
                 let mailbox = self.queue.mailbox().clone();
@@ -437,10 +494,7 @@ where
                 }
                 Some(End::SendClose(code, reason))
             }
-            Err(err) => Some(End::Drop(Closed {
-                error: Some(err.to_string()),
-                ..Closed::default()
-            })),
+            Err(err) => Some(write_failed(&err)),
         }
     }
 
@@ -508,6 +562,14 @@ where
     }
 }
 
+/// A write the socket refused: the connection is gone.
+fn write_failed(err: &dyn std::fmt::Display) -> End {
+    End::Drop(Closed {
+        error: Some(err.to_string()),
+        ..Closed::default()
+    })
+}
+
 fn write_timed_out() -> Closed {
     Closed {
         error: Some("write timed out: the client stopped reading".into()),
@@ -549,19 +611,15 @@ impl Batch {
 
     fn poll<S>(
         &mut self,
-        ws: &mut WebSocket<S>,
+        wire: &mut Wire<'_, S>,
         queue: &mut PeerQueue,
         cx: &mut Context<'_>,
     ) -> Poll<BatchResult>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
-        let mut ws = Pin::new(ws);
         if self.ping {
-            if let Err(err) = ready!(ws.as_mut().poll_ready(cx)) {
-                return Poll::Ready(Err(err));
-            }
-            if let Err(err) = ws.as_mut().start_send(Frame::ping(Bytes::new())) {
+            if let Err(err) = ready!(wire.feed(Frame::ping(Bytes::new()), cx)) {
                 return Poll::Ready(Err(err));
             }
             self.ping = false;
@@ -574,10 +632,7 @@ impl Batch {
             }
             let messages = item.messages_for(self.format);
             while let Some(msg) = messages.get(self.fed) {
-                if let Err(err) = ready!(ws.as_mut().poll_ready(cx)) {
-                    return Poll::Ready(Err(err));
-                }
-                if let Err(err) = ws.as_mut().start_send(to_frame(msg)) {
+                if let Err(err) = ready!(wire.feed(to_frame(msg), cx)) {
                     return Poll::Ready(Err(err));
                 }
                 self.fed += 1;
@@ -590,13 +645,49 @@ impl Batch {
                 None
             };
         }
-        if let Err(err) = ready!(ws.as_mut().poll_flush(cx)) {
+        if let Err(err) = ready!(wire.poll_flush(cx)) {
             return Poll::Ready(Err(err));
         }
         Poll::Ready(Ok(self
             .close
             .take()
             .map(|reason| (reason.code, reason.reason.to_string()))))
+    }
+}
+
+/// Where a batch's frames go: straight to the [`Outlet`] (queued with their shared bytes,
+/// written together at the flush), or through the codec when it compresses them.
+struct Wire<'a, S> {
+    ws: &'a mut WebSocket<Plug<S>>,
+    outlet: Option<&'a Outlet<S>>,
+}
+
+impl<'a, S> Wire<'a, S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    fn new(ws: &'a mut WebSocket<Plug<S>>, outlet: &'a Outlet<S>, direct: bool) -> Self {
+        Self {
+            ws,
+            outlet: direct.then_some(outlet),
+        }
+    }
+
+    fn feed(&mut self, frame: Frame, cx: &mut Context<'_>) -> Poll<Result<(), WebSocketError>> {
+        if let Some(outlet) = self.outlet {
+            outlet.push(frame.opcode(), frame.into_payload());
+            return Poll::Ready(Ok(()));
+        }
+        let mut ws = Pin::new(&mut *self.ws);
+        ready!(ws.as_mut().poll_ready(cx))?;
+        Poll::Ready(ws.start_send(frame))
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WebSocketError>> {
+        match self.outlet {
+            Some(outlet) => outlet.poll_flush(cx).map_err(WebSocketError::from),
+            None => Pin::new(&mut *self.ws).poll_flush(cx),
+        }
     }
 }
 
@@ -752,8 +843,7 @@ mod tests {
         // 64 bytes of pipe: the one message below fills it exactly, so its write completes
         // and the close frame after it is the write that cannot.
         let (server_io, _client_io) = tokio::io::duplex(64);
-        let ws = WebSocket::from_stream(server_io, yawc::Role::Server, yawc::Options::default())
-            .unwrap();
+        let opened = Opened::new(server_io, None, yawc::Options::default()).unwrap();
         let (mailbox, queue) = chorus_core::Mailbox::new(WireFormat::Raw, Default::default());
         let closed = Arc::new(std::sync::Mutex::new(None));
         let config = Arc::new(TransportConfig {
@@ -763,7 +853,7 @@ mod tests {
             metrics: Arc::new(Metrics::default()),
             ws_pings: false,
         });
-        let upgrade = std::future::ready(Ok::<_, std::convert::Infallible>(ws));
+        let upgrade = std::future::ready(Ok::<_, std::convert::Infallible>(opened));
         let task = tokio::spawn(run(upgrade, queue, Recorder(closed.clone()), config));
 
         let payload = Bytes::from(vec![b'x'; 62]);
@@ -787,8 +877,9 @@ mod tests {
     /// own state: the queue, settings, heartbeat, rate bucket and a few words.
     #[test]
     fn an_idle_connection_costs_little_more_than_its_codec() {
-        let size = std::mem::size_of::<Connection<yawc::HttpStream, yawc::UpgradeFut, Nothing>>();
-        let codec = std::mem::size_of::<WebSocket<yawc::HttpStream>>();
+        use crate::upgrade::{HttpIo, Upgrading};
+        let size = std::mem::size_of::<Connection<HttpIo, Upgrading, Nothing>>();
+        let codec = std::mem::size_of::<WebSocket<Plug<HttpIo>>>();
         assert!(
             size <= codec + 160,
             "{size} bytes, of which the codec's {codec}"

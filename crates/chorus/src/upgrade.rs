@@ -13,7 +13,12 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use http::{header, HeaderMap, Method, Request, StatusCode, Version};
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
 use crate::config::Config;
+use crate::outlet::{Outlet, Plug};
 
 /// Why an upgrade request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -239,7 +244,7 @@ pub(crate) fn accept(
     req: &mut Request<Body>,
     protocol: Option<&str>,
     config: &Config,
-) -> Result<(Response, yawc::UpgradeFut), HandshakeError> {
+) -> Result<(Response, Upgrading), HandshakeError> {
     if req
         .extensions()
         .get::<hyper::upgrade::OnUpgrade>()
@@ -257,8 +262,24 @@ pub(crate) fn accept(
                 .insert(header::SEC_WEBSOCKET_EXTENSIONS, offer);
         }
     }
-    let (response, fut) = yawc::WebSocket::upgrade_with_options(&mut *req, codec_options(config))
+    // The codec builds the response (the accept key, the agreed extensions), but the
+    // switch of protocols is taken from the request first: the socket is wrapped before
+    // the codec gets it (see `crate::outlet`), and the codec's own upgrade future, left
+    // without it, is dropped unused.
+    let on = hyper::upgrade::on(&mut *req);
+    let options = codec_options(config);
+    let (response, _unused) = yawc::WebSocket::upgrade_with_options(&mut *req, options.clone())
         .map_err(|_| HandshakeError::Key)?;
+    let extensions = response
+        .headers()
+        .get(header::SEC_WEBSOCKET_EXTENSIONS)
+        .and_then(|v| v.to_str().ok())
+        .map(Box::<str>::from);
+    let fut = Upgrading {
+        on,
+        extensions,
+        options,
+    };
     let mut response = response.map(|_| Body::empty());
     if let Some(protocol) = protocol {
         if let Ok(value) = protocol.parse() {
@@ -268,6 +289,71 @@ pub(crate) fn accept(
         }
     }
     Ok((response, fut))
+}
+
+/// The WebSocket of an accepted handshake, once the `101` is on the wire: the codec over a
+/// [`Plug`], and the [`Outlet`] the transport writes data frames through.
+pub(crate) struct Upgrading {
+    on: hyper::upgrade::OnUpgrade,
+    /// The `Sec-WebSocket-Extensions` the response agreed to.
+    extensions: Option<Box<str>>,
+    options: yawc::Options,
+}
+
+/// An open WebSocket, ready for [`crate::transport::run`].
+pub(crate) struct Opened<S> {
+    pub(crate) ws: yawc::WebSocket<Plug<S>>,
+    pub(crate) outlet: Outlet<S>,
+    /// Whether the transport may write data frames itself: not when messages are
+    /// compressed, which the codec does (per connection, with its own state).
+    pub(crate) direct: bool,
+}
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Opened<S> {
+    /// Wraps a stream that has completed the handshake with the given agreed extensions.
+    pub(crate) fn new(
+        io: S,
+        extensions: Option<&str>,
+        options: yawc::Options,
+    ) -> Result<Self, yawc::WebSocketError> {
+        let (plug, outlet) = crate::outlet::split(io);
+        let ws = yawc::WebSocket::from_stream_with_extensions(
+            plug,
+            yawc::Role::Server,
+            extensions,
+            options,
+        )?;
+        Ok(Self {
+            ws,
+            outlet,
+            direct: extensions.is_none(),
+        })
+    }
+}
+
+/// Why an upgrade did not give a WebSocket.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum UpgradeError {
+    #[error("the connection did not switch protocols: {0}")]
+    Http(#[from] hyper::Error),
+    #[error("the agreed extensions cannot be honoured: {0}")]
+    Codec(#[from] yawc::WebSocketError),
+}
+
+pub(crate) type HttpIo = hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>;
+
+impl Future for Upgrading {
+    type Output = Result<Opened<HttpIo>, UpgradeError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let upgraded = ready!(Pin::new(&mut self.on).poll(cx))?;
+        let options = std::mem::take(&mut self.options);
+        Poll::Ready(Ok(Opened::new(
+            hyper_util::rt::TokioIo::new(upgraded),
+            self.extensions.as_deref(),
+            options,
+        )?))
+    }
 }
 
 #[cfg(test)]

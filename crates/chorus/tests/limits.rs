@@ -268,6 +268,73 @@ async fn a_flooding_client_is_closed_at_its_rate_limit_and_others_are_not() {
     }
 }
 
+/// Pings cost the server an answer each. A client that floods them and never reads the
+/// pongs must be held back by TCP, not answered into an ever-growing queue (this once
+/// grew a server by 3 GB in 10 s); one that reads is held to the message rate.
+#[tokio::test]
+async fn a_ping_flood_is_held_back_while_unread_and_rate_limited_when_read() {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let (_, addr) = start_with(Config {
+        echo_to_sender: false,
+        ..config()
+    })
+    .await;
+    let mut flood = RawClient::connect(addr, "/pings").await;
+    let burst = RawClient::frame(true, 0x9, &[b'p'; 125], true).repeat(1000);
+    // Loopback buffers hold tens of megabytes at most; a server that keeps reading takes
+    // this much in about a second.
+    const UNBOUNDED: usize = 256 << 20;
+    let mut sent = 0;
+    while sent < UNBOUNDED {
+        match tokio::time::timeout(Duration::from_secs(2), flood.stream.write_all(&burst)).await {
+            Ok(Ok(())) => sent += burst.len(),
+            Ok(Err(err)) => panic!("the flooding client was dropped: {err}"),
+            Err(_) => break,
+        }
+    }
+    assert!(
+        sent < UNBOUNDED,
+        "the server read {sent} bytes of pings from a client that reads nothing"
+    );
+    // Everyone else is served as before.
+    let mut a = connect(addr, "/pings").await;
+    let mut b = connect(addr, "/pings").await;
+    a.send(Message::text("still here")).await.unwrap();
+    assert_eq!(recv_text(&mut b).await, "still here");
+    // Once the flooder reads, it is answered: every ping it sent gets its pong.
+    let mut pongs = 0;
+    while pongs < sent / burst.len() * 1000 {
+        match flood.read_frame().await {
+            Some((0xA, payload)) => {
+                assert_eq!(payload, [b'p'; 125]);
+                pongs += 1;
+            }
+            Some(_) => {}
+            None => panic!("dropped after {pongs} pongs"),
+        }
+    }
+
+    // With a rate limit, pings count as messages.
+    let (_, addr) = start_with(Config {
+        max_messages_per_sec: 20,
+        message_burst: 10,
+        ..config()
+    })
+    .await;
+    let mut pinger = connect(addr, "/pings").await;
+    for _ in 0..50 {
+        if pinger.send(Message::Ping(Vec::new().into())).await.is_err() {
+            break;
+        }
+    }
+    let (code, reason) = expect_close(&mut pinger).await;
+    assert_eq!(
+        (code, reason.as_str()),
+        (1008, "message rate limit exceeded")
+    );
+}
+
 #[tokio::test]
 async fn every_defence_that_fires_is_counted_at_metrics() {
     let (_, addr) = start_with(Config {

@@ -54,15 +54,16 @@ pub(super) fn upgrade(
         return match server::handshake(req, None, server.config(), |_| Ok(())) {
             Ok((response, upgrade, _)) => {
                 tokio::spawn(async move {
-                    if let Ok(mut ws) = upgrade.upgraded.await {
+                    if let Ok(mut opened) = upgrade.upgraded.await {
+                        let ws = &mut opened.ws;
                         let frame = Frame::close(
                             yawc::close::CloseCode::Normal,
                             b"session already upgraded",
                         );
                         // Bounded: a client that does not read must not keep this task.
                         let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
-                            let _ = futures::SinkExt::send(&mut ws, frame).await;
-                            let _ = futures::SinkExt::close(&mut ws).await;
+                            let _ = futures::SinkExt::send(&mut *ws, frame).await;
+                            let _ = futures::SinkExt::close(&mut *ws).await;
                         })
                         .await;
                     }
@@ -84,20 +85,22 @@ pub(super) fn upgrade(
     let timeout = engine.config.upgrade_timeout;
     let server::Upgrade { upgraded, slot } = upgrade;
     let probed = async move {
-        let mut ws = match upgraded.await {
-            Ok(ws) => ws,
+        let mut opened = match upgraded.await {
+            Ok(opened) => opened,
             Err(err) => {
                 tracing::debug!(%err, "engine.io upgrade: the WebSocket never opened");
                 session.set_transport(TransportKind::Polling);
                 return None;
             }
         };
-        match tokio::time::timeout(timeout, probe(&mut ws, &session)).await {
+        match tokio::time::timeout(timeout, probe(&mut opened.ws, &session)).await {
             Ok(true) => {}
             _ => {
                 tracing::debug!(sid = %session.sid, "engine.io upgrade: probe failed");
                 session.set_transport(TransportKind::Polling);
-                let _ = tokio::time::timeout(CLOSE_TIMEOUT, futures::SinkExt::close(&mut ws)).await;
+                let _ =
+                    tokio::time::timeout(CLOSE_TIMEOUT, futures::SinkExt::close(&mut opened.ws))
+                        .await;
                 return None;
             }
         }
@@ -106,15 +109,15 @@ pub(super) fn upgrade(
         if let Some(Outbound::Close(reason)) = session.take_held() {
             session.mailbox.close(reason);
         }
-        Some((ws, queue, session))
+        Some((opened, queue, session))
     };
     // The probe's future and the connection's take turns in one task's memory (`then`)
     // rather than the first staying alive beside the second for the connection's life.
     tokio::spawn(
         probed
             .then(move |probed| match probed {
-                Some((ws, queue, session)) => {
-                    let ready = std::future::ready(Ok::<_, std::convert::Infallible>(ws));
+                Some((opened, queue, session)) => {
+                    let ready = std::future::ready(Ok::<_, std::convert::Infallible>(opened));
                     Either::Left(transport::run(ready, queue, WsCarrier { session }, config))
                 }
                 None => Either::Right(std::future::ready(())),
