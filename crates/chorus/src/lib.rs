@@ -97,6 +97,7 @@ pub mod server;
 
 mod assets;
 mod engineio;
+mod inlet;
 mod metrics;
 mod native;
 mod outlet;

@@ -3,10 +3,12 @@
 //! The task waits on two things at once — the next frame from the client, and the next item
 //! on the connection's outbound queue — and never holds a lock while it waits. Frames go to
 //! a [`Session`] (the protocol: raw room, library endpoint or native), which reacts without
-//! awaiting. Queued items are written in batches: everything ready is fed to the codec, then
-//! flushed once, so a burst of broadcasts costs one syscall rather than one per message.
-//! Control frames (ping → pong, close echo, protocol-error closes with the right code) are
-//! the codec's job.
+//! awaiting. Queued items are written in batches: everything ready is queued on the
+//! [`crate::outlet`], then flushed once, so a burst of broadcasts costs one syscall rather
+//! than one per message. Frames are read and checked by [`crate::inlet`]; the transport
+//! answers pings, echoes the client's close and fails a connection that breaks the
+//! protocol with the right close code. (A connection with permessage-deflate is read and
+//! written by the codec instead, which answers pings and echoes closes itself.)
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,15 +19,15 @@ use std::time::Duration;
 use bytes::Bytes;
 use chorus_core::{CloseReason, Outbound, PeerQueue, WireFormat};
 use chorus_proto::{MessageKind, WsMessage};
-use futures::{FutureExt, Sink, SinkExt};
+use futures::{FutureExt, Sink};
 use tokio::io::{AsyncRead, AsyncWrite};
 use yawc::close::CloseCode;
 
 use crate::metrics::{Event, Metrics};
-use crate::outlet::{Outlet, Plug};
+
 use crate::rate::TokenBucket;
-use crate::upgrade::Opened;
-use yawc::{Frame, OpCode, WebSocket, WebSocketError};
+use crate::upgrade::{Opened, Reader};
+use yawc::{Frame, OpCode, WebSocketError};
 
 /// Most queued items written per flush, so a busy connection still reads its socket.
 const MAX_BATCH: usize = 64;
@@ -188,11 +190,7 @@ where
 
 /// An open connection: the socket, its queue and protocol, and the heartbeat.
 struct Open<S, T> {
-    ws: WebSocket<Plug<S>>,
-    /// Where data frames go, past the codec (see [`crate::outlet`]).
-    outlet: Outlet<S>,
-    /// Whether data frames go through the outlet (not when the codec compresses them).
-    direct: bool,
+    socket: Opened<S>,
     queue: PeerQueue,
     session: T,
     config: Arc<TransportConfig>,
@@ -204,7 +202,7 @@ struct Open<S, T> {
     format: WireFormat,
     /// Frames handled in a row since the last write: see [`READ_BURST`].
     reads: u32,
-    /// A ping came: the codec owes a pong, to hand over before the next read.
+    /// A ping came and the codec owes a pong, to hand over before the next read.
     pong_owed: bool,
     /// A write the socket did not take at once, with its watchdog.
     blocked: Option<Box<Blocked>>,
@@ -242,7 +240,6 @@ where
     T: Session + 'static,
 {
     fn new(opened: Opened<S>, queue: PeerQueue, session: T, config: Arc<TransportConfig>) -> Self {
-        let Opened { ws, outlet, direct } = opened;
         let format = queue.mailbox().format();
         let heartbeat = config.ws_pings.then(|| {
             let mut heartbeat = tokio::time::interval_at(
@@ -256,9 +253,7 @@ where
             .rate
             .map(|(rate, burst)| TokenBucket::new(rate, burst));
         Self {
-            ws,
-            outlet,
-            direct,
+            socket: opened,
             queue,
             session,
             config,
@@ -282,17 +277,17 @@ where
     fn poll_open(&mut self, cx: &mut Context<'_>) -> Poll<End> {
         loop {
             if let Some(blocked) = &mut self.blocked {
-                let written = match blocked.batch.poll(
-                    &mut Wire::new(&mut self.ws, &self.outlet, self.direct),
-                    &mut self.queue,
-                    cx,
-                ) {
-                    Poll::Ready(written) => written,
-                    Poll::Pending => {
-                        let gave_up = ready!(blocked.watch.as_mut().poll(cx));
-                        return Poll::Ready(self.gave_up(gave_up));
-                    }
-                };
+                let written =
+                    match blocked
+                        .batch
+                        .poll(&mut Wire(&mut self.socket), &mut self.queue, cx)
+                    {
+                        Poll::Ready(written) => written,
+                        Poll::Pending => {
+                            let gave_up = ready!(blocked.watch.as_mut().poll(cx));
+                            return Poll::Ready(self.gave_up(gave_up));
+                        }
+                    };
                 self.blocked = None;
                 match self.written(written) {
                     Some(end) => return Poll::Ready(end),
@@ -314,7 +309,7 @@ where
                 Poll::Pending => false,
             };
             if readable {
-                if let Poll::Ready(frame) = self.ws.poll_next_frame(cx) {
+                if let Poll::Ready(frame) = self.socket.poll_next(cx) {
                     self.reads += 1;
                     match self.on_frame(frame) {
                         Some(end) => return Poll::Ready(end),
@@ -337,34 +332,43 @@ where
                     }
                 }
             }
+            // Pongs queued while reading leave once there is nothing more to read (a
+            // socket that does not take them wakes this task when it can).
+            if self.socket.outlet.backlog() > 0 {
+                if let Poll::Ready(Err(err)) = self.socket.outlet.poll_flush(cx) {
+                    return Poll::Ready(write_failed(&err));
+                }
+            }
             return Poll::Pending;
         }
     }
 
-    /// A frame (or the reason there is none) from the client.
     /// Whether the client may be read from: not while it leaves more than [`READ_GATE`]
-    /// bytes unread. The codec answers each ping with a pong, but writes its pongs only
-    /// once it has no frame left to read — never, in a flood — so they are handed to the
-    /// outlet here, and a client that sends pings and never reads stops being read (TCP
-    /// then stops it sending) instead of making the server queue pongs without bound.
+    /// bytes unread — pongs, mostly: a client that sends pings and never reads stops being
+    /// read (TCP then stops it sending) instead of making the server queue pongs without
+    /// bound. The codec (permessage-deflate connections) writes its pongs only once it has
+    /// no frame left to read — never, in a flood — so they are handed to the outlet here.
     fn poll_owed(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), End>> {
         if self.pong_owed {
-            // Readying the codec's sink writes what it owes; `Pending` means only that
-            // the socket did not take it all, and the rest is in the outlet's backlog.
-            if let Poll::Ready(Err(err)) = Pin::new(&mut self.ws).poll_ready(cx) {
-                return Poll::Ready(Err(write_failed(&err)));
+            if let Reader::Codec(ws) = &mut self.socket.reader {
+                // Readying the codec's sink writes what it owes; `Pending` means only
+                // that the socket did not take it all, and the rest is in the backlog.
+                if let Poll::Ready(Err(err)) = Pin::new(&mut **ws).poll_ready(cx) {
+                    return Poll::Ready(Err(write_failed(&err)));
+                }
             }
             self.pong_owed = false;
         }
-        if self.outlet.backlog() <= READ_GATE {
+        if self.socket.outlet.backlog() <= READ_GATE {
             return Poll::Ready(Ok(()));
         }
-        match ready!(self.outlet.poll_flush(cx)) {
+        match ready!(self.socket.outlet.poll_flush(cx)) {
             Ok(()) => Poll::Ready(Ok(())),
             Err(err) => Poll::Ready(Err(write_failed(&err))),
         }
     }
 
+    /// A frame (or the reason there is none) from the client.
     fn on_frame(&mut self, frame: Result<Frame, WebSocketError>) -> Option<End> {
         let frame = match frame {
             Ok(frame) => frame,
@@ -388,7 +392,9 @@ where
         self.last_heard = tokio::time::Instant::now();
         // A ping costs an answer, so it counts as a message.
         let counted = matches!(frame.opcode(), OpCode::Text | OpCode::Binary | OpCode::Ping);
-        self.pong_owed |= frame.opcode() == OpCode::Ping;
+        if frame.opcode() == OpCode::Ping && !self.socket.pong(frame.payload().clone()) {
+            self.pong_owed = true;
+        }
         if counted
             && self
                 .bucket
@@ -457,11 +463,7 @@ where
     /// Polls a new batch once; one the socket does not take at once is boxed with a
     /// watchdog that gives up after `grace` or at the hub's close.
     fn start(&mut self, mut batch: Batch, grace: Duration, cx: &mut Context<'_>) -> Option<End> {
-        match batch.poll(
-            &mut Wire::new(&mut self.ws, &self.outlet, self.direct),
-            &mut self.queue,
-            cx,
-        ) {
+        match batch.poll(&mut Wire(&mut self.socket), &mut self.queue, cx) {
             Poll::Ready(written) => self.written(written),
             Poll::Pending => {
                 let mailbox = self.queue.mailbox().clone();
@@ -529,7 +531,7 @@ where
     /// closing leaves its rooms now, not after a client that may never answer.
     async fn end(self, end: End) {
         let Self {
-            mut ws,
+            mut socket,
             queue,
             mut session,
             ..
@@ -537,27 +539,27 @@ where
         let (closed, await_reply) = match end {
             End::Drop(closed) => (closed, false),
             End::SendClose(code, reason) => {
-                let closed = send_close(&mut ws, code, reason).await;
+                let closed = send_close(&mut socket, code, reason).await;
                 let sent = closed.error.is_none();
                 (closed, sent)
             }
             End::Echo(closed) => {
-                finish(&mut ws).await;
+                finish(&mut socket, &closed).await;
                 (closed, false)
             }
             End::Fail(code, err, closed) => {
-                fail_connection(&mut ws, code, &err).await;
+                fail_connection(&mut socket, code, &err).await;
                 (closed, false)
             }
             End::Shut(closed) => {
-                let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close()).await;
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.shutdown()).await;
                 (closed, false)
             }
         };
         session.on_close(&closed);
         drop(queue);
         if await_reply {
-            await_close(&mut ws).await;
+            await_close(&mut socket).await;
         }
     }
 }
@@ -657,36 +659,30 @@ impl Batch {
 
 /// Where a batch's frames go: straight to the [`Outlet`] (queued with their shared bytes,
 /// written together at the flush), or through the codec when it compresses them.
-struct Wire<'a, S> {
-    ws: &'a mut WebSocket<Plug<S>>,
-    outlet: Option<&'a Outlet<S>>,
-}
+struct Wire<'a, S>(&'a mut Opened<S>);
 
-impl<'a, S> Wire<'a, S>
+impl<S> Wire<'_, S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    fn new(ws: &'a mut WebSocket<Plug<S>>, outlet: &'a Outlet<S>, direct: bool) -> Self {
-        Self {
-            ws,
-            outlet: direct.then_some(outlet),
-        }
-    }
-
     fn feed(&mut self, frame: Frame, cx: &mut Context<'_>) -> Poll<Result<(), WebSocketError>> {
-        if let Some(outlet) = self.outlet {
-            outlet.push(frame.opcode(), frame.into_payload());
-            return Poll::Ready(Ok(()));
+        match &mut self.0.reader {
+            Reader::Direct { .. } => {
+                self.0.outlet.push(frame.opcode(), frame.into_payload());
+                Poll::Ready(Ok(()))
+            }
+            Reader::Codec(ws) => {
+                let mut ws = Pin::new(&mut **ws);
+                ready!(ws.as_mut().poll_ready(cx))?;
+                Poll::Ready(ws.start_send(frame))
+            }
         }
-        let mut ws = Pin::new(&mut *self.ws);
-        ready!(ws.as_mut().poll_ready(cx))?;
-        Poll::Ready(ws.start_send(frame))
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WebSocketError>> {
-        match self.outlet {
-            Some(outlet) => outlet.poll_flush(cx).map_err(WebSocketError::from),
-            None => Pin::new(&mut *self.ws).poll_flush(cx),
+        match &mut self.0.reader {
+            Reader::Direct { .. } => self.0.outlet.poll_flush(cx).map_err(WebSocketError::from),
+            Reader::Codec(ws) => Pin::new(&mut **ws).poll_flush(cx),
         }
     }
 }
@@ -704,14 +700,14 @@ fn to_frame(msg: &WsMessage) -> Frame {
 /// The send is bounded: the close often goes to a client that has stopped reading (a flood
 /// cut off by the rate limit, a slow consumer, a shutdown), whose full socket would
 /// otherwise hold the connection — and its rooms, its slot — forever.
-async fn send_close<S>(ws: &mut WebSocket<S>, code: u16, reason: String) -> Closed
+async fn send_close<S>(socket: &mut Opened<S>, code: u16, reason: String) -> Closed
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let mut reason = reason;
     truncate_reason(&mut reason);
     let frame = Frame::close(CloseCode::from(code), reason.as_bytes());
-    let error = match tokio::time::timeout(CLOSE_TIMEOUT, ws.send(frame)).await {
+    let error = match tokio::time::timeout(CLOSE_TIMEOUT, socket.send(frame)).await {
         Ok(Ok(())) => None,
         Ok(Err(err)) => Some(err.to_string()),
         Err(_) => Some("close timed out: the client stopped reading".to_owned()),
@@ -725,13 +721,13 @@ where
 }
 
 /// After our close frame: waits (bounded) for the client's, then shuts the socket.
-async fn await_close<S>(ws: &mut WebSocket<S>)
+async fn await_close<S>(socket: &mut Opened<S>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
         loop {
-            match ws.next_frame().await {
+            match socket.next_frame().await {
                 Ok(frame) if frame.opcode() == OpCode::Close => break,
                 Ok(_) => continue,
                 Err(_) => break,
@@ -739,19 +735,35 @@ where
         }
     })
     .await;
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close()).await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.shutdown()).await;
 }
 
-/// After the client's close (or a protocol error), lets the codec write the close frame it
-/// owes, then shuts the socket.
-async fn finish<S>(ws: &mut WebSocket<S>)
+/// After the client's close: echoes it (RFC 6455 §5.5.1: with the code, and the reason,
+/// it carried), then shuts the socket.
+async fn finish<S>(socket: &mut Opened<S>, closed: &Closed)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    // The codec queues the echoed close (or the error close) and writes it on the next
-    // read, which then reports the connection closed.
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.next_frame()).await;
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close()).await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        match &mut socket.reader {
+            Reader::Direct { .. } => {
+                let echo = match closed.code {
+                    Some(code) if code != 1005 => {
+                        Frame::close(CloseCode::from(code), closed.reason.as_bytes())
+                    }
+                    _ => Frame::from((OpCode::Close, Bytes::new())),
+                };
+                let _ = socket.send(echo).await;
+            }
+            // The codec queued its echo, and writes it on the next read, which then
+            // reports the connection closed.
+            Reader::Codec(_) => {
+                let _ = socket.next_frame().await;
+            }
+        }
+    })
+    .await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.shutdown()).await;
 }
 
 /// Fails the connection after a protocol error: makes sure a close frame with `code` goes
@@ -761,21 +773,22 @@ where
 /// those found after reassembly (invalid UTF-8 in a message, a message over the size limit,
 /// a bad fragment sequence). It marks itself closed when it did send one, so the next read
 /// reports `ConnectionClosed` at once; anything else means the close is ours to send.
-async fn fail_connection<S>(ws: &mut WebSocket<S>, code: u16, err: &WebSocketError)
+async fn fail_connection<S>(socket: &mut Opened<S>, code: u16, err: &WebSocketError)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let codec_closed = matches!(
-        ws.next_frame().now_or_never(),
-        Some(Err(WebSocketError::ConnectionClosed))
-    );
-    if !codec_closed {
+    let ours_to_send = socket.is_direct()
+        || !matches!(
+            socket.next_frame().now_or_never(),
+            Some(Err(WebSocketError::ConnectionClosed))
+        );
+    if ours_to_send {
         let mut reason = err.to_string();
         truncate_reason(&mut reason);
         let frame = Frame::close(CloseCode::from(code), reason.as_bytes());
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.send(frame)).await;
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(frame)).await;
     }
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close()).await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.shutdown()).await;
 }
 
 /// The close code the codec sends for a protocol error, for reporting.
@@ -783,8 +796,8 @@ fn error_close_code(err: &WebSocketError) -> Option<u16> {
     Some(match err {
         WebSocketError::FrameTooLarge => 1009,
         WebSocketError::InvalidUTF8 => 1007,
-        WebSocketError::InvalidOpCode(_) => 1003,
         WebSocketError::ReservedBitsNotZero
+        | WebSocketError::InvalidOpCode(_)
         | WebSocketError::ControlFrameFragmented
         | WebSocketError::PingFrameTooLarge
         | WebSocketError::InvalidFragment
@@ -843,7 +856,11 @@ mod tests {
         // 64 bytes of pipe: the one message below fills it exactly, so its write completes
         // and the close frame after it is the write that cannot.
         let (server_io, _client_io) = tokio::io::duplex(64);
-        let opened = Opened::new(server_io, None, yawc::Options::default()).unwrap();
+        let limits = crate::inlet::Limits {
+            max_frame: 1 << 20,
+            max_message: 1 << 20,
+        };
+        let opened = Opened::new(server_io, None, yawc::Options::default(), limits).unwrap();
         let (mailbox, queue) = chorus_core::Mailbox::new(WireFormat::Raw, Default::default());
         let closed = Arc::new(std::sync::Mutex::new(None));
         let config = Arc::new(TransportConfig {
@@ -872,17 +889,16 @@ mod tests {
     }
 
     /// Every idle connection pays for this future, so it is bounded here: a change that
-    /// lets it grow back (an `async` block, a timer or a buffer held inline) fails this
-    /// test instead of showing up only in a benchmark run. What it holds beside the codec's
-    /// own state: the queue, settings, heartbeat, rate bucket and a few words.
+    /// lets it grow back (an `async` block, a codec, a timer or a buffer held inline) fails
+    /// this test instead of showing up only in a benchmark run. What it holds: the inlet's
+    /// few words (see [`crate::inlet`]), the outlet, the queue, settings, heartbeat, rate
+    /// bucket. (It was 992 bytes when the codec read every connection, 872 of them the
+    /// codec's.)
     #[test]
-    fn an_idle_connection_costs_little_more_than_its_codec() {
+    fn an_idle_connection_costs_a_few_hundred_bytes() {
         use crate::upgrade::{HttpIo, Upgrading};
         let size = std::mem::size_of::<Connection<HttpIo, Upgrading, Nothing>>();
-        let codec = std::mem::size_of::<WebSocket<Plug<HttpIo>>>();
-        assert!(
-            size <= codec + 160,
-            "{size} bytes, of which the codec's {codec}"
-        );
+        eprintln!("connection future: {size} bytes");
+        assert!(size <= 256, "{size} bytes");
     }
 }

@@ -18,6 +18,7 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use crate::config::Config;
+use crate::inlet::{Inlet, Limits};
 use crate::outlet::{Outlet, Plug};
 
 /// Why an upgrade request was refused.
@@ -279,6 +280,10 @@ pub(crate) fn accept(
         on,
         extensions,
         options,
+        limits: Limits {
+            max_frame: config.max_frame_size,
+            max_message: config.max_message_size,
+        },
     };
     let mut response = response.map(|_| Body::empty());
     if let Some(protocol) = protocol {
@@ -298,15 +303,25 @@ pub(crate) struct Upgrading {
     /// The `Sec-WebSocket-Extensions` the response agreed to.
     extensions: Option<Box<str>>,
     options: yawc::Options,
+    limits: Limits,
 }
 
-/// An open WebSocket, ready for [`crate::transport::run`].
+/// An open WebSocket, ready for [`crate::transport::run`]: where its frames come from, and
+/// the [`Outlet`] its frames leave by.
 pub(crate) struct Opened<S> {
-    pub(crate) ws: yawc::WebSocket<Plug<S>>,
+    pub(crate) reader: Reader<S>,
     pub(crate) outlet: Outlet<S>,
-    /// Whether the transport may write data frames itself: not when messages are
-    /// compressed, which the codec does (per connection, with its own state).
-    pub(crate) direct: bool,
+}
+
+/// Who reads a connection's frames.
+pub(crate) enum Reader<S> {
+    /// The transport itself, with no buffer while idle (see [`crate::inlet`]); it also
+    /// writes every frame, through the outlet.
+    Direct { inlet: Inlet, plug: Plug<S> },
+    /// The codec, for a connection that negotiated permessage-deflate: it inflates what it
+    /// reads and deflates what it writes, with per-connection state of its own. It answers
+    /// pings and echoes closes itself.
+    Codec(Box<yawc::WebSocket<Plug<S>>>),
 }
 
 impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Opened<S> {
@@ -315,19 +330,79 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Opened<S> {
         io: S,
         extensions: Option<&str>,
         options: yawc::Options,
+        limits: Limits,
     ) -> Result<Self, yawc::WebSocketError> {
         let (plug, outlet) = crate::outlet::split(io);
-        let ws = yawc::WebSocket::from_stream_with_extensions(
-            plug,
-            yawc::Role::Server,
-            extensions,
-            options,
-        )?;
-        Ok(Self {
-            ws,
-            outlet,
-            direct: extensions.is_none(),
-        })
+        let reader = match extensions {
+            None => Reader::Direct {
+                inlet: Inlet::new(limits),
+                plug,
+            },
+            Some(_) => Reader::Codec(Box::new(yawc::WebSocket::from_stream_with_extensions(
+                plug,
+                yawc::Role::Server,
+                extensions,
+                options,
+            )?)),
+        };
+        Ok(Self { reader, outlet })
+    }
+
+    /// Whether the transport writes data frames itself (not when the codec compresses
+    /// them).
+    pub(crate) fn is_direct(&self) -> bool {
+        matches!(self.reader, Reader::Direct { .. })
+    }
+
+    /// The next message or control frame from the client.
+    pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<yawc::Frame, yawc::WebSocketError>> {
+        match &mut self.reader {
+            Reader::Direct { inlet, plug } => inlet.poll_next(plug, cx),
+            Reader::Codec(ws) => ws.poll_next_frame(cx),
+        }
+    }
+
+    pub(crate) async fn next_frame(&mut self) -> Result<yawc::Frame, yawc::WebSocketError> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// Queues the answer to a ping. False if the codec owes it (it answers pings itself,
+    /// and writes the pong when its sink is readied).
+    pub(crate) fn pong(&mut self, payload: bytes::Bytes) -> bool {
+        match self.reader {
+            Reader::Direct { .. } => {
+                self.outlet.push(yawc::OpCode::Pong, payload);
+                true
+            }
+            Reader::Codec(_) => false,
+        }
+    }
+
+    /// Sends one frame and flushes.
+    pub(crate) async fn send(&mut self, frame: yawc::Frame) -> Result<(), yawc::WebSocketError> {
+        match &mut self.reader {
+            Reader::Direct { .. } => {
+                self.outlet.push(frame.opcode(), frame.into_payload());
+                std::future::poll_fn(|cx| self.outlet.poll_flush(cx)).await?;
+                Ok(())
+            }
+            Reader::Codec(ws) => futures::SinkExt::send(&mut **ws, frame).await,
+        }
+    }
+
+    /// Writes what is queued and shuts the socket's sending side.
+    pub(crate) async fn shutdown(&mut self) -> Result<(), yawc::WebSocketError> {
+        match &mut self.reader {
+            Reader::Direct { plug, .. } => {
+                use tokio::io::AsyncWriteExt;
+                plug.shutdown().await?;
+                Ok(())
+            }
+            Reader::Codec(ws) => futures::SinkExt::close(&mut **ws).await,
+        }
     }
 }
 
@@ -352,6 +427,7 @@ impl Future for Upgrading {
             hyper_util::rt::TokioIo::new(upgraded),
             self.extensions.as_deref(),
             options,
+            self.limits,
         )?))
     }
 }

@@ -16,12 +16,13 @@ use chorus_proto::engineio;
 use futures::future::Either;
 use futures::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite};
-use yawc::{Frame, OpCode, WebSocket};
+use yawc::{Frame, OpCode};
 
 use super::session::{EngineSession, TransportKind, WsCarrier};
 use super::Engine;
 use crate::server::{self, Server};
 use crate::transport::{self, CLOSE_TIMEOUT};
+use crate::upgrade::Opened;
 
 /// A session that starts on WebSocket.
 pub(super) fn open(engine: Arc<Engine>, server: &Server, req: Request) -> Response {
@@ -55,15 +56,14 @@ pub(super) fn upgrade(
             Ok((response, upgrade, _)) => {
                 tokio::spawn(async move {
                     if let Ok(mut opened) = upgrade.upgraded.await {
-                        let ws = &mut opened.ws;
                         let frame = Frame::close(
                             yawc::close::CloseCode::Normal,
                             b"session already upgraded",
                         );
                         // Bounded: a client that does not read must not keep this task.
                         let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
-                            let _ = futures::SinkExt::send(&mut *ws, frame).await;
-                            let _ = futures::SinkExt::close(&mut *ws).await;
+                            let _ = opened.send(frame).await;
+                            let _ = opened.shutdown().await;
                         })
                         .await;
                     }
@@ -93,14 +93,12 @@ pub(super) fn upgrade(
                 return None;
             }
         };
-        match tokio::time::timeout(timeout, probe(&mut opened.ws, &session)).await {
+        match tokio::time::timeout(timeout, probe(&mut opened, &session)).await {
             Ok(true) => {}
             _ => {
                 tracing::debug!(sid = %session.sid, "engine.io upgrade: probe failed");
                 session.set_transport(TransportKind::Polling);
-                let _ =
-                    tokio::time::timeout(CLOSE_TIMEOUT, futures::SinkExt::close(&mut opened.ws))
-                        .await;
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, opened.shutdown()).await;
                 return None;
             }
         }
@@ -128,11 +126,10 @@ pub(super) fn upgrade(
 }
 
 /// Runs the probe exchange; true once the client sent the upgrade packet.
-async fn probe<S>(ws: &mut WebSocket<S>, session: &EngineSession) -> bool
+async fn probe<S>(ws: &mut Opened<S>, session: &EngineSession) -> bool
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    use futures::SinkExt;
     loop {
         let Ok(frame) = ws.next_frame().await else {
             return false;
@@ -150,7 +147,10 @@ where
                 b"5" => return true,
                 _ => return false,
             },
-            OpCode::Ping | OpCode::Pong => {}
+            OpCode::Ping => {
+                ws.pong(frame.into_payload());
+            }
+            OpCode::Pong => {}
             _ => return false,
         }
     }

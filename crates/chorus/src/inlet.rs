@@ -1,0 +1,588 @@
+//! Where a connection's bytes come in: WebSocket frames read, checked and put together by
+//! the transport itself, with no read buffer per connection while it is idle.
+//!
+//! A codec that owns its socket keeps a read buffer per connection for the connection's
+//! whole life — about 1 KiB at the least, more once a large message has passed — and an
+//! idle connection is most of what a realtime server holds. Here every read lands in one
+//! buffer per thread (a read is one synchronous call, so one buffer serves every
+//! connection that thread runs); a frame is handled from there, and only bytes that are
+//! not handled before the read returns — the start of a frame still arriving, or frames
+//! behind a burst the transport stops at — are kept with the connection, until handled.
+//!
+//! The checks are RFC 6455's for a server without extensions (§5.2–§5.5, §7.4; a
+//! connection that negotiated permessage-deflate is read by the codec, see
+//! [`crate::upgrade::Opened`]): client frames are masked, reserved bits and opcodes unused,
+//! control frames short and unfragmented, continuations in order, text UTF-8 (checked
+//! fragment by fragment, so a message fails as soon as it cannot be valid), close frames
+//! well-formed with a code a peer may send. Sizes are checked from the header, before a
+//! byte of the payload is buffered.
+
+use std::cell::RefCell;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, ReadBuf};
+use yawc::{Frame, OpCode, WebSocketError};
+
+/// Bytes one read may take.
+const READ_SIZE: usize = 64 * 1024;
+/// The longest frame header: 2 bytes, a 64-bit length, the mask.
+const MAX_HEADER: usize = 14;
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_SIZE]);
+}
+
+/// How large a client's frames and messages may be.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Largest frame payload, in bytes.
+    pub(crate) max_frame: usize,
+    /// Largest message (all its fragments), in bytes.
+    pub(crate) max_message: usize,
+}
+
+/// A connection's read state: a few words while idle.
+pub(crate) struct Inlet {
+    /// Bytes read and not yet handled, from `start`: the start of a frame still arriving,
+    /// or the frames behind one already returned. Empty, with no allocation, when idle.
+    pending: Vec<u8>,
+    start: usize,
+    /// A fragmented message being put together.
+    message: Option<Box<Fragments>>,
+    limits: Limits,
+}
+
+struct Fragments {
+    text: bool,
+    data: BytesMut,
+    /// How much of `data` is known to be valid UTF-8 (text only).
+    checked: usize,
+}
+
+/// A frame's header, parsed.
+struct Header {
+    fin: bool,
+    opcode: OpCode,
+    mask: [u8; 4],
+    /// Header bytes, then payload bytes.
+    header_len: usize,
+    payload_len: usize,
+}
+
+impl Inlet {
+    pub(crate) fn new(limits: Limits) -> Self {
+        Self {
+            pending: Vec::new(),
+            start: 0,
+            message: None,
+            limits,
+        }
+    }
+
+    /// The next message or control frame from the client. `Err(ConnectionClosed)` at the
+    /// end of the stream; any other error is a protocol violation whose close code
+    /// [`crate::transport`] sends.
+    ///
+    /// Pings are returned, not answered: the answer is the caller's to queue.
+    pub(crate) fn poll_next<S: AsyncRead + Unpin>(
+        &mut self,
+        io: &mut S,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Frame, WebSocketError>> {
+        loop {
+            if self.start < self.pending.len() {
+                let (frame, used) = {
+                    let limits = self.limits;
+                    let bytes = &mut self.pending[self.start..];
+                    match decode(bytes, limits)? {
+                        Decoded::Frame(header) => {
+                            let used = header.header_len + header.payload_len;
+                            let payload = &mut bytes[header.header_len..used];
+                            (accept(&mut self.message, limits, header, payload)?, used)
+                        }
+                        Decoded::Incomplete(need) => {
+                            ready!(self.read_more(io, cx, need))?;
+                            continue;
+                        }
+                    }
+                };
+                self.start += used;
+                if self.start == self.pending.len() {
+                    // Handled: an idle connection keeps no buffer.
+                    self.pending = Vec::new();
+                    self.start = 0;
+                }
+                match frame {
+                    Some(frame) => return Poll::Ready(Ok(frame)),
+                    None => continue,
+                }
+            }
+            // Nothing pending: read into the thread's buffer, handle the first frame from
+            // there, keep the rest.
+            let first = SCRATCH.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                let mut buf = ReadBuf::new(&mut scratch[..]);
+                ready!(Pin::new(&mut *io).poll_read(cx, &mut buf))?;
+                let n = buf.filled().len();
+                if n == 0 {
+                    return Poll::Ready(Err(WebSocketError::ConnectionClosed));
+                }
+                let bytes = &mut scratch[..n];
+                let (frame, used) = match decode(bytes, self.limits)? {
+                    Decoded::Frame(header) => {
+                        let used = header.header_len + header.payload_len;
+                        let payload = &mut bytes[header.header_len..used];
+                        (
+                            accept(&mut self.message, self.limits, header, payload)?,
+                            used,
+                        )
+                    }
+                    Decoded::Incomplete(_) => (None, 0),
+                };
+                if used < n {
+                    self.pending.extend_from_slice(&bytes[used..]);
+                }
+                Poll::Ready(Ok(frame))
+            });
+            if let Some(frame) = ready!(first)? {
+                return Poll::Ready(Ok(frame));
+            }
+        }
+    }
+
+    /// Reads at least one more byte onto the pending ones, which hold an incomplete frame
+    /// that needs `need` more bytes (its header's at the least). The frame being known, the
+    /// buffer grows to hold it at once, not by doubling.
+    fn read_more<S: AsyncRead + Unpin>(
+        &mut self,
+        io: &mut S,
+        cx: &mut Context<'_>,
+        need: usize,
+    ) -> Poll<Result<(), WebSocketError>> {
+        if self.start > 0 {
+            self.pending.drain(..self.start);
+            self.start = 0;
+        }
+        let len = self.pending.len();
+        // A little beyond the frame, so a client's next frames can come in the same read.
+        self.pending.resize(len + need.max(1024), 0);
+        let mut buf = ReadBuf::new(&mut self.pending[len..]);
+        let read = Pin::new(io).poll_read(cx, &mut buf);
+        let n = buf.filled().len();
+        self.pending.truncate(len + n);
+        match read {
+            Poll::Ready(Ok(())) if n == 0 => Poll::Ready(Err(WebSocketError::ConnectionClosed)),
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+            Poll::Ready(Err(err)) => Poll::Ready(Err(err.into())),
+            Poll::Pending => {
+                if len == 0 {
+                    self.pending = Vec::new();
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// A complete frame, unmasked: returns what the transport handles (a message once
+/// complete, a control frame), or `None` for a fragment taken into `message`.
+fn accept(
+    message: &mut Option<Box<Fragments>>,
+    limits: Limits,
+    header: Header,
+    payload: &mut [u8],
+) -> Result<Option<Frame>, WebSocketError> {
+    unmask(payload, header.mask);
+    match header.opcode {
+        OpCode::Ping => Ok(Some(Frame::ping(Bytes::copy_from_slice(payload)))),
+        OpCode::Pong => Ok(Some(Frame::pong(Bytes::copy_from_slice(payload)))),
+        OpCode::Close => close_frame(payload).map(Some),
+        OpCode::Text | OpCode::Binary => {
+            if message.is_some() {
+                // A new message while a fragmented one is unfinished.
+                return Err(WebSocketError::InvalidFragment);
+            }
+            let text = header.opcode == OpCode::Text;
+            if header.fin {
+                if text && simdutf8::basic::from_utf8(payload).is_err() {
+                    return Err(WebSocketError::InvalidUTF8);
+                }
+                let payload = Bytes::copy_from_slice(payload);
+                return Ok(Some(if text {
+                    Frame::text(payload)
+                } else {
+                    Frame::binary(payload)
+                }));
+            }
+            let mut fragments = Box::new(Fragments {
+                text,
+                data: BytesMut::new(),
+                checked: 0,
+            });
+            fragments.append(payload, limits)?;
+            *message = Some(fragments);
+            Ok(None)
+        }
+        OpCode::Continuation => {
+            let Some(fragments) = message else {
+                return Err(WebSocketError::InvalidContinuationFrame);
+            };
+            fragments.append(payload, limits)?;
+            if !header.fin {
+                return Ok(None);
+            }
+            let fragments = message.take().expect("checked above");
+            if fragments.text && fragments.checked != fragments.data.len() {
+                // Ends inside a character.
+                return Err(WebSocketError::InvalidUTF8);
+            }
+            let data = fragments.data.freeze();
+            Ok(Some(if fragments.text {
+                Frame::text(data)
+            } else {
+                Frame::binary(data)
+            }))
+        }
+    }
+}
+
+impl Fragments {
+    fn append(&mut self, payload: &[u8], limits: Limits) -> Result<(), WebSocketError> {
+        if self.data.len() + payload.len() > limits.max_message {
+            return Err(WebSocketError::FrameTooLarge);
+        }
+        self.data.extend_from_slice(payload);
+        if self.text {
+            // Valid so far, or cut inside a character the next fragment may finish.
+            match simdutf8::compat::from_utf8(&self.data[self.checked..]) {
+                Ok(_) => self.checked = self.data.len(),
+                Err(err) if err.error_len().is_none() => self.checked += err.valid_up_to(),
+                Err(_) => return Err(WebSocketError::InvalidUTF8),
+            }
+        }
+        Ok(())
+    }
+}
+
+enum Decoded {
+    Frame(Header),
+    /// More bytes are needed: at least this many.
+    Incomplete(usize),
+}
+
+/// Parses the frame at the start of `bytes` (RFC 6455 §5.2), checking what the header
+/// alone can tell.
+fn decode(bytes: &[u8], limits: Limits) -> Result<Decoded, WebSocketError> {
+    if bytes.len() < 2 {
+        return Ok(Decoded::Incomplete(2 - bytes.len()));
+    }
+    let (b0, b1) = (bytes[0], bytes[1]);
+    if b0 & 0x70 != 0 {
+        return Err(WebSocketError::ReservedBitsNotZero);
+    }
+    let opcode = OpCode::try_from(b0 & 0x0F)?;
+    let fin = b0 & 0x80 != 0;
+    if b1 & 0x80 == 0 {
+        // A client's frames are masked (§5.1).
+        return Err(WebSocketError::InvalidFragment);
+    }
+    let extra = match b1 & 0x7F {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let header_len = 2 + extra + 4;
+    if bytes.len() < header_len {
+        return Ok(Decoded::Incomplete(header_len - bytes.len()));
+    }
+    let payload_len = match extra {
+        0 => u64::from(b1 & 0x7F),
+        2 => u64::from(u16::from_be_bytes([bytes[2], bytes[3]])),
+        _ => u64::from_be_bytes(bytes[2..10].try_into().expect("8 bytes")),
+    };
+    if opcode.is_control() {
+        if !fin {
+            return Err(WebSocketError::ControlFrameFragmented);
+        }
+        if payload_len > 125 {
+            return Err(WebSocketError::PingFrameTooLarge);
+        }
+    }
+    let payload_len = usize::try_from(payload_len).map_err(|_| WebSocketError::FrameTooLarge)?;
+    if payload_len > limits.max_frame || payload_len > limits.max_message {
+        return Err(WebSocketError::FrameTooLarge);
+    }
+    let mask = bytes[header_len - 4..header_len]
+        .try_into()
+        .expect("4 bytes");
+    let total = header_len + payload_len;
+    if bytes.len() < total {
+        return Ok(Decoded::Incomplete(total - bytes.len()));
+    }
+    debug_assert!(MAX_HEADER >= header_len);
+    Ok(Decoded::Frame(Header {
+        fin,
+        opcode,
+        mask,
+        header_len,
+        payload_len,
+    }))
+}
+
+/// A close frame's payload: nothing, or a code a peer may send and a UTF-8 reason (§5.5.1,
+/// §7.4).
+fn close_frame(payload: &[u8]) -> Result<Frame, WebSocketError> {
+    match payload {
+        [] => Ok(Frame::from((OpCode::Close, Bytes::new()))),
+        [_] => Err(WebSocketError::InvalidCloseFrame),
+        [hi, lo, reason @ ..] => {
+            let code = u16::from_be_bytes([*hi, *lo]);
+            if !may_send(code) {
+                return Err(WebSocketError::InvalidCloseCode);
+            }
+            if simdutf8::basic::from_utf8(reason).is_err() {
+                return Err(WebSocketError::InvalidUTF8);
+            }
+            Ok(Frame::from((
+                OpCode::Close,
+                Bytes::copy_from_slice(payload),
+            )))
+        }
+    }
+}
+
+/// Close codes an endpoint may put on the wire: the registered ones but 1004 (reserved),
+/// 1005, 1006 and 1015 (stand-ins for "no code", "no close frame" and "TLS failed"), and
+/// the ranges for libraries and applications.
+fn may_send(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+/// Unmasks a payload in place (§5.3): eight bytes at a time, the rest one by one.
+fn unmask(payload: &mut [u8], mask: [u8; 4]) {
+    let wide = u64::from_ne_bytes([
+        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
+    ]);
+    let mut chunks = payload.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let word = u64::from_ne_bytes(chunk.try_into().expect("8 bytes")) ^ wide;
+        chunk.copy_from_slice(&word.to_ne_bytes());
+    }
+    // The remainder starts at a multiple of 8, so at the mask's first byte.
+    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
+        *byte ^= mask[i & 3];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    const LIMITS: Limits = Limits {
+        max_frame: 1000,
+        max_message: 2000,
+    };
+
+    /// A client's frame as it is on the wire: masked (RFC 6455 §5.3).
+    fn wire(first: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [0x37, 0xfa, 0x21, 0x3d];
+        let mut out = vec![first];
+        match payload.len() {
+            n if n < 126 => out.push(0x80 | n as u8),
+            n if n <= 0xFFFF => {
+                out.push(0x80 | 126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(0x80 | 127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        out
+    }
+
+    const TEXT: u8 = 0x81;
+    const BINARY: u8 = 0x82;
+
+    /// A socket that yields the given reads one by one, then the end of the stream.
+    struct Reads(VecDeque<Vec<u8>>);
+
+    impl AsyncRead for Reads {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            if let Some(mut chunk) = self.0.pop_front() {
+                let n = chunk.len().min(buf.remaining());
+                buf.put_slice(&chunk[..n]);
+                if n < chunk.len() {
+                    self.0.push_front(chunk.split_off(n));
+                }
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Everything the inlet returns from `reads`, up to the first error.
+    fn read_all(reads: Vec<Vec<u8>>) -> (Vec<Frame>, WebSocketError, Inlet) {
+        let mut io = Reads(reads.into());
+        let mut inlet = Inlet::new(LIMITS);
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut frames = Vec::new();
+        loop {
+            match inlet.poll_next(&mut io, &mut cx) {
+                Poll::Ready(Ok(frame)) => frames.push(frame),
+                Poll::Ready(Err(err)) => return (frames, err, inlet),
+                Poll::Pending => unreachable!("the test socket is never pending"),
+            }
+        }
+    }
+
+    fn payloads(frames: &[Frame]) -> Vec<(OpCode, Vec<u8>)> {
+        frames
+            .iter()
+            .map(|f| (f.opcode(), f.payload().to_vec()))
+            .collect()
+    }
+
+    /// However the bytes are cut into reads — all at once, one byte per read — the same
+    /// messages come out, and nothing is kept once they have.
+    #[test]
+    fn frames_come_out_whole_however_the_reads_cut_them() {
+        let big = vec![b'x'; 700];
+        let stream = [
+            wire(TEXT, "héllo".as_bytes()),
+            wire(BINARY, &[1, 2, 3]),
+            wire(0x89, b"ping!"),
+            wire(0x02, &big[..300]),
+            wire(0x8A, b"pong"), // a control frame between fragments
+            wire(0x80, &big[300..]),
+            wire(0x88, &[0x03, 0xe8, b'b', b'y', b'e']),
+        ]
+        .concat();
+        let expected = vec![
+            (OpCode::Text, "héllo".as_bytes().to_vec()),
+            (OpCode::Binary, vec![1, 2, 3]),
+            (OpCode::Ping, b"ping!".to_vec()),
+            (OpCode::Pong, b"pong".to_vec()),
+            (OpCode::Binary, big.clone()),
+            (OpCode::Close, vec![0x03, 0xe8, b'b', b'y', b'e']),
+        ];
+        for cut in [stream.len(), 1, 2, 3, 7, 13, 100] {
+            let reads = stream.chunks(cut).map(<[u8]>::to_vec).collect();
+            let (frames, end, inlet) = read_all(reads);
+            assert_eq!(payloads(&frames), expected, "reads of {cut} bytes");
+            assert!(matches!(end, WebSocketError::ConnectionClosed), "{end:?}");
+            assert_eq!(inlet.pending.capacity(), 0, "reads of {cut} bytes");
+            assert!(inlet.message.is_none());
+        }
+    }
+
+    /// Text split across fragments may cut a character in two; a sequence that cannot be
+    /// UTF-8 fails at the fragment that has it, not at the end of the message.
+    #[test]
+    fn text_is_checked_fragment_by_fragment() {
+        let euro = "€".as_bytes(); // three bytes
+        let ok = [
+            wire(0x01, &euro[..1]),
+            wire(0x00, &euro[1..2]),
+            wire(0x80, &euro[2..]),
+        ]
+        .concat();
+        let (frames, _, _) = read_all(vec![ok]);
+        assert_eq!(payloads(&frames), [(OpCode::Text, euro.to_vec())]);
+
+        let bad_early = [wire(0x01, &[0xce, 0xba, 0xff]), wire(0x80, b"never read")].concat();
+        let (frames, err, _) = read_all(vec![bad_early[..9].to_vec(), bad_early[9..].to_vec()]);
+        assert!(frames.is_empty());
+        assert!(matches!(err, WebSocketError::InvalidUTF8), "{err:?}");
+
+        let cut_at_end = [wire(0x01, b"a"), wire(0x80, &euro[..2])].concat();
+        let (_, err, _) = read_all(vec![cut_at_end]);
+        assert!(matches!(err, WebSocketError::InvalidUTF8), "{err:?}");
+
+        let (_, err, _) = read_all(vec![wire(TEXT, &[0xed, 0xa0, 0x80])]); // a surrogate
+        assert!(matches!(err, WebSocketError::InvalidUTF8), "{err:?}");
+    }
+
+    /// Each violation is an error, before any message behind it is returned.
+    #[test]
+    fn protocol_violations() {
+        fn fails(bytes: Vec<u8>, what: &str) -> WebSocketError {
+            let (frames, err, _) = read_all(vec![bytes]);
+            assert!(frames.is_empty(), "{what}: {:?}", payloads(&frames));
+            assert!(!matches!(err, WebSocketError::ConnectionClosed), "{what}");
+            err
+        }
+        let mut unmasked = wire(TEXT, b"hi");
+        unmasked[1] &= 0x7F;
+        fails(unmasked, "an unmasked frame");
+        fails(wire(TEXT | 0x40, b"hi"), "RSV1 without an extension");
+        fails(wire(0x83, b"hi"), "a reserved data opcode");
+        fails(wire(0x8B, b"hi"), "a reserved control opcode");
+        fails(wire(0x89, &[0; 126]), "a ping over 125 bytes");
+        fails(wire(0x09, b"hi"), "a fragmented ping");
+        fails(wire(0x80, b"hi"), "a continuation with nothing to continue");
+        fails(
+            [wire(0x01, b"a"), wire(TEXT, b"b")].concat(),
+            "a new message inside a fragmented one",
+        );
+        fails(wire(0x88, &[0x03]), "a close frame of one byte");
+        for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {
+            let err = fails(wire(0x88, &code.to_be_bytes()), "a close code");
+            assert!(
+                matches!(err, WebSocketError::InvalidCloseCode),
+                "{code}: {err:?}"
+            );
+        }
+        let err = fails(wire(0x88, &[0x03, 0xe8, 0xff]), "a close reason");
+        assert!(matches!(err, WebSocketError::InvalidUTF8), "{err:?}");
+    }
+
+    /// Sizes are refused from the header alone: a client announcing a huge frame is cut
+    /// off before the server buffers any of it.
+    #[test]
+    fn oversized_frames_and_messages_are_refused_from_the_header() {
+        let header_only = wire(BINARY, &vec![0; LIMITS.max_frame + 1])[..8].to_vec();
+        let (_, err, inlet) = read_all(vec![header_only]);
+        assert!(matches!(err, WebSocketError::FrameTooLarge), "{err:?}");
+        assert!(inlet.pending.capacity() < LIMITS.max_frame);
+
+        let mut huge = vec![BINARY, 0x80 | 127];
+        huge.extend_from_slice(&u64::MAX.to_be_bytes());
+        huge.extend_from_slice(&[0; 4]);
+        let (_, err, _) = read_all(vec![huge]);
+        assert!(matches!(err, WebSocketError::FrameTooLarge), "{err:?}");
+
+        let part = vec![0; 900];
+        let three = [wire(0x02, &part), wire(0x00, &part), wire(0x80, &part)].concat();
+        let (frames, err, _) = read_all(vec![three]);
+        assert!(frames.is_empty());
+        assert!(matches!(err, WebSocketError::FrameTooLarge), "{err:?}");
+
+        let (frames, _, _) = read_all(vec![wire(BINARY, &vec![0; LIMITS.max_frame])]);
+        assert_eq!(frames.len(), 1, "a frame at the limit is allowed");
+    }
+
+    #[test]
+    fn unmasking_matches_the_rfc_at_every_length_and_alignment() {
+        let mask = [1, 2, 3, 4];
+        for len in 0..40 {
+            let plain: Vec<u8> = (0..len as u8).collect();
+            let mut masked: Vec<u8> = plain
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ mask[i % 4])
+                .collect();
+            unmask(&mut masked, mask);
+            assert_eq!(masked, plain, "{len}");
+        }
+    }
+}
