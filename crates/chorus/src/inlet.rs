@@ -376,6 +376,48 @@ fn unmask(payload: &mut [u8], mask: [u8; 4]) {
     }
 }
 
+/// For the `ws_frames` fuzz target (`fuzz/`): what a connection reads from `stream` when
+/// the socket hands it over in reads of at most `read_size` bytes — each message or control
+/// frame as (opcode, payload), then how the stream ended (`None`: at its end, cleanly).
+#[doc(hidden)]
+pub fn read_frames(
+    stream: &[u8],
+    read_size: usize,
+    limits: (usize, usize),
+) -> (Vec<(u8, Vec<u8>)>, Option<String>) {
+    struct Cut<'a>(&'a [u8], usize);
+    impl AsyncRead for Cut<'_> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            let n = self.0.len().min(self.1).min(buf.remaining());
+            buf.put_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Poll::Ready(Ok(()))
+        }
+    }
+    let mut io = Cut(stream, read_size.max(1));
+    let mut inlet = Inlet::new(Limits {
+        max_frame: limits.0,
+        max_message: limits.1,
+    });
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut frames = Vec::new();
+    loop {
+        match inlet.poll_next(&mut io, &mut cx) {
+            Poll::Ready(Ok(frame)) => {
+                frames.push((u8::from(frame.opcode()), frame.into_payload().to_vec()))
+            }
+            Poll::Ready(Err(WebSocketError::ConnectionClosed)) => return (frames, None),
+            Poll::Ready(Err(err)) => return (frames, Some(err.to_string())),
+            Poll::Pending => unreachable!("the reads are never pending"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -98,6 +98,11 @@ pub mod server;
 mod assets;
 mod engineio;
 mod inlet;
+/// Entry points for the fuzz targets in `fuzz/`; not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::inlet::read_frames;
+}
 mod metrics;
 mod native;
 mod outlet;

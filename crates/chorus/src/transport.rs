@@ -532,8 +532,9 @@ where
     async fn end(self, end: End) {
         let Self {
             mut socket,
-            queue,
+            mut queue,
             mut session,
+            format,
             ..
         } = self;
         let (closed, await_reply) = match end {
@@ -544,10 +545,12 @@ where
                 (closed, sent)
             }
             End::Echo(closed) => {
+                send_queued(&mut socket, &mut queue, format);
                 finish(&mut socket, &closed).await;
                 (closed, false)
             }
             End::Fail(code, err, closed) => {
+                send_queued(&mut socket, &mut queue, format);
                 fail_connection(&mut socket, code, &err).await;
                 (closed, false)
             }
@@ -560,6 +563,28 @@ where
         drop(queue);
         if await_reply {
             await_close(&mut socket).await;
+        }
+    }
+}
+
+/// Before a close the client caused — its close frame, or a protocol error after valid
+/// messages in the same read — what is already queued for it (the replies to what it sent
+/// before) goes out ahead of the close frame. Only when the transport writes the frames:
+/// the codec has queued its own close already.
+fn send_queued<S>(socket: &mut Opened<S>, queue: &mut PeerQueue, format: WireFormat)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    if !socket.is_direct() {
+        return;
+    }
+    while let Some(item) = queue.try_next() {
+        if matches!(item, Outbound::Close(_)) {
+            break;
+        }
+        for msg in item.messages_for(format) {
+            let frame = to_frame(msg);
+            socket.outlet.push(frame.opcode(), frame.into_payload());
         }
     }
 }

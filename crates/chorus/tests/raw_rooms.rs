@@ -92,6 +92,20 @@ async fn unmasked_client_frame_closes_with_1002() {
     assert_eq!(bad.expect_close_code().await, 1002);
 }
 
+/// A valid message and a protocol error in one write (Autobahn 3.2, 5.15): the message is
+/// handled, and its echo reaches the sender before the close that fails the connection.
+#[tokio::test]
+async fn a_message_before_a_protocol_error_is_still_answered() {
+    let (_, addr) = start_with(config()).await;
+    let mut bad = RawClient::connect(addr, "/r").await;
+    let mut bytes = RawClient::frame(true, 0x1, b"first", true);
+    bytes.extend(RawClient::frame(true, 0x1 | 0x20, b"RSV2 set", true));
+    use tokio::io::AsyncWriteExt;
+    bad.stream.write_all(&bytes).await.unwrap();
+    assert_eq!(bad.read_frame().await, Some((0x1, b"first".to_vec())));
+    assert_eq!(bad.expect_close_code().await, 1002);
+}
+
 #[tokio::test]
 async fn oversized_messages_close_with_1009() {
     let (_, addr) = start_with(Config {
