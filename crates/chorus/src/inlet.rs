@@ -27,8 +27,6 @@ use yawc::{Frame, OpCode, WebSocketError};
 
 /// Bytes one read may take.
 const READ_SIZE: usize = 64 * 1024;
-/// The longest frame header: 2 bytes, a 64-bit length, the mask.
-const MAX_HEADER: usize = 14;
 
 thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_SIZE]);
@@ -51,6 +49,8 @@ pub(crate) struct Inlet {
     start: usize,
     /// A fragmented message being put together.
     message: Option<Box<Fragments>>,
+    /// How much of the payload of a text frame still arriving is known to be UTF-8.
+    arriving_checked: usize,
     limits: Limits,
 }
 
@@ -77,6 +77,7 @@ impl Inlet {
             pending: Vec::new(),
             start: 0,
             message: None,
+            arriving_checked: 0,
             limits,
         }
     }
@@ -102,13 +103,23 @@ impl Inlet {
                             let payload = &mut bytes[header.header_len..used];
                             (accept(&mut self.message, limits, header, payload)?, used)
                         }
-                        Decoded::Incomplete(need) => {
+                        Decoded::Incomplete { need, header } => {
+                            if let Some(header) = header {
+                                check_arriving(
+                                    bytes,
+                                    &header,
+                                    self.message.as_deref(),
+                                    &mut self.arriving_checked,
+                                    limits,
+                                )?;
+                            }
                             ready!(self.read_more(io, cx, need))?;
                             continue;
                         }
                     }
                 };
                 self.start += used;
+                self.arriving_checked = 0;
                 if self.start == self.pending.len() {
                     // Handled: an idle connection keeps no buffer.
                     self.pending = Vec::new();
@@ -139,7 +150,7 @@ impl Inlet {
                             used,
                         )
                     }
-                    Decoded::Incomplete(_) => (None, 0),
+                    Decoded::Incomplete { .. } => (None, 0),
                 };
                 if used < n {
                     self.pending.extend_from_slice(&bytes[used..]);
@@ -268,15 +279,21 @@ impl Fragments {
 
 enum Decoded {
     Frame(Header),
-    /// More bytes are needed: at least this many.
-    Incomplete(usize),
+    /// More bytes are needed: at least `need`; the header, once it has come.
+    Incomplete {
+        need: usize,
+        header: Option<Header>,
+    },
 }
 
 /// Parses the frame at the start of `bytes` (RFC 6455 §5.2), checking what the header
 /// alone can tell.
 fn decode(bytes: &[u8], limits: Limits) -> Result<Decoded, WebSocketError> {
     if bytes.len() < 2 {
-        return Ok(Decoded::Incomplete(2 - bytes.len()));
+        return Ok(Decoded::Incomplete {
+            need: 2 - bytes.len(),
+            header: None,
+        });
     }
     let (b0, b1) = (bytes[0], bytes[1]);
     if b0 & 0x70 != 0 {
@@ -295,7 +312,10 @@ fn decode(bytes: &[u8], limits: Limits) -> Result<Decoded, WebSocketError> {
     };
     let header_len = 2 + extra + 4;
     if bytes.len() < header_len {
-        return Ok(Decoded::Incomplete(header_len - bytes.len()));
+        return Ok(Decoded::Incomplete {
+            need: header_len - bytes.len(),
+            header: None,
+        });
     }
     let payload_len = match extra {
         0 => u64::from(b1 & 0x7F),
@@ -317,18 +337,69 @@ fn decode(bytes: &[u8], limits: Limits) -> Result<Decoded, WebSocketError> {
     let mask = bytes[header_len - 4..header_len]
         .try_into()
         .expect("4 bytes");
-    let total = header_len + payload_len;
-    if bytes.len() < total {
-        return Ok(Decoded::Incomplete(total - bytes.len()));
-    }
-    debug_assert!(MAX_HEADER >= header_len);
-    Ok(Decoded::Frame(Header {
+    let header = Header {
         fin,
         opcode,
         mask,
         header_len,
         payload_len,
-    }))
+    };
+    let total = header_len + payload_len;
+    if bytes.len() < total {
+        return Ok(Decoded::Incomplete {
+            need: total - bytes.len(),
+            header: Some(header),
+        });
+    }
+    Ok(Decoded::Frame(header))
+}
+
+/// Checks what can be checked of a frame still arriving (`bytes` holds its header and part
+/// of its payload): a continuation that will take its message over the limit is refused
+/// now, and text is checked as UTF-8 from where the last check stopped, so a client sending
+/// invalid text slowly, or a huge frame of it, is refused at the bad bytes rather than once
+/// the rest has come. The errors are those the complete frame would give, in the same
+/// order.
+fn check_arriving(
+    bytes: &[u8],
+    header: &Header,
+    message: Option<&Fragments>,
+    checked: &mut usize,
+    limits: Limits,
+) -> Result<(), WebSocketError> {
+    if let (OpCode::Continuation, Some(m)) = (header.opcode, message) {
+        if m.data.len() + header.payload_len > limits.max_message {
+            return Err(WebSocketError::FrameTooLarge);
+        }
+    }
+    let text = match header.opcode {
+        OpCode::Text => message.is_none(),
+        OpCode::Continuation => message.is_some_and(|m| m.text),
+        _ => false,
+    };
+    let arrived = &bytes[header.header_len..];
+    if !text || arrived.len() <= *checked {
+        return Ok(());
+    }
+    let mut unmasked = Vec::with_capacity(3 + arrived.len() - *checked);
+    if *checked == 0 && header.opcode == OpCode::Continuation {
+        // The previous fragment may have ended inside a character.
+        let m = message.expect("checked above");
+        unmasked.extend_from_slice(&m.data[m.checked..]);
+    }
+    let carried = unmasked.len();
+    unmasked.extend_from_slice(&arrived[*checked..]);
+    let r = *checked % 4;
+    let mask = [0, 1, 2, 3].map(|i| header.mask[(r + i) % 4]);
+    unmask(&mut unmasked[carried..], mask);
+    match simdutf8::compat::from_utf8(&unmasked) {
+        Ok(_) => *checked = arrived.len(),
+        Err(err) if err.error_len().is_none() => {
+            *checked += err.valid_up_to().saturating_sub(carried);
+        }
+        Err(_) => return Err(WebSocketError::InvalidUTF8),
+    }
+    Ok(())
 }
 
 /// A close frame's payload: nothing, or a code a peer may send and a UTF-8 reason (§5.5.1,
@@ -552,6 +623,48 @@ mod tests {
 
         let (_, err, _) = read_all(vec![wire(TEXT, &[0xed, 0xa0, 0x80])]); // a surrogate
         assert!(matches!(err, WebSocketError::InvalidUTF8), "{err:?}");
+
+        // Fragments cut into one-byte reads: characters split across reads and fragments.
+        let split = [
+            wire(0x01, "a€".as_bytes()[..2].as_ref()),
+            wire(0x00, "a€".as_bytes()[2..3].as_ref()),
+            wire(0x80, "a€".as_bytes()[3..].as_ref()),
+        ]
+        .concat();
+        let (frames, _, _) = read_all(split.chunks(1).map(<[u8]>::to_vec).collect());
+        assert_eq!(
+            payloads(&frames),
+            [(OpCode::Text, "a€".as_bytes().to_vec())]
+        );
+    }
+
+    /// A text frame still arriving fails at its first bad byte: the rest of it never needs
+    /// to come (here it never does, and the error is not the end of the stream).
+    #[test]
+    fn text_still_arriving_fails_at_the_bad_bytes() {
+        let mut payload = "κόσμε".as_bytes().to_vec();
+        payload.extend_from_slice(&[0xf4, 0x90, 0x80, 0x80]); // past U+10FFFF
+        payload.extend_from_slice(b"edited");
+        let frame = wire(TEXT, &payload);
+        let bad_at = 6 + "κόσμε".len() + 2;
+        for cut in [1, 3, 5] {
+            let reads = frame[..bad_at].chunks(cut).map(<[u8]>::to_vec).collect();
+            let (frames, err, _) = read_all(reads);
+            assert!(frames.is_empty());
+            assert!(matches!(err, WebSocketError::InvalidUTF8), "{cut}: {err:?}");
+        }
+        // A continuation, whose first bytes finish the previous fragment's character.
+        let euro = "€".as_bytes();
+        let stream = [wire(0x01, &euro[..1]), wire(0x80, &[euro[1], 0x41, b'x'])].concat();
+        let (_, err, _) = read_all(vec![stream[..stream.len() - 1].to_vec()]);
+        assert!(matches!(err, WebSocketError::InvalidUTF8), "{err:?}");
+        let fine = [
+            wire(0x01, &euro[..1]),
+            wire(0x80, &[euro[1], euro[2], b'x']),
+        ]
+        .concat();
+        let (_, err, _) = read_all(vec![fine[..fine.len() - 1].to_vec()]);
+        assert!(matches!(err, WebSocketError::ConnectionClosed), "{err:?}");
     }
 
     /// Each violation is an error, before any message behind it is returned.
