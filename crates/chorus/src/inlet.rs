@@ -50,8 +50,10 @@ pub(crate) struct Inlet {
     /// A fragmented message being put together.
     message: Option<Box<Fragments>>,
     /// How much of the payload of a text frame still arriving is known to be UTF-8.
-    arriving_checked: usize,
-    limits: Limits,
+    arriving_checked: u32,
+    /// [`Limits`], in half the space (every connection holds them).
+    max_frame: u32,
+    max_message: u32,
 }
 
 struct Fragments {
@@ -78,7 +80,8 @@ impl Inlet {
             start: 0,
             message: None,
             arriving_checked: 0,
-            limits,
+            max_frame: u32::try_from(limits.max_frame).unwrap_or(u32::MAX),
+            max_message: u32::try_from(limits.max_message).unwrap_or(u32::MAX),
         }
     }
 
@@ -95,7 +98,7 @@ impl Inlet {
         loop {
             if self.start < self.pending.len() {
                 let (frame, used) = {
-                    let limits = self.limits;
+                    let limits = self.limits();
                     let bytes = &mut self.pending[self.start..];
                     match decode(bytes, limits)? {
                         Decoded::Frame(header) => {
@@ -141,14 +144,12 @@ impl Inlet {
                     return Poll::Ready(Err(WebSocketError::ConnectionClosed));
                 }
                 let bytes = &mut scratch[..n];
-                let (frame, used) = match decode(bytes, self.limits)? {
+                let limits = self.limits();
+                let (frame, used) = match decode(bytes, limits)? {
                     Decoded::Frame(header) => {
                         let used = header.header_len + header.payload_len;
                         let payload = &mut bytes[header.header_len..used];
-                        (
-                            accept(&mut self.message, self.limits, header, payload)?,
-                            used,
-                        )
+                        (accept(&mut self.message, limits, header, payload)?, used)
                     }
                     Decoded::Incomplete { .. } => (None, 0),
                 };
@@ -160,6 +161,13 @@ impl Inlet {
             if let Some(frame) = ready!(first)? {
                 return Poll::Ready(Ok(frame));
             }
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_frame: self.max_frame as usize,
+            max_message: self.max_message as usize,
         }
     }
 
@@ -364,7 +372,7 @@ fn check_arriving(
     bytes: &[u8],
     header: &Header,
     message: Option<&Fragments>,
-    checked: &mut usize,
+    checked: &mut u32,
     limits: Limits,
 ) -> Result<(), WebSocketError> {
     if let (OpCode::Continuation, Some(m)) = (header.opcode, message) {
@@ -378,27 +386,27 @@ fn check_arriving(
         _ => false,
     };
     let arrived = &bytes[header.header_len..];
-    if !text || arrived.len() <= *checked {
+    let done = *checked as usize;
+    if !text || arrived.len() <= done {
         return Ok(());
     }
-    let mut unmasked = Vec::with_capacity(3 + arrived.len() - *checked);
-    if *checked == 0 && header.opcode == OpCode::Continuation {
+    let mut unmasked = Vec::with_capacity(3 + arrived.len() - done);
+    if done == 0 && header.opcode == OpCode::Continuation {
         // The previous fragment may have ended inside a character.
         let m = message.expect("checked above");
         unmasked.extend_from_slice(&m.data[m.checked..]);
     }
     let carried = unmasked.len();
-    unmasked.extend_from_slice(&arrived[*checked..]);
-    let r = *checked % 4;
-    let mask = [0, 1, 2, 3].map(|i| header.mask[(r + i) % 4]);
+    unmasked.extend_from_slice(&arrived[done..]);
+    let mask = [0, 1, 2, 3].map(|i| header.mask[(done + i) % 4]);
     unmask(&mut unmasked[carried..], mask);
-    match simdutf8::compat::from_utf8(&unmasked) {
-        Ok(_) => *checked = arrived.len(),
-        Err(err) if err.error_len().is_none() => {
-            *checked += err.valid_up_to().saturating_sub(carried);
-        }
+    let done = match simdutf8::compat::from_utf8(&unmasked) {
+        Ok(_) => arrived.len(),
+        Err(err) if err.error_len().is_none() => done + err.valid_up_to().saturating_sub(carried),
         Err(_) => return Err(WebSocketError::InvalidUTF8),
-    }
+    };
+    // Below the frame's length, which the limits (`u32`) bound.
+    *checked = u32::try_from(done).unwrap_or(u32::MAX);
     Ok(())
 }
 
