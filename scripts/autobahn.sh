@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The full Autobahn|Testsuite run against chorus: all 517 cases, including 9.x (limits and
-# performance) and 12.x/13.x (permessage-deflate). About 11 minutes on 2 cores.
+# performance) and 12.x/13.x (permessage-deflate). About 6–7 minutes on 2 cores.
 #
 #   ./scripts/autobahn.sh            # all cases
 #   ./scripts/autobahn.sh '1.*,6.*'  # a case filter (comma-separated patterns), optional EXCLUDE second

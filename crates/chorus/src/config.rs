@@ -56,9 +56,10 @@ pub struct Config {
     pub message_burst: u32,
     /// Most rooms one connection may join. Default 100.
     pub max_rooms_per_conn: usize,
-    /// Initial socket read buffer per connection, in bytes; grows for large frames and
-    /// shrinks back. Default 1024: it grows with the traffic, and an idle connection's cost
-    /// is mostly its buffers (see BENCHMARKS.md).
+    /// Initial codec read buffer per connection, in bytes, for connections with
+    /// permessage-deflate only (the codec reads and inflates their frames; it grows for
+    /// large frames and shrinks back). Every other connection reads into one buffer per
+    /// thread and keeps bytes only for a frame still arriving. Default 1024.
     pub read_buffer: usize,
     /// Initial codec write buffer per connection, in bytes, for connections with
     /// permessage-deflate only: the codec compresses their messages and writes them

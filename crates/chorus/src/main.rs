@@ -87,7 +87,8 @@ struct ServeArgs {
     /// Most rooms per connection [default: 100].
     #[arg(long, env = "CHORUS_MAX_ROOMS_PER_CONN")]
     max_rooms_per_conn: Option<usize>,
-    /// Initial read buffer per connection, in bytes [default: 1024].
+    /// Initial read buffer of a connection with permessage-deflate, in bytes (other
+    /// connections have none while idle) [default: 1024].
     #[arg(long, env = "CHORUS_READ_BUFFER")]
     read_buffer: Option<usize>,
     /// Initial write buffer of a connection with permessage-deflate, in bytes; 0
