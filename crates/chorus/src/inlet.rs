@@ -172,8 +172,9 @@ impl Inlet {
     }
 
     /// Reads at least one more byte onto the pending ones, which hold an incomplete frame
-    /// that needs `need` more bytes (its header's at the least). The frame being known, the
-    /// buffer grows to hold it at once, not by doubling.
+    /// that needs `need` more bytes (its header's at the least). The buffer grows by at most
+    /// one read's worth at a time, with what actually comes: a header announcing a large
+    /// frame costs its sender 14 bytes, and must not cost the server the frame's size.
     fn read_more<S: AsyncRead + Unpin>(
         &mut self,
         io: &mut S,
@@ -185,8 +186,8 @@ impl Inlet {
             self.start = 0;
         }
         let len = self.pending.len();
-        // A little beyond the frame, so a client's next frames can come in the same read.
-        self.pending.resize(len + need.max(1024), 0);
+        // At least 1 KiB, so a client's next frames can come in the same read.
+        self.pending.resize(len + need.clamp(1024, READ_SIZE), 0);
         let mut buf = ReadBuf::new(&mut self.pending[len..]);
         let read = Pin::new(io).poll_read(cx, &mut buf);
         let n = buf.filled().len();
@@ -552,8 +553,12 @@ mod tests {
 
     /// Everything the inlet returns from `reads`, up to the first error.
     fn read_all(reads: Vec<Vec<u8>>) -> (Vec<Frame>, WebSocketError, Inlet) {
+        read_all_with(reads, LIMITS)
+    }
+
+    fn read_all_with(reads: Vec<Vec<u8>>, limits: Limits) -> (Vec<Frame>, WebSocketError, Inlet) {
         let mut io = Reads(reads.into());
-        let mut inlet = Inlet::new(LIMITS);
+        let mut inlet = Inlet::new(limits);
         let waker = futures::task::noop_waker();
         let mut cx = Context::from_waker(&waker);
         let mut frames = Vec::new();
@@ -732,6 +737,34 @@ mod tests {
 
         let (frames, _, _) = read_all(vec![wire(BINARY, &vec![0; LIMITS.max_frame])]);
         assert_eq!(frames.len(), 1, "a frame at the limit is allowed");
+    }
+
+    /// A header announcing a large (allowed) frame, then a trickle: the connection holds
+    /// what came, not what was announced.
+    #[test]
+    fn a_large_frame_costs_what_has_come_not_what_it_announces() {
+        let limits = Limits {
+            max_frame: 16 << 20,
+            max_message: 16 << 20,
+        };
+        let mut bytes = vec![BINARY, 0x80 | 127];
+        bytes.extend_from_slice(&(16u64 << 20).to_be_bytes());
+        bytes.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        let (frames, err, inlet) = read_all_with(vec![bytes], limits);
+        assert!(frames.is_empty());
+        assert!(matches!(err, WebSocketError::ConnectionClosed), "{err:?}");
+        assert!(
+            inlet.pending.capacity() <= 2 * READ_SIZE,
+            "{} bytes held",
+            inlet.pending.capacity()
+        );
+
+        // And the whole frame still comes through, read by read.
+        let payload = vec![7u8; 300_000];
+        let frame = wire(BINARY, &payload);
+        let reads = frame.chunks(10_000).map(<[u8]>::to_vec).collect();
+        let (frames, _, _) = read_all_with(reads, limits);
+        assert_eq!(payloads(&frames), [(OpCode::Binary, payload)]);
     }
 
     #[test]
