@@ -97,28 +97,22 @@ impl Inlet {
     ) -> Poll<Result<Frame, WebSocketError>> {
         loop {
             if self.start < self.pending.len() {
-                let (frame, used) = {
-                    let limits = self.limits();
-                    let bytes = &mut self.pending[self.start..];
-                    match decode(bytes, limits)? {
-                        Decoded::Frame(header) => {
-                            let used = header.header_len + header.payload_len;
-                            let payload = &mut bytes[header.header_len..used];
-                            (accept(&mut self.message, limits, header, payload)?, used)
+                let limits = self.limits();
+                let bytes = &mut self.pending[self.start..];
+                let (frame, used) = match take(bytes, &mut self.message, limits)? {
+                    Taken::Frame(frame, used) => (frame, used),
+                    Taken::Incomplete(Incomplete { need, header }) => {
+                        if let Some(header) = header {
+                            check_arriving(
+                                bytes,
+                                &header,
+                                self.message.as_deref(),
+                                &mut self.arriving_checked,
+                                limits,
+                            )?;
                         }
-                        Decoded::Incomplete { need, header } => {
-                            if let Some(header) = header {
-                                check_arriving(
-                                    bytes,
-                                    &header,
-                                    self.message.as_deref(),
-                                    &mut self.arriving_checked,
-                                    limits,
-                                )?;
-                            }
-                            ready!(self.read_more(io, cx, need))?;
-                            continue;
-                        }
+                        ready!(self.read_more(io, cx, need))?;
+                        continue;
                     }
                 };
                 self.start += used;
@@ -145,13 +139,9 @@ impl Inlet {
                 }
                 let bytes = &mut scratch[..n];
                 let limits = self.limits();
-                let (frame, used) = match decode(bytes, limits)? {
-                    Decoded::Frame(header) => {
-                        let used = header.header_len + header.payload_len;
-                        let payload = &mut bytes[header.header_len..used];
-                        (accept(&mut self.message, limits, header, payload)?, used)
-                    }
-                    Decoded::Incomplete { .. } => (None, 0),
+                let (frame, used) = match take(bytes, &mut self.message, limits)? {
+                    Taken::Frame(frame, used) => (frame, used),
+                    Taken::Incomplete(_) => (None, 0),
                 };
                 if used < n {
                     self.pending.extend_from_slice(&bytes[used..]);
@@ -196,13 +186,35 @@ impl Inlet {
             Poll::Ready(Ok(())) if n == 0 => Poll::Ready(Err(WebSocketError::ConnectionClosed)),
             Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
             Poll::Ready(Err(err)) => Poll::Ready(Err(err.into())),
-            Poll::Pending => {
-                if len == 0 {
-                    self.pending = Vec::new();
-                }
-                Poll::Pending
-            }
+            Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+/// What [`take`] found at the start of the bytes.
+enum Taken {
+    /// A frame, and the bytes it used: what the transport handles, or `None` for a
+    /// fragment taken into the message being put together.
+    Frame(Option<Frame>, usize),
+    Incomplete(Incomplete),
+}
+
+/// Decodes and accepts the frame at the start of `bytes`, if it has all come.
+fn take(
+    bytes: &mut [u8],
+    message: &mut Option<Box<Fragments>>,
+    limits: Limits,
+) -> Result<Taken, WebSocketError> {
+    match decode(bytes, limits)? {
+        Decoded::Frame(header) => {
+            let used = header.header_len + header.payload_len;
+            let payload = &mut bytes[header.header_len..used];
+            Ok(Taken::Frame(
+                accept(message, limits, header, payload)?,
+                used,
+            ))
+        }
+        Decoded::Incomplete(incomplete) => Ok(Taken::Incomplete(incomplete)),
     }
 }
 
@@ -288,21 +300,23 @@ impl Fragments {
 
 enum Decoded {
     Frame(Header),
-    /// More bytes are needed: at least `need`; the header, once it has come.
-    Incomplete {
-        need: usize,
-        header: Option<Header>,
-    },
+    Incomplete(Incomplete),
+}
+
+/// More bytes are needed: at least `need`; the frame's header, once it has come.
+struct Incomplete {
+    need: usize,
+    header: Option<Header>,
 }
 
 /// Parses the frame at the start of `bytes` (RFC 6455 §5.2), checking what the header
 /// alone can tell.
 fn decode(bytes: &[u8], limits: Limits) -> Result<Decoded, WebSocketError> {
     if bytes.len() < 2 {
-        return Ok(Decoded::Incomplete {
+        return Ok(Decoded::Incomplete(Incomplete {
             need: 2 - bytes.len(),
             header: None,
-        });
+        }));
     }
     let (b0, b1) = (bytes[0], bytes[1]);
     if b0 & 0x70 != 0 {
@@ -321,10 +335,10 @@ fn decode(bytes: &[u8], limits: Limits) -> Result<Decoded, WebSocketError> {
     };
     let header_len = 2 + extra + 4;
     if bytes.len() < header_len {
-        return Ok(Decoded::Incomplete {
+        return Ok(Decoded::Incomplete(Incomplete {
             need: header_len - bytes.len(),
             header: None,
-        });
+        }));
     }
     let payload_len = match extra {
         0 => u64::from(b1 & 0x7F),
@@ -355,10 +369,10 @@ fn decode(bytes: &[u8], limits: Limits) -> Result<Decoded, WebSocketError> {
     };
     let total = header_len + payload_len;
     if bytes.len() < total {
-        return Ok(Decoded::Incomplete {
+        return Ok(Decoded::Incomplete(Incomplete {
             need: total - bytes.len(),
             header: Some(header),
-        });
+        }));
     }
     Ok(Decoded::Frame(header))
 }

@@ -19,12 +19,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use chorus_core::{CloseReason, Outbound, PeerQueue, WireFormat};
 use chorus_proto::{MessageKind, WsMessage};
-use futures::{FutureExt, Sink};
+use futures::{FutureExt, Sink, SinkExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use yawc::close::CloseCode;
 
 use crate::metrics::{Event, Metrics};
-
 use crate::rate::TokenBucket;
 use crate::upgrade::{Opened, Reader};
 use yawc::{Frame, OpCode, WebSocketError};
@@ -274,17 +273,13 @@ where
     fn poll_open(&mut self, cx: &mut Context<'_>) -> Poll<End> {
         loop {
             if let Some(blocked) = &mut self.blocked {
-                let written =
-                    match blocked
-                        .batch
-                        .poll(&mut Wire(&mut self.socket), &mut self.queue, cx)
-                    {
-                        Poll::Ready(written) => written,
-                        Poll::Pending => {
-                            let gave_up = ready!(blocked.watch.as_mut().poll(cx));
-                            return Poll::Ready(self.gave_up(gave_up));
-                        }
-                    };
+                let written = match blocked.batch.poll(&mut self.socket, &mut self.queue, cx) {
+                    Poll::Ready(written) => written,
+                    Poll::Pending => {
+                        let gave_up = ready!(blocked.watch.as_mut().poll(cx));
+                        return Poll::Ready(self.gave_up(gave_up));
+                    }
+                };
                 self.blocked = None;
                 match self.written(written) {
                     Some(end) => return Poll::Ready(end),
@@ -463,7 +458,7 @@ where
     /// Polls a new batch once; one the socket does not take at once is boxed with a
     /// watchdog that gives up after `grace` or at the hub's close.
     fn start(&mut self, mut batch: Batch, grace: Duration, cx: &mut Context<'_>) -> Option<End> {
-        match batch.poll(&mut Wire(&mut self.socket), &mut self.queue, cx) {
+        match batch.poll(&mut self.socket, &mut self.queue, cx) {
             Poll::Ready(written) => self.written(written),
             Poll::Pending => {
                 let mailbox = self.queue.mailbox().clone();
@@ -545,17 +540,17 @@ where
                 (closed, sent)
             }
             End::Echo(closed) => {
-                send_queued(&mut socket, &mut queue, format);
+                send_queued(&mut socket, &mut queue, format).await;
                 finish(&mut socket, &closed).await;
                 (closed, false)
             }
             End::Fail(code, err, closed) => {
-                send_queued(&mut socket, &mut queue, format);
+                send_queued(&mut socket, &mut queue, format).await;
                 fail_connection(&mut socket, code, &err).await;
                 (closed, false)
             }
             End::Shut(closed) => {
-                let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.shutdown()).await;
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.close()).await;
                 (closed, false)
             }
         };
@@ -569,24 +564,26 @@ where
 
 /// Before a close the client caused — its close frame, or a protocol error after valid
 /// messages in the same read — what is already queued for it (the replies to what it sent
-/// before) goes out ahead of the close frame. Only when the transport writes the frames:
-/// the codec has queued its own close already.
-fn send_queued<S>(socket: &mut Opened<S>, queue: &mut PeerQueue, format: WireFormat)
+/// before) goes out ahead of the close frame, in [`Batch`]es as usual, up to a close
+/// request, within [`CLOSE_TIMEOUT`]. Only when the transport writes the frames: the codec
+/// has queued its own close already.
+async fn send_queued<S>(socket: &mut Opened<S>, queue: &mut PeerQueue, format: WireFormat)
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     if !socket.is_direct() {
         return;
     }
-    while let Some(item) = queue.try_next() {
-        if matches!(item, Outbound::Close(_)) {
-            break;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        while let Some(item) = queue.try_next() {
+            let mut batch = Batch::new(Some(item), format);
+            let written = std::future::poll_fn(|cx| batch.poll(socket, queue, cx)).await;
+            if !matches!(written, Ok(None)) {
+                break;
+            }
         }
-        for msg in item.messages_for(format) {
-            let frame = to_frame(msg);
-            socket.outlet.push(frame.opcode(), frame.into_payload());
-        }
-    }
+    })
+    .await;
 }
 
 /// A write the socket refused: the connection is gone.
@@ -638,7 +635,7 @@ impl Batch {
 
     fn poll<S>(
         &mut self,
-        wire: &mut Wire<'_, S>,
+        socket: &mut Opened<S>,
         queue: &mut PeerQueue,
         cx: &mut Context<'_>,
     ) -> Poll<BatchResult>
@@ -646,7 +643,7 @@ impl Batch {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         if self.ping {
-            if let Err(err) = ready!(wire.feed(Frame::ping(Bytes::new()), cx)) {
+            if let Err(err) = ready!(poll_feed(socket, Frame::ping(Bytes::new()), cx)) {
                 return Poll::Ready(Err(err));
             }
             self.ping = false;
@@ -659,7 +656,7 @@ impl Batch {
             }
             let messages = item.messages_for(self.format);
             while let Some(msg) = messages.get(self.fed) {
-                if let Err(err) = ready!(wire.feed(to_frame(msg), cx)) {
+                if let Err(err) = ready!(poll_feed(socket, to_frame(msg), cx)) {
                     return Poll::Ready(Err(err));
                 }
                 self.fed += 1;
@@ -672,7 +669,7 @@ impl Batch {
                 None
             };
         }
-        if let Err(err) = ready!(wire.poll_flush(cx)) {
+        if let Err(err) = ready!(Pin::new(&mut *socket).poll_flush(cx)) {
             return Poll::Ready(Err(err));
         }
         Poll::Ready(Ok(self
@@ -682,34 +679,20 @@ impl Batch {
     }
 }
 
-/// Where a batch's frames go: straight to the [`Outlet`] (queued with their shared bytes,
-/// written together at the flush), or through the codec when it compresses them.
-struct Wire<'a, S>(&'a mut Opened<S>);
-
-impl<S> Wire<'_, S>
+/// Feeds one frame once the socket can take it (the outlet always can; the codec may have to
+/// write first). On `Pending` the frame is dropped: the caller makes it again, from shared
+/// bytes.
+fn poll_feed<S>(
+    socket: &mut Opened<S>,
+    frame: Frame,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), WebSocketError>>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: AsyncRead + AsyncWrite + Unpin,
 {
-    fn feed(&mut self, frame: Frame, cx: &mut Context<'_>) -> Poll<Result<(), WebSocketError>> {
-        match &mut self.0.reader {
-            Reader::Direct { .. } => {
-                self.0.outlet.push(frame.opcode(), frame.into_payload());
-                Poll::Ready(Ok(()))
-            }
-            Reader::Codec(ws) => {
-                let mut ws = Pin::new(&mut **ws);
-                ready!(ws.as_mut().poll_ready(cx))?;
-                Poll::Ready(ws.start_send(frame))
-            }
-        }
-    }
-
-    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WebSocketError>> {
-        match &mut self.0.reader {
-            Reader::Direct { .. } => self.0.outlet.poll_flush(cx).map_err(WebSocketError::from),
-            Reader::Codec(ws) => Pin::new(&mut **ws).poll_flush(cx),
-        }
-    }
+    let mut socket = Pin::new(socket);
+    ready!(socket.as_mut().poll_ready(cx))?;
+    Poll::Ready(socket.start_send(frame))
 }
 
 fn to_frame(msg: &WsMessage) -> Frame {
@@ -760,7 +743,7 @@ where
         }
     })
     .await;
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.shutdown()).await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.close()).await;
 }
 
 /// After the client's close: echoes it (RFC 6455 §5.5.1: with the code, and the reason,
@@ -788,7 +771,7 @@ where
         }
     })
     .await;
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.shutdown()).await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.close()).await;
 }
 
 /// Fails the connection after a protocol error: makes sure a close frame with `code` goes
@@ -813,7 +796,7 @@ where
         let frame = Frame::close(CloseCode::from(code), reason.as_bytes());
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(frame)).await;
     }
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.shutdown()).await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.close()).await;
 }
 
 /// The close code the codec sends for a protocol error, for reporting.
@@ -918,13 +901,11 @@ mod tests {
     /// this test instead of showing up only in a benchmark run. What it holds: the inlet's
     /// few words (see [`crate::inlet`]), the outlet, the queue, settings, heartbeat timer,
     /// rate bucket. (It was 992 bytes when the codec read every connection, 872 of them the
-    /// codec's.) The bound is what keeps tokio's task cell — this future, a header and a
-    /// trailer, in multiples of 128 bytes — at 256 bytes instead of 384.
+    /// codec's.)
     #[test]
     fn an_idle_connection_future_is_small() {
         use crate::upgrade::{HttpIo, Upgrading};
         let size = std::mem::size_of::<Connection<HttpIo, Upgrading, Nothing>>();
-        eprintln!("connection future: {size} bytes");
         assert!(size <= 144, "{size} bytes");
     }
 }

@@ -380,28 +380,50 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Opened<S> {
             Reader::Codec(_) => false,
         }
     }
+}
 
-    /// Sends one frame and flushes.
-    pub(crate) async fn send(&mut self, frame: yawc::Frame) -> Result<(), yawc::WebSocketError> {
-        match &mut self.reader {
-            Reader::Direct { .. } => {
-                self.outlet.push(frame.opcode(), frame.into_payload());
-                std::future::poll_fn(|cx| self.outlet.poll_flush(cx)).await?;
-                Ok(())
-            }
-            Reader::Codec(ws) => futures::SinkExt::send(&mut **ws, frame).await,
+/// Frames leave through the outlet (pings, pongs, closes and data alike), or through the
+/// codec when it compresses them: `SinkExt::send` sends one and flushes, `SinkExt::close`
+/// writes what is queued and shuts the socket's sending side.
+impl<S> futures::Sink<yawc::Frame> for Opened<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    type Error = yawc::WebSocketError;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        match &mut self.get_mut().reader {
+            // The outlet takes every frame at once; its backlog is the transport's to bound.
+            Reader::Direct { .. } => Poll::Ready(Ok(())),
+            Reader::Codec(ws) => Pin::new(&mut **ws).poll_ready(cx),
         }
     }
 
-    /// Writes what is queued and shuts the socket's sending side.
-    pub(crate) async fn shutdown(&mut self) -> Result<(), yawc::WebSocketError> {
-        match &mut self.reader {
-            Reader::Direct { plug, .. } => {
-                use tokio::io::AsyncWriteExt;
-                plug.shutdown().await?;
+    fn start_send(self: Pin<&mut Self>, frame: yawc::Frame) -> Result<(), Self::Error> {
+        let this = self.get_mut();
+        match &mut this.reader {
+            Reader::Direct { .. } => {
+                this.outlet.push(frame.opcode(), frame.into_payload());
                 Ok(())
             }
-            Reader::Codec(ws) => futures::SinkExt::close(&mut **ws).await,
+            Reader::Codec(ws) => Pin::new(&mut **ws).start_send(frame),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        let this = self.get_mut();
+        match &mut this.reader {
+            Reader::Direct { .. } => this.outlet.poll_flush(cx).map_err(Into::into),
+            Reader::Codec(ws) => Pin::new(&mut **ws).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        match &mut self.get_mut().reader {
+            Reader::Direct { plug, .. } => {
+                tokio::io::AsyncWrite::poll_shutdown(Pin::new(plug), cx).map_err(Into::into)
+            }
+            Reader::Codec(ws) => Pin::new(&mut **ws).poll_close(cx),
         }
     }
 }

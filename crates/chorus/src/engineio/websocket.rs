@@ -14,7 +14,7 @@ use axum::response::Response;
 use chorus_core::Outbound;
 use chorus_proto::engineio;
 use futures::future::Either;
-use futures::FutureExt;
+use futures::{FutureExt, SinkExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use yawc::{Frame, OpCode};
 
@@ -63,7 +63,7 @@ pub(super) fn upgrade(
                         // Bounded: a client that does not read must not keep this task.
                         let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
                             let _ = opened.send(frame).await;
-                            let _ = opened.shutdown().await;
+                            let _ = opened.close().await;
                         })
                         .await;
                     }
@@ -98,7 +98,7 @@ pub(super) fn upgrade(
             _ => {
                 tracing::debug!(sid = %session.sid, "engine.io upgrade: probe failed");
                 session.set_transport(TransportKind::Polling);
-                let _ = tokio::time::timeout(CLOSE_TIMEOUT, opened.shutdown()).await;
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, opened.close()).await;
                 return None;
             }
         }
@@ -148,7 +148,9 @@ where
                 _ => return false,
             },
             OpCode::Ping => {
-                ws.pong(frame.into_payload());
+                if ws.pong(frame.into_payload()) && ws.flush().await.is_err() {
+                    return false;
+                }
             }
             OpCode::Pong => {}
             _ => return false,
