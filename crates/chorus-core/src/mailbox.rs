@@ -60,6 +60,8 @@ pub struct Mailbox {
     reader: AtomicWaker,
     kill: Mutex<Kill>,
     killed: AtomicBool,
+    /// A tick of the transport's heartbeat clock waits to be seen: see [`Mailbox::tick`].
+    ticked: AtomicBool,
     closed: Notify,
     limits: QueueLimits,
 }
@@ -99,6 +101,7 @@ impl Mailbox {
             reader: AtomicWaker::new(),
             kill: Mutex::new(Kill::default()),
             killed: AtomicBool::new(false),
+            ticked: AtomicBool::new(false),
             closed: Notify::new(),
             limits: QueueLimits {
                 messages: limits.messages.max(1),
@@ -228,6 +231,20 @@ impl Mailbox {
         }
     }
 
+    /// Hands the reading side a tick of a clock it is enrolled in — the transport's
+    /// heartbeat: the reader is woken and sees the tick once ([`PeerQueue::ticked`]).
+    /// Through the mailbox because its waker is kept current anyway, so one clock can
+    /// serve every connection without each holding a timer. Returns `false` once the
+    /// reading side is gone, so a clock drops a connection that ended without leaving it.
+    pub fn tick(&self) -> bool {
+        if self.queue.lock().gone {
+            return false;
+        }
+        self.ticked.store(true, Ordering::Release);
+        self.reader.wake();
+        true
+    }
+
     /// True once [`Mailbox::close`] was called.
     pub fn is_closing(&self) -> bool {
         self.killed.load(Ordering::Acquire)
@@ -302,6 +319,14 @@ impl PeerQueue {
             return None;
         }
         self.mailbox.pop()
+    }
+
+    /// Whether a [`Mailbox::tick`] came since the last call. Seen at most once per tick;
+    /// ticks that come before it is asked are seen as one. A reader that returned
+    /// `Pending` from [`PeerQueue::poll_next`] is woken by the next tick.
+    pub fn ticked(&self) -> bool {
+        self.mailbox.ticked.load(Ordering::Acquire)
+            && self.mailbox.ticked.swap(false, Ordering::AcqRel)
     }
 
     /// The mailbox this queue belongs to.

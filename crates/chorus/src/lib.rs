@@ -106,6 +106,7 @@ pub mod fuzzing {
 mod metrics;
 mod native;
 mod outlet;
+mod pulse;
 mod rate;
 mod socketio;
 mod storage;

@@ -28,6 +28,7 @@ use crate::io::{Handshake, Io, Wire};
 use crate::listener::{self, Admission, ConnSlot};
 use crate::metrics::{Event as MetricEvent, Metrics};
 use crate::native::{self, NativeSession};
+use crate::pulse::Pulse;
 use crate::raw::{HandshakeInfo, RawEndpoint, RawHandlers, RoomSession};
 use crate::socketio::conn::SocketIoConn;
 use crate::socketio::{Namespaces, SocketIoConfig};
@@ -102,7 +103,7 @@ fn transport_config(
         rate: (config.max_messages_per_sec > 0)
             .then_some((config.max_messages_per_sec, config.message_burst)),
         metrics: metrics.clone(),
-        ws_pings,
+        pulse: ws_pings.then(|| Pulse::new(Duration::from_millis(config.ping_interval_ms))),
     })
 }
 

@@ -24,6 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use yawc::close::CloseCode;
 
 use crate::metrics::{Event, Metrics};
+use crate::pulse::Pulse;
 use crate::rate::TokenBucket;
 use crate::upgrade::{Opened, Reader};
 use yawc::{Frame, OpCode, WebSocketError};
@@ -49,9 +50,10 @@ pub(crate) struct TransportConfig {
     pub(crate) rate: Option<(u32, u32)>,
     /// Where the defences that fire are counted.
     pub(crate) metrics: Arc<Metrics>,
-    /// Whether the transport keeps the heartbeat with WebSocket pings. Off for protocols
-    /// that have their own (Engine.IO pings in its packets, and watches the answers).
-    pub(crate) ws_pings: bool,
+    /// The clock of the heartbeat the transport keeps with WebSocket pings. `None` for
+    /// protocols that have their own (Engine.IO pings in its packets, and watches the
+    /// answers).
+    pub(crate) pulse: Option<Arc<Pulse>>,
 }
 
 /// The protocol logic of one connection, driven by [`run`].
@@ -193,9 +195,6 @@ struct Open<S, T> {
     queue: PeerQueue,
     session: T,
     config: Arc<TransportConfig>,
-    /// Due every `ping_interval`; `None` for protocols with a heartbeat of their own.
-    /// (A bare timer, re-armed by hand: an `Interval` would hold its period again.)
-    heartbeat: Option<Pin<Box<tokio::time::Sleep>>>,
     /// When the client was last heard from.
     last_heard: tokio::time::Instant,
     /// Boxed: most servers set no rate, and every connection holds the field.
@@ -242,9 +241,9 @@ where
 {
     fn new(opened: Opened<S>, queue: PeerQueue, session: T, config: Arc<TransportConfig>) -> Self {
         let format = queue.mailbox().format();
-        let heartbeat = config
-            .ws_pings
-            .then(|| Box::pin(tokio::time::sleep(config.ping_interval)));
+        if let Some(pulse) = &config.pulse {
+            pulse.enroll(queue.mailbox());
+        }
         let bucket = config
             .rate
             .map(|(rate, burst)| Box::new(TokenBucket::new(rate, burst)));
@@ -253,7 +252,6 @@ where
             queue,
             session,
             config,
-            heartbeat,
             last_heard: tokio::time::Instant::now(),
             bucket,
             format,
@@ -316,15 +314,12 @@ where
                     None => continue,
                 }
             }
-            if let Some(heartbeat) = &mut self.heartbeat {
-                if heartbeat.as_mut().poll(cx).is_ready() {
-                    // Due again a whole interval from now, however late this tick was.
-                    let next = tokio::time::Instant::now() + self.config.ping_interval;
-                    heartbeat.as_mut().reset(next);
-                    match self.heartbeat_due(cx) {
-                        Some(end) => return Poll::Ready(end),
-                        None => continue,
-                    }
+            // The heartbeat's tick comes through the queue (see `crate::pulse`): seen here,
+            // after the queue's waker is registered, it cannot be missed.
+            if self.queue.ticked() {
+                match self.heartbeat_due(cx) {
+                    Some(end) => return Poll::Ready(end),
+                    None => continue,
                 }
             }
             // Pongs queued while reading leave once there is nothing more to read (a
@@ -530,8 +525,12 @@ where
             mut queue,
             mut session,
             format,
+            config,
             ..
         } = self;
+        if let Some(pulse) = &config.pulse {
+            pulse.leave(queue.mailbox());
+        }
         let (closed, await_reply) = match end {
             End::Drop(closed) => (closed, false),
             End::SendClose(code, reason) => {
@@ -876,7 +875,7 @@ mod tests {
             ping_timeout: Duration::from_secs(3600),
             rate: None,
             metrics: Arc::new(Metrics::default()),
-            ws_pings: false,
+            pulse: None,
         });
         let upgrade = std::future::ready(Ok::<_, std::convert::Infallible>(opened));
         let task = tokio::spawn(run(upgrade, queue, Recorder(closed.clone()), config));
