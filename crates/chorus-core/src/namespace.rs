@@ -114,7 +114,7 @@ impl Namespace {
     /// Removes a connection: it leaves every room (members are told) and the namespace.
     /// Safe to call more than once.
     pub fn disconnect(&self, peer: &Arc<Peer>) {
-        let rooms: Vec<Arc<str>> = peer.rooms_mut().drain().collect();
+        let rooms = peer.rooms_mut().take();
         for room in rooms {
             self.leave_room(peer, &room);
         }
@@ -162,7 +162,12 @@ impl Namespace {
                 if rooms.len() >= self.max_rooms_per_conn {
                     return Err(HubError::TooManyRooms(self.max_rooms_per_conn));
                 }
-                let name: Arc<str> = Arc::from(room);
+                // The room's own name when it exists: one allocation per room, not one
+                // per member.
+                let name: Arc<str> = match self.rooms.read().get(room) {
+                    Some(existing) => existing.name().clone(),
+                    None => Arc::from(room),
+                };
                 rooms.insert(name.clone());
                 name
             }

@@ -599,6 +599,8 @@ impl Server {
         if let Err(err) = joined {
             tracing::warn!(%err, "raw room join failed");
         }
+        // The room's own copy of its name, rather than one more per connection.
+        let room = peer.room(&room).unwrap_or(room);
         tracing::debug!(id = %peer.id(), %room, addr = ?info.remote_addr, "raw client joined");
         let session = RoomSession {
             ns,
