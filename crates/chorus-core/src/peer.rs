@@ -219,6 +219,14 @@ impl Rooms {
 mod tests {
     use super::*;
 
+    /// Every connection holds a peer for its whole life: with `Arc`'s two counts it must
+    /// stay within a 96-byte allocation (it was 128, plus a 96-byte room set).
+    #[test]
+    fn a_peer_fits_a_96_byte_allocation() {
+        let size = std::mem::size_of::<Peer>();
+        assert!(size + 16 <= 96, "{size} bytes");
+    }
+
     #[test]
     fn rooms_stay_sorted_unique_and_tight() {
         let mut rooms = Rooms::default();
