@@ -133,6 +133,22 @@ impl<S: AsyncWrite + Unpin> Outlet<S> {
     pub(crate) fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.shared.lock().poll_flush(cx)
     }
+
+    /// Writes everything queued, then shuts the socket's sending side.
+    pub(crate) fn poll_shutdown(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.shared.lock().poll_shutdown(cx)
+    }
+}
+
+/// The socket's reading side, for a transport that reads its frames itself (no codec).
+impl<S: AsyncRead + Unpin> AsyncRead for Outlet<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.shared.lock().io).poll_read(cx, buf)
+    }
 }
 
 impl<S> Shared<S> {
@@ -163,6 +179,11 @@ impl<S: AsyncWrite + Unpin> Shared<S> {
             self.queue = VecDeque::new();
         }
         Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::task::ready!(self.poll_flush(cx))?;
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 
     /// Copies up to [`CORK`] bytes of the queue, from where the last write stopped.
@@ -230,9 +251,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Plug<S> {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut shared = self.shared.lock();
-        std::task::ready!(shared.poll_flush(cx))?;
-        Pin::new(&mut shared.io).poll_shutdown(cx)
+        self.shared.lock().poll_shutdown(cx)
     }
 }
 

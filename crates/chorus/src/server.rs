@@ -514,12 +514,13 @@ impl Server {
             Handshake::new(Arc::new(info), None, grant),
             Wire::Native,
         );
-        let session = NativeSession {
+        // Boxed: inline, it would take the connection's task past its budget.
+        let session = Box::new(NativeSession {
             io,
             socket,
             limits: native::limits(),
             client_emits: self.inner.config.client_emits,
-        };
+        });
         spawn_connection(upgraded, queue, session, self.transport_config());
         response
     }
@@ -725,7 +726,13 @@ pub(crate) fn spawn_connection(
     let Upgrade { upgraded, slot } = upgrade;
     // Not an `async` block around the connection: that would keep its captures beside the
     // connection's own future for the connection's whole life.
-    tokio::spawn(transport::run(upgraded, queue, session, config).map(move |()| drop(slot)));
+    let task = transport::run(upgraded, queue, session, config).map(move |()| drop(slot));
+    debug_assert!(
+        std::mem::size_of_val(&task) <= transport::TASK_FUTURE_BUDGET,
+        "a connection task of {} bytes: box its session",
+        std::mem::size_of_val(&task)
+    );
+    tokio::spawn(task);
 }
 
 async fn healthz() -> &'static str {

@@ -12,9 +12,9 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chorus_core::{CloseReason, Outbound, PeerQueue, WireFormat};
@@ -32,7 +32,7 @@ use yawc::{Frame, OpCode, WebSocketError};
 /// Most queued items written per flush, so a busy connection still reads its socket.
 const MAX_BATCH: usize = 64;
 /// Most frames handled in a row while the connection has something to write.
-const READ_BURST: u32 = 64;
+const READ_BURST: u8 = 64;
 /// Most bytes the client may leave unread (pongs the codec owes it, mostly) before it is
 /// no longer read from: see [`Open::poll_owed`].
 const READ_GATE: usize = 64 * 1024;
@@ -63,6 +63,24 @@ pub(crate) trait Session: Send + Unpin {
     /// The connection is over; called exactly once.
     fn on_close(&mut self, closed: &Closed);
 }
+
+/// A session too large to sit in the connection's task (see [`TASK_FUTURE_BUDGET`]) is
+/// boxed by whoever spawns it.
+impl<T: Session + ?Sized> Session for Box<T> {
+    fn on_message(&mut self, msg: WsMessage) {
+        (**self).on_message(msg);
+    }
+
+    fn on_close(&mut self, closed: &Closed) {
+        (**self).on_close(closed);
+    }
+}
+
+/// Most bytes a connection task's future may take. Tokio lays a task out as 96 bytes of
+/// its own (state, links, scheduler, join waker) plus the future, in cells aligned to 128
+/// bytes: a future of 160 bytes or less makes a 256-byte task, one more byte a 384-byte
+/// one — per idle connection. Checked for every task spawned in debug builds.
+pub(crate) const TASK_FUTURE_BUDGET: usize = 160;
 
 /// How a connection ended.
 #[derive(Debug, Clone, Default)]
@@ -196,16 +214,41 @@ struct Open<S, T> {
     session: T,
     config: Arc<TransportConfig>,
     /// When the client was last heard from.
-    last_heard: tokio::time::Instant,
+    last_heard: Heard,
     /// Boxed: most servers set no rate, and every connection holds the field.
     bucket: Option<Box<TokenBucket>>,
     format: WireFormat,
     /// Frames handled in a row since the last write: see [`READ_BURST`].
-    reads: u32,
+    reads: u8,
     /// A ping came and the codec owes a pong, to hand over before the next read.
     pong_owed: bool,
     /// A write the socket did not take at once, with its watchdog.
     blocked: Option<Box<Blocked>>,
+}
+
+/// When a client was last heard from, in 4 bytes rather than an `Instant`'s 16: the
+/// milliseconds since a process-wide epoch, wrapping every ~49 days. Differences are taken
+/// wrapping, which is right for any silence shorter than that — and the heartbeat drops a
+/// client long before it has been silent that long.
+#[derive(Debug, Clone, Copy)]
+struct Heard(u32);
+
+impl Heard {
+    fn at(now: Instant) -> Self {
+        Self(millis(now))
+    }
+
+    /// How long before `now` it was.
+    fn until(self, now: Instant) -> Duration {
+        Duration::from_millis(u64::from(millis(now).wrapping_sub(self.0)))
+    }
+}
+
+/// `at` on the clock of [`Heard`] (truncated to 32 bits: wrapping).
+fn millis(at: Instant) -> u32 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    at.saturating_duration_since(epoch).as_millis() as u32
 }
 
 /// How an open connection ended, and what is left to do on its socket.
@@ -252,7 +295,7 @@ where
             queue,
             session,
             config,
-            last_heard: tokio::time::Instant::now(),
+            last_heard: Heard::at(Instant::now()),
             bucket,
             format,
             reads: 0,
@@ -379,18 +422,14 @@ where
                 });
             }
         };
-        self.last_heard = tokio::time::Instant::now();
+        let now = Instant::now();
+        self.last_heard = Heard::at(now);
         // A ping costs an answer, so it counts as a message.
         let counted = matches!(frame.opcode(), OpCode::Text | OpCode::Binary | OpCode::Ping);
         if frame.opcode() == OpCode::Ping && !self.socket.pong(frame.payload().clone()) {
             self.pong_owed = true;
         }
-        if counted
-            && self
-                .bucket
-                .as_mut()
-                .is_some_and(|b| !b.take(self.last_heard.into_std()))
-        {
+        if counted && self.bucket.as_mut().is_some_and(|b| !b.take(now)) {
             self.config.metrics.count(Event::RateLimited);
             return Some(End::SendClose(1008, "message rate limit exceeded".into()));
         }
@@ -438,7 +477,8 @@ where
     /// A heartbeat tick: drops a client silent for too long, else pings it (a ping the
     /// socket does not take within `ping_timeout` ends the connection).
     fn heartbeat_due(&mut self, cx: &mut Context<'_>) -> Option<End> {
-        if self.last_heard.elapsed() >= self.config.ping_interval + self.config.ping_timeout {
+        let silent = self.last_heard.until(Instant::now());
+        if silent >= self.config.ping_interval + self.config.ping_timeout {
             self.config.metrics.count(Event::HeartbeatTimeout);
             return Some(End::Shut(Closed {
                 error: Some("heartbeat timeout: the client stopped answering pings".into()),
@@ -839,13 +879,6 @@ fn truncate_reason(reason: &mut String) {
 mod tests {
     use super::*;
 
-    struct Nothing;
-
-    impl Session for Nothing {
-        fn on_message(&mut self, _: WsMessage) {}
-        fn on_close(&mut self, _: &Closed) {}
-    }
-
     struct Recorder(Arc<std::sync::Mutex<Option<Closed>>>);
 
     impl Session for Recorder {
@@ -895,16 +928,29 @@ mod tests {
         assert!(ended.error.is_some(), "{ended:?}");
     }
 
-    /// Every idle connection pays for this future, so it is bounded here: a change that
-    /// lets it grow back (an `async` block, a codec, a timer or a buffer held inline) fails
-    /// this test instead of showing up only in a benchmark run. What it holds: the inlet's
-    /// few words (see [`crate::inlet`]), the outlet, the queue, settings, heartbeat timer,
-    /// rate bucket. (It was 992 bytes when the codec read every connection, 872 of them the
-    /// codec's.)
+    /// Every idle connection pays for its task, so its size is bounded here for each
+    /// session a server spawns (with the admission slot the spawned task also holds): a
+    /// change that lets it grow back (an `async` block, a codec, a timer or a buffer held
+    /// inline, a larger session) fails this test instead of showing up only in a
+    /// benchmark run. What the future holds: the inlet's few words (see [`crate::inlet`]),
+    /// the outlet, the queue, settings, the rate bucket and the session. (It was 992 bytes
+    /// when the codec read every connection, 872 of them the codec's; 200 with a timer
+    /// per connection and a session inline.)
     #[test]
-    fn an_idle_connection_future_is_small() {
+    fn every_connection_task_fits_a_256_byte_tokio_cell() {
         use crate::upgrade::{HttpIo, Upgrading};
-        let size = std::mem::size_of::<Connection<HttpIo, Upgrading, Nothing>>();
-        assert!(size <= 144, "{size} bytes");
+        fn task<T>() -> usize {
+            std::mem::size_of::<Connection<HttpIo, Upgrading, T>>()
+                + std::mem::size_of::<Option<Arc<crate::listener::ConnSlot>>>()
+        }
+        let sizes = [
+            ("raw room", task::<crate::raw::RoomSession>()),
+            ("raw endpoint", task::<crate::raw::EndpointSession>()),
+            ("native", task::<Box<crate::native::NativeSession>>()),
+            ("engine.io", task::<crate::engineio::session::WsCarrier>()),
+        ];
+        for (session, size) in sizes {
+            assert!(size <= TASK_FUTURE_BUDGET, "{session}: {size} bytes");
+        }
     }
 }

@@ -315,9 +315,9 @@ pub(crate) struct Opened<S> {
 
 /// Who reads a connection's frames.
 pub(crate) enum Reader<S> {
-    /// The transport itself, with no buffer while idle (see [`crate::inlet`]); it also
-    /// writes every frame, through the outlet.
-    Direct { inlet: Inlet, plug: Plug<S> },
+    /// The transport itself, with no buffer while idle (see [`crate::inlet`]), reading the
+    /// socket through the outlet; it also writes every frame, through the outlet.
+    Direct(Inlet),
     /// The codec, for a connection that negotiated permessage-deflate: it inflates what it
     /// reads and deflates what it writes, with per-connection state of its own. It answers
     /// pings and echoes closes itself.
@@ -334,10 +334,7 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Opened<S> {
     ) -> Result<Self, yawc::WebSocketError> {
         let (plug, outlet) = crate::outlet::split(io);
         let reader = match extensions {
-            None => Reader::Direct {
-                inlet: Inlet::new(limits),
-                plug,
-            },
+            None => Reader::Direct(Inlet::new(limits)),
             Some(_) => Reader::Codec(Box::new(yawc::WebSocket::from_stream_with_extensions(
                 plug,
                 yawc::Role::Server,
@@ -351,7 +348,7 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Opened<S> {
     /// Whether the transport writes data frames itself (not when the codec compresses
     /// them).
     pub(crate) fn is_direct(&self) -> bool {
-        matches!(self.reader, Reader::Direct { .. })
+        matches!(self.reader, Reader::Direct(_))
     }
 
     /// The next message or control frame from the client.
@@ -360,7 +357,7 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Opened<S> {
         cx: &mut Context<'_>,
     ) -> Poll<Result<yawc::Frame, yawc::WebSocketError>> {
         match &mut self.reader {
-            Reader::Direct { inlet, plug } => inlet.poll_next(plug, cx),
+            Reader::Direct(inlet) => inlet.poll_next(&mut self.outlet, cx),
             Reader::Codec(ws) => ws.poll_next_frame(cx),
         }
     }
@@ -373,7 +370,7 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Opened<S> {
     /// and writes the pong when its sink is readied).
     pub(crate) fn pong(&mut self, payload: bytes::Bytes) -> bool {
         match self.reader {
-            Reader::Direct { .. } => {
+            Reader::Direct(_) => {
                 self.outlet.push(yawc::OpCode::Pong, payload);
                 true
             }
@@ -394,7 +391,7 @@ where
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         match &mut self.get_mut().reader {
             // The outlet takes every frame at once; its backlog is the transport's to bound.
-            Reader::Direct { .. } => Poll::Ready(Ok(())),
+            Reader::Direct(_) => Poll::Ready(Ok(())),
             Reader::Codec(ws) => Pin::new(&mut **ws).poll_ready(cx),
         }
     }
@@ -402,7 +399,7 @@ where
     fn start_send(self: Pin<&mut Self>, frame: yawc::Frame) -> Result<(), Self::Error> {
         let this = self.get_mut();
         match &mut this.reader {
-            Reader::Direct { .. } => {
+            Reader::Direct(_) => {
                 this.outlet.push(frame.opcode(), frame.into_payload());
                 Ok(())
             }
@@ -413,16 +410,15 @@ where
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let this = self.get_mut();
         match &mut this.reader {
-            Reader::Direct { .. } => this.outlet.poll_flush(cx).map_err(Into::into),
+            Reader::Direct(_) => this.outlet.poll_flush(cx).map_err(Into::into),
             Reader::Codec(ws) => Pin::new(&mut **ws).poll_flush(cx),
         }
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        match &mut self.get_mut().reader {
-            Reader::Direct { plug, .. } => {
-                tokio::io::AsyncWrite::poll_shutdown(Pin::new(plug), cx).map_err(Into::into)
-            }
+        let this = self.get_mut();
+        match &mut this.reader {
+            Reader::Direct(_) => this.outlet.poll_shutdown(cx).map_err(Into::into),
             Reader::Codec(ws) => Pin::new(&mut **ws).poll_close(cx),
         }
     }
