@@ -18,6 +18,7 @@
 //! byte of the payload is buffered.
 
 use std::cell::RefCell;
+use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -52,7 +53,10 @@ pub(crate) struct Inlet {
     /// How much of the payload of a text frame still arriving is known to be UTF-8.
     arriving_checked: u32,
     /// [`Limits`], in half the space (every connection holds them).
-    max_frame: u32,
+    ///
+    /// Non-zero (a limit of zero is none a message could meet): the spare value lets the
+    /// reader that holds an inlet tell its kinds apart without a tag of its own.
+    max_frame: NonZeroU32,
     max_message: u32,
 }
 
@@ -85,7 +89,8 @@ impl Inlet {
             pending: None,
             message: None,
             arriving_checked: 0,
-            max_frame: u32::try_from(limits.max_frame).unwrap_or(u32::MAX),
+            max_frame: NonZeroU32::new(u32::try_from(limits.max_frame).unwrap_or(u32::MAX))
+                .unwrap_or(NonZeroU32::MIN),
             max_message: u32::try_from(limits.max_message).unwrap_or(u32::MAX),
         }
     }
@@ -170,7 +175,7 @@ impl Inlet {
 
     fn limits(&self) -> Limits {
         Limits {
-            max_frame: self.max_frame as usize,
+            max_frame: self.max_frame.get() as usize,
             max_message: self.max_message as usize,
         }
     }

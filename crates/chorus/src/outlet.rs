@@ -11,6 +11,9 @@
 //! then everything queued is gathered into one buffer per thread (a "cork") and written
 //! with one call. Only bytes the socket did not take stay with the connection, and an
 //! emptied queue gives its memory back.
+//!
+//! A connection without the codec (no permessage-deflate: nearly all of them) has no plug:
+//! its outlet owns the socket and the queue outright, in one box, with no lock.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -35,7 +38,15 @@ thread_local! {
 
 /// The transport's side: queues data frames and writes them out.
 pub(crate) struct Outlet<S> {
-    shared: Arc<Mutex<Shared<S>>>,
+    hold: Hold<S>,
+}
+
+/// Who else holds the socket.
+enum Hold<S> {
+    /// Nobody: the transport reads and writes every frame itself.
+    Alone(Box<Shared<S>>),
+    /// The codec, through its [`Plug`].
+    Plugged(Arc<Mutex<Shared<S>>>),
 }
 
 /// The codec's side: the socket to read from, and a writer whose bytes join the queue.
@@ -102,41 +113,66 @@ impl Chunk {
     }
 }
 
+impl<S> Shared<S> {
+    fn new(io: S) -> Self {
+        Self {
+            io,
+            queue: VecDeque::new(),
+            head: 0,
+            backlog: 0,
+        }
+    }
+}
+
 /// Splits `io` into the codec's [`Plug`] and the transport's [`Outlet`].
 pub(crate) fn split<S>(io: S) -> (Plug<S>, Outlet<S>) {
-    let shared = Arc::new(Mutex::new(Shared {
-        io,
-        queue: VecDeque::new(),
-        head: 0,
-        backlog: 0,
-    }));
+    let shared = Arc::new(Mutex::new(Shared::new(io)));
     (
         Plug {
             shared: shared.clone(),
         },
-        Outlet { shared },
+        Outlet {
+            hold: Hold::Plugged(shared),
+        },
     )
+}
+
+impl<S> Outlet<S> {
+    /// An outlet that is alone with `io`: the transport also reads it, through
+    /// [`AsyncRead`] on the outlet.
+    pub(crate) fn alone(io: S) -> Self {
+        Self {
+            hold: Hold::Alone(Box::new(Shared::new(io))),
+        }
+    }
+
+    fn with<R>(&mut self, f: impl FnOnce(&mut Shared<S>) -> R) -> R {
+        match &mut self.hold {
+            Hold::Alone(shared) => f(shared),
+            Hold::Plugged(shared) => f(&mut shared.lock()),
+        }
+    }
 }
 
 impl<S: AsyncWrite + Unpin> Outlet<S> {
     /// Queues a data (or ping) frame; [`Outlet::poll_flush`] writes it.
-    pub(crate) fn push(&self, opcode: OpCode, payload: Bytes) {
-        self.shared.lock().push(Chunk::frame(opcode, payload));
+    pub(crate) fn push(&mut self, opcode: OpCode, payload: Bytes) {
+        self.with(|shared| shared.push(Chunk::frame(opcode, payload)));
     }
 
     /// Bytes queued and not yet taken by the socket.
-    pub(crate) fn backlog(&self) -> usize {
-        self.shared.lock().backlog
+    pub(crate) fn backlog(&mut self) -> usize {
+        self.with(|shared| shared.backlog)
     }
 
     /// Writes everything queued (the codec's bytes included), then flushes the socket.
-    pub(crate) fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.shared.lock().poll_flush(cx)
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.with(|shared| shared.poll_flush(cx))
     }
 
     /// Writes everything queued, then shuts the socket's sending side.
-    pub(crate) fn poll_shutdown(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.shared.lock().poll_shutdown(cx)
+    pub(crate) fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.with(|shared| shared.poll_shutdown(cx))
     }
 }
 
@@ -147,7 +183,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for Outlet<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.shared.lock().io).poll_read(cx, buf)
+        self.get_mut()
+            .with(|shared| Pin::new(&mut shared.io).poll_read(cx, buf))
     }
 }
 
@@ -281,7 +318,7 @@ mod tests {
     #[tokio::test]
     async fn queued_bytes_leave_in_order_across_partial_writes() {
         let (ours, mut theirs) = tokio::io::duplex(7);
-        let (mut plug, outlet) = split(ours);
+        let (mut plug, mut outlet) = split(ours);
         outlet.push(OpCode::Text, Bytes::from_static(b"hello"));
         // The codec's bytes are taken at once, whatever the socket's room.
         assert_eq!(plug.write(b"CODEC").await.unwrap(), 5);
@@ -302,10 +339,11 @@ mod tests {
             .await
             .unwrap();
         reader.await.unwrap();
-        let shared = outlet.shared.lock();
-        assert!(shared.queue.is_empty());
-        assert_eq!(shared.queue.capacity(), 0);
-        assert_eq!(shared.head, 0);
-        assert_eq!(shared.backlog, 0);
+        outlet.with(|shared| {
+            assert!(shared.queue.is_empty());
+            assert_eq!(shared.queue.capacity(), 0);
+            assert_eq!(shared.head, 0);
+            assert_eq!(shared.backlog, 0);
+        });
     }
 }

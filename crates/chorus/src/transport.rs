@@ -77,10 +77,11 @@ impl<T: Session + ?Sized> Session for Box<T> {
 }
 
 /// Most bytes a connection task's future may take. Tokio lays a task out as 96 bytes of
-/// its own (state, links, scheduler, join waker) plus the future, in cells aligned to 128
-/// bytes: a future of 160 bytes or less makes a 256-byte task, one more byte a 384-byte
-/// one — per idle connection. Checked for every task spawned in debug builds.
-pub(crate) const TASK_FUTURE_BUDGET: usize = 160;
+/// its own (state, links, scheduler, join waker) plus the future's stage — the future, and
+/// a tag when the future leaves no spare value for it — in cells aligned to 128 bytes: a
+/// future of 152 bytes or less always makes a 256-byte task, a larger one may make a
+/// 384-byte one, per idle connection. Checked for every task spawned in debug builds.
+pub(crate) const TASK_FUTURE_BUDGET: usize = 152;
 
 /// How a connection ended.
 #[derive(Debug, Clone, Default)]

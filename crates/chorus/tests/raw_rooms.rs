@@ -180,6 +180,31 @@ async fn ping_gets_pong() {
     assert_eq!(payload, b"are you there");
 }
 
+/// A client may send frames right behind its handshake request, without waiting for the
+/// `101`; the server reads them with the request, and they must still arrive, first.
+#[tokio::test]
+async fn frames_sent_with_the_handshake_are_read_first() {
+    let (_, addr) = start_with(config()).await;
+    let early = [
+        RawClient::frame(true, 0x1, b"sent before the 101", true),
+        RawClient::frame(true, 0x9, b"ping", true),
+    ]
+    .concat();
+    let mut raw = RawClient::connect_sending(addr, "/early", &early).await;
+    raw.send_frame(true, 0x1, b"sent after", true).await;
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(raw.read_frame().await.expect("a frame"));
+    }
+    assert!(
+        got.contains(&(0x1, b"sent before the 101".to_vec())),
+        "{got:?}"
+    );
+    assert!(got.contains(&(0xA, b"ping".to_vec())), "{got:?}");
+    let texts: Vec<_> = got.iter().filter(|(op, _)| *op == 0x1).collect();
+    assert_eq!(texts[1].1, b"sent after", "in order: {got:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_that_stops_is_cut_off_and_fast_readers_get_everything() {
     let (server, addr) = start_with(Config {

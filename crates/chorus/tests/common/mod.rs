@@ -146,7 +146,13 @@ pub struct RawClient {
 
 impl RawClient {
     pub async fn connect(addr: SocketAddr, path: &str) -> Self {
-        Self::handshake(TcpStream::connect(addr).await.unwrap(), addr, path).await
+        Self::handshake(TcpStream::connect(addr).await.unwrap(), addr, path, &[]).await
+    }
+
+    /// Connects, sending `early` (frames) in the same write as the handshake request,
+    /// before the server's `101`: the server has read them with the request.
+    pub async fn connect_sending(addr: SocketAddr, path: &str, early: &[u8]) -> Self {
+        Self::handshake(TcpStream::connect(addr).await.unwrap(), addr, path, early).await
     }
 
     /// Connects with a tiny receive buffer, so a client that stops reading blocks the
@@ -155,15 +161,18 @@ impl RawClient {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.set_recv_buffer_size(4096).unwrap();
         let stream = socket.connect(addr).await.unwrap();
-        Self::handshake(stream, addr, path).await
+        Self::handshake(stream, addr, path, &[]).await
     }
 
-    async fn handshake(mut stream: TcpStream, addr: SocketAddr, path: &str) -> Self {
+    async fn handshake(mut stream: TcpStream, addr: SocketAddr, path: &str, early: &[u8]) -> Self {
         let req = format!(
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         );
-        stream.write_all(req.as_bytes()).await.unwrap();
+        stream
+            .write_all(&[req.as_bytes(), early].concat())
+            .await
+            .unwrap();
         let mut buf = Vec::new();
         let mut chunk = [0u8; 1024];
         let end = loop {
