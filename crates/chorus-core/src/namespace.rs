@@ -154,6 +154,12 @@ impl Namespace {
     /// Puts `peer` in `room`. Returns the room's members (the joiner included). Joining a
     /// room one is in succeeds again without notifying anyone.
     pub fn join(&self, peer: &Arc<Peer>, room: &str) -> Result<Vec<PeerInfo>, HubError> {
+        Ok(self.enter(peer, room)?.members())
+    }
+
+    /// [`Namespace::join`] for a joiner that has no use for the member list (a raw client):
+    /// a snapshot of every member costs the join as much as the room is large.
+    pub fn enter(&self, peer: &Arc<Peer>, room: &str) -> Result<Arc<Room>, HubError> {
         let room_name: Arc<str> = {
             let mut rooms = peer.rooms_mut();
             if let Some(existing) = rooms.get(room) {
@@ -198,7 +204,7 @@ impl Namespace {
             });
             room.push_all(&Outbound::Shared(notice), Some(peer.id()), false);
         }
-        Ok(room.members())
+        Ok(room)
     }
 
     /// Takes `peer` out of `room`; the remaining members are told.

@@ -206,3 +206,26 @@ async fn queues_are_bounded_in_bytes_too() {
     let (peer, _queue) = ns.connect(WireFormat::Raw, None);
     assert!(peer.push(Outbound::Message(WsMessage::binary(vec![0u8; 50_000]))));
 }
+
+/// `enter` is a join without the member list: the same membership, the same notices, and
+/// the room's own copy of its name held by the joiner.
+#[tokio::test]
+async fn enter_joins_like_join_without_the_member_list() {
+    let hub = Hub::new(HubConfig::default());
+    let ns = hub.namespace("/", true);
+    let (alice, mut aq) = ns.connect(WireFormat::Native, Some("alice".into()));
+    let (bob, _bq) = ns.connect(WireFormat::Native, Some("bob".into()));
+    let room = ns.enter(&alice, "lobby").unwrap();
+    assert_eq!(room.len(), 1);
+    ns.enter(&bob, "lobby").unwrap();
+    assert_eq!(ns.room_len("lobby"), 2);
+    let notice = aq.try_next().expect("alice hears bob come");
+    assert!(text(&notice).contains(r#""action":"join""#));
+    let held = bob.room("lobby").expect("bob is in the lobby");
+    assert!(
+        Arc::ptr_eq(&held, room.name()),
+        "one name for the room and its members"
+    );
+    assert!(ns.enter(&bob, "lobby").is_ok(), "entering again is fine");
+    assert!(aq.try_next().is_none(), "and tells nobody");
+}

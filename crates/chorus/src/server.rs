@@ -595,7 +595,7 @@ impl Server {
                 let replay = self.inner.config.raw_room_replay;
                 publisher.join_last(&ns, &peer, &room, replay).map(drop)
             }
-            None => ns.join(&peer, &room).map(drop),
+            None => ns.enter(&peer, &room).map(drop),
         };
         if let Err(err) = joined {
             tracing::warn!(%err, "raw room join failed");
