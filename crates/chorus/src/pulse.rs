@@ -91,9 +91,21 @@ impl Pulse {
         &self.slots[index as usize]
     }
 
-    /// Ticks every connection of one set, dropping those whose reading side is gone.
+    /// Ticks every connection of one set, dropping those whose reading side is gone. A set
+    /// that emptied after a crowd left gives most of its table back.
     fn visit(&self, slot: usize) {
-        self.slots[slot].lock().retain(|enrolled| enrolled.0.tick());
+        let mut set = self.slots[slot].lock();
+        set.retain(|enrolled| enrolled.0.tick());
+        if set.capacity() > 64 && set.len() < set.capacity() / 4 {
+            let keep = set.len() * 2;
+            set.shrink_to(keep);
+        }
+    }
+
+    /// Room in all the sets (for tests).
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.slots.iter().map(|slot| slot.lock().capacity()).sum()
     }
 }
 
@@ -183,5 +195,37 @@ mod tests {
         }
         assert!(!left_queue.ticked());
         assert_eq!(pulse.len(), 10);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_sets_give_memory_back_after_a_crowd_leaves() {
+        let interval = Duration::from_secs(16);
+        let pulse = Pulse::new(interval);
+        let crowd: Vec<_> = (0..4096)
+            .map(|_| {
+                let (mailbox, queue) = Mailbox::new(WireFormat::Raw, QueueLimits::default());
+                pulse.enroll(&mailbox);
+                (mailbox, queue)
+            })
+            .collect();
+        let full = pulse.capacity();
+        assert!(full >= 4096);
+        let mut stayed = Vec::new();
+        for (i, (mailbox, queue)) in crowd.into_iter().enumerate() {
+            if i % 64 == 0 {
+                stayed.push(queue);
+            } else {
+                pulse.leave(&mailbox);
+            }
+        }
+        for _ in 0..SLOTS {
+            step(interval).await;
+        }
+        assert_eq!(pulse.len(), stayed.len());
+        assert!(
+            pulse.capacity() * 4 < full,
+            "{} of {full}",
+            pulse.capacity()
+        );
     }
 }
