@@ -94,8 +94,17 @@ impl Heartbeats {
     }
 }
 
+/// Finished sessions whose timers may still be in the heap before it is swept.
+const SWEEP_AFTER: usize = 64;
+
 async fn run(mut rx: mpsc::UnboundedReceiver<Command>, interval: Duration, timeout: Duration) {
     let mut timers: BinaryHeap<Reverse<Timer>> = BinaryHeap::new();
+    // Sessions finished since the last sweep. A finished session's timer stays in the heap
+    // until it fires, and its `Weak` keeps the session's allocation with it: under a
+    // stream of short sessions that would be one dead session per session opened in the
+    // last interval. Once they outnumber the live ones the heap is swept, so the dead never
+    // hold more than the living (at a cost, spread over those closes, of one pass).
+    let mut finished = 0usize;
     loop {
         let next = timers.peek().map(|Reverse(timer)| timer.at);
         let command = match next {
@@ -118,6 +127,16 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Command>, interval: Duration, timeo
                 if let Some(session) = session.upgrade() {
                     let closed = session.closed_from_mailbox();
                     session.finish(&closed);
+                }
+                finished += 1;
+                if finished > SWEEP_AFTER && finished * 2 > timers.len() {
+                    timers.retain(|Reverse(timer)| {
+                        timer
+                            .session
+                            .upgrade()
+                            .is_some_and(|session| !session.is_finished())
+                    });
+                    finished = 0;
                 }
             }
             None => break,
@@ -168,5 +187,58 @@ fn fire_due(timers: &mut BinaryHeap<Reverse<Timer>>, interval: Duration, timeout
             }
         };
         timers.push(Reverse(next));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chorus_core::{Mailbox, QueueLimits, WireFormat};
+
+    use super::super::session::TransportKind;
+    use super::*;
+
+    /// A stream of short sessions must not leave the heap holding every one of them (its
+    /// allocation, through the timer's `Weak`) until its next ping was due.
+    #[tokio::test(start_paused = true)]
+    async fn finished_sessions_are_swept_from_the_timers() {
+        let heartbeats = Heartbeats::start(Duration::from_secs(25), Duration::from_secs(20));
+        let sessions: Vec<Arc<EngineSession>> = (0..200)
+            .map(|i| {
+                let (mailbox, queue) = Mailbox::new(WireFormat::SocketIo, QueueLimits::default());
+                let session = EngineSession::new(
+                    Arc::from(format!("s{i}")),
+                    Weak::new(),
+                    mailbox,
+                    Some(queue),
+                    TransportKind::Polling,
+                );
+                heartbeats.watch(&session);
+                session
+            })
+            .collect();
+        let settle = || async {
+            for _ in 0..8 {
+                tokio::task::yield_now().await;
+            }
+        };
+        settle().await;
+        // Each live session is held weakly by its close hook and by its timer.
+        assert!(sessions.iter().all(|s| Arc::weak_count(s) == 2));
+
+        let (closed, open) = sessions.split_at(150);
+        for session in closed {
+            session.mailbox.close(CloseReason::new(1000, "bye"));
+        }
+        settle().await;
+        assert!(closed.iter().all(|s| s.is_finished()));
+        // Swept once the finished outnumbered the rest (at the 101st close); the 49 closed
+        // after wait for the next sweep: never more than SWEEP_AFTER or the living.
+        let held = closed.iter().filter(|s| Arc::weak_count(s) > 0).count();
+        assert_eq!(held, 49, "finished sessions still in the heap");
+        assert!(held <= SWEEP_AFTER.max(open.len()));
+        assert!(
+            open.iter().all(|s| Arc::weak_count(s) == 2),
+            "the live ones' are kept"
+        );
     }
 }

@@ -227,6 +227,11 @@ impl EngineSession {
         }
     }
 
+    /// True once [`EngineSession::finish`] has run.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
+
     /// How the session ended, from the reason its mailbox was closed with.
     pub(crate) fn closed_from_mailbox(&self) -> Closed {
         let reason = self
