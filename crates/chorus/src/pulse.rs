@@ -3,18 +3,21 @@
 //! A connection pings its client once per `ping_interval` and drops one that went silent.
 //! A timer per connection did that for ~120 bytes each (tokio's timer entry, boxed so it
 //! could be re-armed in place), which was a tenth of what an idle connection cost. Here a
-//! connection is enrolled by its mailbox in one of [`SLOTS`] sets, picked from the
-//! mailbox's address; one task per server visits a set every `ping_interval / SLOTS`, so
-//! each connection is ticked once per interval and a large server's pings are spread over
-//! the interval instead of all leaving at once. The tick reaches the connection through its
-//! mailbox ([`Mailbox::tick`]), whose waker the transport keeps current anyway: enrolment
-//! costs one pointer in a set and nothing in the connection's own task.
+//! connection is enrolled by its mailbox in one of [`SLOTS`] sets; one task per server
+//! visits a set every `ping_interval / SLOTS`, so each connection is ticked once per
+//! interval, and connections that opened at different times are pinged at different times
+//! rather than all at once. The tick reaches the connection through its mailbox
+//! ([`Mailbox::tick`]), whose waker the transport keeps current anyway: enrolment costs one
+//! pointer in a set and the set's number (a byte) in the connection.
 //!
-//! A connection's first tick comes anywhere within its first interval. That only moves its
-//! first ping earlier; its silence is still measured from when it was last heard.
+//! A connection joins the set visited last, so its first tick comes one interval after it
+//! opened (less at most one step), as a timer of its own would: a client is not pinged
+//! while it is still settling in, and a short-lived connection never is.
 
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
+use std::num::NonZeroU8;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -28,10 +31,26 @@ const SLOTS: usize = 16;
 #[derive(Debug)]
 pub(crate) struct Pulse {
     slots: [Mutex<HashSet<Enrolled>>; SLOTS],
+    /// The set visited last: where a new connection goes.
+    last: AtomicUsize,
     /// Time between two visits (of two different sets).
     step: Duration,
     /// The task that ticks, started with the first enrolment (on its runtime).
     started: OnceLock<()>,
+}
+
+/// Which set a connection is in: its number plus one, so that `Option<Beat>` is one byte.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Beat(NonZeroU8);
+
+impl Beat {
+    fn new(slot: usize) -> Self {
+        Self(NonZeroU8::MIN.saturating_add(slot as u8))
+    }
+
+    fn slot(self) -> usize {
+        usize::from(self.0.get() - 1)
+    }
 }
 
 /// A mailbox in a set, compared by address.
@@ -57,24 +76,31 @@ impl Pulse {
     pub(crate) fn new(interval: Duration) -> Arc<Self> {
         Arc::new(Self {
             slots: std::array::from_fn(|_| Mutex::new(HashSet::new())),
+            // As if the last set had just been visited: the first visit is of set 0.
+            last: AtomicUsize::new(SLOTS - 1),
             step: (interval / SLOTS as u32).max(Duration::from_millis(1)),
             started: OnceLock::new(),
         })
     }
 
-    /// Ticks `mailbox` once per interval from now on, until [`Pulse::leave`] or until
-    /// its reading side is gone. Must be called on a tokio runtime.
-    pub(crate) fn enroll(self: &Arc<Self>, mailbox: &Arc<Mailbox>) {
+    /// Ticks `mailbox` once per interval, the first time one interval from now, until
+    /// [`Pulse::leave`] or until its reading side is gone. Returns the set it joined, for
+    /// `leave`. Must be called on a tokio runtime.
+    pub(crate) fn enroll(self: &Arc<Self>, mailbox: &Arc<Mailbox>) -> Beat {
         self.started.get_or_init(|| {
             let start = tokio::time::Instant::now();
             tokio::spawn(run(Arc::downgrade(self), self.step, start));
         });
-        self.slot(mailbox).lock().insert(Enrolled(mailbox.clone()));
+        let slot = self.last.load(Ordering::Acquire);
+        self.slots[slot].lock().insert(Enrolled(mailbox.clone()));
+        Beat::new(slot)
     }
 
-    /// Stops ticking `mailbox`.
-    pub(crate) fn leave(&self, mailbox: &Arc<Mailbox>) {
-        self.slot(mailbox).lock().remove(&Enrolled(mailbox.clone()));
+    /// Stops ticking `mailbox`, enrolled as `beat`.
+    pub(crate) fn leave(&self, mailbox: &Arc<Mailbox>, beat: Beat) {
+        self.slots[beat.slot()]
+            .lock()
+            .remove(&Enrolled(mailbox.clone()));
     }
 
     /// Connections enrolled (for tests).
@@ -83,16 +109,9 @@ impl Pulse {
         self.slots.iter().map(|slot| slot.lock().len()).sum()
     }
 
-    fn slot(&self, mailbox: &Arc<Mailbox>) -> &Mutex<HashSet<Enrolled>> {
-        // Fibonacci hashing of the address: allocations of one size class sit a fixed
-        // stride apart, which the top bits of the product spread evenly.
-        let addr = Arc::as_ptr(mailbox) as usize as u64;
-        let index = addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SLOTS.trailing_zeros());
-        &self.slots[index as usize]
-    }
-
-    /// Ticks every connection of one set, dropping those whose reading side is gone. A set
-    /// that emptied after a crowd left gives most of its table back.
+    /// Ticks every connection of one set, dropping those whose reading side is gone, then
+    /// makes it the set new connections join. A set that emptied after a crowd left gives
+    /// most of its table back.
     fn visit(&self, slot: usize) {
         let mut set = self.slots[slot].lock();
         set.retain(|enrolled| enrolled.0.tick());
@@ -100,6 +119,9 @@ impl Pulse {
             let keep = set.len() * 2;
             set.shrink_to(keep);
         }
+        // Under the set's lock: a connection enrolled from now on is next ticked a whole
+        // round later.
+        self.last.store(slot, Ordering::Release);
     }
 
     /// Room in all the sets (for tests).
@@ -131,7 +153,7 @@ mod tests {
     use std::future::poll_fn;
     use std::task::Poll;
 
-    use chorus_core::{QueueLimits, WireFormat};
+    use chorus_core::{PeerQueue, QueueLimits, WireFormat};
 
     use super::*;
 
@@ -144,34 +166,57 @@ mod tests {
     }
 
     #[test]
-    fn slots_are_a_power_of_two() {
-        assert!(SLOTS.is_power_of_two());
+    fn a_set_number_fits_a_beat() {
+        assert!(SLOTS < usize::from(u8::MAX));
+        assert!((0..SLOTS).all(|slot| Beat::new(slot).slot() == slot));
+        assert_eq!(std::mem::size_of::<Option<Beat>>(), 1);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn each_connection_is_ticked_once_per_interval_until_it_leaves_or_is_gone() {
+    async fn each_connection_is_ticked_once_per_interval_from_one_interval_after_it_opened() {
         let interval = Duration::from_secs(16);
         let pulse = Pulse::new(interval);
-        let mut queues = Vec::new();
-        for _ in 0..64 {
-            let (mailbox, queue) = Mailbox::new(WireFormat::Raw, QueueLimits::default());
-            pulse.enroll(&mailbox);
-            queues.push(queue);
-        }
-        assert_eq!(pulse.len(), 64);
-
-        // Every connection is ticked within one interval, and only once.
-        let mut ticks = vec![0; queues.len()];
-        for _ in 0..SLOTS {
+        let open = |n: usize| -> Vec<PeerQueue> {
+            (0..n)
+                .map(|_| {
+                    let (mailbox, queue) = Mailbox::new(WireFormat::Raw, QueueLimits::default());
+                    pulse.enroll(&mailbox);
+                    queue
+                })
+                .collect()
+        };
+        // Two groups, opened five steps apart; the steps at which each is ticked.
+        let mut first = open(32);
+        let mut ticks: Vec<Vec<usize>> = vec![Vec::new(); 64];
+        let mut second = Vec::new();
+        for at in 1..=3 * SLOTS {
             step(interval).await;
-            for (queue, count) in queues.iter().zip(&mut ticks) {
-                *count += usize::from(queue.ticked());
+            if at == 5 {
+                second = open(32);
+            }
+            for (queue, seen) in first.iter().chain(&second).zip(&mut ticks) {
+                if queue.ticked() {
+                    seen.push(at);
+                }
             }
         }
-        assert!(ticks.iter().all(|&n| n == 1), "{ticks:?}");
+        let expected = |opened: usize| -> Vec<usize> {
+            (1..)
+                .map(|round| opened + round * SLOTS)
+                .take_while(|&at| at <= 3 * SLOTS)
+                .collect()
+        };
+        assert!(
+            ticks[..32].iter().all(|seen| *seen == expected(0)),
+            "{ticks:?}"
+        );
+        assert!(
+            ticks[32..].iter().all(|seen| *seen == expected(5)),
+            "{ticks:?}"
+        );
 
         // A tick wakes a reader that is waiting on its queue.
-        let mut queue = queues.pop().expect("64 queues");
+        let mut queue = first.pop().expect("32 queues");
         let waited = tokio::spawn(async move {
             poll_fn(|cx| match queue.poll_next(cx) {
                 Poll::Pending if queue.ticked() => Poll::Ready(()),
@@ -187,9 +232,10 @@ mod tests {
 
         // One that left, and those whose queue is gone, are not ticked nor kept.
         let (left, left_queue) = Mailbox::new(WireFormat::Raw, QueueLimits::default());
-        pulse.enroll(&left);
-        pulse.leave(&left);
-        queues.truncate(10);
+        let beat = pulse.enroll(&left);
+        pulse.leave(&left, beat);
+        first.truncate(10);
+        second.clear();
         for _ in 0..SLOTS {
             step(interval).await;
         }
@@ -204,18 +250,18 @@ mod tests {
         let crowd: Vec<_> = (0..4096)
             .map(|_| {
                 let (mailbox, queue) = Mailbox::new(WireFormat::Raw, QueueLimits::default());
-                pulse.enroll(&mailbox);
-                (mailbox, queue)
+                let beat = pulse.enroll(&mailbox);
+                (mailbox, queue, beat)
             })
             .collect();
         let full = pulse.capacity();
         assert!(full >= 4096);
         let mut stayed = Vec::new();
-        for (i, (mailbox, queue)) in crowd.into_iter().enumerate() {
+        for (i, (mailbox, queue, beat)) in crowd.into_iter().enumerate() {
             if i % 64 == 0 {
                 stayed.push(queue);
             } else {
-                pulse.leave(&mailbox);
+                pulse.leave(&mailbox, beat);
             }
         }
         for _ in 0..SLOTS {

@@ -24,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use yawc::close::CloseCode;
 
 use crate::metrics::{Event, Metrics};
-use crate::pulse::Pulse;
+use crate::pulse::{Beat, Pulse};
 use crate::rate::TokenBucket;
 use crate::upgrade::{Opened, Reader};
 use yawc::{Frame, OpCode, WebSocketError};
@@ -223,6 +223,9 @@ struct Open<S, T> {
     reads: u8,
     /// A ping came and the codec owes a pong, to hand over before the next read.
     pong_owed: bool,
+    /// Where the heartbeat's clock ticks this connection; `None` for protocols with a
+    /// heartbeat of their own.
+    beat: Option<Beat>,
     /// A write the socket did not take at once, with its watchdog.
     blocked: Option<Box<Blocked>>,
 }
@@ -285,9 +288,10 @@ where
 {
     fn new(opened: Opened<S>, queue: PeerQueue, session: T, config: Arc<TransportConfig>) -> Self {
         let format = queue.mailbox().format();
-        if let Some(pulse) = &config.pulse {
-            pulse.enroll(queue.mailbox());
-        }
+        let beat = config
+            .pulse
+            .as_ref()
+            .map(|pulse| pulse.enroll(queue.mailbox()));
         let bucket = config
             .rate
             .map(|(rate, burst)| Box::new(TokenBucket::new(rate, burst)));
@@ -301,6 +305,7 @@ where
             format,
             reads: 0,
             pong_owed: false,
+            beat,
             blocked: None,
         }
     }
@@ -567,10 +572,11 @@ where
             mut session,
             format,
             config,
+            beat,
             ..
         } = self;
-        if let Some(pulse) = &config.pulse {
-            pulse.leave(queue.mailbox());
+        if let (Some(pulse), Some(beat)) = (&config.pulse, beat) {
+            pulse.leave(queue.mailbox(), beat);
         }
         let (closed, await_reply) = match end {
             End::Drop(closed) => (closed, false),
