@@ -15,13 +15,19 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 
 use thiserror::Error;
+use tokio::io::BufReader;
 use tokio::net::{TcpSocket, TcpStream};
 use url::Url;
 use yawc::frame::{Frame, OpCode};
 use yawc::{Options, WebSocket, WebSocketError};
 
+/// Bytes a busy connection reads from its socket at once. The codec reads into what is
+/// left of its own buffer, which shrinks as frames are cut from it, so alone it makes
+/// several small reads where one would do.
+const READ_AHEAD: usize = 8 * 1024;
+
 /// An open client WebSocket.
-pub(crate) type Ws = WebSocket<TcpStream>;
+pub(crate) type Ws = WebSocket<BufReader<TcpStream>>;
 
 /// Where to connect and how.
 #[derive(Debug, Clone)]
@@ -33,6 +39,8 @@ pub(crate) struct Target {
     /// Source addresses used round-robin by connection index; empty lets the kernel pick.
     sources: Vec<IpAddr>,
     options: Options,
+    /// Bytes read from the socket at once, ahead of the codec (0: none).
+    read_ahead: usize,
 }
 
 /// The `--url` given cannot be used.
@@ -119,6 +127,7 @@ impl Target {
             addr,
             sources,
             options,
+            read_ahead: if buffer.is_some() { 0 } else { READ_AHEAD },
         })
     }
 
@@ -148,6 +157,7 @@ impl Target {
         let (path, query) = path.split_once('?').unwrap_or((path, ""));
         url.set_path(path);
         url.set_query((!query.is_empty()).then_some(query));
+        let stream = BufReader::with_capacity(self.read_ahead, stream);
         WebSocket::handshake(url, stream, self.options.clone())
             .await
             .map_err(|err| match err {
