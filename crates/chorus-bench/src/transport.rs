@@ -39,7 +39,8 @@ pub(crate) struct Target {
     /// Source addresses used round-robin by connection index; empty lets the kernel pick.
     sources: Vec<IpAddr>,
     options: Options,
-    /// Bytes read from the socket at once, ahead of the codec (0: none).
+    /// Bytes read from the socket at once, ahead of the codec. One means none: tokio's
+    /// `BufReader` needs some capacity, and any read of at least that much bypasses it.
     read_ahead: usize,
 }
 
@@ -127,7 +128,7 @@ impl Target {
             addr,
             sources,
             options,
-            read_ahead: if buffer.is_some() { 0 } else { READ_AHEAD },
+            read_ahead: if buffer.is_some() { 1 } else { READ_AHEAD },
         })
     }
 
