@@ -41,18 +41,27 @@ fn start_server() -> SocketAddr {
     rx.recv().expect("the server started")
 }
 
-/// Runs `chorus-bench` with `args` against `addr`; its one JSON line.
-fn bench(addr: SocketAddr, args: &[&str]) -> Value {
+/// Runs `chorus-bench` with `args` (space-separated) over `proto` against `addr`; its one
+/// JSON line.
+fn bench(addr: SocketAddr, proto: &str, args: &str) -> Value {
     let url = format!("ws://{addr}");
     let output = Command::new(env!("CARGO_BIN_EXE_chorus-bench"))
-        .args(args)
-        .args(["--url", &url, "--warmup", "0.2", "--json-only"])
+        .args(args.split_whitespace())
+        .args([
+            "--proto",
+            proto,
+            "--url",
+            &url,
+            "--warmup",
+            "0.2",
+            "--json-only",
+        ])
         .output()
         .expect("chorus-bench runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
-        "{args:?}: {}\n{stdout}\n{}",
+        "{proto} {args}: {}\n{stdout}\n{}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
@@ -70,70 +79,21 @@ fn number(report: &Value, key: &str) -> f64 {
 fn every_scenario_runs_over_every_protocol() {
     let addr = start_server();
     for proto in ["raw", "native", "socketio"] {
-        let conns = bench(
-            addr,
-            &["conns", "--conns", "50", "--hold", "0.2", "--proto", proto],
-        );
+        let conns = bench(addr, proto, "conns --conns 50 --hold 0.2");
         assert_eq!(number(&conns, "connected"), 50.0, "{proto}: {conns}");
 
-        let echo = bench(
-            addr,
-            &[
-                "echo",
-                "--conns",
-                "4",
-                "--depth",
-                "4",
-                "--duration",
-                "0.5",
-                "--proto",
-                proto,
-            ],
-        );
+        let echo = bench(addr, proto, "echo --conns 4 --depth 4 --duration 0.5");
         assert!(number(&echo, "round_trips") > 0.0, "{proto}: {echo}");
         assert_eq!(number(&echo, "failures"), 0.0, "{proto}: {echo}");
 
-        let fanout = bench(
-            addr,
-            &[
-                "fanout",
-                "--subs",
-                "20",
-                "--rate",
-                "0",
-                "--duration",
-                "0.5",
-                "--drain",
-                "1",
-                "--proto",
-                proto,
-            ],
-        );
-        assert!(
-            number(&fanout, "deliveries_per_s") > 0.0,
-            "{proto}: {fanout}"
-        );
-        assert_eq!(number(&fanout, "lost"), 0.0, "{proto}: {fanout}");
-
-        let rooms = bench(
-            addr,
-            &[
-                "rooms",
-                "--rooms",
-                "3",
-                "--members",
-                "4",
-                "--rate",
-                "20",
-                "--duration",
-                "0.5",
-                "--drain",
-                "1",
-                "--proto",
-                proto,
-            ],
-        );
-        assert!(number(&rooms, "deliveries_per_s") > 0.0, "{proto}: {rooms}");
-        assert_eq!(number(&rooms, "lost"), 0.0, "{proto}: {rooms}");
+        for args in [
+            "fanout --subs 20 --rate 0 --duration 0.5 --drain 1",
+            "rooms --rooms 3 --members 4 --rate 20 --duration 0.5 --drain 1",
+        ] {
+            let report = bench(addr, proto, args);
+            let context = format!("{proto} {args}: {report}");
+            assert!(number(&report, "deliveries_per_s") > 0.0, "{context}");
+            assert_eq!(number(&report, "lost"), 0.0, "{context}");
+        }
     }
 }

@@ -183,8 +183,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Outlet<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        self.get_mut()
-            .with(|shared| Pin::new(&mut shared.io).poll_read(cx, buf))
+        self.get_mut().with(|shared| shared.poll_read(cx, buf))
     }
 }
 
@@ -192,6 +191,12 @@ impl<S> Shared<S> {
     fn push(&mut self, chunk: Chunk) {
         self.backlog += chunk.len();
         self.queue.push_back(chunk);
+    }
+}
+
+impl<S: AsyncRead + Unpin> Shared<S> {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }
 
@@ -265,7 +270,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Plug<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.shared.lock().io).poll_read(cx, buf)
+        self.shared.lock().poll_read(cx, buf)
     }
 }
 

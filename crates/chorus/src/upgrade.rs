@@ -446,7 +446,7 @@ pub(crate) enum UpgradeError {
 /// behind a trait object, plus the bytes it read past the request. When those are none and
 /// the I/O is a plain TCP stream — a connection our listener served, whose client waited
 /// for the `101` before sending, as clients do — the stream is taken out of the box and
-/// held as it is: 32 bytes in the connection instead of 48 plus a 32-byte allocation.
+/// held as it is: 40 bytes in the connection instead of 48 plus a 32-byte allocation.
 /// A client that did not wait gets its early bytes read first, from a box beside the
 /// stream. Anything else (TLS, another server's I/O type) keeps hyper's box, boxed once
 /// more so that the rare cases do not make every connection larger.
@@ -494,33 +494,32 @@ impl tokio::io::AsyncRead for HttpIo {
     }
 }
 
+impl HttpIo {
+    /// Where writes go: the stream, whichever way it is held.
+    fn writer(&mut self) -> Pin<&mut (dyn tokio::io::AsyncWrite + Unpin + Send)> {
+        match self {
+            Self::Tcp(io) => Pin::new(io),
+            Self::Early(early) => Pin::new(&mut early.io),
+            Self::Upgraded(io) => Pin::new(&mut **io),
+        }
+    }
+}
+
 impl tokio::io::AsyncWrite for HttpIo {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Self::Tcp(io) => Pin::new(io).poll_write(cx, buf),
-            Self::Early(early) => Pin::new(&mut early.io).poll_write(cx, buf),
-            Self::Upgraded(io) => Pin::new(&mut **io).poll_write(cx, buf),
-        }
+        self.get_mut().writer().poll_write(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Self::Tcp(io) => Pin::new(io).poll_flush(cx),
-            Self::Early(early) => Pin::new(&mut early.io).poll_flush(cx),
-            Self::Upgraded(io) => Pin::new(&mut **io).poll_flush(cx),
-        }
+        self.get_mut().writer().poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Self::Tcp(io) => Pin::new(io).poll_shutdown(cx),
-            Self::Early(early) => Pin::new(&mut early.io).poll_shutdown(cx),
-            Self::Upgraded(io) => Pin::new(&mut **io).poll_shutdown(cx),
-        }
+        self.get_mut().writer().poll_shutdown(cx)
     }
 }
 
