@@ -58,9 +58,9 @@ fi
 cd "$ROOT/fuzz"
 # Built once, up front: the runs below start the binaries themselves, so a build problem
 # (another change half made in the tree) is never taken for a finding, and a target runs
-# the code that was built when the script started. Only `config_toml` and `ws_frames` need
-# the server crate; the codec targets are built without it.
-features() { case "$1" in config_toml | ws_frames) ;; *) echo --no-default-features ;; esac; }
+# the code that was built when the script started. Only `config_toml` needs the server
+# crate; the codec targets (`ws_frames` among them) are built without it.
+features() { case "$1" in config_toml) ;; *) echo --no-default-features ;; esac; }
 TARGET_DIR="$ROOT/fuzz/target"
 for target in "${TARGETS[@]}"; do
     # shellcheck disable=SC2046 # one flag or none

@@ -1,5 +1,6 @@
-//! The server's WebSocket frame reader (`crate::inlet`, through `chorus::fuzzing`): what a
-//! client's bytes become on a connection without extensions.
+//! The WebSocket frame decoder (`chorus_proto::ws`): what a client's bytes become on a
+//! connection without extensions, fed as a server feeds it — what has arrived and not been
+//! used, grown one read at a time.
 //!
 //! The first input byte picks how the socket cuts the stream into reads (1 to 255 bytes, or
 //! 0: all at once); the rest is the stream. Besides "never panics", it checks that the cut
@@ -8,26 +9,29 @@
 //! close carries nothing or a code and a UTF-8 reason.
 #![no_main]
 
-use chorus::fuzzing::read_frames;
+use chorus_proto::ws::decode::decode_stream;
+use chorus_proto::ws::Limits;
 use libfuzzer_sys::fuzz_target;
 
-const LIMITS: (usize, usize) = (4096, 8192);
+const LIMITS: Limits = Limits {
+    max_frame: 4096,
+    max_message: 8192,
+};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&cut, stream)) = data.split_first() else {
         return;
     };
-    let read_size = if cut == 0 { usize::MAX } else { usize::from(cut) };
-    let (frames, end) = read_frames(stream, read_size, LIMITS);
-    let whole = read_frames(stream, usize::MAX, LIMITS);
-    assert_eq!((&frames, &end), (&whole.0, &whole.1), "reads of {read_size}");
+    let (frames, end) = decode_stream(stream, usize::from(cut), LIMITS);
+    let whole = decode_stream(stream, 0, LIMITS);
+    assert_eq!((&frames, &end), (&whole.0, &whole.1), "reads of {cut}");
     for (opcode, payload) in &frames {
         match opcode {
             0x1 => {
                 assert!(std::str::from_utf8(payload).is_ok());
-                assert!(payload.len() <= LIMITS.1);
+                assert!(payload.len() <= LIMITS.max_message);
             }
-            0x2 => assert!(payload.len() <= LIMITS.1),
+            0x2 => assert!(payload.len() <= LIMITS.max_message),
             0x8 => {
                 assert_ne!(payload.len(), 1);
                 if payload.len() >= 2 {

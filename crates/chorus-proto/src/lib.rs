@@ -26,5 +26,6 @@ pub mod native;
 pub mod socketio;
 #[cfg(test)]
 mod test_rng;
+pub mod ws;
 
 pub use message::{MessageKind, WsMessage};

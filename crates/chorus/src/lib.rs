@@ -67,60 +67,51 @@
 //!
 //! # Layout
 //!
+//! The modules follow a message's way through the server, from the socket up:
+//!
 //! * [`config`] — [`Config`], every limit and switch with its default.
-//! * [`server`] — [`Server`]: the hub, the endpoints and the router on one port.
-//! * `listener` — the accept loop: connection limits, handshake timeout.
-//! * `tls` — `https://` and `wss://` on the same port (rustls).
-//! * `metrics` — counters of every limit that fires, served at `/metrics`.
-//! * `upgrade` — the WebSocket handshake checks (400 / 426 / 403 with reasons).
+//! * `wire` — from a TCP connection to WebSocket messages: the accept loop and its limits
+//!   ([`listener`]), TLS, the handshake checks, the socket's inlet and outlet, the
+//!   connection task with its heartbeat and rate limit, every close code.
+//! * `session` — the protocols: raw WebSocket endpoints and raw rooms ([`RawHandlers`],
+//!   [`Conn`], [`RawEndpoint`]), the native protocol at `/ws`, Engine.IO (long-polling,
+//!   WebSocket, upgrade, heartbeat), Socket.IO (namespaces, acks, binary, recovery, and
+//!   the [`builtin`] events of `chorus serve`); each turns a client's frames into calls of
+//!   the event layer and the hub.
+//! * `events` — the event level: [`Io`], [`Socket`], [`Emitter`], [`Ack`], [`Data`],
+//!   [`Handshake`].
 //! * [`auth`] — JWTs checked at the handshake (401), the [`Identity`] they give a
 //!   connection, room permissions, expiry (close 3000) and refresh.
-//! * `transport` — the per-connection task: reads frames, writes queued messages in
-//!   batches.
-//! * `outlet` — where a connection's bytes leave: data frames written past the codec,
-//!   gathered per thread, with no write buffer per connection.
-//! * [`raw`] — plain WebSocket: [`RawHandlers`], [`Conn`], [`RawEndpoint`], raw rooms.
-//! * [`io`] — the event level: [`Io`], [`Socket`], [`Emitter`], [`Ack`].
-//! * `native` — the native protocol session behind `/ws` (see `docs/protocol.md`).
-//! * `assets` — the chat page and `chorus.js`, embedded.
+//! * `http` — the router: `/healthz`, `/metrics`, the embedded web assets, and the
+//!   endpoints above on one port.
+//! * `refusal` — every way a request is turned away, and the HTTP status each gets.
+//! * `metrics` — counters of every limit that fires, served at `/metrics`.
+//! * `server` — [`Server`]: the hub, the sessions and the router, wired together.
 //!
-//! The hub itself (rooms, fan-out, presence) is the `chorus-core` crate; the protocol codecs
-//! are `chorus-proto`.
+//! The hub itself (rooms, fan-out, presence, history) is the `chorus-core` crate; the
+//! protocol codecs, the WebSocket frame codec among them, are `chorus-proto`.
+//! `docs/architecture.md` follows one message through all of them.
 
 pub mod auth;
-pub mod builtin;
 pub mod config;
-pub mod io;
-pub mod listener;
-pub mod raw;
-pub mod server;
-
-mod assets;
-mod engineio;
-mod inlet;
-/// Entry points for the fuzz targets in `fuzz/`; not part of the API.
-#[doc(hidden)]
-pub mod fuzzing {
-    pub use crate::inlet::read_frames;
-}
+mod events;
+mod http;
 mod metrics;
-mod native;
-mod outlet;
-mod pulse;
-mod rate;
-mod socketio;
-mod storage;
-mod tls;
-mod transport;
-mod upgrade;
+mod refusal;
+mod server;
+mod session;
+mod wire;
+
+pub use session::socketio::builtin;
+pub use wire::listener;
 
 pub use auth::{AuthError, Identity, Patterns, RefreshError, Refreshed};
 pub use chorus_core::{ConnId, EventData, HubError, PeerInfo};
 pub use chorus_proto::{MessageKind, WsMessage};
 pub use config::{Config, ConfigError};
-pub use io::{Ack, AckError, ConnectError, Data, EmitError, Emitter, Handshake, Io, Socket};
-pub use raw::{Conn, RawEndpoint, RawHandlers};
+pub use events::{
+    Ack, AckError, ConnectError, Data, EmitError, Emitter, Handshake, Io, Sent, Socket,
+};
 pub use server::{Server, StartError};
-pub use tls::TlsError;
-pub use transport::Closed;
-pub use upgrade::HandshakeError;
+pub use session::raw::{Conn, RawEndpoint, RawHandlers};
+pub use wire::{Closed, HandshakeError, TlsError};

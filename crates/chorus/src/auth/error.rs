@@ -1,11 +1,8 @@
 //! [`AuthError`]: why a token was refused, and how each refusal looks on the wire.
 //!
-//! One place maps a refusal to HTTP (a `401` before the upgrade), to the native protocol
-//! (error code `invalid_token`) and to Socket.IO (a CONNECT_ERROR), so the three protocols
-//! say the same thing about the same token.
-
-use axum::response::{IntoResponse, Response};
-use http::{header, HeaderValue, StatusCode};
+//! Every protocol says the same thing about the same token: HTTP (a `401` before the
+//! upgrade, see `crate::refusal`), the native protocol (error code `invalid_token`) and
+//! Socket.IO (a CONNECT_ERROR with [`AuthError::to_json`] as its data).
 
 use crate::metrics::Event;
 
@@ -62,25 +59,5 @@ impl AuthError {
     /// The JSON body of a `401`, and the `data` of a Socket.IO CONNECT_ERROR.
     pub(crate) fn to_json(&self) -> serde_json::Value {
         serde_json::json!({ "error": self.code(), "message": self.to_string() })
-    }
-}
-
-/// `401 Unauthorized` with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750) and
-/// the body `{"error":"invalid_token","message":"…"}`: sent before the upgrade, so the client
-/// never gets a socket it would lose at once.
-impl IntoResponse for AuthError {
-    fn into_response(self) -> Response {
-        let body = format!("{}\n", self.to_json());
-        let mut response = (
-            StatusCode::UNAUTHORIZED,
-            [(header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response();
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static(r#"Bearer realm="chorus", error="invalid_token""#),
-        );
-        response
     }
 }

@@ -23,7 +23,7 @@ mod verifier;
 
 use std::sync::{Arc, Weak};
 
-use chorus_core::{CloseReason, Mailbox};
+use chorus_core::Mailbox;
 
 pub use error::AuthError;
 pub(crate) use expiry::Expiries;
@@ -33,13 +33,13 @@ pub use identity::{Identity, Patterns};
 pub use verifier::{KeyError, Verifier, MAX_TOKEN_LEN};
 
 use crate::metrics::Metrics;
-use crate::raw::HandshakeInfo;
+use crate::wire::{close, HandshakeInfo};
 
 /// The close code of a connection whose token expired: 3000, registered with IANA as
 /// "Unauthorized" for exactly this.
-pub const EXPIRED_CLOSE_CODE: u16 = 3000;
+pub const EXPIRED_CLOSE_CODE: u16 = close::TOKEN_EXPIRED;
 /// The close reason that goes with [`EXPIRED_CLOSE_CODE`].
-pub const EXPIRED_CLOSE_REASON: &str = "token expired";
+pub const EXPIRED_CLOSE_REASON: &str = close::TOKEN_EXPIRED_REASON;
 
 /// The server's authentication: the verifier, whether anonymous clients are let in, and
 /// the expiry clock. Exists only when a key is configured; without one no token is read.
@@ -152,7 +152,7 @@ pub(crate) fn close_on_expiry(mailbox: &Arc<Mailbox>) -> impl Fn() + Send + Sync
     let mailbox: Weak<Mailbox> = Arc::downgrade(mailbox);
     move || {
         if let Some(mailbox) = mailbox.upgrade() {
-            mailbox.close(CloseReason::new(EXPIRED_CLOSE_CODE, EXPIRED_CLOSE_REASON));
+            mailbox.close(close::token_expired());
         }
     }
 }

@@ -230,8 +230,11 @@ fn identity_from_claims(
     let name = match claims.get("name") {
         None | Some(Value::Null) => None,
         Some(Value::String(name)) => Some(
-            chorus_proto::native::command::check_name(name, &crate::native::limits())
-                .map_err(|why| AuthError::BadClaims(format!("`name`: {why}")))?,
+            chorus_proto::native::command::check_name(
+                name,
+                &chorus_proto::native::Limits::default(),
+            )
+            .map_err(|why| AuthError::BadClaims(format!("`name`: {why}")))?,
         ),
         Some(_) => return Err(bad("`name` must be a string")),
     };

@@ -1,0 +1,49 @@
+//! The event level, the socket.io way: `io.on_connection`, `socket.on("event")`,
+//! `socket.emit`, rooms, broadcasts and acks.
+//!
+//! An [`Io`] is the event layer of one namespace: `/` (which native `/ws` clients and
+//! Socket.IO clients share, rooms included) or a named Socket.IO namespace
+//! (`server.of("/admin")`). Each client is a [`Socket`], whatever protocol it speaks: what
+//! differs per protocol is handed in by the session as a [`wire::Wire`]. Handlers are plain
+//! closures that run on the connection's task: they may emit, join, reply and spawn, but
+//! should not block. Emits never wait — they queue on each recipient's bounded queue.
+//!
+//! * [`io`] — [`Io`]: a namespace's sockets, handlers, middlewares and broadcasts.
+//! * [`socket`] — [`Socket`]: one client; handlers, emits, rooms, acks, disconnect.
+//! * [`emitter`] — [`Emitter`]: a broadcast being built (rooms, exclusions, volatile).
+//! * [`handshake`] — [`Handshake`], what a client said when it connected, and the
+//!   middlewares' [`ConnectError`].
+//! * [`data`] — [`Data`]: an event's data, parsed only when asked.
+//! * [`ack`] — [`Ack`], the answer to a client's event, and the table of the server's own
+//!   emits awaiting the client's answer.
+//! * [`wire`] — what a socket's protocol does for the event layer.
+
+pub(crate) mod ack;
+pub(crate) mod data;
+pub(crate) mod emitter;
+pub(crate) mod handshake;
+pub(crate) mod io;
+pub(crate) mod socket;
+pub(crate) mod wire;
+
+use chorus_core::HubError;
+
+pub use ack::{Ack, AckError};
+pub use data::Data;
+pub use emitter::{Emitter, Sent};
+pub use handshake::{ConnectError, Handshake};
+pub(crate) use io::close;
+pub use io::Io;
+pub(crate) use socket::EventFn;
+pub use socket::Socket;
+
+/// Why an emit failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EmitError {
+    /// The data could not be serialised to JSON.
+    #[error("cannot serialise event data: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The hub refused (for example: not in the room).
+    #[error(transparent)]
+    Hub(#[from] HubError),
+}

@@ -1,0 +1,397 @@
+//! [`Socket`]: one client of the event layer, whichever protocol it speaks.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chorus_core::{
+    Broadcast, ConnId, Event, EventData, HubError, Outbound, Peer, PeerInfo, SenderInfo,
+};
+use http::HeaderMap;
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
+
+use super::ack::{AckError, Pending};
+use super::io::IoInner;
+use super::wire::Wire;
+use super::{Ack, Data, EmitError, Emitter, Handshake};
+use crate::auth::{Identity, RefreshError, Refreshed};
+
+pub(crate) type EventFn = Arc<dyn Fn(&Socket, Data, Ack) + Send + Sync>;
+type DisconnectFn = Box<dyn FnOnce(&Socket, &str) + Send>;
+
+/// One client of the event layer. Cheap to clone; all clones are the same socket.
+#[derive(Clone)]
+pub struct Socket {
+    pub(crate) inner: Arc<SocketInner>,
+}
+
+pub(crate) struct SocketInner {
+    pub(crate) peer: Arc<Peer>,
+    pub(crate) io: Arc<IoInner>,
+    pub(crate) handshake: Handshake,
+    /// What its protocol does for the event layer.
+    pub(crate) wire: Box<dyn Wire>,
+    /// By event name. A short list searched in order rather than a map: a socket has a
+    /// handful of events, and a map's table costs every socket ~0.3 KiB more.
+    pub(crate) handlers: RwLock<Vec<(Cow<'static, str>, EventFn)>>,
+    pub(crate) on_disconnect: Mutex<Vec<DisconnectFn>>,
+    pub(crate) data: Mutex<http::Extensions>,
+    pub(crate) acks: Mutex<Pending>,
+    pub(crate) connected: AtomicBool,
+}
+
+impl fmt::Debug for Socket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("namespace", self.namespace())
+            .finish()
+    }
+}
+
+impl Socket {
+    pub(crate) fn new(
+        peer: Arc<Peer>,
+        io: Arc<IoInner>,
+        handshake: Handshake,
+        wire: Box<dyn Wire>,
+    ) -> Self {
+        Socket {
+            inner: Arc::new(SocketInner {
+                peer,
+                io,
+                handshake,
+                wire,
+                handlers: RwLock::new(Vec::new()),
+                on_disconnect: Mutex::new(Vec::new()),
+                data: Mutex::new(http::Extensions::new()),
+                acks: Mutex::new(Pending::default()),
+                connected: AtomicBool::new(true),
+            }),
+        }
+    }
+
+    /// The socket's id (for a Socket.IO client, its `socket.id` in this namespace).
+    pub fn id(&self) -> ConnId {
+        self.inner.peer.id()
+    }
+
+    /// The event layer of the socket's namespace: `socket.io().emit(...)` reaches everyone
+    /// (socket.io's `io.emit` from inside a handler, without capturing `io`).
+    pub fn io(&self) -> super::Io {
+        super::Io::from_inner(self.inner.io.clone())
+    }
+
+    /// The namespace the socket is in (`/` for the main one).
+    pub fn namespace(&self) -> &Arc<str> {
+        self.inner.io.ns.name()
+    }
+
+    /// True for a Socket.IO client, false for a native one.
+    pub fn is_socketio(&self) -> bool {
+        self.inner.wire.is_socketio()
+    }
+
+    /// True for a Socket.IO client that came back after losing its connection and was
+    /// restored: same id, same rooms, and every message it missed in rooms with history
+    /// already replayed (socket.io's `socket.recovered`; see `docs/socketio.md`). Handlers
+    /// registered in `on_connection` are registered again, per-socket data is not restored.
+    pub fn recovered(&self) -> bool {
+        self.inner.wire.recovered()
+    }
+
+    /// True until the socket disconnects.
+    pub fn connected(&self) -> bool {
+        self.inner.connected.load(Ordering::Acquire)
+    }
+
+    /// The nickname.
+    pub fn name(&self) -> Arc<str> {
+        self.inner.peer.name()
+    }
+
+    /// Sets the nickname; rooms the socket is in see a presence update.
+    pub fn set_name(&self, name: impl Into<Arc<str>>) {
+        self.inner.peer.set(Some(name.into()), None);
+        self.inner.io.ns.announce_update(&self.inner.peer);
+    }
+
+    /// What the client said when it connected: headers, query, cookies, auth payload.
+    pub fn handshake(&self) -> &Handshake {
+        &self.inner.handshake
+    }
+
+    /// Who the client's token says it is (`None` for an anonymous client): see
+    /// [`Handshake::identity`].
+    pub fn identity(&self) -> Option<Arc<Identity>> {
+        self.inner.handshake.identity()
+    }
+
+    /// Replaces the socket's token with `token` before it expires: it must verify and be
+    /// for the same user (`sub`). The new token's expiry, permissions and name take effect
+    /// at once; rooms its `join` claim no longer allows are left. This is what the native
+    /// `refresh` command and `chorus serve`'s Socket.IO `refresh` event do.
+    pub fn refresh(&self, token: &str) -> Result<Refreshed, RefreshError> {
+        let grant = self
+            .inner
+            .handshake
+            .grant
+            .as_ref()
+            .ok_or(RefreshError::NoToken)?;
+        let before = grant.identity();
+        let identity = grant.refresh(token)?;
+        if identity.nickname() != before.nickname() {
+            self.set_name(identity.nickname());
+        }
+        let left = self
+            .rooms()
+            .into_iter()
+            .filter(|room| !identity.join.allows(room) && self.leave(room).is_ok())
+            .collect();
+        Ok(Refreshed { identity, left })
+    }
+
+    /// The client's address.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.inner.handshake.remote_addr()
+    }
+
+    /// The handshake request's headers, less those that served only the WebSocket upgrade
+    /// (`Connection`, `Upgrade`, `Sec-WebSocket-Key`, `-Version` and `-Extensions`).
+    pub fn headers(&self) -> &HeaderMap {
+        self.inner.handshake.headers()
+    }
+
+    /// A query parameter of the handshake URL.
+    pub fn query(&self, key: &str) -> Option<String> {
+        self.inner.handshake.query(key)
+    }
+
+    /// A cookie sent with the handshake.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.inner.handshake.cookie(name)
+    }
+
+    /// Registers the handler for an event sent by this client. The handler gets the data
+    /// and an [`Ack`] to answer with.
+    pub fn on(&self, event: &str, f: impl Fn(&Socket, Data, Ack) + Send + Sync + 'static) {
+        self.set_handler(Cow::Owned(event.to_owned()), Arc::new(f));
+    }
+
+    /// Registers handlers shared with other sockets (made once, referenced by each).
+    pub(crate) fn on_each(&self, table: &[(&'static str, EventFn)]) {
+        self.inner.handlers.write().reserve_exact(table.len());
+        for (event, f) in table {
+            self.set_handler(Cow::Borrowed(event), f.clone());
+        }
+    }
+
+    fn set_handler(&self, event: Cow<'static, str>, f: EventFn) {
+        let mut handlers = self.inner.handlers.write();
+        match handlers.iter_mut().find(|(name, _)| *name == event) {
+            Some(slot) => slot.1 = f,
+            None => {
+                handlers.reserve_exact(1);
+                handlers.push((event, f));
+            }
+        }
+    }
+
+    /// Registers a handler called once when the socket disconnects, with the reason
+    /// (socket.io's reasons: `client namespace disconnect`, `server namespace disconnect`,
+    /// `transport close`, `transport error`, `ping timeout`, `parse error`,
+    /// `server shutting down`).
+    pub fn on_disconnect(&self, f: impl FnOnce(&Socket, &str) + Send + 'static) {
+        self.inner.on_disconnect.lock().push(Box::new(f));
+    }
+
+    /// Sends an event to this socket.
+    pub fn emit(&self, event: &str, data: &impl Serialize) -> Result<(), EmitError> {
+        self.push_event(event, EventData::json(data)?)
+    }
+
+    /// Sends binary data as an event to this socket.
+    pub fn emit_binary(&self, event: &str, data: impl Into<Bytes>) -> Result<(), EmitError> {
+        self.push_event(event, EventData::Binary(data.into()))
+    }
+
+    /// Sends event data as it is (several arguments, binary inside them).
+    pub fn emit_args(&self, event: &str, data: Data) -> Result<(), EmitError> {
+        self.push_event(event, data.into_inner())
+    }
+
+    fn push_event(&self, event: &str, data: EventData) -> Result<(), EmitError> {
+        let event = Event {
+            namespace: self.namespace().clone(),
+            name: Arc::from(event),
+            data,
+            room: None,
+            from: None,
+            pos: None,
+            seq: 0,
+            offset: None,
+        };
+        if self
+            .inner
+            .peer
+            .push(Outbound::Shared(Broadcast::event(event)))
+        {
+            Ok(())
+        } else {
+            Err(HubError::Closed.into())
+        }
+    }
+
+    /// Sends an event and waits for the client to acknowledge it, at most `timeout`: a
+    /// Socket.IO client's callback, or a native client's `ack` command (chorus.js answers
+    /// with what the handler returns). The answer comes back as [`Data`].
+    pub async fn emit_with_ack(
+        &self,
+        event: &str,
+        data: &impl Serialize,
+        timeout: Duration,
+    ) -> Result<Data, AckError> {
+        let data = EventData::json(data)?;
+        self.emit_args_with_ack(event, Data(data), timeout).await
+    }
+
+    /// [`Socket::emit_with_ack`] with event data as it is.
+    pub async fn emit_args_with_ack(
+        &self,
+        event: &str,
+        data: Data,
+        timeout: Duration,
+    ) -> Result<Data, AckError> {
+        if !self.connected() {
+            return Err(AckError::Disconnected);
+        }
+        let (id, answer) = self.inner.acks.lock().register().ok_or(AckError::TooMany)?;
+        let item = self
+            .inner
+            .wire
+            .event_with_ack(self.namespace(), event, data.into_inner(), id);
+        if !self.inner.peer.push(item) {
+            self.inner.acks.lock().forget(id);
+            return Err(AckError::Disconnected);
+        }
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Ok(data)) => Ok(data),
+            Ok(Err(_)) => Err(AckError::Disconnected),
+            Err(_) => {
+                self.inner.acks.lock().forget(id);
+                Err(AckError::Timeout)
+            }
+        }
+    }
+
+    /// Joins a room; returns its members.
+    ///
+    /// Not restricted by the client's token: your code decides (the `join` claim limits
+    /// what the client asks for itself: native `join`, the Socket.IO built-ins).
+    ///
+    /// In a room with history the join is ordered with the room's messages (it goes through
+    /// the publisher's gate): the socket receives every message numbered after its join and
+    /// none before. A message emitted just before the join but not yet stored is numbered
+    /// after it, so the socket receives it — the room's order is its stream's.
+    pub fn join(&self, room: &str) -> Result<Vec<PeerInfo>, HubError> {
+        // A handle kept past the disconnect (a handler that finished late) must not put
+        // the id back in a room: a restored socket may have it now.
+        if !self.connected() {
+            return Err(HubError::Closed);
+        }
+        let io = &self.inner.io;
+        let (members, pos) = match io.history_for(room) {
+            Some(publisher) => {
+                let room: Arc<str> = Arc::from(room);
+                let joined = publisher.join(&io.ns, &self.inner.peer, &room, None, 0)?;
+                (joined.members, Some(joined.pos))
+            }
+            None => (io.ns.join(&self.inner.peer, room)?, None),
+        };
+        self.inner.wire.joined(room, pos);
+        Ok(members)
+    }
+
+    /// Leaves a room.
+    pub fn leave(&self, room: &str) -> Result<(), HubError> {
+        self.inner.io.ns.leave(&self.inner.peer, room)?;
+        self.inner.wire.left(room);
+        Ok(())
+    }
+
+    /// The rooms this socket is in.
+    pub fn rooms(&self) -> Vec<Arc<str>> {
+        self.inner.peer.rooms()
+    }
+
+    /// An emitter for the other members of `room` (the sender left out, as in socket.io's
+    /// `socket.to(room)`). Events carry this socket as their sender.
+    pub fn to(&self, room: &str) -> Emitter {
+        Emitter::new(
+            self.inner.io.ns.clone(),
+            self.inner.io.publisher.clone(),
+            Some(self.sender()),
+        )
+        .to(room)
+        .except(self.id())
+    }
+
+    /// An emitter for every socket of the namespace but this one (socket.io's
+    /// `socket.broadcast`).
+    pub fn broadcast(&self) -> Emitter {
+        Emitter::new(
+            self.inner.io.ns.clone(),
+            self.inner.io.publisher.clone(),
+            Some(self.sender()),
+        )
+        .except(self.id())
+    }
+
+    /// Disconnects the socket. A native client's connection is closed (1000). A Socket.IO
+    /// client is told it was disconnected from this namespace (its reason: `io server
+    /// disconnect`, and it does not reconnect by itself); the connection underneath closes
+    /// once no namespace is left on it.
+    pub fn disconnect(&self) {
+        self.inner.wire.disconnect(self);
+    }
+
+    /// Stores per-socket data of any type (one value per type).
+    pub fn insert_data<T: Clone + Send + Sync + 'static>(&self, value: T) {
+        self.inner.data.lock().insert(value);
+    }
+
+    /// A copy of the per-socket data of type `T`.
+    pub fn data<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.inner.data.lock().get::<T>().cloned()
+    }
+
+    pub(crate) fn peer(&self) -> &Arc<Peer> {
+        &self.inner.peer
+    }
+
+    pub(crate) fn handler(&self, event: &str) -> Option<EventFn> {
+        let handlers = self.inner.handlers.read();
+        handlers
+            .iter()
+            .find(|(name, _)| name == event)
+            .map(|(_, f)| f.clone())
+    }
+
+    pub(crate) fn sender(&self) -> SenderInfo {
+        SenderInfo {
+            id: self.id(),
+            name: self.name(),
+        }
+    }
+
+    /// Delivers a Socket.IO client's answer to one of our emits.
+    pub(crate) fn resolve_ack(&self, id: u64, data: Data) {
+        self.inner.acks.lock().resolve(id, data);
+    }
+}

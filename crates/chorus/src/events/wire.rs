@@ -1,0 +1,70 @@
+//! What a socket's protocol does for the event layer, handed in by the session that opened
+//! the socket: the only protocol knowledge an [`crate::Io`] or a [`crate::Socket`] has.
+//!
+//! The event API is the same for a native `/ws` client and a Socket.IO one; what differs —
+//! how an event asking for an answer is framed, how an answer reaches the client, what a
+//! server-side disconnect sends, what a recovery session wants to know of joins — is here,
+//! as traits the sessions implement (`session::native`, `session::socketio`).
+
+use std::sync::Arc;
+
+use chorus_core::{EventData, Outbound, StreamPos};
+use serde_json::value::RawValue;
+
+use super::Socket;
+
+/// A socket's protocol.
+pub(crate) trait Wire: Send + Sync + 'static {
+    /// True for a Socket.IO client.
+    fn is_socketio(&self) -> bool {
+        false
+    }
+
+    /// True for a client that came back after a lost connection and was restored.
+    fn recovered(&self) -> bool {
+        false
+    }
+
+    /// Event `name` with `data` for this client, asking it to answer with `id`.
+    fn event_with_ack(
+        &self,
+        namespace: &Arc<str>,
+        name: &str,
+        data: EventData,
+        id: u64,
+    ) -> Outbound;
+
+    /// The server disconnects `socket` (`Socket::disconnect`).
+    fn disconnect(&self, socket: &Socket);
+
+    /// The socket joined `room`; `pos` is the room's position then, in a room with history.
+    fn joined(&self, _room: &str, _pos: Option<StreamPos>) {}
+
+    /// The socket left `room`.
+    fn left(&self, _room: &str) {}
+
+    /// The socket is gone, for `reason`.
+    fn closed(&self, _reason: &str) {}
+}
+
+/// How the answer to one client event reaches the client: made by the session for each
+/// event that asks for one (a native request id, a Socket.IO ack id).
+pub(crate) trait Responder: Send {
+    /// The answer, framed for the client.
+    fn answer(self: Box<Self>, answer: Answer<'_>) -> Outbound;
+
+    /// What the client gets when the handler drops the answer unsent, if anything.
+    fn unanswered(self: Box<Self>) -> Option<Outbound> {
+        None
+    }
+}
+
+/// What a handler answers with.
+pub(crate) enum Answer<'a> {
+    /// One JSON value.
+    Json(Box<RawValue>),
+    /// Event data as it is (several arguments, binary inside them).
+    Data(EventData),
+    /// An error, with a message.
+    Error(&'a str),
+}

@@ -1,0 +1,159 @@
+//! [`Routes`]: everything the server's router dispatches to, and [`Routes::router`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chorus_core::Hub;
+use http::StatusCode;
+use parking_lot::RwLock;
+
+use super::assets;
+use crate::events::Io;
+use crate::refusal::Refusal;
+use crate::session::engineio::Engine;
+use crate::session::raw::room::RawRooms;
+use crate::session::raw::RawEndpoint;
+use crate::session::{native, Context};
+use crate::wire::handshake::is_attempt;
+use crate::wire::listener::Admission;
+use crate::wire::HandshakeError;
+
+/// The path of the native protocol endpoint.
+pub(crate) const NATIVE_PATH: &str = "/ws";
+
+/// What the router serves: the endpoints registered so far, and what they need.
+#[derive(Debug)]
+pub(crate) struct Routes {
+    pub(crate) ctx: Arc<Context>,
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) admission: Arc<Admission>,
+    /// The event layer's namespace `/`, which `/ws` clients join.
+    pub(crate) native: Io,
+    pub(crate) raw_rooms: RawRooms,
+    /// Engine.IO endpoints by path (without the trailing `/`).
+    pub(crate) engines: RwLock<Vec<(String, Arc<Engine>)>>,
+    pub(crate) endpoints: RwLock<HashMap<String, RawEndpoint>>,
+    /// The application's own routes, for plain HTTP.
+    pub(crate) http: RwLock<Option<Router>>,
+    pub(crate) socketio_client: std::sync::OnceLock<Option<bytes::Bytes>>,
+}
+
+impl Routes {
+    /// The axum router serving all of it.
+    pub(crate) fn router(self: &Arc<Self>) -> Router {
+        let mut router = Router::new()
+            .route("/healthz", get(healthz))
+            .route("/metrics", get(metrics));
+        if self.ctx.config.chat_page {
+            router = assets::routes(router);
+        } else {
+            router = router.route("/chorus.js", get(assets::chorus_js));
+        }
+        router.fallback(dispatch).with_state(self.clone())
+    }
+
+    /// Serves an Engine.IO endpoint at `path`, replacing any earlier one there.
+    pub(crate) fn mount_engine(&self, path: &str, engine: Arc<Engine>) {
+        let path = path.trim_end_matches('/').to_owned();
+        let mut engines = self.engines.write();
+        engines.retain(|(p, _)| *p != path);
+        engines.push((path, engine));
+    }
+
+    fn engine_at(&self, path: &str) -> Option<Arc<Engine>> {
+        let path = path.trim_end_matches('/');
+        self.engines
+            .read()
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, e)| e.clone())
+    }
+
+    /// The Prometheus text exposition of the server's counters and gauges.
+    pub(crate) fn metrics_text(&self) -> String {
+        let sessions: Vec<(String, usize)> = self
+            .engines
+            .read()
+            .iter()
+            .map(|(path, engine)| (format!("{path}/"), engine.session_count()))
+            .collect();
+        self.ctx
+            .metrics
+            .render(&self.hub, self.admission.open(), &sessions)
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn metrics(State(routes): State<Arc<Routes>>) -> Response {
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        routes.metrics_text(),
+    )
+        .into_response()
+}
+
+async fn dispatch(State(routes): State<Arc<Routes>>, req: Request) -> Response {
+    let path = req.uri().path().to_owned();
+    let config = &routes.ctx.config;
+    if let Some(engine) = routes.engine_at(&path) {
+        return engine.handle(routes.ctx.clone(), req).await;
+    }
+    if config.socketio
+        && req.method() == http::Method::GET
+        && path.strip_prefix(config.socketio_path.as_str()) == Some("socket.io.js")
+    {
+        return assets::socketio_client(config, &routes.socketio_client);
+    }
+    let attempt = is_attempt(&req);
+    if !attempt {
+        let http = routes.http.read().clone();
+        if let Some(http) = http {
+            use tower::ServiceExt;
+            return match http.oneshot(req).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+        }
+    }
+    let not_websocket = || {
+        routes
+            .ctx
+            .refuse(Refusal::from(HandshakeError::NotWebSocket))
+    };
+    if path == NATIVE_PATH {
+        return if attempt {
+            native::accept(&routes.ctx, &routes.native, req)
+        } else {
+            not_websocket()
+        };
+    }
+    let endpoint = routes.endpoints.read().get(&path).cloned();
+    if let Some(endpoint) = endpoint {
+        return if attempt {
+            endpoint.accept(&routes.ctx, req)
+        } else {
+            not_websocket()
+        };
+    }
+    if attempt {
+        if config.raw_rooms {
+            return routes.raw_rooms.accept(&routes.ctx, req);
+        }
+        return Refusal::NoEndpoint.into_response();
+    }
+    if path == "/" && config.chat_page && req.method() == http::Method::GET {
+        return assets::index().await.into_response();
+    }
+    (StatusCode::NOT_FOUND, Body::from("not found\n")).into_response()
+}

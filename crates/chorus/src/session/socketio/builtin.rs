@@ -1,0 +1,210 @@
+//! The events `chorus serve` gives Socket.IO clients, so they can use rooms without any
+//! server code — and chat with the native `/ws` clients in the same rooms.
+//!
+//! Socket.IO has no client-side room commands: rooms are the server application's business.
+//! A server with no application code (the `chorus` binary) answers these events instead, the
+//! counterparts of the native protocol's commands (see `docs/socketio.md`):
+//!
+//! | client emits | does | acks with |
+//! |---|---|---|
+//! | `join` (room) | joins the room; members hear a presence `join` | `{room, members}` |
+//! | `leave` (room) | leaves it | `{room}` |
+//! | `set` ({name}) | sets the nickname shown to native clients | `{name}` |
+//! | `to` (room, event, ...args) | sends `event` with the args to the room's *other* members (socket.io's `socket.to(room).emit`) | `{delivered}` (+ `offset`, `epoch` once stored, in a room with history) |
+//! | `broadcast` (event, ...args) | sends it to everyone else (`socket.broadcast.emit`) | `{delivered}` |
+//! | `refresh` (token) | replaces the socket's token (same user), as the native `refresh` | `{expires_at, name, left}` |
+//!
+//! `to` and `broadcast` need `client_emits` (on by default), and `to` needs the sender to be
+//! in the room, as for native clients. Errors are acked as `{error: {code, message}}`.
+//!
+//! A socket with a token (see `docs/auth.md`) is held to it, as a native client is: `join`
+//! needs its `join` claim to allow the room, `to` its `publish` claim, `broadcast` a
+//! `publish` claim that allows every room; its name is the token's, so `set` is refused.
+//! These checks use only the public API ([`Socket::identity`]): application code can do
+//! the same.
+
+use chorus_core::{EventData, HubError};
+use serde_json::json;
+use serde_json::value::RawValue;
+
+use std::sync::Arc;
+
+use crate::events::{Ack, Data, EventFn, Io, Socket};
+
+/// Installs the built-in events on every Socket.IO socket of `io`. The handlers are made
+/// once and shared: each socket holds only its references to them.
+pub fn install(io: &Io, client_emits: bool) {
+    let table = table(client_emits);
+    io.on_connection(move |socket| {
+        if socket.is_socketio() {
+            socket.on_each(&table.0);
+        }
+    });
+}
+
+/// Registers the built-in events on one socket.
+pub fn events(socket: &Socket, client_emits: bool) {
+    socket.on_each(&table(client_emits).0);
+}
+
+/// The built-in handlers, by event name.
+struct Table(Vec<(&'static str, EventFn)>);
+
+impl Table {
+    fn on(&mut self, event: &'static str, f: impl Fn(&Socket, Data, Ack) + Send + Sync + 'static) {
+        self.0.push((event, Arc::new(f)));
+    }
+}
+
+fn table(client_emits: bool) -> Table {
+    let mut socket = Table(Vec::new());
+    socket.on("join", |socket, data, ack| {
+        let Some(room) = data.as_str() else {
+            return refuse(ack, "bad_request", "join takes a room name");
+        };
+        if socket.identity().is_some_and(|id| !id.join.allows(&room)) {
+            return refuse(
+                ack,
+                "forbidden",
+                "your token does not allow joining this room",
+            );
+        }
+        match socket.join(&room) {
+            Ok(members) => {
+                let members: Vec<_> = members
+                    .iter()
+                    .map(|m| json!({ "id": m.id, "name": &*m.name, "data": m.data.as_deref() }))
+                    .collect();
+                ack.send(&json!({ "room": room, "members": members }));
+            }
+            Err(err) => refuse_hub(ack, &err),
+        }
+    });
+    socket.on("leave", |socket, data, ack| {
+        let Some(room) = data.as_str() else {
+            return refuse(ack, "bad_request", "leave takes a room name");
+        };
+        match socket.leave(&room) {
+            Ok(()) => ack.send(&json!({ "room": room })),
+            Err(err) => refuse_hub(ack, &err),
+        }
+    });
+    socket.on("set", |socket, data, ack| {
+        if socket.identity().is_some() {
+            return refuse(
+                ack,
+                "forbidden",
+                "the name of a socket with a token is the token's (`name` claim)",
+            );
+        }
+        match data
+            .parse::<serde_json::Value>()
+            .ok()
+            .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+        {
+            Some(name) if !name.is_empty() && name.len() <= 64 => {
+                socket.set_name(name.as_str());
+                ack.send(&json!({ "name": name }));
+            }
+            _ => refuse(ack, "bad_request", "set takes {name}: 1 to 64 bytes"),
+        }
+    });
+    socket.on("to", move |socket, data, ack| {
+        if !client_emits {
+            return refuse(ack, "forbidden", "this server does not let clients emit");
+        }
+        let (Some(room), Some(event)) = (text(&data, 0), text(&data, 1)) else {
+            return refuse(ack, "bad_request", "to takes (room, event, ...args)");
+        };
+        if socket
+            .identity()
+            .is_some_and(|id| !id.publish.allows(&room))
+        {
+            return refuse(
+                ack,
+                "forbidden",
+                "your token does not allow publishing to this room",
+            );
+        }
+        if !socket.rooms().iter().any(|r| **r == *room) {
+            return refuse_hub(ack, &HubError::NotInRoom(room));
+        }
+        // The ack waits for the store, as a native client's reply does: acknowledged
+        // means recoverable.
+        socket
+            .to(&room)
+            .emit_args_then(&event, rest(&data, 2), move |sent| match sent {
+                Ok(sent) => match sent.pos {
+                    Some(pos) => ack.send(&json!({
+                        "delivered": sent.delivered,
+                        "offset": pos.offset,
+                        "epoch": &*pos.epoch,
+                    })),
+                    None => ack.send(&json!({ "delivered": sent.delivered })),
+                },
+                Err(err) => refuse(ack, "internal", &err.to_string()),
+            });
+    });
+    socket.on("broadcast", move |socket, data, ack| {
+        if !client_emits {
+            return refuse(ack, "forbidden", "this server does not let clients emit");
+        }
+        let Some(event) = text(&data, 0) else {
+            return refuse(ack, "bad_request", "broadcast takes (event, ...args)");
+        };
+        if socket
+            .identity()
+            .is_some_and(|id| !id.publish.allows_every_room())
+        {
+            return refuse(
+                ack,
+                "forbidden",
+                "your token allows publishing to some rooms only, not to everyone",
+            );
+        }
+        let delivered = socket.broadcast().emit_args(&event, rest(&data, 1));
+        ack.send(&json!({ "delivered": delivered }));
+    });
+    socket.on("refresh", |socket, data, ack| {
+        let Some(token) = data.as_str() else {
+            return refuse(ack, "bad_request", "refresh takes the new token");
+        };
+        match socket.refresh(&token) {
+            Ok(refreshed) => ack.send(&json!({
+                "expires_at": refreshed.identity.expires_at_unix(),
+                "name": refreshed.identity.nickname(),
+                "left": refreshed.left.iter().map(|r| &**r).collect::<Vec<_>>(),
+            })),
+            Err(err) => refuse(ack, err.code().as_str(), &err.to_string()),
+        }
+    });
+    socket
+}
+
+fn text(data: &Data, index: usize) -> Option<String> {
+    data.arg(index).and_then(|d| d.as_str())
+}
+
+/// The arguments from `from` on: one as itself, several as they are, none as `null`.
+fn rest(data: &Data, from: usize) -> Data {
+    let (args, attachments) = data.to_args();
+    let items: Vec<&RawValue> = serde_json::from_str(args.get()).unwrap_or_default();
+    let tail = items.get(from..).unwrap_or_default();
+    if tail.len() == 1 {
+        if let Some(one) = data.arg(from) {
+            return one;
+        }
+    }
+    let joined: Vec<&str> = tail.iter().map(|v| v.get()).collect();
+    let args = RawValue::from_string(format!("[{}]", joined.join(","))).expect("JSON array");
+    Data::new(EventData::Args { args, attachments })
+}
+
+fn refuse(ack: Ack, code: &str, message: &str) {
+    ack.send(&json!({ "error": { "code": code, "message": message } }));
+}
+
+fn refuse_hub(ack: Ack, err: &HubError) {
+    let code = err.code().as_str();
+    ack.send(&json!({ "error": { "code": code, "message": err.to_string() } }));
+}

@@ -1,0 +1,129 @@
+//! What a Socket.IO client's protocol does for the event layer: events that ask for an
+//! answer and answers to the client's own (ACK packets, binary attachments after them), the
+//! server's disconnect of one namespace, and what the recovery session hears of joins.
+
+use std::sync::{Arc, Weak};
+
+use chorus_core::{EventData, Outbound, StreamPos};
+use chorus_proto::socketio::{self, binary, Args};
+use chorus_proto::WsMessage;
+
+use super::recovery::SessionLink;
+use super::Link;
+use crate::events::wire::{Answer, Responder, Wire};
+use crate::events::{self, Socket};
+use crate::wire::close;
+
+/// A Socket.IO socket's protocol: its namespace, on a connection that may carry others,
+/// with its recovery session when the server keeps them.
+pub(crate) struct SocketIoWire {
+    pub(crate) nsp: Arc<str>,
+    pub(crate) link: Weak<Link>,
+    pub(crate) session: Option<SessionLink>,
+    pub(crate) recovered: bool,
+}
+
+impl Wire for SocketIoWire {
+    fn is_socketio(&self) -> bool {
+        true
+    }
+
+    fn recovered(&self) -> bool {
+        self.recovered
+    }
+
+    fn event_with_ack(
+        &self,
+        _namespace: &Arc<str>,
+        name: &str,
+        data: EventData,
+        id: u64,
+    ) -> Outbound {
+        packet(data, |args, n| {
+            socketio::event(&self.nsp, Some(id), name, args, n)
+        })
+    }
+
+    /// The client is told it was disconnected from this namespace (its reason: `io server
+    /// disconnect`, and it does not reconnect by itself); the connection underneath closes
+    /// once no namespace is left on it.
+    fn disconnect(&self, socket: &Socket) {
+        if !socket.connected() {
+            return;
+        }
+        let peer = socket.peer();
+        peer.push(Outbound::Message(socketio::disconnect(&self.nsp)));
+        let remaining = self
+            .link
+            .upgrade()
+            .map_or(0, |link| link.remove(&self.nsp, socket.id()));
+        events::close(socket, "server namespace disconnect");
+        if remaining == 0 {
+            peer.push(Outbound::Close(close::normal("disconnected by server")));
+        }
+    }
+
+    fn joined(&self, room: &str, pos: Option<StreamPos>) {
+        if let Some(session) = &self.session {
+            session.joined(room, pos);
+        }
+    }
+
+    fn left(&self, room: &str) {
+        if let Some(session) = &self.session {
+            session.left(room);
+        }
+    }
+
+    fn closed(&self, reason: &str) {
+        if let Some(session) = &self.session {
+            session.closed(reason);
+        }
+    }
+}
+
+/// The ACK of a client's event `id` in namespace `nsp`.
+pub(crate) struct AckReply {
+    pub(crate) nsp: Arc<str>,
+    pub(crate) id: u64,
+}
+
+impl Responder for AckReply {
+    fn answer(self: Box<Self>, answer: Answer<'_>) -> Outbound {
+        let (nsp, id) = (&self.nsp, self.id);
+        match answer {
+            Answer::Json(raw) => Outbound::Message(socketio::ack(nsp, id, Args::One(&raw), 0)),
+            Answer::Data(data) => packet(data, |args, n| socketio::ack(nsp, id, args, n)),
+            Answer::Error(message) => {
+                let raw = serde_json::value::to_raw_value(&serde_json::json!({ "error": message }))
+                    .expect("a JSON object");
+                Outbound::Message(socketio::ack(nsp, id, Args::One(&raw), 0))
+            }
+        }
+    }
+}
+
+/// A Socket.IO packet carrying `data` as its arguments, with its binary attachments after
+/// it: one queue item, so nothing can come between them.
+pub(crate) fn packet(
+    data: EventData,
+    packet: impl FnOnce(Args<'_>, usize) -> WsMessage,
+) -> Outbound {
+    match data {
+        EventData::Json(raw) => Outbound::Message(packet(Args::One(&raw), 0)),
+        EventData::Binary(bytes) => {
+            let placeholder = binary::placeholder(0);
+            let text = packet(Args::One(&placeholder), 1);
+            Outbound::Messages(Box::new([text, WsMessage::binary(bytes)]))
+        }
+        EventData::Args { args, attachments } if attachments.is_empty() => {
+            Outbound::Message(packet(Args::Spread(&args), 0))
+        }
+        EventData::Args { args, attachments } => {
+            let mut messages = Vec::with_capacity(1 + attachments.len());
+            messages.push(packet(Args::Spread(&args), attachments.len()));
+            messages.extend(attachments.into_iter().map(WsMessage::binary));
+            Outbound::Messages(messages.into_boxed_slice())
+        }
+    }
+}
