@@ -14,7 +14,7 @@ use http::{header, HeaderValue, StatusCode};
 
 use crate::auth::AuthError;
 use crate::metrics::{Event, Metrics};
-use crate::session::engineio::EngineError;
+use crate::session::engineio::error::EngineError;
 use crate::wire::HandshakeError;
 
 /// Why a request was turned away.

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::packet::DecodeError;
+use super::error::DecodeError;
 
 /// The placeholder object standing for attachment `num`: `{"_placeholder":true,"num":N}`,
 /// as JSON ready to pass in [`Args`](super::Args) or splice into an arguments array.

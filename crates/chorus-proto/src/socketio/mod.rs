@@ -14,6 +14,7 @@
 //! * [`packet`] decodes a client's packet into a [`Packet`];
 //! * [`encode`] builds the server's packets, Engine.IO `4` included, as
 //!   [`WsMessage`](crate::WsMessage)s ready for either transport;
+//! * [`error`] — [`DecodeError`], why a packet could not be decoded;
 //! * [`binary`] checks placeholders against the announced attachment count and collects the
 //!   attachment frames that follow a binary packet.
 //!
@@ -23,11 +24,13 @@
 
 pub mod binary;
 pub mod encode;
+pub mod error;
 pub mod packet;
 
 pub use binary::{check_placeholders, placeholder, placeholder_num, Attachments};
 pub use encode::{ack, connect, connect_error, disconnect, event, Args};
-pub use packet::{DecodeError, Limits, Packet, RESERVED_EVENTS};
+pub use error::DecodeError;
+pub use packet::{Limits, Packet, RESERVED_EVENTS};
 
 /// The protocol version this module speaks.
 pub const PROTOCOL: u32 = 5;
