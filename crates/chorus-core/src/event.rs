@@ -1,22 +1,15 @@
 //! The messages the event layer fans out, before any wire format is chosen.
 //!
-//! An [`Event`] or [`PresenceNotice`] is built once per broadcast and wrapped in a
-//! [`crate::Broadcast`], which encodes it lazily for each wire format its recipients speak.
+//! An [`Event`] is built once per broadcast and wrapped in a [`crate::Broadcast`], which
+//! has it encoded lazily by each wire format its recipients speak ([`crate::format`]).
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use chorus_proto::native::{self, push};
-use chorus_proto::WsMessage;
+use chorus_proto::{MessageKind, WsMessage};
 use serde_json::value::RawValue;
 
-use crate::{ConnId, DataKind, Encoded, StoredEvent, StreamPos};
-
-static NULL: std::sync::OnceLock<Box<RawValue>> = std::sync::OnceLock::new();
-
-fn null_raw() -> Box<RawValue> {
-    RawValue::from_string("null".into()).expect("null is JSON")
-}
+use crate::{ConnId, DataKind, StoredEvent, StreamPos};
 
 /// Who sent an event.
 #[derive(Debug, Clone)]
@@ -96,15 +89,6 @@ impl EventData {
     }
 }
 
-impl From<native::command::Payload> for EventData {
-    fn from(payload: native::command::Payload) -> Self {
-        match payload {
-            native::command::Payload::Json(raw) => EventData::Json(raw),
-            native::command::Payload::Binary(bytes) => EventData::Binary(bytes),
-        }
-    }
-}
-
 /// Replaces each Socket.IO placeholder in `value` with `{"$binary":"<base64>"}`.
 fn inline_attachments(value: &mut serde_json::Value, attachments: &[Bytes]) {
     use base64::Engine;
@@ -131,9 +115,9 @@ fn inline_attachments(value: &mut serde_json::Value, attachments: &[Bytes]) {
     }
 }
 
-/// The event name of a raw room's text message ([`Event::raw`]).
+/// The event name of a plain WebSocket text message ([`Event::raw`]).
 pub const RAW_TEXT: &str = "text";
-/// The event name of a raw room's binary message ([`Event::raw`]).
+/// The event name of a plain WebSocket binary message ([`Event::raw`]).
 pub const RAW_BINARY: &str = "binary";
 
 /// A named event with data, possibly sent to a room and possibly from a connection.
@@ -232,29 +216,34 @@ impl Event {
         }
     }
 
-    /// A raw room's message as an event (so it can be stored and replayed like any
-    /// other): named [`RAW_TEXT`] or [`RAW_BINARY`] after its frame type, the payload as
-    /// binary data.
-    pub fn raw(namespace: Arc<str>, room: Arc<str>, msg: WsMessage, from: SenderInfo) -> Self {
+    /// A plain WebSocket message as an event (so a raw room's messages can be stored and
+    /// replayed like any other): named [`RAW_TEXT`] or [`RAW_BINARY`] after its frame
+    /// type, the payload as binary data. [`Event::as_raw`] gives it back.
+    pub fn raw(
+        namespace: Arc<str>,
+        room: Option<Arc<str>>,
+        msg: WsMessage,
+        from: Option<SenderInfo>,
+    ) -> Self {
         let name = match msg.kind {
-            chorus_proto::MessageKind::Text => RAW_TEXT,
-            chorus_proto::MessageKind::Binary => RAW_BINARY,
+            MessageKind::Text => RAW_TEXT,
+            MessageKind::Binary => RAW_BINARY,
         };
         Event {
             namespace,
             name: Arc::from(name),
             data: EventData::Binary(msg.payload),
-            room: Some(room),
-            from: Some(from),
+            room,
+            from,
             pos: None,
             seq: 0,
             offset: None,
         }
     }
 
-    /// The event as a plain WebSocket message, for a raw connection: only a raw room's
-    /// message ([`Event::raw`]) has one.
-    pub fn encode_raw(&self) -> Option<WsMessage> {
+    /// The plain WebSocket message an [`Event::raw`] was made of; `None` for any other
+    /// event.
+    pub fn as_raw(&self) -> Option<WsMessage> {
         let EventData::Binary(payload) = &self.data else {
             return None;
         };
@@ -266,142 +255,5 @@ impl Event {
                 .then(|| WsMessage::text_from_utf8(payload.clone())),
             _ => None,
         }
-    }
-
-    /// Encodes the event in the native protocol.
-    pub fn encode_native(&self) -> WsMessage {
-        self.encode_native_ack(None)
-    }
-
-    /// Encodes the event in the native protocol, asking the client to acknowledge it with
-    /// `ack` when given.
-    pub fn encode_native_ack(&self, ack: Option<u64>) -> WsMessage {
-        let id;
-        let from = match &self.from {
-            Some(sender) => {
-                id = sender.id.to_string();
-                Some(push::Sender {
-                    id: &id,
-                    name: &sender.name,
-                })
-            }
-            None => None,
-        };
-        let json = self.data.to_json();
-        push::EventPush {
-            event: &self.name,
-            data: match (&self.data, &json) {
-                (EventData::Binary(bytes), _) => push::EventData::Binary(bytes),
-                (_, Some(raw)) => push::EventData::Json(raw),
-                (_, None) => push::EventData::Json(NULL.get_or_init(null_raw)),
-            },
-            room: self.room.as_deref(),
-            from,
-            ack,
-            pos: self.pos.as_ref().map(|p| (&*p.epoch, p.offset)),
-        }
-        .encode()
-    }
-
-    /// Encodes the event as a Socket.IO `EVENT` (or `BINARY_EVENT` and its attachments)
-    /// packet in the event's namespace; with `offsets`, a stored event gets its recovery
-    /// offset ([`Event::offset`]) as its last argument.
-    pub fn encode_socketio(&self, offsets: bool) -> Encoded {
-        use chorus_proto::socketio::{self, binary, Args};
-        let nsp = &self.namespace;
-        if let Some(offset) = self.offset.as_deref().filter(|_| offsets) {
-            return self.encode_socketio_with(offset);
-        }
-        match &self.data {
-            EventData::Json(raw) => {
-                socketio::event(nsp, None, &self.name, Args::One(raw), 0).into()
-            }
-            EventData::Binary(bytes) => {
-                let placeholder = binary::placeholder(0);
-                let packet = socketio::event(nsp, None, &self.name, Args::One(&placeholder), 1);
-                with_attachments(packet, std::slice::from_ref(bytes))
-            }
-            EventData::Args { args, attachments } => {
-                let packet =
-                    socketio::event(nsp, None, &self.name, Args::Spread(args), attachments.len());
-                with_attachments(packet, attachments)
-            }
-        }
-    }
-}
-
-impl Event {
-    /// [`Event::encode_socketio`] with `offset` appended to the arguments.
-    fn encode_socketio_with(&self, offset: &str) -> Encoded {
-        use chorus_proto::socketio::{self, binary, Args};
-        let offset = serde_json::to_string(offset).expect("a string serialises");
-        let (args, attachments): (String, &[Bytes]) = match &self.data {
-            EventData::Json(raw) => (format!("[{},{offset}]", raw.get()), &[]),
-            EventData::Binary(bytes) => (
-                format!("[{},{offset}]", binary::placeholder(0).get()),
-                std::slice::from_ref(bytes),
-            ),
-            EventData::Args { args, attachments } => {
-                let inner = args.get().trim();
-                let inner = inner
-                    .strip_prefix('[')
-                    .and_then(|s| s.strip_suffix(']'))
-                    .unwrap_or("")
-                    .trim();
-                let args = if inner.is_empty() {
-                    format!("[{offset}]")
-                } else {
-                    format!("[{inner},{offset}]")
-                };
-                (args, attachments)
-            }
-        };
-        let args = RawValue::from_string(args).expect("a JSON array built from JSON values");
-        let packet = socketio::event(
-            &self.namespace,
-            None,
-            &self.name,
-            Args::Spread(&args),
-            attachments.len(),
-        );
-        with_attachments(packet, attachments)
-    }
-}
-
-/// A Socket.IO packet and the binary messages of its attachments, written together.
-fn with_attachments(packet: WsMessage, attachments: &[Bytes]) -> Encoded {
-    if attachments.is_empty() {
-        return packet.into();
-    }
-    let mut messages = Vec::with_capacity(1 + attachments.len());
-    messages.push(packet);
-    messages.extend(attachments.iter().cloned().map(WsMessage::binary));
-    Encoded::Many(messages.into_boxed_slice())
-}
-
-/// A change in a room's membership.
-#[derive(Debug, Clone)]
-pub struct PresenceNotice {
-    /// The room.
-    pub room: Arc<str>,
-    /// What happened.
-    pub action: push::PresenceAction,
-    /// Who.
-    pub member: crate::PeerInfo,
-}
-
-impl PresenceNotice {
-    /// Encodes the notice in the native protocol.
-    pub fn encode_native(&self) -> WsMessage {
-        let id = self.member.id.to_string();
-        push::presence(
-            &self.room,
-            self.action,
-            &push::Member {
-                id: &id,
-                name: &self.member.name,
-                data: self.member.data.as_deref(),
-            },
-        )
     }
 }

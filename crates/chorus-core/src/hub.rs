@@ -2,13 +2,14 @@
 //!
 //! One hub per server. Namespaces are created on first use and live as long as the hub;
 //! there are few of them (the event layer's and the raw rooms'), so one lock suffices.
+//! Every namespace shares the hub's publisher, if it keeps history.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::{Namespace, QueueLimits};
+use crate::{Namespace, Policy, Publisher, QueueLimits};
 
 /// Limits and switches of the hub.
 #[derive(Debug, Clone)]
@@ -33,16 +34,23 @@ impl Default for HubConfig {
 #[derive(Debug, Default)]
 pub struct Hub {
     config: HubConfig,
+    publisher: Option<Arc<Publisher>>,
     namespaces: RwLock<HashMap<Arc<str>, Arc<Namespace>>>,
 }
 
 impl Hub {
-    /// A hub with these limits.
-    pub fn new(config: HubConfig) -> Self {
+    /// A hub with these limits, keeping history through `publisher` if given.
+    pub fn new(config: HubConfig, publisher: Option<Arc<Publisher>>) -> Self {
         Self {
             config,
+            publisher,
             namespaces: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// The publisher of rooms with history, if the hub keeps any.
+    pub fn publisher(&self) -> Option<&Arc<Publisher>> {
+        self.publisher.as_ref()
     }
 
     /// The hub's configuration.
@@ -50,9 +58,8 @@ impl Hub {
         &self.config
     }
 
-    /// The namespace `name`, created on first use. `presence` decides whether joins and
-    /// leaves are announced to room members; it is fixed by the first call.
-    pub fn namespace(&self, name: &str, presence: bool) -> Arc<Namespace> {
+    /// The namespace `name`, created on first use with `policy` (fixed by the first call).
+    pub fn namespace(&self, name: &str, policy: Policy) -> Arc<Namespace> {
         if let Some(ns) = self.namespaces.read().get(name) {
             return ns.clone();
         }
@@ -62,9 +69,10 @@ impl Hub {
             .or_insert_with(|| {
                 Arc::new(Namespace::new(
                     Arc::from(name),
-                    presence,
+                    policy,
                     self.config.queue,
                     self.config.max_rooms_per_conn,
+                    self.publisher.clone(),
                 ))
             })
             .clone()

@@ -10,27 +10,35 @@
 //! # Layout
 //!
 //! * [`id`] — [`ConnId`], a connection's opaque, unguessable id.
-//! * [`outbound`] — [`Outbound`], an item on a connection's queue, and [`Broadcast`], a
-//!   message encoded at most once per wire format however many recipients it has.
-//! * [`event`] — [`Event`] and [`PresenceNotice`], the protocol-neutral messages the event
-//!   layer fans out.
+//! * [`event`] — [`Event`], the protocol-neutral message the event layer fans out, and its
+//!   data; [`presence`] — [`PresenceNotice`], a change in a room's membership.
+//! * [`format`] — [`Format`] and [`Encode`]: the wire formats the protocols register, each
+//!   encoding events and notices its own way.
+//! * [`broadcast`] — [`Broadcast`], a message encoded at most once per wire format however
+//!   many recipients it has; [`outbound`] — [`Outbound`], an item on a connection's queue.
 //! * [`mailbox`] — [`Mailbox`] and [`PeerQueue`], a connection's bounded outbound queue
 //!   (the two ends), and the slow-consumer policy.
 //! * [`peer`] — [`Peer`], the hub's handle on one connection: its mailbox, its nickname and
 //!   user data, the rooms it is in.
 //! * [`room`] — [`Room`], the member set a broadcast walks.
-//! * [`namespace`] — [`Namespace`], a set of connections and rooms that share a protocol
-//!   space (the event layer at `/`, or the raw plain-WebSocket rooms).
-//! * [`hub`] — [`Hub`], the registry of namespaces and connections.
+//! * [`namespace`] — [`Namespace`], a set of connections and rooms under one [`Policy`].
+//! * [`route`] — [`Namespace::publish`], the one way a message enters: the permission check,
+//!   store or broadcast, the sender's order.
+//! * [`hub`] — [`Hub`], the registry of namespaces.
 //! * [`history`] — which rooms keep history, and for how long.
 //! * [`publisher`] — [`Publisher`], the thread every message of a room with history passes
 //!   through: stored, numbered, delivered, acknowledged, in one order; recovery joins too.
 //! * [`store`] — the [`Store`] seam: room streams with offsets and epochs, for history and
 //!   recovery (implementations in `chorus-store`).
-//! * [`error`] — [`HubError`].
+//! * [`error`] — [`HubError`] and its [`Code`]s.
+//!
+//! Nothing here knows a protocol: `chorus-proto` is used for [`chorus_proto::WsMessage`]
+//! alone, the unit a format encodes into.
 
+pub mod broadcast;
 pub mod error;
 pub mod event;
+pub mod format;
 pub mod history;
 pub mod hub;
 pub mod id;
@@ -38,21 +46,27 @@ pub mod mailbox;
 pub mod namespace;
 pub mod outbound;
 pub mod peer;
+pub mod presence;
 pub mod publisher;
 pub mod room;
+pub mod route;
 pub mod store;
 
-pub use error::HubError;
-pub use event::{Event, EventData, PresenceNotice, SenderInfo, RAW_BINARY, RAW_TEXT};
+pub use broadcast::Broadcast;
+pub use error::{Code, Forbidden, HubError};
+pub use event::{Event, EventData, SenderInfo, RAW_BINARY, RAW_TEXT};
+pub use format::{Encode, Encoded, Format, MAX_FORMATS};
 pub use history::{HistoryRule, HistoryRules};
 pub use hub::{Hub, HubConfig};
 pub use id::ConnId;
 pub use mailbox::{Mailbox, PeerQueue, QueueLimits};
-pub use namespace::{Namespace, Target};
-pub use outbound::{Broadcast, CloseReason, Encoded, Outbound, WireFormat};
+pub use namespace::{History, Namespace, Policy};
+pub use outbound::{CloseReason, Outbound};
 pub use peer::{Peer, PeerInfo};
-pub use publisher::{Joined, Published, Publisher, RestoreRoom, Restored};
+pub use presence::{PresenceAction, PresenceNotice};
+pub use publisher::{Joined, Publisher, RestoreRoom, Restored};
 pub use room::Room;
+pub use route::{Access, Action, Audience, Body, Client, Done, Publish, Receipt, Routed};
 pub use store::{
     Append, DataKind, Entry, Page, Retention, SessionWrite, Stamp, Store, StoreError, StoredEvent,
     StreamPos,

@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -21,7 +21,7 @@ use futures::task::AtomicWaker;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::{CloseReason, Outbound, WireFormat};
+use crate::{CloseReason, Format, Outbound};
 
 /// How much a connection's outbound queue may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +58,12 @@ const IDLE_CAPACITY: usize = 8;
 /// use: an idle connection's mailbox is one 128-byte allocation.
 #[derive(Debug)]
 pub struct Mailbox {
-    format: WireFormat,
+    format: Format,
+    /// This connection's messages on their way through the publisher (stored first, then
+    /// delivered): while any are, its other messages queue behind them, so a sender's
+    /// messages keep their order whatever their targets. In the mailbox because a
+    /// connection's publishes all come from it, and it had room.
+    in_flight: AtomicU32,
     queue: Mutex<Queue>,
     /// The transport task, waiting for the queue to fill or the connection to be closed.
     reader: AtomicWaker,
@@ -107,9 +112,10 @@ impl Queue {
 
 impl Mailbox {
     /// A new, empty queue for a connection speaking `format`.
-    pub fn new(format: WireFormat, limits: QueueLimits) -> (Arc<Self>, PeerQueue) {
+    pub fn new(format: Format, limits: QueueLimits) -> (Arc<Self>, PeerQueue) {
         let mailbox = Arc::new(Self {
             format,
+            in_flight: AtomicU32::new(0),
             queue: Mutex::new(Queue::default()),
             reader: AtomicWaker::new(),
             killed: AtomicBool::new(false),
@@ -126,8 +132,24 @@ impl Mailbox {
     }
 
     /// The wire format the connection speaks.
-    pub fn format(&self) -> WireFormat {
+    pub fn format(&self) -> Format {
         self.format
+    }
+
+    /// One more of this connection's messages is on its way through the publisher.
+    pub(crate) fn hold(&self) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// One of them is delivered (or failed).
+    pub(crate) fn release(&self) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// True while any of this connection's messages are on their way through the
+    /// publisher (its next ones wait behind them).
+    pub fn holds(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) > 0
     }
 
     /// Queues an item without waiting. Returns `false` if it was not queued: the
@@ -380,7 +402,7 @@ mod tests {
 
     #[test]
     fn a_close_hook_runs_once_with_the_first_reason_or_at_once_if_already_closed() {
-        let (mailbox, _queue) = Mailbox::new(WireFormat::Raw, QueueLimits::default());
+        let (mailbox, _queue) = Mailbox::new(test_format(), QueueLimits::default());
         let calls = Arc::new(AtomicUsize::new(0));
         let heard = Arc::new(Mutex::new(None));
         {
@@ -408,6 +430,10 @@ mod tests {
 
     /// Every connection holds a mailbox for its whole life: with `Arc`'s two counts it
     /// must stay within a 128-byte allocation (it was 192 before the close state was boxed).
+    fn test_format() -> Format {
+        crate::format::tests::plain()
+    }
+
     #[test]
     fn a_mailbox_fits_a_128_byte_allocation() {
         let size = std::mem::size_of::<Mailbox>();
@@ -416,7 +442,7 @@ mod tests {
 
     #[tokio::test]
     async fn closing_resolves_for_a_waiter_that_came_before_or_after_the_close() {
-        let (mailbox, _queue) = Mailbox::new(WireFormat::Raw, QueueLimits::default());
+        let (mailbox, _queue) = Mailbox::new(test_format(), QueueLimits::default());
         let waiter = tokio::spawn({
             let mailbox = mailbox.clone();
             async move { mailbox.closing().await }
@@ -436,7 +462,7 @@ mod tests {
 
     #[test]
     fn a_tick_is_seen_once_and_not_after_the_reader_is_gone() {
-        let (mailbox, queue) = Mailbox::new(WireFormat::Raw, QueueLimits::default());
+        let (mailbox, queue) = Mailbox::new(test_format(), QueueLimits::default());
         assert!(!queue.ticked());
         assert!(mailbox.tick());
         assert!(mailbox.tick());

@@ -1,69 +1,122 @@
-//! A namespace: connections that share one space of rooms.
+//! A namespace: connections that share one space of rooms, and the rules they live by.
 //!
 //! The event layer (native `/ws` clients, and Socket.IO clients of the same namespace) lives
 //! in one namespace, so they share rooms; plain-WebSocket raw rooms live in another, where a
 //! room is named by the request path. "Everyone" in a broadcast means everyone in the
-//! namespace.
+//! namespace. A namespace's [`Policy`] says whether joins are announced, whether clients may
+//! emit to one another, and which of its rooms keep history; messages enter it through
+//! [`Namespace::publish`] (`crate::route`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use chorus_proto::native::PresenceAction;
 use parking_lot::RwLock;
 
+use crate::route::Audience;
 use crate::{
-    Broadcast, ConnId, HubError, Mailbox, Outbound, Peer, PeerInfo, PeerQueue, PresenceNotice,
-    QueueLimits, Room, WireFormat,
+    Broadcast, ConnId, Format, HubError, Mailbox, Outbound, Peer, PeerInfo, PeerQueue,
+    PresenceAction, PresenceNotice, Publisher, QueueLimits, Room,
 };
 
-/// Who a broadcast goes to.
-#[derive(Debug, Clone, Copy)]
-pub enum Target<'a> {
-    /// Every member of a room, but `except`.
-    Room {
-        /// The room.
-        room: &'a str,
-        /// A connection to leave out (usually the sender).
-        except: Option<ConnId>,
-    },
-    /// Every connection of the namespace, but `except`.
-    All {
-        /// A connection to leave out.
-        except: Option<ConnId>,
-    },
-    /// One connection.
-    Conn(ConnId),
+/// How a namespace behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Room members hear joins, leaves and updates (presence notices).
+    pub presence: bool,
+    /// Clients may emit to other clients (rooms, everyone, one connection). Off, only the
+    /// server's own code may.
+    pub client_emits: bool,
+    /// Which rooms keep history (stored, numbered, recoverable).
+    pub history: History,
+}
+
+impl Default for Policy {
+    /// Presence on, client emits on, history as the hub's rules say.
+    fn default() -> Self {
+        Self {
+            presence: true,
+            client_emits: true,
+            history: History::Rules,
+        }
+    }
+}
+
+/// Which rooms of a namespace keep history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum History {
+    /// None.
+    Off,
+    /// Those the hub's history rules keep.
+    Rules,
+    /// Those whose names match one of these `*`-globs and that the rules keep.
+    Rooms(Vec<String>),
 }
 
 /// A space of connections and rooms.
 #[derive(Debug)]
 pub struct Namespace {
     name: Arc<str>,
-    presence: bool,
+    pub(crate) policy: Policy,
     queue: QueueLimits,
     max_rooms_per_conn: usize,
+    /// Where messages of rooms with history go; `None` when the hub keeps none.
+    publisher: Option<Arc<Publisher>>,
     peers: RwLock<HashMap<ConnId, Arc<Peer>>>,
     rooms: RwLock<HashMap<Arc<str>, Arc<Room>>>,
     next_user: AtomicU64,
+    /// Messages published here, for `/metrics` (and to prove a way in takes the route).
+    pub(crate) published: AtomicU64,
 }
 
 impl Namespace {
     pub(crate) fn new(
         name: Arc<str>,
-        presence: bool,
+        policy: Policy,
         queue: QueueLimits,
         max_rooms_per_conn: usize,
+        publisher: Option<Arc<Publisher>>,
     ) -> Self {
         Self {
             name,
-            presence,
+            policy,
             queue,
             max_rooms_per_conn,
+            publisher,
             peers: RwLock::new(HashMap::new()),
             rooms: RwLock::new(HashMap::new()),
             next_user: AtomicU64::new(1),
+            published: AtomicU64::new(0),
         }
+    }
+
+    /// The namespace's policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Messages published in this namespace so far (through [`Namespace::publish`]).
+    pub fn published(&self) -> u64 {
+        self.published.load(Ordering::Relaxed)
+    }
+
+    /// The publisher, if `room` keeps history: the namespace's policy names it, and the
+    /// hub's rules keep messages for it.
+    pub fn history_for(&self, room: &str) -> Option<&Arc<Publisher>> {
+        let publisher = self.publisher.as_ref()?;
+        let named = match &self.policy.history {
+            History::Off => false,
+            History::Rules => true,
+            History::Rooms(patterns) => patterns
+                .iter()
+                .any(|pattern| crate::history::glob(pattern, room)),
+        };
+        (named && publisher.retention(room).is_some()).then_some(publisher)
+    }
+
+    /// The publisher of the hub, if it keeps history.
+    pub fn publisher(&self) -> Option<&Arc<Publisher>> {
+        self.publisher.as_ref()
     }
 
     /// The namespace's name.
@@ -73,7 +126,7 @@ impl Namespace {
 
     /// Registers a new connection. `name` is its nickname; `None` picks `userN`, counting
     /// from 1 in this namespace (the seeds' chat room convention).
-    pub fn connect(&self, format: WireFormat, name: Option<Arc<str>>) -> (Arc<Peer>, PeerQueue) {
+    pub fn connect(&self, format: Format, name: Option<Arc<str>>) -> (Arc<Peer>, PeerQueue) {
         let (mailbox, queue) = Mailbox::new(format, self.queue);
         (self.attach(mailbox, name), queue)
     }
@@ -196,7 +249,7 @@ impl Namespace {
                 }
             }
         };
-        if newly && self.presence {
+        if newly && self.policy.presence {
             let notice = Broadcast::presence(PresenceNotice {
                 room: room_name,
                 action: PresenceAction::Join,
@@ -230,7 +283,7 @@ impl Namespace {
             if rooms.get(room_name).is_some_and(|r| r.is_empty()) {
                 rooms.remove(room_name);
             }
-        } else if self.presence {
+        } else if self.policy.presence {
             let notice = Broadcast::presence(PresenceNotice {
                 room: room.name().clone(),
                 action: PresenceAction::Leave,
@@ -242,7 +295,7 @@ impl Namespace {
 
     /// Tells every room `peer` is in that its nickname or data changed.
     pub fn announce_update(&self, peer: &Arc<Peer>) {
-        if !self.presence {
+        if !self.policy.presence {
             return;
         }
         for room_name in peer.rooms() {
@@ -272,48 +325,50 @@ impl Namespace {
             .unwrap_or_default()
     }
 
-    /// Queues `item` for every connection `target` names; returns how many took it.
-    /// A volatile item is dropped for a recipient whose queue is full instead of
-    /// disconnecting it.
-    pub fn broadcast(&self, target: Target<'_>, item: Outbound, volatile: bool) -> usize {
-        match target {
-            Target::Room { room, except } => {
-                let room = self.rooms.read().get(room).cloned();
-                room.map_or(0, |room| room.push_all(&item, except, volatile))
-            }
-            Target::All { except } => {
-                let peers = self.peers.read();
-                let mut delivered = 0;
-                for (id, peer) in peers.iter() {
-                    if Some(*id) == except {
-                        continue;
-                    }
-                    delivered += usize::from(peer.push_with(item.clone(), volatile));
-                }
-                delivered
-            }
-            Target::Conn(id) => self
-                .peer(id)
-                .map_or(0, |peer| usize::from(peer.push_with(item, volatile))),
-        }
-    }
-
-    /// Queues `item` for the members of any of `rooms` (everyone in the namespace when
-    /// `rooms` is empty), leaving out members of any of `except_rooms` and the connection
-    /// `except`. Each recipient gets the item once, however many of the rooms it is in.
-    /// Returns how many took it.
-    pub fn broadcast_select(
+    /// Queues `item` for every connection `to` names — the members of its rooms (each
+    /// once), everyone, or one connection — leaving out members of any of `except_rooms`
+    /// and the connection `except`. Returns how many took it. A volatile item is dropped
+    /// for a recipient whose queue is full instead of disconnecting it.
+    ///
+    /// The last step of every publish (`crate::route`), never a way in of its own.
+    pub(crate) fn deliver(
         &self,
-        rooms: &[Arc<str>],
+        to: &Audience,
         except_rooms: &[Arc<str>],
         except: Option<ConnId>,
         item: Outbound,
         volatile: bool,
     ) -> usize {
+        let rooms = match to {
+            Audience::Conn(id) => {
+                if Some(*id) == except {
+                    return 0;
+                }
+                return self
+                    .peer(*id)
+                    .map_or(0, |peer| usize::from(peer.push_with(item, volatile)));
+            }
+            Audience::Everyone => &[][..],
+            Audience::Rooms(rooms) => &rooms[..],
+        };
         if except_rooms.is_empty() {
-            match rooms {
-                [] => return self.broadcast(Target::All { except }, item, volatile),
-                [room] => return self.broadcast(Target::Room { room, except }, item, volatile),
+            match (to, rooms) {
+                (Audience::Everyone, _) => {
+                    let peers = self.peers.read();
+                    let mut delivered = 0;
+                    for (id, peer) in peers.iter() {
+                        if Some(*id) == except {
+                            continue;
+                        }
+                        delivered += usize::from(peer.push_with(item.clone(), volatile));
+                    }
+                    return delivered;
+                }
+                (_, [room]) => {
+                    let room = self.rooms.read().get(room).cloned();
+                    return room.map_or(0, |room| room.push_all(&item, except, volatile));
+                }
+                (_, []) => return 0,
                 _ => {}
             }
         }
@@ -332,7 +387,7 @@ impl Namespace {
                 delivered += usize::from(peer.push_with(item.clone(), volatile));
             }
         };
-        if rooms.is_empty() {
+        if matches!(to, Audience::Everyone) {
             for (id, peer) in self.peers.read().iter() {
                 offer(*id, peer, &mut skip);
             }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use parking_lot::{MappedMutexGuard, Mutex, MutexGuard};
 use serde_json::value::RawValue;
 
-use crate::{CloseReason, ConnId, Mailbox, Outbound, WireFormat};
+use crate::{CloseReason, ConnId, Format, Mailbox, Outbound};
 
 /// A snapshot of a peer's public identity, as listed in presence.
 #[derive(Debug, Clone)]
@@ -64,7 +64,7 @@ impl Peer {
     }
 
     /// The wire format this connection speaks.
-    pub fn format(&self) -> WireFormat {
+    pub fn format(&self) -> Format {
         self.mailbox.format()
     }
 

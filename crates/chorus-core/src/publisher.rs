@@ -24,24 +24,16 @@ use std::sync::{mpsc, Arc};
 use parking_lot::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::route::{Audience, Done, Receipt};
 use crate::{
     Append, Broadcast, ConnId, Entry, Event, HistoryRules, HubError, Namespace, Outbound, Peer,
-    PeerInfo, Retention, SessionWrite, Store, StoreError, StreamPos, Target,
+    PeerInfo, Retention, SessionWrite, Store, StoreError, StreamPos,
 };
 
 /// How often retention is applied.
 pub const TRIM_EVERY: Duration = Duration::from_secs(10);
 /// Most operations taken in one wake-up (one store transaction at most this big).
 const MAX_BATCH: usize = 1024;
-
-/// What a publisher is told once its message is stored and delivered.
-#[derive(Debug, Clone)]
-pub struct Published {
-    /// The message's place in its room's stream.
-    pub pos: StreamPos,
-    /// How many connections it was queued for.
-    pub delivered: usize,
-}
 
 /// The outcome of a join through the publisher.
 #[derive(Debug, Clone)]
@@ -58,7 +50,6 @@ pub struct Joined {
     pub replayed: usize,
 }
 
-type PublishDone = Box<dyn FnOnce(Result<Published, StoreError>) + Send>;
 type SessionDone = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
 /// One room of a connection being restored ([`Publisher::restore`]).
@@ -85,7 +76,8 @@ enum Op {
         room: Arc<str>,
         event: Event,
         except: Option<ConnId>,
-        done: Option<PublishDone>,
+        from: Option<Arc<Peer>>,
+        done: Option<Done>,
     },
     /// A change to the session records, written with the next batch.
     Session {
@@ -94,24 +86,9 @@ enum Op {
     },
     /// A delivery that must not overtake its sender's publishes still in flight.
     Run {
-        sender: ConnId,
+        sender: Arc<Peer>,
         run: Box<dyn FnOnce() + Send>,
     },
-}
-
-/// How many operations each sender has on the publisher's queue. A sender with some in
-/// flight sends everything else through the queue too, so its messages keep their order
-/// whatever their targets (a history room, everyone, one connection).
-type InFlight = Arc<Mutex<HashMap<ConnId, usize>>>;
-
-fn settle(in_flight: &InFlight, sender: ConnId) {
-    let mut map = in_flight.lock();
-    if let Some(n) = map.get_mut(&sender) {
-        *n -= 1;
-        if *n == 0 {
-            map.remove(&sender);
-        }
-    }
 }
 
 /// The key recovery offsets are signed with, once recovery is on
@@ -125,7 +102,6 @@ pub struct Publisher {
     store: Arc<dyn Store>,
     rules: HistoryRules,
     gate: Arc<Mutex<()>>,
-    in_flight: InFlight,
     offset_key: OffsetKey,
 }
 
@@ -162,7 +138,6 @@ impl Publisher {
     pub fn start(store: Arc<dyn Store>, rules: HistoryRules) -> Arc<Self> {
         let (tx, rx) = mpsc::channel();
         let gate = Arc::new(Mutex::new(()));
-        let in_flight = InFlight::default();
         let offset_key = OffsetKey::default();
         let worker = Worker {
             offset_key: offset_key.clone(),
@@ -170,7 +145,6 @@ impl Publisher {
             rules: rules.clone(),
             epochs: HashMap::new(),
             gate: gate.clone(),
-            in_flight: in_flight.clone(),
         };
         std::thread::Builder::new()
             .name("chorus-publisher".into())
@@ -181,7 +155,6 @@ impl Publisher {
             store,
             rules,
             gate,
-            in_flight,
             offset_key,
         })
     }
@@ -234,62 +207,57 @@ impl Publisher {
     }
 
     /// Publishes `event` to `room` (members but `except`): stored, numbered, delivered,
-    /// then `done` is called — on the publisher thread, so it must not block.
-    pub fn publish(
+    /// then `done` is called — on the publisher thread, so it must not block. `from`'s
+    /// other messages wait behind it ([`Publisher::in_order`]). Called by the route
+    /// (`crate::route`), which decided the room keeps history.
+    pub(crate) fn publish(
         &self,
         ns: Arc<Namespace>,
         room: Arc<str>,
         event: Event,
         except: Option<ConnId>,
-        done: Option<PublishDone>,
+        from: Option<Arc<Peer>>,
+        done: Option<Done>,
     ) {
-        if let Some(from) = &event.from {
-            *self.in_flight.lock().entry(from.id).or_default() += 1;
+        if let Some(from) = &from {
+            from.mailbox().hold();
         }
         let op = Op::Publish {
             ns,
             room,
             event,
             except,
+            from,
             done,
         };
-        if let Err(mpsc::SendError(Op::Publish {
-            done: Some(done), ..
-        })) = self.tx.send(op)
-        {
-            done(Err(StoreError::Backend("the publisher has stopped".into())));
+        if let Err(mpsc::SendError(Op::Publish { from, done, .. })) = self.tx.send(op) {
+            if let Some(from) = from {
+                from.mailbox().release();
+            }
+            if let Some(done) = done {
+                done(Err(StoreError::Stopped.into()));
+            }
         }
     }
 
-    /// Runs `deliver` now and returns its result, or — if `sender` still has publishes in
-    /// flight — runs it on the publisher thread once they are delivered (and returns
-    /// `None`), so the sender's messages keep their order. `deliver` must not block.
-    pub fn in_order<R: Send + 'static>(
+    /// Runs `deliver` on the publisher thread once `sender`'s publishes in flight are
+    /// delivered, so the sender's messages keep their order. `deliver` must not block.
+    pub(crate) fn in_order(
         &self,
-        sender: ConnId,
-        deliver: impl FnOnce() -> R + Send + 'static,
-    ) -> Option<R> {
-        {
-            let mut map = self.in_flight.lock();
-            match map.get_mut(&sender) {
-                None => {
-                    drop(map);
-                    return Some(deliver());
-                }
-                Some(n) => *n += 1,
-            }
-        }
+        sender: Arc<Peer>,
+        deliver: impl FnOnce() -> usize + Send + 'static,
+    ) {
+        sender.mailbox().hold();
         let op = Op::Run {
             sender,
             run: Box::new(move || {
                 deliver();
             }),
         };
-        if let Err(mpsc::SendError(Op::Run { run, .. })) = self.tx.send(op) {
-            settle(&self.in_flight, sender);
+        if let Err(mpsc::SendError(Op::Run { sender, run })) = self.tx.send(op) {
+            sender.mailbox().release();
             run();
         }
-        None
     }
 
     /// Joins `peer` to `room` in order with the room's publishes: first the messages after
@@ -341,8 +309,7 @@ impl Publisher {
     ) -> Result<Joined, HubError> {
         let stream: Arc<str> = Arc::from(stream_name(ns.name(), room));
         let _gate = self.gate.lock();
-        let (pos, replay, recovered) =
-            read(&*self.store, &stream).map_err(|err| HubError::Store(err.to_string()))?;
+        let (pos, replay, recovered) = read(&*self.store, &stream)?;
         let members = ns.join(peer, room)?;
         let replayed = replay.len();
         for Entry { offset, seq, event } in replay {
@@ -376,7 +343,7 @@ impl Publisher {
             done: Some(done), ..
         })) = self.tx.send(Op::Session { write, done })
         {
-            done(Err(StoreError::Backend("the publisher has stopped".into())));
+            done(Err(StoreError::Stopped));
         }
     }
 
@@ -401,7 +368,7 @@ impl Publisher {
         max_replay: usize,
         ready: impl FnOnce(),
     ) -> Result<Option<Restored>, HubError> {
-        let store_err = |err: StoreError| HubError::Store(err.to_string());
+        let store_err = HubError::Store;
         let _gate = self.gate.lock();
         let mut missed = Vec::new();
         for RestoreRoom { room, since } in rooms {
@@ -472,7 +439,8 @@ struct Pending {
     stream: Arc<str>,
     event: Event,
     except: Option<ConnId>,
-    done: Option<PublishDone>,
+    from: Option<Arc<Peer>>,
+    done: Option<Done>,
 }
 
 struct Worker {
@@ -482,7 +450,6 @@ struct Worker {
     /// Epochs of the streams of the batch being delivered (cleared after each batch).
     epochs: HashMap<Arc<str>, Arc<str>>,
     gate: Arc<Mutex<()>>,
-    in_flight: InFlight,
 }
 
 impl Worker {
@@ -506,6 +473,7 @@ impl Worker {
                         room,
                         event,
                         except,
+                        from,
                         done,
                     } => {
                         let stream = Arc::from(stream_name(ns.name(), &room));
@@ -515,6 +483,7 @@ impl Worker {
                             stream,
                             event,
                             except,
+                            from,
                             done,
                         });
                     }
@@ -524,7 +493,7 @@ impl Worker {
                         self.write_sessions(std::mem::take(&mut sessions));
                         self.flush(&mut pending);
                         run();
-                        settle(&self.in_flight, sender);
+                        sender.mailbox().release();
                     }
                 }
                 if taken < MAX_BATCH {
@@ -589,8 +558,8 @@ impl Worker {
             })
             .collect();
         let stored = self.store.append_batch(&batch);
+        let sent = batch.len();
         for (i, p) in pending.drain(..).enumerate() {
-            let sender = p.event.from.as_ref().map(|f| f.id);
             let result = match &stored {
                 Ok(stamps) => match (stamps.get(i), self.epoch(&p.stream)) {
                     (Some(stamp), Ok(epoch)) => Ok((
@@ -600,7 +569,10 @@ impl Worker {
                         },
                         stamp.seq,
                     )),
-                    (None, _) => Err(StoreError::Backend("store returned too few offsets".into())),
+                    (None, _) => Err(StoreError::ShortBatch {
+                        sent,
+                        got: stamps.len(),
+                    }),
                     (_, Err(err)) => Err(err),
                 },
                 Err(err) => Err(err.clone()),
@@ -610,24 +582,26 @@ impl Worker {
                 event.pos = Some(pos.clone());
                 event.seq = seq;
                 stamp(&self.offset_key, &mut event);
-                let delivered = p.ns.broadcast(
-                    Target::Room {
-                        room: &p.room,
-                        except: p.except,
-                    },
+                let delivered = p.ns.deliver(
+                    &Audience::Rooms(vec![p.room.clone()]),
+                    &[],
+                    p.except,
                     Outbound::Shared(Broadcast::event(event)),
                     false,
                 );
-                Published { pos, delivered }
+                Receipt {
+                    delivered,
+                    pos: Some(pos),
+                }
             });
             if let Err(err) = &result {
                 tracing::error!(%err, room = %p.room, "history store failed; message not delivered");
             }
             if let Some(done) = p.done {
-                done(result);
+                done(result.map_err(HubError::Store));
             }
-            if let Some(from) = &sender {
-                settle(&self.in_flight, *from);
+            if let Some(from) = &p.from {
+                from.mailbox().release();
             }
         }
         self.epochs.clear();

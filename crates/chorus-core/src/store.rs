@@ -146,9 +146,27 @@ pub struct Page {
 /// Why a store operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
-    /// The backend failed (I/O, a corrupt file, …).
+    /// The backend failed (I/O, a corrupt file, …): its own error, kept whole.
     #[error("store backend error: {0}")]
-    Backend(String),
+    Backend(#[source] Arc<dyn std::error::Error + Send + Sync>),
+    /// A batch came back with fewer offsets than it had messages.
+    #[error("the store returned {got} offsets for {sent} messages")]
+    ShortBatch {
+        /// Messages appended.
+        sent: usize,
+        /// Offsets returned.
+        got: usize,
+    },
+    /// The publisher thread that drives the store has stopped.
+    #[error("the publisher has stopped")]
+    Stopped,
+}
+
+impl StoreError {
+    /// A backend's error.
+    pub fn backend(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Backend(Arc::new(err))
+    }
 }
 
 /// A place to keep room streams.

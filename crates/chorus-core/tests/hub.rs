@@ -1,40 +1,33 @@
 //! The hub's behaviour without any transport: rooms, presence, fan-out, slow consumers.
 
+mod common;
+
 use std::sync::Arc;
 
 use chorus_core::{
-    Broadcast, CloseReason, Event, EventData, Hub, HubConfig, HubError, Outbound, Target,
-    WireFormat,
+    Audience, Body, CloseReason, EventData, Hub, HubConfig, HubError, Outbound, Policy, Publish,
+    Routed,
 };
 use chorus_proto::WsMessage;
+use common::{lines, text};
 
-fn event(name: &str) -> Outbound {
-    Outbound::Shared(Broadcast::event(Event {
-        namespace: Arc::from("/"),
-        name: Arc::from(name),
-        data: EventData::null(),
-        room: None,
-        from: None,
-        pos: None,
-        seq: 0,
-        offset: None,
-    }))
+fn quiet() -> Policy {
+    Policy {
+        presence: false,
+        ..Policy::default()
+    }
 }
 
-fn text(msg: &Outbound) -> String {
-    let ws = msg
-        .messages_for(WireFormat::Native)
-        .first()
-        .expect("native form");
-    String::from_utf8(ws.payload.to_vec()).unwrap()
+fn frame(to: &str, msg: WsMessage) -> Publish<'static> {
+    Publish::new(Body::Frame(msg), Audience::room(to))
 }
 
 #[tokio::test]
 async fn join_leave_presence_and_cleanup() {
-    let hub = Hub::new(HubConfig::default());
-    let ns = hub.namespace("/", true);
-    let (alice, mut aq) = ns.connect(WireFormat::Native, Some("alice".into()));
-    let (bob, mut bq) = ns.connect(WireFormat::Native, None);
+    let hub = Hub::new(HubConfig::default(), None);
+    let ns = hub.namespace("/", Policy::default());
+    let (alice, mut aq) = ns.connect(lines(), Some("alice".into()));
+    let (bob, mut bq) = ns.connect(lines(), None);
     assert!(bob.name().starts_with("user"));
 
     assert_eq!(ns.join(&alice, "lobby").unwrap().len(), 1);
@@ -44,131 +37,67 @@ async fn join_leave_presence_and_cleanup() {
     assert_eq!(ns.join(&bob, "lobby").unwrap().len(), 2);
 
     let notice = aq.next().await.unwrap();
-    assert!(text(&notice).contains(r#""action":"join""#));
+    assert_eq!(
+        text(&notice, lines()),
+        format!("presence Join lobby {}", bob.name())
+    );
     assert!(aq.try_next().is_none(), "second join must not notify");
 
+    let mut to_room = Publish::event("e", EventData::null(), Audience::room("lobby"));
+    to_room.except = Some(alice.id());
+    assert_eq!(ns.publish(to_room, None).unwrap(), Routed::Now(1));
     assert_eq!(
-        ns.broadcast(
-            Target::Room {
-                room: "lobby",
-                except: Some(alice.id())
-            },
-            event("e"),
-            false
-        ),
-        1
+        text(&bq.next().await.unwrap(), lines()),
+        "event e lobby null"
     );
-    assert!(text(&bq.next().await.unwrap()).contains(r#""event":"e""#));
 
-    assert_eq!(
+    assert!(matches!(
         ns.leave(&bob, "nowhere"),
-        Err(HubError::NotInRoom("nowhere".into()))
-    );
+        Err(HubError::NotInRoom(room)) if room == "nowhere"
+    ));
     ns.disconnect(&bob);
-    assert!(text(&aq.next().await.unwrap()).contains(r#""action":"leave""#));
+    assert!(text(&aq.next().await.unwrap(), lines()).starts_with("presence Leave lobby"));
     ns.disconnect(&alice);
     assert_eq!(ns.room_count(), 0, "empty rooms are dropped");
     assert!(ns.is_empty());
 }
 
 #[tokio::test]
-async fn encode_once_per_format() {
-    let hub = Hub::new(HubConfig::default());
-    let ns = hub.namespace("/", false);
-    let (a, mut aq) = ns.connect(WireFormat::Native, None);
-    let (b, mut bq) = ns.connect(WireFormat::Native, None);
-    ns.join(&a, "r").unwrap();
-    ns.join(&b, "r").unwrap();
-    assert_eq!(
-        ns.broadcast(
-            Target::Room {
-                room: "r",
-                except: None
-            },
-            event("x"),
-            false
-        ),
-        2
-    );
-    let ma = aq
-        .next()
-        .await
-        .unwrap()
-        .messages_for(WireFormat::Native)
-        .first()
-        .cloned()
-        .unwrap();
-    let mb = bq
-        .next()
-        .await
-        .unwrap()
-        .messages_for(WireFormat::Native)
-        .first()
-        .cloned()
-        .unwrap();
-    // Same allocation: the second recipient reused the first one's encoding.
-    assert_eq!(ma.payload.as_ptr(), mb.payload.as_ptr());
-}
-
-#[tokio::test]
 async fn slow_consumer_is_closed_and_volatile_is_dropped() {
-    let hub = Hub::new(HubConfig {
-        queue: chorus_core::QueueLimits {
-            messages: 4,
-            bytes: 1 << 20,
+    let hub = Hub::new(
+        HubConfig {
+            queue: chorus_core::QueueLimits {
+                messages: 4,
+                bytes: 1 << 20,
+            },
+            max_rooms_per_conn: 2,
         },
-        max_rooms_per_conn: 2,
-    });
-    let ns = hub.namespace("raw", false);
-    let (slow, mut slow_q) = ns.connect(WireFormat::Raw, None);
-    let (fast, mut fast_q) = ns.connect(WireFormat::Raw, None);
+        None,
+    );
+    let ns = hub.namespace("raw", quiet());
+    let (slow, mut slow_q) = ns.connect(lines(), None);
+    let (fast, mut fast_q) = ns.connect(lines(), None);
     ns.join(&slow, "/").unwrap();
     ns.join(&fast, "/").unwrap();
     assert_eq!(ns.join(&fast, "/a").unwrap().len(), 1);
-    assert_eq!(ns.join(&fast, "/b").unwrap_err(), HubError::TooManyRooms(2));
+    assert!(matches!(
+        ns.join(&fast, "/b"),
+        Err(HubError::TooManyRooms(2))
+    ));
 
     for i in 0..4 {
-        let msg = Outbound::Message(WsMessage::text(format!("m{i}")));
-        assert_eq!(
-            ns.broadcast(
-                Target::Room {
-                    room: "/",
-                    except: None
-                },
-                msg,
-                false
-            ),
-            2
-        );
+        let msg = frame("/", WsMessage::text(format!("m{i}")));
+        assert_eq!(ns.publish(msg, None).unwrap(), Routed::Now(2));
         assert!(fast_q.try_next().is_some());
     }
     // Volatile: dropped for the full queue, nobody disconnected.
-    let msg = Outbound::Message(WsMessage::text("v"));
-    assert_eq!(
-        ns.broadcast(
-            Target::Room {
-                room: "/",
-                except: None
-            },
-            msg,
-            true
-        ),
-        1
-    );
+    let mut msg = frame("/", WsMessage::text("v"));
+    msg.volatile = true;
+    assert_eq!(ns.publish(msg, None).unwrap(), Routed::Now(1));
     assert!(!slow.is_closing());
     // Reliable: the slow one is told to close, the fast one still gets it.
-    let msg = Outbound::Message(WsMessage::text("m4"));
-    assert_eq!(
-        ns.broadcast(
-            Target::Room {
-                room: "/",
-                except: None
-            },
-            msg,
-            false
-        ),
-        1
-    );
+    let msg = frame("/", WsMessage::text("m4"));
+    assert_eq!(ns.publish(msg, None).unwrap(), Routed::Now(1));
     assert!(slow.is_closing());
     assert!(fast_q.try_next().is_some());
     match slow_q.next().await.unwrap() {
@@ -179,15 +108,18 @@ async fn slow_consumer_is_closed_and_volatile_is_dropped() {
 
 #[tokio::test]
 async fn queues_are_bounded_in_bytes_too() {
-    let hub = Hub::new(HubConfig {
-        queue: chorus_core::QueueLimits {
-            messages: 1000,
-            bytes: 10_000,
+    let hub = Hub::new(
+        HubConfig {
+            queue: chorus_core::QueueLimits {
+                messages: 1000,
+                bytes: 10_000,
+            },
+            max_rooms_per_conn: 10,
         },
-        max_rooms_per_conn: 10,
-    });
-    let ns = hub.namespace("raw", false);
-    let (peer, mut queue) = ns.connect(WireFormat::Raw, None);
+        None,
+    );
+    let ns = hub.namespace("raw", quiet());
+    let (peer, mut queue) = ns.connect(lines(), None);
     let big = || Outbound::Message(WsMessage::binary(vec![0u8; 4_000]));
     assert!(peer.push(big()));
     assert!(peer.push(big()));
@@ -203,7 +135,7 @@ async fn queues_are_bounded_in_bytes_too() {
     assert!(!peer.push(big()));
     assert!(peer.is_closing());
     // One message larger than the limit still fits an empty queue.
-    let (peer, _queue) = ns.connect(WireFormat::Raw, None);
+    let (peer, _queue) = ns.connect(lines(), None);
     assert!(peer.push(Outbound::Message(WsMessage::binary(vec![0u8; 50_000]))));
 }
 
@@ -211,16 +143,16 @@ async fn queues_are_bounded_in_bytes_too() {
 /// the room's own copy of its name held by the joiner.
 #[tokio::test]
 async fn enter_joins_like_join_without_the_member_list() {
-    let hub = Hub::new(HubConfig::default());
-    let ns = hub.namespace("/", true);
-    let (alice, mut aq) = ns.connect(WireFormat::Native, Some("alice".into()));
-    let (bob, _bq) = ns.connect(WireFormat::Native, Some("bob".into()));
+    let hub = Hub::new(HubConfig::default(), None);
+    let ns = hub.namespace("/", Policy::default());
+    let (alice, mut aq) = ns.connect(lines(), Some("alice".into()));
+    let (bob, _bq) = ns.connect(lines(), Some("bob".into()));
     let room = ns.enter(&alice, "lobby").unwrap();
     assert_eq!(room.len(), 1);
     ns.enter(&bob, "lobby").unwrap();
     assert_eq!(ns.room_len("lobby"), 2);
     let notice = aq.try_next().expect("alice hears bob come");
-    assert!(text(&notice).contains(r#""action":"join""#));
+    assert_eq!(text(&notice, lines()), "presence Join lobby bob");
     let held = bob.room("lobby").expect("bob is in the lobby");
     assert!(
         Arc::ptr_eq(&held, room.name()),

@@ -92,7 +92,7 @@ pub(crate) enum SqliteError {
 
 impl From<SqliteError> for StoreError {
     fn from(err: SqliteError) -> Self {
-        StoreError::Backend(err.to_string())
+        StoreError::backend(err)
     }
 }
 

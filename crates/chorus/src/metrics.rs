@@ -197,8 +197,8 @@ mod tests {
         metrics.count(Event::SlowConsumer);
         metrics.count(Event::RefusedPerIp);
         let hub = Hub::default();
-        let ns = hub.namespace("raw", false);
-        let (peer, _queue) = ns.connect(chorus_core::WireFormat::Raw, None);
+        let ns = hub.namespace("raw", chorus_core::Policy::default());
+        let (peer, _queue) = ns.connect(crate::session::raw::format::raw(), None);
         ns.join(&peer, "/a").unwrap();
         let text = metrics.render(&hub, 1, &[]);
         assert!(

@@ -86,19 +86,6 @@ impl Grant {
         self.identity.read().clone()
     }
 
-    pub(crate) fn may_join(&self, room: &str) -> bool {
-        self.identity.read().join.allows(room)
-    }
-
-    pub(crate) fn may_publish(&self, room: &str) -> bool {
-        self.identity.read().publish.allows(room)
-    }
-
-    /// Sending to everyone or to one connection needs `publish` to allow every room.
-    pub(crate) fn may_publish_anywhere(&self) -> bool {
-        self.identity.read().publish.allows_every_room()
-    }
-
     /// Starts the expiry clock: `on_expiry` runs once, when the token (the current one,
     /// after any refresh) expires. Called once the connection exists; a grant whose
     /// connection was refused is never armed and costs the clock nothing.
@@ -162,6 +149,23 @@ impl Grant {
         if let Some(on_expiry) = self.on_expiry.get() {
             on_expiry();
         }
+    }
+}
+
+/// What the current token allows, as the hub checks it (`chorus_core::Namespace::permit`):
+/// its `join` and `publish` claims.
+impl chorus_core::Access for Grant {
+    fn may_join(&self, room: &str) -> bool {
+        self.identity.read().join.allows(room)
+    }
+
+    fn may_publish(&self, room: &str) -> bool {
+        self.identity.read().publish.allows(room)
+    }
+
+    /// Sending to everyone or to one connection needs `publish` to allow every room.
+    fn may_publish_anywhere(&self) -> bool {
+        self.identity.read().publish.allows_every_room()
     }
 }
 

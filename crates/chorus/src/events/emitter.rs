@@ -1,14 +1,19 @@
 //! [`Emitter`]: a broadcast being built — `io.to("a").to("b").except_room("c").emit(...)`.
+//!
+//! However it is built, an emit is one [`Publish`] through the hub's one route
+//! (`chorus_core::Namespace::publish`): stored first when it goes to one room that keeps
+//! history, encoded at most once per wire format, and after the sender's messages still
+//! being stored.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use chorus_core::{
-    Broadcast, ConnId, Event, EventData, Namespace, Outbound, Publisher, SenderInfo,
+    Access, Audience, Client, ConnId, EventData, HubError, Namespace, Publish, Receipt, Routed,
 };
 use serde::Serialize;
 
-use super::{Data, EmitError};
+use super::{Data, EmitError, Socket};
 
 /// A broadcast being built: who it goes to (rooms, or everyone), who is left out, and how.
 /// The event is encoded at most once per wire format, whoever receives it. An event for one
@@ -16,27 +21,25 @@ use super::{Data, EmitError};
 #[derive(Debug, Clone)]
 pub struct Emitter {
     ns: Arc<Namespace>,
-    publisher: Option<Arc<Publisher>>,
     rooms: Vec<Arc<str>>,
     except_rooms: Vec<Arc<str>>,
     except: Option<ConnId>,
-    from: Option<SenderInfo>,
+    /// The socket it is sent from: shown as the sender, and its order is kept.
+    from: Option<Socket>,
+    /// Sent on behalf of `from`'s client, held to what the client may do itself.
+    on_behalf: bool,
     volatile: bool,
 }
 
 impl Emitter {
-    pub(crate) fn new(
-        ns: Arc<Namespace>,
-        publisher: Option<Arc<Publisher>>,
-        from: Option<SenderInfo>,
-    ) -> Self {
+    pub(crate) fn new(ns: Arc<Namespace>, from: Option<Socket>) -> Self {
         Self {
             ns,
-            publisher,
             rooms: Vec::new(),
             except_rooms: Vec::new(),
             except: None,
             from,
+            on_behalf: false,
             volatile: false,
         }
     }
@@ -68,131 +71,101 @@ impl Emitter {
         self
     }
 
+    /// Holds the emit to what the sending socket's client may do itself — the server's
+    /// `client_emits`, its token's `publish` claim, membership of the room — as the
+    /// built-in events of `chorus serve` do for the clients that use them.
+    pub(crate) fn on_behalf(mut self) -> Self {
+        self.on_behalf = true;
+        self
+    }
+
     /// Sends a JSON event; returns how many sockets it was queued for. A message to one
     /// room with history is stored first: the count is then the room's members now. A
     /// message from a socket whose earlier messages to such rooms are still being stored
     /// goes out after them (order per sender is kept), and the count is then 0.
     pub fn emit(self, event: &str, data: &impl Serialize) -> Result<usize, EmitError> {
         let data = EventData::json(data)?;
-        Ok(self.emit_data(event, data))
+        Ok(self.publish(event, data, None)?)
     }
 
     /// Sends a binary event.
     pub fn emit_binary(self, event: &str, data: impl Into<Bytes>) -> usize {
-        self.emit_data(event, EventData::Binary(data.into()))
+        self.publish(event, EventData::Binary(data.into()), None)
+            .unwrap_or(0)
     }
 
     /// Sends event data as it is (for instance what a handler received: several
     /// arguments, binary inside them).
     pub fn emit_args(self, event: &str, data: Data) -> usize {
-        self.emit_data(event, data.into_inner())
+        self.publish(event, data.into_inner(), None).unwrap_or(0)
     }
 
     /// Sends event data, then calls `done` once the event is *safe*: for a room that keeps
     /// history, after it is stored (with its place in the room's stream), so an
-    /// acknowledgement built on it means "recoverable"; otherwise at once. `done` gets how
-    /// many connections the event was queued for, or why the store refused it.
+    /// acknowledgement built on it means "recoverable"; otherwise once it is delivered.
+    /// `done` gets how many connections the event was queued for, or why it was refused or
+    /// could not be stored.
     pub fn emit_args_then(
         self,
         event: &str,
         data: Data,
-        done: impl FnOnce(Result<Sent, chorus_core::StoreError>) + Send + 'static,
+        done: impl FnOnce(Result<Sent, HubError>) + Send + 'static,
     ) {
-        if let Some((publisher, room)) = self.stored_room() {
-            let event = self.event(event, data.into_inner());
-            publisher.publish(
-                self.ns.clone(),
-                room,
-                event,
-                self.except,
-                Some(Box::new(move |published| {
-                    done(published.map(|p| Sent {
-                        delivered: p.delivered,
-                        pos: Some(p.pos),
-                    }))
-                })),
-            );
-            return;
-        }
-        let delivered = self.emit_data_now(event, data.into_inner());
-        done(Ok(Sent {
-            delivered,
-            pos: None,
-        }));
-    }
-
-    /// The publisher and the room, if this emit goes to one room that keeps history (and
-    /// is not volatile): such an emit is stored and numbered before it goes out.
-    fn stored_room(&self) -> Option<(Arc<Publisher>, Arc<str>)> {
-        match (
-            self.rooms.as_slice(),
-            self.except_rooms.as_slice(),
-            self.volatile,
-        ) {
-            ([room], [], false) => self
-                .publisher
-                .as_ref()
-                .filter(|p| p.retention(room).is_some())
-                .map(|p| (p.clone(), room.clone())),
-            _ => None,
+        let done = Arc::new(parking_lot::Mutex::new(Some(done)));
+        let later = done.clone();
+        let told = self.publish(
+            event,
+            data.into_inner(),
+            Some(Box::new(move |receipt: Result<Receipt, HubError>| {
+                if let Some(done) = later.lock().take() {
+                    done(receipt.map(|r| Sent {
+                        delivered: r.delivered,
+                        pos: r.pos,
+                    }));
+                }
+            })),
+        );
+        if let Err(err) = told {
+            if let Some(done) = done.lock().take() {
+                done(Err(err));
+            }
         }
     }
 
-    fn event(&self, event: &str, data: EventData) -> Event {
-        // A room broadcast names its room (native clients see it); a multi-room or
-        // everyone broadcast does not.
-        let room = match self.rooms.as_slice() {
-            [room] => Some(room.clone()),
+    /// The one way out: a [`Publish`] through the namespace.
+    fn publish(
+        self,
+        event: &str,
+        data: EventData,
+        done: Option<chorus_core::Done>,
+    ) -> Result<usize, HubError> {
+        let to = if self.rooms.is_empty() {
+            Audience::Everyone
+        } else {
+            Audience::Rooms(self.rooms)
+        };
+        let mut publish = Publish::event(event, data, to);
+        publish.except_rooms = self.except_rooms;
+        publish.except = self.except;
+        publish.volatile = self.volatile;
+        let from = self.from.as_ref().map(|socket| socket.peer());
+        publish.from = from;
+        let client = match (&self.from, self.on_behalf) {
+            (Some(socket), true) => Some(Client {
+                peer: socket.peer().clone(),
+                access: socket
+                    .handshake()
+                    .grant
+                    .clone()
+                    .map(|grant| grant as Arc<dyn Access>),
+            }),
             _ => None,
         };
-        Event {
-            namespace: self.ns.name().clone(),
-            name: Arc::from(event),
-            data,
-            room,
-            from: self.from.clone(),
-            pos: None,
-            seq: 0,
-            offset: None,
-        }
-    }
-
-    pub(crate) fn emit_data(self, event: &str, data: EventData) -> usize {
-        // One room that keeps history, not volatile: through the publisher, to be stored
-        // and numbered before it goes out. The count is then the room's members now.
-        if let Some((publisher, room)) = self.stored_room() {
-            // The room's size now: counted, not copied (this runs per message).
-            let in_room = |id: ConnId| self.ns.peer(id).is_some_and(|p| p.in_room(&room));
-            let expected = self
-                .ns
-                .room_len(&room)
-                .saturating_sub(usize::from(self.except.is_some_and(in_room)));
-            let event = self.event(event, data);
-            publisher.publish(self.ns.clone(), room, event, self.except, None);
-            return expected;
-        }
-        self.emit_data_now(event, data)
-    }
-
-    /// Delivers at once (no store on the way), in order with the sender's publishes still
-    /// being stored.
-    fn emit_data_now(self, event: &str, data: EventData) -> usize {
-        let item = Outbound::Shared(Broadcast::event(self.event(event, data)));
-        let Emitter {
-            ns,
-            publisher,
-            rooms,
-            except_rooms,
-            except,
-            from,
-            volatile,
-        } = self;
-        let deliver = move || ns.broadcast_select(&rooms, &except_rooms, except, item, volatile);
-        // After the sender's publishes still being stored, never before them.
-        match (&publisher, &from) {
-            (Some(publisher), Some(from)) => publisher.in_order(from.id, deliver).unwrap_or(0),
-            _ => deliver(),
-        }
+        publish.client = client.as_ref();
+        Ok(match self.ns.publish(publish, done)? {
+            Routed::Now(delivered) => delivered,
+            Routed::Later { expected } => expected,
+        })
     }
 }
 

@@ -52,20 +52,9 @@ pub struct Io {
 
 pub(crate) struct IoInner {
     pub(crate) ns: Arc<Namespace>,
-    /// Where messages of rooms with history go; `None` when the server keeps no history.
-    pub(crate) publisher: Option<Arc<Publisher>>,
     on_connection: RwLock<Option<ConnectFn>>,
     middlewares: RwLock<Vec<MiddlewareFn>>,
     sockets: RwLock<HashMap<ConnId, Socket>>,
-}
-
-impl IoInner {
-    /// The publisher, if `room` keeps history.
-    pub(crate) fn history_for(&self, room: &str) -> Option<&Arc<Publisher>> {
-        self.publisher
-            .as_ref()
-            .filter(|p| p.retention(room).is_some())
-    }
 }
 
 impl fmt::Debug for Io {
@@ -78,11 +67,10 @@ impl fmt::Debug for Io {
 }
 
 impl Io {
-    pub(crate) fn new(ns: Arc<Namespace>, publisher: Option<Arc<Publisher>>) -> Self {
+    pub(crate) fn new(ns: Arc<Namespace>) -> Self {
         Self {
             inner: Arc::new(IoInner {
                 ns,
-                publisher,
                 on_connection: RwLock::new(None),
                 middlewares: RwLock::new(Vec::new()),
                 sockets: RwLock::new(HashMap::new()),
@@ -101,7 +89,7 @@ impl Io {
 
     /// The publisher, if `room` keeps history.
     pub(crate) fn history_for(&self, room: &str) -> Option<Arc<Publisher>> {
-        self.inner.history_for(room).cloned()
+        self.inner.ns.history_for(room).cloned()
     }
 
     /// Sets the handler called for each new socket, where you register its event handlers.
@@ -126,7 +114,7 @@ impl Io {
 
     /// An emitter for every socket.
     pub fn all(&self) -> Emitter {
-        Emitter::new(self.inner.ns.clone(), self.inner.publisher.clone(), None)
+        Emitter::new(self.inner.ns.clone(), None)
     }
 
     /// An emitter for the members of `room` (chain [`Emitter::to`] for more rooms).

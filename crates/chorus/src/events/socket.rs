@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use chorus_core::{
-    Broadcast, ConnId, Event, EventData, HubError, Outbound, Peer, PeerInfo, SenderInfo,
-};
+use chorus_core::{Audience, ConnId, EventData, HubError, Peer, PeerInfo, Publish, Routed};
 use http::HeaderMap;
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
@@ -227,24 +225,15 @@ impl Socket {
     }
 
     fn push_event(&self, event: &str, data: EventData) -> Result<(), EmitError> {
-        let event = Event {
-            namespace: self.namespace().clone(),
-            name: Arc::from(event),
-            data,
-            room: None,
-            from: None,
-            pos: None,
-            seq: 0,
-            offset: None,
-        };
-        if self
+        let to = Audience::Conn(self.id());
+        match self
             .inner
-            .peer
-            .push(Outbound::Shared(Broadcast::event(event)))
+            .io
+            .ns
+            .publish(Publish::event(event, data, to), None)?
         {
-            Ok(())
-        } else {
-            Err(HubError::Closed.into())
+            Routed::Now(1) => Ok(()),
+            _ => Err(HubError::Closed.into()),
         }
     }
 
@@ -306,7 +295,7 @@ impl Socket {
             return Err(HubError::Closed);
         }
         let io = &self.inner.io;
-        let (members, pos) = match io.history_for(room) {
+        let (members, pos) = match io.ns.history_for(room) {
             Some(publisher) => {
                 let room: Arc<str> = Arc::from(room);
                 let joined = publisher.join(&io.ns, &self.inner.peer, &room, None, 0)?;
@@ -316,6 +305,17 @@ impl Socket {
         };
         self.inner.wire.joined(room, pos);
         Ok(members)
+    }
+
+    /// Whether this socket's client may join `room` if it asks to itself: the hub's check
+    /// of its token's `join` claim, the one chorus makes for a native `join` and the
+    /// built-in Socket.IO `join`. [`Socket::join`] does not make it: your code decides.
+    pub fn check_join(&self, room: &str) -> Result<(), HubError> {
+        let access = self.inner.handshake.grant.as_deref();
+        self.inner
+            .io
+            .ns
+            .permit_join(access.map(|grant| grant as &dyn chorus_core::Access), room)
     }
 
     /// Leaves a room.
@@ -333,24 +333,15 @@ impl Socket {
     /// An emitter for the other members of `room` (the sender left out, as in socket.io's
     /// `socket.to(room)`). Events carry this socket as their sender.
     pub fn to(&self, room: &str) -> Emitter {
-        Emitter::new(
-            self.inner.io.ns.clone(),
-            self.inner.io.publisher.clone(),
-            Some(self.sender()),
-        )
-        .to(room)
-        .except(self.id())
+        Emitter::new(self.inner.io.ns.clone(), Some(self.clone()))
+            .to(room)
+            .except(self.id())
     }
 
     /// An emitter for every socket of the namespace but this one (socket.io's
     /// `socket.broadcast`).
     pub fn broadcast(&self) -> Emitter {
-        Emitter::new(
-            self.inner.io.ns.clone(),
-            self.inner.io.publisher.clone(),
-            Some(self.sender()),
-        )
-        .except(self.id())
+        Emitter::new(self.inner.io.ns.clone(), Some(self.clone())).except(self.id())
     }
 
     /// Disconnects the socket. A native client's connection is closed (1000). A Socket.IO
@@ -381,13 +372,6 @@ impl Socket {
             .iter()
             .find(|(name, _)| name == event)
             .map(|(_, f)| f.clone())
-    }
-
-    pub(crate) fn sender(&self) -> SenderInfo {
-        SenderInfo {
-            id: self.id(),
-            name: self.name(),
-        }
     }
 
     /// Delivers a Socket.IO client's answer to one of our emits.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use chorus_core::{Hub, HubConfig, Outbound, Publisher, WireFormat};
+use chorus_core::{Format, History, Hub, HubConfig, Outbound, Policy, Publisher};
 use parking_lot::RwLock;
 
 use crate::auth::{self, Auth};
@@ -21,7 +21,8 @@ use crate::http::Routes;
 use crate::metrics::Metrics;
 use crate::session::engineio::{Engine, EngineConfig};
 use crate::session::raw::room::RawRooms;
-use crate::session::raw::{RawEndpoint, RawHandlers};
+use crate::session::raw::{self, RawEndpoint, RawHandlers};
+use crate::session::socketio;
 use crate::session::socketio::conn::SocketIoConn;
 use crate::session::socketio::recovery::Recovery;
 use crate::session::socketio::{Namespaces, SocketIoConfig};
@@ -67,6 +68,24 @@ struct Inner {
     publisher: Option<Arc<Publisher>>,
     namespaces: Arc<Namespaces>,
     shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+/// The policy of the event layer's namespaces (`/` and Socket.IO's named ones).
+fn event_policy(config: &Config) -> Policy {
+    Policy {
+        presence: config.presence_notices,
+        client_emits: config.client_emits,
+        history: History::Rules,
+    }
+}
+
+/// The policy of a library endpoint's namespace: plain messages, no presence, no history.
+fn endpoint_policy() -> Policy {
+    Policy {
+        presence: false,
+        client_emits: true,
+        history: History::Off,
+    }
 }
 
 /// Why a server could not be built from its configuration.
@@ -115,18 +134,26 @@ impl Server {
                 }
             }
         }
-        let hub = Arc::new(Hub::new(HubConfig {
-            queue: chorus_core::QueueLimits {
-                messages: config.queue_capacity,
-                bytes: config.queue_max_bytes,
+        let hub = Arc::new(Hub::new(
+            HubConfig {
+                queue: chorus_core::QueueLimits {
+                    messages: config.queue_capacity,
+                    bytes: config.queue_max_bytes,
+                },
+                max_rooms_per_conn: config.max_rooms_per_conn,
             },
-            max_rooms_per_conn: config.max_rooms_per_conn,
-        }));
-        let presence = config.presence_notices;
-        let io = Io::new(hub.namespace(EVENT_NAMESPACE, presence), publisher.clone());
+            publisher.clone(),
+        ));
+        let io = Io::new(hub.namespace(EVENT_NAMESPACE, event_policy(&config)));
         let raw_rooms = RawRooms {
-            ns: hub.namespace(RAW_ROOMS_NAMESPACE, false),
-            publisher: publisher.clone(),
+            ns: hub.namespace(
+                RAW_ROOMS_NAMESPACE,
+                Policy {
+                    presence: false,
+                    client_emits: true,
+                    history: History::Rooms(config.raw_room_history.clone()),
+                },
+            ),
         };
         let admission = Admission::new(config.max_connections, config.max_connections_per_ip);
         let namespaces = Arc::new(Namespaces::default());
@@ -161,7 +188,7 @@ impl Server {
         &self.inner.routes.ctx
     }
 
-    fn engine_config(&self, format: WireFormat) -> EngineConfig {
+    fn engine_config(&self, format: Format) -> EngineConfig {
         let config = &self.ctx().config;
         EngineConfig {
             ping_interval: Duration::from_millis(config.ping_interval_ms),
@@ -192,8 +219,8 @@ impl Server {
             });
         // With recovery on, stored events carry their offset (as socket.io's do then).
         let format = match recovery {
-            Some(_) => WireFormat::SocketIoRecovery,
-            None => WireFormat::SocketIo,
+            Some(_) => socketio::format::socketio_recovery(),
+            None => socketio::format::socketio(),
         };
         let sio = SocketIoConfig {
             connect_timeout: Duration::from_millis(config.connect_timeout_ms),
@@ -227,8 +254,7 @@ impl Server {
             self.inner
                 .routes
                 .hub
-                .namespace(name, self.ctx().config.presence_notices),
-            self.inner.publisher.clone(),
+                .namespace(name, event_policy(&self.ctx().config)),
         );
         self.inner.namespaces.insert(name, io.clone());
         self.inner.namespaces.get(name).unwrap_or(io)
@@ -242,12 +268,12 @@ impl Server {
             .inner
             .routes
             .hub
-            .namespace(&format!("engine.io:{path}"), false);
+            .namespace(&format!("engine.io:{path}"), endpoint_policy());
         let endpoint = RawEndpoint::new(path.to_owned(), handlers, ns, true);
         let opened = endpoint.clone();
         let auth = self.ctx().auth.clone();
         let engine = Engine::new(
-            self.engine_config(WireFormat::Raw),
+            self.engine_config(raw::format::raw()),
             Box::new(move |session, info| {
                 let name = info.identity.as_ref().map(|id| Arc::from(id.nickname()));
                 let peer = opened.inner.ns.attach(session.mailbox.clone(), name);
@@ -282,7 +308,7 @@ impl Server {
             .inner
             .routes
             .hub
-            .namespace(&format!("endpoint:{path}"), false);
+            .namespace(&format!("endpoint:{path}"), endpoint_policy());
         let endpoint = RawEndpoint::new(path.to_owned(), handlers, ns, false);
         self.inner
             .routes

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
-use chorus_core::{CloseReason, Outbound, PeerQueue, WireFormat};
+use chorus_core::{CloseReason, Format, Outbound, PeerQueue};
 use chorus_proto::ws::Frame;
 use chorus_proto::{MessageKind, WsMessage};
 use futures::Sink;
@@ -23,11 +23,8 @@ const MAX_BATCH: usize = 64;
 /// before) goes out ahead of the close frame, in [`Batch`]es as usual, up to a close
 /// request, within [`CLOSE_TIMEOUT`]. Only when the transport writes the frames: the codec
 /// has queued its own close already.
-pub(super) async fn send_queued<S>(
-    socket: &mut Opened<S>,
-    queue: &mut PeerQueue,
-    format: WireFormat,
-) where
+pub(super) async fn send_queued<S>(socket: &mut Opened<S>, queue: &mut PeerQueue, format: Format)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     if !socket.is_direct() {
@@ -62,11 +59,11 @@ pub(super) struct Batch {
     written: usize,
     /// A close request met: flush, then report it.
     close: Option<CloseReason>,
-    format: WireFormat,
+    format: Format,
 }
 
 impl Batch {
-    pub(super) fn new(first: Option<Outbound>, format: WireFormat) -> Self {
+    pub(super) fn new(first: Option<Outbound>, format: Format) -> Self {
         Self {
             ping: false,
             item: first,

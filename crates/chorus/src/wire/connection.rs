@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
-use chorus_core::{CloseReason, Outbound, PeerQueue, WireFormat};
+use chorus_core::{CloseReason, Format, Outbound, PeerQueue};
 use chorus_proto::ws::{Frame, OpCode};
 use chorus_proto::WsMessage;
 use futures::{Sink, SinkExt};
@@ -206,7 +206,7 @@ struct Open<S, T> {
     last_heard: Heard,
     /// Boxed: most servers set no rate, and every connection holds the field.
     bucket: Option<Box<TokenBucket>>,
-    format: WireFormat,
+    format: Format,
     /// Frames handled in a row since the last write: see [`READ_BURST`].
     reads: u8,
     /// A ping came and the codec owes a pong, to hand over before the next read.
@@ -633,7 +633,8 @@ mod tests {
             max_message: 1 << 20,
         };
         let opened = Opened::new(server_io, None, yawc::Options::default(), limits).unwrap();
-        let (mailbox, queue) = chorus_core::Mailbox::new(WireFormat::Raw, Default::default());
+        let (mailbox, queue) =
+            chorus_core::Mailbox::new(crate::session::raw::format::raw(), Default::default());
         let closed = Arc::new(std::sync::Mutex::new(None));
         let config = Arc::new(TransportConfig {
             ping_interval: Duration::from_secs(3600),

@@ -153,7 +153,7 @@ mod tests {
     use std::future::poll_fn;
     use std::task::Poll;
 
-    use chorus_core::{PeerQueue, QueueLimits, WireFormat};
+    use chorus_core::{PeerQueue, QueueLimits};
 
     use super::*;
 
@@ -179,7 +179,8 @@ mod tests {
         let open = |n: usize| -> Vec<PeerQueue> {
             (0..n)
                 .map(|_| {
-                    let (mailbox, queue) = Mailbox::new(WireFormat::Raw, QueueLimits::default());
+                    let (mailbox, queue) =
+                        Mailbox::new(crate::session::raw::format::raw(), QueueLimits::default());
                     pulse.enroll(&mailbox);
                     queue
                 })
@@ -231,7 +232,8 @@ mod tests {
         assert!(waited.is_finished(), "woken by its tick");
 
         // One that left, and those whose queue is gone, are not ticked nor kept.
-        let (left, left_queue) = Mailbox::new(WireFormat::Raw, QueueLimits::default());
+        let (left, left_queue) =
+            Mailbox::new(crate::session::raw::format::raw(), QueueLimits::default());
         let beat = pulse.enroll(&left);
         pulse.leave(&left, beat);
         first.truncate(10);
@@ -249,7 +251,8 @@ mod tests {
         let pulse = Pulse::new(interval);
         let crowd: Vec<_> = (0..4096)
             .map(|_| {
-                let (mailbox, queue) = Mailbox::new(WireFormat::Raw, QueueLimits::default());
+                let (mailbox, queue) =
+                    Mailbox::new(crate::session::raw::format::raw(), QueueLimits::default());
                 let beat = pulse.enroll(&mailbox);
                 (mailbox, queue, beat)
             })

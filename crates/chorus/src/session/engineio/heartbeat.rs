@@ -191,7 +191,7 @@ fn fire_due(timers: &mut BinaryHeap<Reverse<Timer>>, interval: Duration, timeout
 
 #[cfg(test)]
 mod tests {
-    use chorus_core::{Mailbox, QueueLimits, WireFormat};
+    use chorus_core::{Mailbox, QueueLimits};
 
     use super::super::session::TransportKind;
     use super::*;
@@ -203,7 +203,10 @@ mod tests {
         let heartbeats = Heartbeats::start(Duration::from_secs(25), Duration::from_secs(20));
         let sessions: Vec<Arc<EngineSession>> = (0..200)
             .map(|i| {
-                let (mailbox, queue) = Mailbox::new(WireFormat::SocketIo, QueueLimits::default());
+                let (mailbox, queue) = Mailbox::new(
+                    crate::session::socketio::format::socketio(),
+                    QueueLimits::default(),
+                );
                 let session = EngineSession::new(
                     Arc::from(format!("s{i}")),
                     Weak::new(),

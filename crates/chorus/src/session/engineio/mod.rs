@@ -31,7 +31,7 @@ use std::time::Duration;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use chorus_core::{Mailbox, QueueLimits, WireFormat};
+use chorus_core::{Format, Mailbox, QueueLimits};
 use chorus_proto::engineio;
 use http::{header, HeaderValue, Method, StatusCode};
 use parking_lot::RwLock;
@@ -64,7 +64,7 @@ pub(crate) struct EngineConfig {
     /// Outbound queue limits of a session.
     pub(crate) queue: QueueLimits,
     /// What the layer above puts on the queue.
-    pub(crate) format: WireFormat,
+    pub(crate) format: Format,
 }
 
 /// An Engine.IO server at one path: its sessions, and the layer it builds above them.
@@ -249,7 +249,7 @@ impl Engine {
     /// Whether a handshake without a token may wait for one in the layer above: Socket.IO
     /// clients usually send theirs in the CONNECT packet (`auth.token`).
     pub(crate) fn defers_missing_token(&self) -> bool {
-        self.config.format.is_socketio()
+        crate::session::socketio::format::is_socketio(self.config.format)
     }
 
     fn open_polling(self: &Arc<Self>, ctx: &Context, req: Request) -> Response {

@@ -10,6 +10,7 @@
 //! its name is the token's (`set` may change only its data), and `refresh` replaces the
 //! token. Anything else is `forbidden`.
 
+pub(crate) mod format;
 mod history;
 mod wire;
 
@@ -18,13 +19,14 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::response::Response;
 use chorus_core::{
-    Broadcast, ConnId, Event, EventData, HubError, Outbound, PeerInfo, Publisher, StreamPos,
-    Target, WireFormat,
+    Access, Action, Audience, Client, Code, ConnId, EventData, HubError, Outbound, PeerInfo,
+    Publish, Publisher, Receipt, StreamPos,
 };
 use chorus_proto::native::{self, push, Command, EmitTarget, ErrorCode, Limits, Position, Rid};
 use chorus_proto::{MessageKind, WsMessage};
 use serde::Serialize;
 
+use self::format::{event_data, native};
 use self::history::{history_json, position_json};
 use self::wire::{NativeWire, Reply};
 use crate::auth::{self, Grant};
@@ -39,8 +41,20 @@ use crate::wire::{connection, Closed, HandshakeInfo, Session};
 pub(crate) struct NativeSession {
     pub(crate) io: Io,
     pub(crate) socket: Socket,
+    /// The connection and its token's rights, as the hub checks what it asks for.
+    pub(crate) client: Client,
     pub(crate) limits: Limits,
-    pub(crate) client_emits: bool,
+}
+
+/// The native protocol's error code for a hub refusal (the same names).
+fn error_code(code: Code) -> ErrorCode {
+    match code {
+        Code::Forbidden => ErrorCode::Forbidden,
+        Code::NotInRoom => ErrorCode::NotInRoom,
+        Code::NoSuchConn => ErrorCode::NoSuchConn,
+        Code::TooManyRooms => ErrorCode::TooManyRooms,
+        Code::Internal => ErrorCode::Internal,
+    }
 }
 
 #[derive(Serialize)]
@@ -79,38 +93,12 @@ impl NativeSession {
     }
 
     fn fail_hub(&self, rid: Option<&Rid>, err: &HubError) {
-        self.fail(rid, err.code(), &err.to_string());
+        self.fail(rid, error_code(err.code()), &err.to_string());
     }
 
     /// The connection's token, if it has one.
     fn grant(&self) -> Option<&Arc<Grant>> {
         self.socket.handshake().grant.as_ref()
-    }
-
-    /// `Err(message)` if the token does not let the connection into `room`.
-    fn check_join(&self, room: &str) -> Result<(), String> {
-        match self.grant() {
-            Some(grant) if !grant.may_join(room) => {
-                Err(format!("your token does not allow joining room {room:?}"))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// `Err(message)` if the token does not let the connection send to `to`.
-    fn check_publish(&self, to: &EmitTarget) -> Result<(), String> {
-        let Some(grant) = self.grant() else {
-            return Ok(());
-        };
-        match to {
-            EmitTarget::Room { room, .. } if !grant.may_publish(room) => Err(format!(
-                "your token does not allow publishing to room {room:?}"
-            )),
-            EmitTarget::All { .. } | EmitTarget::Conn(_) if !grant.may_publish_anywhere() => {
-                Err("your token allows publishing to some rooms only, not to everyone or to one connection".into())
-            }
-            _ => Ok(()),
-        }
     }
 
     fn refresh(&self, rid: Option<&Rid>, token: &str) {
@@ -129,14 +117,14 @@ impl NativeSession {
 
     fn handle(&mut self, cmd: Command) {
         if let Command::Join { rid, room, .. } | Command::History { rid, room, .. } = &cmd {
-            if let Err(why) = self.check_join(room) {
-                return self.fail(rid.as_ref(), ErrorCode::Forbidden, &why);
+            if let Err(err) = self.io.inner.ns.permit(&self.client, Action::Join(room)) {
+                return self.fail_hub(rid.as_ref(), &err);
             }
         }
         let ns = &self.io.inner.ns;
         let peer = self.socket.peer().clone();
         match cmd {
-            Command::Ack { ack, data } => self.socket.resolve_ack(ack, Data::new(data.into())),
+            Command::Ack { ack, data } => self.socket.resolve_ack(ack, Data::new(event_data(data))),
             Command::Ping { rid } => self.reply(rid.as_ref(), &serde_json::json!({})),
             Command::Refresh { rid, token } => self.refresh(rid.as_ref(), &token),
             Command::Set { rid, name, data } => {
@@ -190,7 +178,7 @@ impl NativeSession {
             } => match self.socket.handler(&event) {
                 Some(handler) => handler(
                     &self.socket,
-                    Data::new(data.into()),
+                    Data::new(event_data(data)),
                     Ack::new(
                         rid.map(|rid| Box::new(Reply(rid)) as Box<dyn Responder>),
                         peer,
@@ -207,26 +195,7 @@ impl NativeSession {
                 event,
                 data,
                 to: Some(to),
-            } => {
-                if !self.client_emits {
-                    return self.fail(
-                        rid.as_ref(),
-                        ErrorCode::Forbidden,
-                        "this server does not let clients emit to other clients",
-                    );
-                }
-                if let Err(why) = self.check_publish(&to) {
-                    return self.fail(rid.as_ref(), ErrorCode::Forbidden, &why);
-                }
-                match self.emit(&event, data.into(), to, rid.clone()) {
-                    Ok(Some(delivered)) => {
-                        self.reply(rid.as_ref(), &serde_json::json!({ "delivered": delivered }))
-                    }
-                    // Published to a room with history: the reply comes once it is stored.
-                    Ok(None) => {}
-                    Err(err) => self.fail_hub(rid.as_ref(), &err),
-                }
-            }
+            } => self.emit(&event, event_data(data), to, rid),
         }
     }
 
@@ -289,117 +258,52 @@ impl NativeSession {
         });
     }
 
-    /// Sends an event; `Some(delivered)` when it went out at once and the caller replies,
-    /// `None` when the reply to `rid` is sent with the delivery: by the publisher once the
-    /// message is stored (a room with history), or once this client's earlier publishes
-    /// are delivered (so its messages keep their order).
-    fn emit(
-        &self,
-        event: &str,
-        data: EventData,
-        to: EmitTarget,
-        rid: Option<Rid>,
-    ) -> Result<Option<usize>, HubError> {
-        let ns = &self.io.inner.ns;
+    /// Sends an event to other clients, on this client's behalf: the hub checks its rights
+    /// and replies once the event went out — at once, or once stored in a room with
+    /// history (acknowledged means recoverable), or after this client's messages still
+    /// being stored (its order is kept).
+    fn emit(&self, event: &str, data: EventData, to: EmitTarget, rid: Option<Rid>) {
         let me = self.socket.id();
-        let (target, room) = match &to {
+        let (audience, except) = match &to {
             EmitTarget::Room { room, except_self } => {
-                if !self.socket.peer().in_room(room) {
-                    return Err(HubError::NotInRoom(room.clone()));
-                }
-                (
-                    Target::Room {
-                        room,
-                        except: except_self.then_some(me),
-                    },
-                    Some(Arc::<str>::from(room.as_str())),
-                )
+                (Audience::room(room.as_str()), except_self.then_some(me))
             }
-            EmitTarget::All { except_self } => (
-                Target::All {
-                    except: except_self.then_some(me),
-                },
-                None,
-            ),
-            EmitTarget::Conn(id) => {
-                let target = id
-                    .parse::<ConnId>()
-                    .ok()
-                    .filter(|id| ns.peer(*id).is_some_and(|p| !p.is_closing()))
-                    .ok_or_else(|| HubError::NoSuchConn(id.clone()))?;
-                (Target::Conn(target), None)
-            }
+            EmitTarget::All { except_self } => (Audience::Everyone, except_self.then_some(me)),
+            EmitTarget::Conn(id) => match id.parse::<ConnId>() {
+                Ok(id) => (Audience::Conn(id), None),
+                Err(_) => return self.fail_hub(rid.as_ref(), &HubError::NoSuchConn(id.clone())),
+            },
         };
-        let event = Event {
-            namespace: ns.name().clone(),
-            name: Arc::from(event),
-            data,
-            room,
-            from: Some(self.socket.sender()),
-            pos: None,
-            seq: 0,
-            offset: None,
-        };
-        if let (Target::Room { room, except }, Some(publisher)) = (target, self.publisher_for(&to))
-        {
-            let peer = self.socket.peer().clone();
-            publisher.publish(
-                ns.clone(),
-                Arc::from(room),
-                event,
-                except,
-                Some(Box::new(move |published| {
-                    let Some(rid) = rid else { return };
-                    let msg = match published {
-                        Ok(p) => push::reply_ok(
-                            &rid,
-                            &serde_json::json!({
-                                "delivered": p.delivered,
-                                "offset": p.pos.offset,
-                                "epoch": &*p.pos.epoch,
-                            }),
-                        ),
-                        Err(err) => push::reply_err(&rid, ErrorCode::Internal, &err.to_string()),
-                    };
-                    peer.push(Outbound::Message(msg));
-                })),
-            );
-            return Ok(None);
-        }
-        let item = Outbound::Shared(Broadcast::event(event));
-        let Some(publisher) = self.io.inner.publisher.clone() else {
-            return Ok(Some(ns.broadcast(target, item, false)));
-        };
-        // After this client's publishes still being stored, never before them; the reply
-        // goes out right after the delivery, wherever that runs.
-        let owned = match target {
-            Target::Room { room, except } => (Some(Arc::<str>::from(room)), except, None),
-            Target::All { except } => (None, except, None),
-            Target::Conn(id) => (None, None, Some(id)),
-        };
-        let (ns, peer) = (ns.clone(), self.socket.peer().clone());
-        publisher.in_order(me, move || {
-            let target = match (&owned.0, owned.2) {
-                (_, Some(id)) => Target::Conn(id),
-                (Some(room), None) => Target::Room {
-                    room,
-                    except: owned.1,
-                },
-                (None, None) => Target::All { except: owned.1 },
-            };
-            let delivered = ns.broadcast(target, item, false);
-            if let Some(rid) = rid {
-                let result = serde_json::json!({ "delivered": delivered });
-                peer.push(Outbound::Message(push::reply_ok(&rid, &result)));
-            }
+        let peer = self.socket.peer().clone();
+        let mut publish = Publish::event(event, data, audience);
+        publish.except = except;
+        publish.from = Some(self.socket.peer());
+        publish.client = Some(&self.client);
+        let reply = rid.clone().map(|rid| -> chorus_core::Done {
+            Box::new(move |receipt: Result<Receipt, HubError>| {
+                let msg = match receipt {
+                    Ok(Receipt {
+                        delivered,
+                        pos: Some(pos),
+                    }) => push::reply_ok(
+                        &rid,
+                        &serde_json::json!({
+                            "delivered": delivered,
+                            "offset": pos.offset,
+                            "epoch": &*pos.epoch,
+                        }),
+                    ),
+                    Ok(Receipt {
+                        delivered,
+                        pos: None,
+                    }) => push::reply_ok(&rid, &serde_json::json!({ "delivered": delivered })),
+                    Err(err) => push::reply_err(&rid, error_code(err.code()), &err.to_string()),
+                };
+                peer.push(Outbound::Message(msg));
+            })
         });
-        Ok(None)
-    }
-
-    fn publisher_for(&self, to: &EmitTarget) -> Option<Arc<Publisher>> {
-        match to {
-            EmitTarget::Room { room, .. } => self.io.history_for(room),
-            _ => None,
+        if let Err(err) = self.io.inner.ns.publish(publish, reply) {
+            self.fail_hub(rid.as_ref(), &err);
         }
     }
 }
@@ -462,7 +366,7 @@ pub(crate) fn accept(ctx: &Context, io: &Io, req: Request) -> Response {
             .and_then(|n| native::command::check_name(&n, &limits()).ok())
             .map(Arc::from),
     };
-    let (peer, queue) = io.inner.ns.connect(WireFormat::Native, name);
+    let (peer, queue) = io.inner.ns.connect(native(), name);
     if let Some(grant) = &grant {
         grant.arm(auth::close_on_expiry(peer.mailbox()));
     }
@@ -472,6 +376,11 @@ pub(crate) fn accept(ctx: &Context, io: &Io, req: Request) -> Response {
         &peer.name(),
         concat!("chorus/", env!("CARGO_PKG_VERSION")),
     )));
+    let access = grant.clone().map(|grant| grant as Arc<dyn Access>);
+    let client = Client {
+        peer: peer.clone(),
+        access,
+    };
     let socket = io.open(
         peer,
         Handshake::new(Arc::new(info), None, grant),
@@ -481,8 +390,8 @@ pub(crate) fn accept(ctx: &Context, io: &Io, req: Request) -> Response {
     let session = Box::new(NativeSession {
         io: io.clone(),
         socket,
+        client,
         limits: limits(),
-        client_emits: ctx.config.client_emits,
     });
     connection::spawn(upgraded, queue, session, ctx.transport());
     response

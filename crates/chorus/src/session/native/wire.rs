@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use chorus_core::{Event, EventData, Outbound};
+use chorus_core::{EventData, Outbound};
 use chorus_proto::native::{push, ErrorCode, Rid};
 use serde_json::value::RawValue;
 
@@ -24,19 +24,7 @@ impl Wire for NativeWire {
         data: EventData,
         id: u64,
     ) -> Outbound {
-        Outbound::Message(
-            Event {
-                namespace: namespace.clone(),
-                name: Arc::from(name),
-                data,
-                room: None,
-                from: None,
-                pos: None,
-                seq: 0,
-                offset: None,
-            }
-            .encode_native_ack(Some(id)),
-        )
+        Outbound::Message(super::format::event_to(namespace, name, data, id))
     }
 
     /// A native client's connection is closed (1000).

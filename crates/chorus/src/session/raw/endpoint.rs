@@ -11,7 +11,9 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::response::Response;
 use bytes::Bytes;
-use chorus_core::{CloseReason, ConnId, Namespace, Outbound, Peer, Target, WireFormat};
+use chorus_core::{
+    Audience, Body, CloseReason, ConnId, Namespace, Outbound, Peer, Publish, Routed,
+};
 use chorus_proto::{MessageKind, WsMessage};
 use http::{HeaderMap, Uri};
 use parking_lot::{Mutex, RwLock};
@@ -234,8 +236,8 @@ impl Conn {
 
     /// Queues a message.
     pub fn send(&self, msg: WsMessage) -> bool {
-        let msg = self.inner.endpoint.frame(msg);
-        self.inner.peer.push(Outbound::Message(msg))
+        let to = Audience::Conn(self.id());
+        self.inner.endpoint.publish(msg, to, None) == 1
     }
 
     /// Closes the connection with a code and reason, after what is already queued.
@@ -333,22 +335,25 @@ impl RawEndpoint {
 
     /// Sends a message to every client; returns how many it was queued for.
     pub fn broadcast(&self, msg: WsMessage) -> usize {
-        let msg = self.frame(msg);
-        self.inner
-            .ns
-            .broadcast(Target::All { except: None }, Outbound::Message(msg), false)
+        self.publish(msg, Audience::Everyone, None)
     }
 
     /// Sends a message to every client but `except` (the seeds' `broadcastToElse`).
     pub fn broadcast_except(&self, msg: WsMessage, except: ConnId) -> usize {
-        let msg = self.frame(msg);
-        self.inner.ns.broadcast(
-            Target::All {
-                except: Some(except),
-            },
-            Outbound::Message(msg),
-            false,
-        )
+        self.publish(msg, Audience::Everyone, Some(except))
+    }
+
+    /// Publishes a message of the server's to this endpoint's clients, framed as they
+    /// receive it; how many it was queued for.
+    fn publish(&self, msg: WsMessage, to: Audience, except: Option<ConnId>) -> usize {
+        let mut publish = Publish::new(Body::Frame(self.frame(msg)), to);
+        publish.except = except;
+        match self.inner.ns.publish(publish, None) {
+            Ok(Routed::Now(delivered)) => delivered,
+            // The endpoint's namespace keeps no history and has no client on whose behalf
+            // the server publishes: nothing can wait or be refused.
+            Ok(Routed::Later { .. }) | Err(_) => 0,
+        }
     }
 
     /// Opens a WebSocket client of this endpoint: the handshake (with the subprotocol the
@@ -366,7 +371,7 @@ impl RawEndpoint {
                 Err(refused) => return ctx.refuse(refused),
             };
         let name = info.identity.as_ref().map(|id| Arc::from(id.nickname()));
-        let (peer, queue) = self.inner.ns.connect(WireFormat::Raw, name);
+        let (peer, queue) = self.inner.ns.connect(super::format::raw(), name);
         let grant = auth::grant_for(ctx.auth.as_ref(), info.identity.as_ref());
         let session = self.open(peer, info, grant);
         connection::spawn(upgraded, queue, session, ctx.transport());

@@ -10,8 +10,11 @@
 //!   seeds' own pages work against it unchanged. A room named in `raw_room_history` also
 //!   keeps its messages (stored before they go out, like any room with history) and gives
 //!   a client that enters its last `raw_room_replay` ones first, as plain messages.
+//! * [`format`] — the plain WebSocket wire format (a raw client receives plain messages
+//!   only).
 
 pub(crate) mod endpoint;
+pub(crate) mod format;
 pub(crate) mod room;
 
 pub use endpoint::{Conn, RawEndpoint, RawHandlers};

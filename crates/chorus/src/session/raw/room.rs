@@ -12,77 +12,61 @@ use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::response::Response;
-use chorus_core::{Event, Namespace, Outbound, Peer, Publisher, SenderInfo, Target, WireFormat};
+use chorus_core::{Access, Audience, Body, Client, HubError, Namespace, Publish};
 use chorus_proto::WsMessage;
 
-use crate::auth::{self, Grant};
+use super::format::raw;
+use crate::auth;
 use crate::refusal::Refusal;
 use crate::session::Context;
 use crate::wire::handshake::{handshake, offered_protocols};
 use crate::wire::{close, connection, Closed, HandshakeInfo, Session};
 
-/// The raw rooms of a server: their namespace, and where rooms with history are stored.
+/// The raw rooms of a server: their namespace (whose policy names the rooms that keep
+/// history, `raw_room_history`).
 #[derive(Debug, Clone)]
 pub(crate) struct RawRooms {
     pub(crate) ns: Arc<Namespace>,
-    pub(crate) publisher: Option<Arc<Publisher>>,
 }
 
 impl RawRooms {
-    /// The publisher, if raw room `room` keeps history (`raw_room_history` names it and
-    /// its retention keeps messages).
-    fn history(&self, ctx: &Context, room: &str) -> Option<Arc<Publisher>> {
-        self.publisher.clone().filter(|publisher| {
-            ctx.config
-                .raw_room_history
-                .iter()
-                .any(|pattern| chorus_core::history::glob(pattern, room))
-                && publisher.retention(room).is_some()
-        })
-    }
-
     /// Opens a client of the room its path names: the handshake, its token (which must
     /// allow joining the room), then the connection, already a member.
     pub(crate) fn accept(&self, ctx: &Context, req: Request) -> Response {
         let protocol = offered_protocols(req.headers()).into_iter().next();
+        let ns = &self.ns;
+        let mut grant = None;
         let admit = |info: &mut HandshakeInfo| {
             ctx.authenticate(info, false)?;
-            match &info.identity {
-                Some(identity) if !identity.join.allows(info.uri.path()) => {
-                    Err(Refusal::Forbidden(format!(
-                        "your token does not allow joining room {:?}",
-                        info.uri.path()
-                    )))
-                }
-                _ => Ok(()),
-            }
+            grant = auth::grant_for(ctx.auth.as_ref(), info.identity.as_ref());
+            let access = grant.as_deref().map(|grant| grant as &dyn Access);
+            ns.permit_join(access, info.uri.path())
+                .map_err(|err| Refusal::Forbidden(err.to_string()))
         };
         let (response, upgraded, info) =
             match handshake::<Refusal>(req, protocol, &ctx.config, admit) {
                 Ok(accepted) => accepted,
                 Err(refused) => return ctx.refuse(refused),
             };
-        let ns = self.ns.clone();
-        let room: Arc<str> = Arc::from(info.uri.path());
         let name = info.identity.as_ref().map(|id| Arc::from(id.nickname()));
-        let may_publish = info
-            .identity
-            .as_ref()
-            .is_none_or(|identity| identity.publish.allows(&room));
-        let grant = auth::grant_for(ctx.auth.as_ref(), info.identity.as_ref());
-        let (peer, queue) = ns.connect(WireFormat::Raw, name);
+        let (peer, queue) = ns.connect(raw(), name);
         if let Some(grant) = &grant {
             grant.arm(auth::close_on_expiry(peer.mailbox()));
         }
-        let history = self.history(ctx, &room);
-        let joined = match &history {
+        let client = Client {
+            peer,
+            access: grant.clone().map(|grant| grant as Arc<dyn Access>),
+        };
+        let peer = &client.peer;
+        let room: Arc<str> = Arc::from(info.uri.path());
+        let joined = match ns.history_for(&room) {
             // Its last messages first, then live: the join is ordered with the room's
             // stream under the publisher's gate.
             Some(publisher) => {
                 let replay = ctx.config.raw_room_replay;
-                publisher.join_last(&ns, &peer, &room, replay).map(drop)
+                publisher.join_last(ns, peer, &room, replay).map(drop)
             }
-            None => ns.enter(&peer, &room).map(drop),
+            None => ns.enter(peer, &room).map(drop),
         };
         if let Err(err) = joined {
             tracing::warn!(%err, "raw room join failed");
@@ -91,13 +75,10 @@ impl RawRooms {
         let room = peer.room(&room).unwrap_or(room);
         tracing::debug!(id = %peer.id(), %room, addr = ?info.remote_addr, "raw client joined");
         let session = RoomSession {
-            ns,
-            peer,
+            ns: ns.clone(),
+            client,
             room,
             echo_to_sender: ctx.config.echo_to_sender,
-            may_publish,
-            history,
-            _grant: grant,
         };
         connection::spawn(upgraded, queue, session, ctx.transport());
         response
@@ -107,53 +88,33 @@ impl RawRooms {
 /// A connection in a raw room: every message goes to the room.
 pub(crate) struct RoomSession {
     pub(crate) ns: Arc<Namespace>,
-    pub(crate) peer: Arc<Peer>,
+    /// The connection, and what its token lets it do (held for the connection's life: the
+    /// token keeps its place in the expiry clock).
+    pub(crate) client: Client,
     pub(crate) room: Arc<str>,
     pub(crate) echo_to_sender: bool,
-    /// Whether the client's token lets it publish to the room (decided once: a raw client
-    /// cannot refresh its token). One that may not is closed at its first message.
-    pub(crate) may_publish: bool,
-    /// Held for the connection's life: it keeps its place in the expiry clock.
-    pub(crate) _grant: Option<Arc<Grant>>,
-    /// Where the room's messages are stored first, if it keeps history
-    /// (`raw_room_history`).
-    pub(crate) history: Option<Arc<Publisher>>,
 }
-
-/// Why a raw-room client that may only listen is closed when it sends.
-const READ_ONLY_CLOSE: &str = "your token does not allow publishing to this room";
 
 impl Session for RoomSession {
     fn on_message(&mut self, msg: WsMessage) {
-        if !self.may_publish {
+        let peer = &self.client.peer;
+        let mut publish = Publish::new(Body::Frame(msg), Audience::room(self.room.clone()));
+        publish.except = (!self.echo_to_sender).then(|| peer.id());
+        publish.from = Some(peer);
+        publish.client = Some(&self.client);
+        // Stored first in a room with history, then delivered in the room's order.
+        if let Err(err) = self.ns.publish(publish, None) {
             // 1008, policy violation: the client broke the terms of its token. Closing
             // rather than dropping silently tells a misconfigured client at once.
-            self.peer.close(close::forbidden(READ_ONLY_CLOSE));
-            return;
+            if !matches!(err, HubError::Store(_)) {
+                peer.close(close::forbidden(err.to_string()));
+            }
         }
-        let except = (!self.echo_to_sender).then(|| self.peer.id());
-        if let Some(publisher) = &self.history {
-            // Stored, then delivered in the room's order; replayed to later comers.
-            let from = SenderInfo {
-                id: self.peer.id(),
-                name: self.peer.name(),
-            };
-            let event = Event::raw(self.ns.name().clone(), self.room.clone(), msg, from);
-            publisher.publish(self.ns.clone(), self.room.clone(), event, except, None);
-            return;
-        }
-        self.ns.broadcast(
-            Target::Room {
-                room: &self.room,
-                except,
-            },
-            Outbound::Message(msg),
-            false,
-        );
     }
 
     fn on_close(&mut self, closed: &Closed) {
-        tracing::debug!(id = %self.peer.id(), room = %self.room, code = ?closed.code, "raw client left");
-        self.ns.disconnect(&self.peer);
+        let peer = &self.client.peer;
+        tracing::debug!(id = %peer.id(), room = %self.room, code = ?closed.code, "raw client left");
+        self.ns.disconnect(peer);
     }
 }

@@ -15,15 +15,17 @@
 //! | `refresh` (token) | replaces the socket's token (same user), as the native `refresh` | `{expires_at, name, left}` |
 //!
 //! `to` and `broadcast` need `client_emits` (on by default), and `to` needs the sender to be
-//! in the room, as for native clients. Errors are acked as `{error: {code, message}}`.
+//! in the room, as for native clients. Errors are acked as `{error: {code, message}}`, with
+//! the codes the native protocol uses.
 //!
 //! A socket with a token (see `docs/auth.md`) is held to it, as a native client is: `join`
 //! needs its `join` claim to allow the room, `to` its `publish` claim, `broadcast` a
 //! `publish` claim that allows every room; its name is the token's, so `set` is refused.
-//! These checks use only the public API ([`Socket::identity`]): application code can do
-//! the same.
+//! The checks are the hub's one check of what a client asks for itself
+//! (`chorus_core::Namespace::permit`), the same as for native and raw clients; application
+//! code can make it with [`Socket::check_join`].
 
-use chorus_core::{EventData, HubError};
+use chorus_core::{EventData, Forbidden, HubError};
 use serde_json::json;
 use serde_json::value::RawValue;
 
@@ -62,12 +64,8 @@ fn table(client_emits: bool) -> Table {
         let Some(room) = data.as_str() else {
             return refuse(ack, "bad_request", "join takes a room name");
         };
-        if socket.identity().is_some_and(|id| !id.join.allows(&room)) {
-            return refuse(
-                ack,
-                "forbidden",
-                "your token does not allow joining this room",
-            );
+        if let Err(err) = socket.check_join(&room) {
+            return refuse_hub(ack, &err);
         }
         match socket.join(&room) {
             Ok(members) => {
@@ -111,29 +109,18 @@ fn table(client_emits: bool) -> Table {
     });
     socket.on("to", move |socket, data, ack| {
         if !client_emits {
-            return refuse(ack, "forbidden", "this server does not let clients emit");
+            return refuse_hub(ack, &Forbidden::ClientEmits.into());
         }
         let (Some(room), Some(event)) = (text(&data, 0), text(&data, 1)) else {
             return refuse(ack, "bad_request", "to takes (room, event, ...args)");
         };
-        if socket
-            .identity()
-            .is_some_and(|id| !id.publish.allows(&room))
-        {
-            return refuse(
-                ack,
-                "forbidden",
-                "your token does not allow publishing to this room",
-            );
-        }
-        if !socket.rooms().iter().any(|r| **r == *room) {
-            return refuse_hub(ack, &HubError::NotInRoom(room));
-        }
-        // The ack waits for the store, as a native client's reply does: acknowledged
+        // Held to what the client may do itself (`client_emits`, its token, membership),
+        // and acked once the store has it, as a native client's reply is: acknowledged
         // means recoverable.
-        socket
-            .to(&room)
-            .emit_args_then(&event, rest(&data, 2), move |sent| match sent {
+        socket.to(&room).on_behalf().emit_args_then(
+            &event,
+            rest(&data, 2),
+            move |sent| match sent {
                 Ok(sent) => match sent.pos {
                     Some(pos) => ack.send(&json!({
                         "delivered": sent.delivered,
@@ -142,28 +129,25 @@ fn table(client_emits: bool) -> Table {
                     })),
                     None => ack.send(&json!({ "delivered": sent.delivered })),
                 },
-                Err(err) => refuse(ack, "internal", &err.to_string()),
-            });
+                Err(err) => refuse_hub(ack, &err),
+            },
+        );
     });
     socket.on("broadcast", move |socket, data, ack| {
         if !client_emits {
-            return refuse(ack, "forbidden", "this server does not let clients emit");
+            return refuse_hub(ack, &Forbidden::ClientEmits.into());
         }
         let Some(event) = text(&data, 0) else {
             return refuse(ack, "bad_request", "broadcast takes (event, ...args)");
         };
-        if socket
-            .identity()
-            .is_some_and(|id| !id.publish.allows_every_room())
-        {
-            return refuse(
-                ack,
-                "forbidden",
-                "your token allows publishing to some rooms only, not to everyone",
-            );
-        }
-        let delivered = socket.broadcast().emit_args(&event, rest(&data, 1));
-        ack.send(&json!({ "delivered": delivered }));
+        socket.broadcast().on_behalf().emit_args_then(
+            &event,
+            rest(&data, 1),
+            move |sent| match sent {
+                Ok(sent) => ack.send(&json!({ "delivered": sent.delivered })),
+                Err(err) => refuse_hub(ack, &err),
+            },
+        );
     });
     socket.on("refresh", |socket, data, ack| {
         let Some(token) = data.as_str() else {

@@ -15,6 +15,7 @@
 
 pub mod builtin;
 pub(crate) mod conn;
+pub(crate) mod format;
 pub(crate) mod recovery;
 pub(crate) mod wire;
 
