@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use super::{after, append_stamped, fill_stamped, json_event, keep, last, offsets, seqs, T0};
+use super::support::{
+    after, append_stamped, fill_stamped, json_event, keep, last, offsets, seqs, T0,
+};
 use crate::{Append, Page, Stamp, Store};
 
 /// Appends `per_stream` messages to each of `streams`, interleaved (`a1 b1 a2 b2 …`) in one

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{after, fill, keep, offsets, T0};
+use super::support::{after, fill, keep, offsets, T0};
 use crate::{SessionWrite, Store};
 
 fn put(id: &str, record: &[u8], expires_ms: Option<u64>) -> SessionWrite {

@@ -6,8 +6,8 @@
 //! them; instead every deadline sits in one ordered map, and one task sleeps until the
 //! earliest, fires what is due and sleeps again. A connection costs an entry in the map
 //! (a key and a weak pointer) while it has a deadline, and nothing at all without one.
-//! Entries leave the map when they fire, when a refresh moves them, and when their
-//! [`Grant`] is dropped with its connection.
+//! Entries leave the map when they fire, when a refresh moves them, and when what they
+//! expire (a connection's `Grant`) is dropped with its connection.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,7 +17,11 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::Grant;
+/// Something with a deadline in the clock: a connection's grant.
+pub(crate) trait Expiring: Send + Sync {
+    /// Its deadline at `slot` has come.
+    fn expire(&self, slot: Slot);
+}
 
 /// A place in the clock: the deadline, and a sequence number that keeps equal deadlines
 /// apart.
@@ -39,7 +43,7 @@ impl std::fmt::Debug for Expiries {
 
 #[derive(Default)]
 struct Shared {
-    deadlines: Mutex<BTreeMap<Slot, Weak<Grant>>>,
+    deadlines: Mutex<BTreeMap<Slot, Weak<dyn Expiring>>>,
     seq: AtomicU64,
     /// Wakes the task when an earlier deadline arrives, or when the clock is dropped.
     wake: Arc<Notify>,
@@ -57,7 +61,7 @@ impl Expiries {
     /// Schedules `grant` to expire at `at`; returns its slot, to remove it by.
     ///
     /// Must be called inside a Tokio runtime (the clock's task starts on first use).
-    pub(crate) fn insert(&self, at: Instant, grant: Weak<Grant>) -> Slot {
+    pub(crate) fn insert(&self, at: Instant, grant: Weak<dyn Expiring>) -> Slot {
         let slot = (at, self.shared.seq.fetch_add(1, Ordering::Relaxed));
         let earliest = {
             let mut deadlines = self.shared.deadlines.lock();
@@ -129,6 +133,7 @@ async fn run(shared: Weak<Shared>, wake: Arc<Notify>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::grant::Grant;
     use crate::auth::{Auth, Identity, Verifier};
     use std::sync::atomic::AtomicUsize;
     use std::time::{Duration, SystemTime};
@@ -157,7 +162,7 @@ mod tests {
         let auth = auth();
         let fired = Arc::new(Mutex::new(Vec::new()));
         let arm = |name: &'static str, ms: u64| {
-            let grant = auth.grant(expiring_in(ms));
+            let grant = Grant::new(auth.clone(), expiring_in(ms));
             let fired = fired.clone();
             grant.arm(move || fired.lock().push(name));
             grant
@@ -165,7 +170,7 @@ mod tests {
         let _late = arm("late", 150);
         let _early = arm("early", 50);
         let dropped = arm("dropped", 60);
-        let never = auth.grant(Arc::new(Identity::new("forever")));
+        let never = Grant::new(auth.clone(), Arc::new(Identity::new("forever")));
         never.arm(|| panic!("a token without exp never expires"));
         drop(dropped);
         assert_eq!(auth.expiries.len(), 2, "a dropped grant leaves the clock");
@@ -178,9 +183,9 @@ mod tests {
     async fn a_new_earlier_deadline_wakes_the_clock() {
         let auth = auth();
         let count = Arc::new(AtomicUsize::new(0));
-        let _far = auth.grant(expiring_in(60_000));
+        let _far = Grant::new(auth.clone(), expiring_in(60_000));
         _far.arm(|| {});
-        let soon = auth.grant(expiring_in(50));
+        let soon = Grant::new(auth.clone(), expiring_in(50));
         let c = count.clone();
         soon.arm(move || {
             c.fetch_add(1, Ordering::SeqCst);

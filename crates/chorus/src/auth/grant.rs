@@ -11,8 +11,10 @@ use std::time::SystemTime;
 
 use parking_lot::{Mutex, RwLock};
 
-use super::expiry::Slot;
-use super::{Auth, AuthError, Identity};
+use super::error::AuthError;
+use super::expiry::{Expiring, Slot};
+use super::identity::Identity;
+use super::policy::Auth;
 use crate::metrics::Event;
 
 type OnExpiry = Box<dyn Fn() + Send + Sync>;
@@ -131,13 +133,16 @@ impl Grant {
             self.auth.expiries.remove(old);
         }
         if let Some(at) = deadline {
-            *slot = Some(self.auth.expiries.insert(at, Arc::downgrade(self)));
+            let grant: std::sync::Weak<dyn Expiring> = Arc::downgrade(self) as _;
+            *slot = Some(self.auth.expiries.insert(at, grant));
         }
     }
+}
 
+impl Expiring for Grant {
     /// Called by the clock at `slot`: ends the connection, unless a refresh has moved the
     /// deadline since.
-    pub(crate) fn expire(&self, slot: Slot) {
+    fn expire(&self, slot: Slot) {
         {
             let mut current = self.slot.lock();
             if *current != Some(slot) {

@@ -14,7 +14,8 @@ use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
-use super::{AuthError, Identity, Patterns};
+use super::error::AuthError;
+use super::identity::{Identity, Patterns};
 use crate::config::Config;
 
 /// Longest token accepted, in bytes: a JWT with a few claims is well under 1 KiB, and a

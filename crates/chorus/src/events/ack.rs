@@ -15,8 +15,8 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
+use super::data::Data;
 use super::wire::{Answer, Responder};
-use super::Data;
 
 /// Most server-to-client acks a socket may have outstanding.
 pub(crate) const MAX_PENDING: usize = 1024;

@@ -9,11 +9,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chorus_core::{
-    Access, Audience, Client, ConnId, EventData, HubError, Namespace, Publish, Receipt, Routed,
+    Access, Audience, Client, ConnId, EventData, HubError, Namespace, Peer, Publish, Receipt,
+    Routed,
 };
 use serde::Serialize;
 
-use super::{Data, EmitError, Socket};
+use super::data::Data;
+use super::error::EmitError;
+use crate::auth::Grant;
 
 /// A broadcast being built: who it goes to (rooms, or everyone), who is left out, and how.
 /// The event is encoded at most once per wire format, whoever receives it. An event for one
@@ -24,21 +27,28 @@ pub struct Emitter {
     rooms: Vec<Arc<str>>,
     except_rooms: Vec<Arc<str>>,
     except: Option<ConnId>,
-    /// The socket it is sent from: shown as the sender, and its order is kept.
-    from: Option<Socket>,
+    /// The connection it is sent from: shown as the sender, and its order is kept.
+    from: Option<Arc<Peer>>,
+    /// The sender's token, if it has one.
+    grant: Option<Arc<Grant>>,
     /// Sent on behalf of `from`'s client, held to what the client may do itself.
     on_behalf: bool,
     volatile: bool,
 }
 
 impl Emitter {
-    pub(crate) fn new(ns: Arc<Namespace>, from: Option<Socket>) -> Self {
+    pub(crate) fn new(
+        ns: Arc<Namespace>,
+        from: Option<Arc<Peer>>,
+        grant: Option<Arc<Grant>>,
+    ) -> Self {
         Self {
             ns,
             rooms: Vec::new(),
             except_rooms: Vec::new(),
             except: None,
             from,
+            grant,
             on_behalf: false,
             volatile: false,
         }
@@ -148,16 +158,11 @@ impl Emitter {
         publish.except_rooms = self.except_rooms;
         publish.except = self.except;
         publish.volatile = self.volatile;
-        let from = self.from.as_ref().map(|socket| socket.peer());
-        publish.from = from;
+        publish.from = self.from.as_ref();
         let client = match (&self.from, self.on_behalf) {
-            (Some(socket), true) => Some(Client {
-                peer: socket.peer().clone(),
-                access: socket
-                    .handshake()
-                    .grant
-                    .clone()
-                    .map(|grant| grant as Arc<dyn Access>),
+            (Some(peer), true) => Some(Client {
+                peer: peer.clone(),
+                access: self.grant.clone().map(|grant| grant as Arc<dyn Access>),
             }),
             _ => None,
         };

@@ -2,69 +2,17 @@
 //! middlewares, and broadcasts to everyone, a room, or everyone but a room.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use chorus_core::{ConnId, Namespace, Peer, PeerInfo, Publisher};
 use parking_lot::RwLock;
 use serde::Serialize;
 
+use super::emitter::Emitter;
+use super::error::EmitError;
+use super::handshake::{ConnectError, Handshake};
+use super::socket::{close, Io, IoInner, Socket};
 use super::wire::Wire;
-use super::{ConnectError, EmitError, Emitter, Handshake, Socket};
-
-type ConnectFn = Arc<dyn Fn(&Socket) + Send + Sync>;
-type MiddlewareFn = Arc<dyn Fn(&Handshake) -> Result<(), ConnectError> + Send + Sync>;
-
-/// The event layer of a server.
-///
-/// ```
-/// use chorus::{Config, Server};
-/// use futures::{SinkExt, StreamExt};
-/// use serde_json::{json, Value};
-/// use tokio_tungstenite::tungstenite::Message;
-///
-/// # #[tokio::main] async fn main() {
-/// let server = Server::new(Config { chat_page: false, ..Config::embedded() });
-/// server.io().on_connection(|socket| {
-///     socket.on("add", |_socket, data, ack| {
-///         let [a, b]: [i64; 2] = data.parse().unwrap();
-///         ack.send(&json!({ "sum": a + b }));
-///     });
-/// });
-/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-/// let addr = listener.local_addr().unwrap();
-/// tokio::spawn(server.serve(listener));
-///
-/// let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.unwrap();
-/// let hello = ws.next().await.unwrap().unwrap();
-/// assert!(hello.to_text().unwrap().contains(r#""type":"hello""#));
-/// ws.send(Message::text(r#"{"type":"emit","rid":1,"event":"add","data":[2,3]}"#)).await.unwrap();
-/// let reply = ws.next().await.unwrap().unwrap();
-/// let reply: Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
-/// assert_eq!(reply["result"]["sum"], 5);
-/// # }
-/// ```
-#[derive(Clone)]
-pub struct Io {
-    pub(crate) inner: Arc<IoInner>,
-}
-
-pub(crate) struct IoInner {
-    pub(crate) ns: Arc<Namespace>,
-    on_connection: RwLock<Option<ConnectFn>>,
-    middlewares: RwLock<Vec<MiddlewareFn>>,
-    sockets: RwLock<HashMap<ConnId, Socket>>,
-}
-
-impl fmt::Debug for Io {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Io")
-            .field("namespace", self.inner.ns.name())
-            .field("sockets", &self.inner.sockets.read().len())
-            .finish()
-    }
-}
 
 impl Io {
     pub(crate) fn new(ns: Arc<Namespace>) -> Self {
@@ -114,7 +62,7 @@ impl Io {
 
     /// An emitter for every socket.
     pub fn all(&self) -> Emitter {
-        Emitter::new(self.inner.ns.clone(), None)
+        Emitter::new(self.inner.ns.clone(), None, None)
     }
 
     /// An emitter for the members of `room` (chain [`Emitter::to`] for more rooms).
@@ -172,22 +120,4 @@ impl Io {
     pub(crate) fn close(&self, socket: &Socket, reason: &str) {
         close(socket, reason);
     }
-}
-
-/// Takes a socket out of its namespace (rooms, presence), fails its pending acks and runs
-/// its disconnect handlers. Only the first call for a socket does anything.
-pub(crate) fn close(socket: &Socket, reason: &str) {
-    let inner = &socket.inner;
-    if !inner.connected.swap(false, Ordering::AcqRel) {
-        return;
-    }
-    inner.io.sockets.write().remove(&socket.id());
-    inner.io.ns.disconnect(&inner.peer);
-    inner.wire.closed(reason);
-    inner.acks.lock().clear();
-    let handlers = std::mem::take(&mut *inner.on_disconnect.lock());
-    for f in handlers {
-        f(socket, reason);
-    }
-    inner.handlers.write().clear();
 }

@@ -14,6 +14,7 @@
 //! * [`handshake`] — [`Handshake`], what a client said when it connected, and the
 //!   middlewares' [`ConnectError`].
 //! * [`data`] — [`Data`]: an event's data, parsed only when asked.
+//! * [`error`] — [`EmitError`].
 //! * [`ack`] — [`Ack`], the answer to a client's event, and the table of the server's own
 //!   emits awaiting the client's answer.
 //! * [`wire`] — what a socket's protocol does for the event layer.
@@ -21,29 +22,18 @@
 pub(crate) mod ack;
 pub(crate) mod data;
 pub(crate) mod emitter;
+pub(crate) mod error;
 pub(crate) mod handshake;
 pub(crate) mod io;
 pub(crate) mod socket;
 pub(crate) mod wire;
 
-use chorus_core::HubError;
-
 pub use ack::{Ack, AckError};
 pub use data::Data;
 pub use emitter::{Emitter, Sent};
+pub use error::EmitError;
 pub use handshake::{ConnectError, Handshake};
-pub(crate) use io::close;
-pub use io::Io;
+pub(crate) use socket::close;
 pub(crate) use socket::EventFn;
+pub use socket::Io;
 pub use socket::Socket;
-
-/// Why an emit failed.
-#[derive(Debug, thiserror::Error)]
-pub enum EmitError {
-    /// The data could not be serialised to JSON.
-    #[error("cannot serialise event data: {0}")]
-    Json(#[from] serde_json::Error),
-    /// The hub refused (for example: not in the room).
-    #[error(transparent)]
-    Hub(#[from] HubError),
-}

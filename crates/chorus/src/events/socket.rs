@@ -1,6 +1,7 @@
 //! [`Socket`]: one client of the event layer, whichever protocol it speaks.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,15 +9,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use chorus_core::{Audience, ConnId, EventData, HubError, Peer, PeerInfo, Publish, Routed};
+use chorus_core::{
+    Audience, CloseReason, ConnId, EventData, HubError, Namespace, Outbound, Peer, PeerInfo,
+    Publish, Routed,
+};
 use http::HeaderMap;
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
-use super::ack::{AckError, Pending};
-use super::io::IoInner;
+use super::ack::{Ack, AckError, Pending};
+use super::data::Data;
+use super::emitter::Emitter;
+use super::error::EmitError;
+use super::handshake::{ConnectError, Handshake};
 use super::wire::Wire;
-use super::{Ack, Data, EmitError, Emitter, Handshake};
 use crate::auth::{Identity, RefreshError, Refreshed};
 
 pub(crate) type EventFn = Arc<dyn Fn(&Socket, Data, Ack) + Send + Sync>;
@@ -78,12 +84,6 @@ impl Socket {
     /// The socket's id (for a Socket.IO client, its `socket.id` in this namespace).
     pub fn id(&self) -> ConnId {
         self.inner.peer.id()
-    }
-
-    /// The event layer of the socket's namespace: `socket.io().emit(...)` reaches everyone
-    /// (socket.io's `io.emit` from inside a handler, without capturing `io`).
-    pub fn io(&self) -> super::Io {
-        super::Io::from_inner(self.inner.io.clone())
     }
 
     /// The namespace the socket is in (`/` for the main one).
@@ -333,15 +333,23 @@ impl Socket {
     /// An emitter for the other members of `room` (the sender left out, as in socket.io's
     /// `socket.to(room)`). Events carry this socket as their sender.
     pub fn to(&self, room: &str) -> Emitter {
-        Emitter::new(self.inner.io.ns.clone(), Some(self.clone()))
-            .to(room)
-            .except(self.id())
+        self.emitter().to(room).except(self.id())
     }
 
     /// An emitter for every socket of the namespace but this one (socket.io's
     /// `socket.broadcast`).
     pub fn broadcast(&self) -> Emitter {
-        Emitter::new(self.inner.io.ns.clone(), Some(self.clone())).except(self.id())
+        self.emitter().except(self.id())
+    }
+
+    /// An emitter from this socket: it is shown as the sender, and its order is kept.
+    fn emitter(&self) -> Emitter {
+        let grant = self.inner.handshake.grant.clone();
+        Emitter::new(
+            self.inner.io.ns.clone(),
+            Some(self.inner.peer.clone()),
+            grant,
+        )
     }
 
     /// Disconnects the socket. A native client's connection is closed (1000). A Socket.IO
@@ -349,7 +357,22 @@ impl Socket {
     /// disconnect`, and it does not reconnect by itself); the connection underneath closes
     /// once no namespace is left on it.
     pub fn disconnect(&self) {
-        self.inner.wire.disconnect(self);
+        if !self.connected() {
+            return;
+        }
+        let plan = self.inner.wire.disconnect(self.id());
+        if let Some(notice) = plan.notice {
+            self.inner.peer.push(notice);
+        }
+        if plan.gone {
+            close(self, "server namespace disconnect");
+        }
+        if plan.close_connection {
+            self.inner.peer.push(Outbound::Close(CloseReason::new(
+                1000,
+                "disconnected by server",
+            )));
+        }
     }
 
     /// Stores per-socket data of any type (one value per type).
@@ -377,5 +400,87 @@ impl Socket {
     /// Delivers a Socket.IO client's answer to one of our emits.
     pub(crate) fn resolve_ack(&self, id: u64, data: Data) {
         self.inner.acks.lock().resolve(id, data);
+    }
+}
+
+/// One namespace's event layer, shared by its [`crate::Io`] handle and each of its sockets:
+/// the hub's namespace, the handlers, and the sockets by id. Defined beside [`Socket`],
+/// which needs it to take itself out; `Io` is its public face (`io.rs`).
+pub(crate) struct IoInner {
+    pub(crate) ns: Arc<Namespace>,
+    pub(crate) on_connection: RwLock<Option<ConnectFn>>,
+    pub(crate) middlewares: RwLock<Vec<MiddlewareFn>>,
+    pub(crate) sockets: RwLock<HashMap<ConnId, Socket>>,
+}
+
+pub(crate) type ConnectFn = Arc<dyn Fn(&Socket) + Send + Sync>;
+pub(crate) type MiddlewareFn = Arc<dyn Fn(&Handshake) -> Result<(), ConnectError> + Send + Sync>;
+
+/// Takes a socket out of its namespace (rooms, presence), fails its pending acks and runs
+/// its disconnect handlers. Only the first call for a socket does anything.
+pub(crate) fn close(socket: &Socket, reason: &str) {
+    let inner = &socket.inner;
+    if !inner.connected.swap(false, Ordering::AcqRel) {
+        return;
+    }
+    inner.io.sockets.write().remove(&socket.id());
+    inner.io.ns.disconnect(&inner.peer);
+    inner.wire.closed(reason);
+    inner.acks.lock().clear();
+    let handlers = std::mem::take(&mut *inner.on_disconnect.lock());
+    for f in handlers {
+        f(socket, reason);
+    }
+    inner.handlers.write().clear();
+}
+
+/// The event layer of a server.
+///
+/// ```
+/// use chorus::{Config, Server};
+/// use futures::{SinkExt, StreamExt};
+/// use serde_json::{json, Value};
+/// use tokio_tungstenite::tungstenite::Message;
+///
+/// # #[tokio::main] async fn main() {
+/// let server = Server::new(Config { chat_page: false, ..Config::embedded() });
+/// server.io().on_connection(|socket| {
+///     socket.on("add", |_socket, data, ack| {
+///         let [a, b]: [i64; 2] = data.parse().unwrap();
+///         ack.send(&json!({ "sum": a + b }));
+///     });
+/// });
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// let addr = listener.local_addr().unwrap();
+/// tokio::spawn(server.serve(listener));
+///
+/// let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.unwrap();
+/// let hello = ws.next().await.unwrap().unwrap();
+/// assert!(hello.to_text().unwrap().contains(r#""type":"hello""#));
+/// ws.send(Message::text(r#"{"type":"emit","rid":1,"event":"add","data":[2,3]}"#)).await.unwrap();
+/// let reply = ws.next().await.unwrap().unwrap();
+/// let reply: Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
+/// assert_eq!(reply["result"]["sum"], 5);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Io {
+    pub(crate) inner: Arc<IoInner>,
+}
+
+impl fmt::Debug for Io {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Io")
+            .field("namespace", self.inner.ns.name())
+            .field("sockets", &self.inner.sockets.read().len())
+            .finish()
+    }
+}
+
+impl Socket {
+    /// The event layer of the socket's namespace: `socket.io().emit(...)` reaches everyone
+    /// (socket.io's `io.emit` from inside a handler, without capturing `io`).
+    pub fn io(&self) -> super::Io {
+        Io::from_inner(self.inner.io.clone())
     }
 }

@@ -8,10 +8,8 @@
 
 use std::sync::Arc;
 
-use chorus_core::{EventData, Outbound, StreamPos};
+use chorus_core::{ConnId, EventData, Outbound, StreamPos};
 use serde_json::value::RawValue;
-
-use super::Socket;
 
 /// A socket's protocol.
 pub(crate) trait Wire: Send + Sync + 'static {
@@ -34,8 +32,8 @@ pub(crate) trait Wire: Send + Sync + 'static {
         id: u64,
     ) -> Outbound;
 
-    /// The server disconnects `socket` (`Socket::disconnect`).
-    fn disconnect(&self, socket: &Socket);
+    /// The server disconnects the socket `id` (`Socket::disconnect`): what to do.
+    fn disconnect(&self, id: ConnId) -> Disconnect;
 
     /// The socket joined `room`; `pos` is the room's position then, in a room with history.
     fn joined(&self, _room: &str, _pos: Option<StreamPos>) {}
@@ -67,4 +65,16 @@ pub(crate) enum Answer<'a> {
     Data(EventData),
     /// An error, with a message.
     Error(&'a str),
+}
+
+/// How a socket the server disconnects goes ([`Wire::disconnect`]).
+#[derive(Debug, Default)]
+pub(crate) struct Disconnect {
+    /// Told to the client first (Socket.IO's DISCONNECT of the namespace).
+    pub(crate) notice: Option<Outbound>,
+    /// The socket is gone at once (its handlers run now), rather than when its connection
+    /// closes.
+    pub(crate) gone: bool,
+    /// The connection is closed (1000) after the notice.
+    pub(crate) close_connection: bool,
 }

@@ -209,7 +209,7 @@ mod tests {
                 );
                 let session = EngineSession::new(
                     Arc::from(format!("s{i}")),
-                    Weak::new(),
+                    Weak::<crate::session::engineio::Engine>::new(),
                     mailbox,
                     Some(queue),
                     TransportKind::Polling,

@@ -222,8 +222,8 @@ impl Engine {
             // The open packet is the first thing on the socket.
             mailbox.push(chorus_core::Outbound::Message(self.open_packet(&sid, &[])));
         }
-        let session =
-            EngineSession::new(sid.clone(), Arc::downgrade(self), mailbox, None, transport);
+        let listing: std::sync::Weak<dyn session::Listing> = Arc::downgrade(self) as _;
+        let session = EngineSession::new(sid.clone(), listing, mailbox, None, transport);
         let upper = (self.factory)(&session, info);
         session.set_upper(upper);
         self.sessions.write().insert(sid, session.clone());
@@ -262,6 +262,16 @@ impl Engine {
         let mut body = Vec::new();
         engineio::encode_payload([&self.open_packet(&session.sid, &["websocket"])], &mut body);
         polling::payload_response(body)
+    }
+}
+
+impl session::Listing for Engine {
+    fn unlist(&self, sid: &str) {
+        self.remove(sid);
+    }
+
+    fn ping_timeout(&self) -> Duration {
+        self.config.ping_timeout
     }
 }
 

@@ -22,8 +22,15 @@ use chorus_proto::WsMessage;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use super::Engine;
 use crate::wire::{close, Closed, Session};
+
+/// Where a session is listed (its engine's table), as the session sees it.
+pub(crate) trait Listing: Send + Sync {
+    /// Takes session `sid` out of the table.
+    fn unlist(&self, sid: &str);
+    /// How long a ping may go unanswered.
+    fn ping_timeout(&self) -> Duration;
+}
 
 /// Which transport carries the session now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +50,7 @@ pub(crate) struct Fatal(pub(crate) &'static str);
 
 pub(crate) struct EngineSession {
     pub(crate) sid: Arc<str>,
-    engine: Weak<Engine>,
+    engine: Weak<dyn Listing>,
     pub(crate) mailbox: Arc<Mailbox>,
     queue: Mutex<Option<PeerQueue>>,
     /// A close a long-poll dequeued behind data: it ends the *next* poll, so the client
@@ -61,7 +68,7 @@ pub(crate) struct EngineSession {
 impl EngineSession {
     pub(crate) fn new(
         sid: Arc<str>,
-        engine: Weak<Engine>,
+        engine: Weak<dyn Listing>,
         mailbox: Arc<Mailbox>,
         queue: Option<PeerQueue>,
         transport: TransportKind,
@@ -201,14 +208,14 @@ impl EngineSession {
             && self.queue.lock().is_some();
         if let Some(engine) = self.engine.upgrade() {
             if poll_owed {
-                let grace = engine.config.ping_timeout;
+                let grace = engine.ping_timeout();
                 let session = self.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(grace).await;
                     session.unlist();
                 });
             } else {
-                engine.remove(&self.sid);
+                engine.unlist(&self.sid);
             }
         }
         self.mailbox.close(close::normal(&closed.reason));
@@ -221,7 +228,7 @@ impl EngineSession {
     /// Takes the session out of its engine's table.
     pub(crate) fn unlist(&self) {
         if let Some(engine) = self.engine.upgrade() {
-            engine.remove(&self.sid);
+            engine.unlist(&self.sid);
         }
     }
 

@@ -5,13 +5,11 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use chorus_core::{EventData, Outbound};
+use chorus_core::{ConnId, EventData, Outbound};
 use chorus_proto::native::{push, ErrorCode, Rid};
 use serde_json::value::RawValue;
 
-use crate::events::wire::{Answer, Responder, Wire};
-use crate::events::Socket;
-use crate::wire::close;
+use crate::events::wire::{Answer, Disconnect, Responder, Wire};
 
 /// A native socket's protocol.
 pub(crate) struct NativeWire;
@@ -27,11 +25,13 @@ impl Wire for NativeWire {
         Outbound::Message(super::format::event_to(namespace, name, data, id))
     }
 
-    /// A native client's connection is closed (1000).
-    fn disconnect(&self, socket: &Socket) {
-        socket
-            .peer()
-            .push(Outbound::Close(close::normal("disconnected by server")));
+    /// A native client's connection is closed (1000); the socket goes with it.
+    fn disconnect(&self, _id: ConnId) -> Disconnect {
+        Disconnect {
+            notice: None,
+            gone: false,
+            close_connection: true,
+        }
     }
 }
 

@@ -4,15 +4,13 @@
 
 use std::sync::{Arc, Weak};
 
-use chorus_core::{EventData, Outbound, StreamPos};
+use chorus_core::{ConnId, EventData, Outbound, StreamPos};
 use chorus_proto::socketio::{self, binary, Args};
 use chorus_proto::WsMessage;
 
 use super::recovery::SessionLink;
 use super::Link;
-use crate::events::wire::{Answer, Responder, Wire};
-use crate::events::{self, Socket};
-use crate::wire::close;
+use crate::events::wire::{Answer, Disconnect, Responder, Wire};
 
 /// A Socket.IO socket's protocol: its namespace, on a connection that may carry others,
 /// with its recovery session when the server keeps them.
@@ -47,19 +45,15 @@ impl Wire for SocketIoWire {
     /// The client is told it was disconnected from this namespace (its reason: `io server
     /// disconnect`, and it does not reconnect by itself); the connection underneath closes
     /// once no namespace is left on it.
-    fn disconnect(&self, socket: &Socket) {
-        if !socket.connected() {
-            return;
-        }
-        let peer = socket.peer();
-        peer.push(Outbound::Message(socketio::disconnect(&self.nsp)));
+    fn disconnect(&self, id: ConnId) -> Disconnect {
         let remaining = self
             .link
             .upgrade()
-            .map_or(0, |link| link.remove(&self.nsp, socket.id()));
-        events::close(socket, "server namespace disconnect");
-        if remaining == 0 {
-            peer.push(Outbound::Close(close::normal("disconnected by server")));
+            .map_or(0, |link| link.remove(&self.nsp, id));
+        Disconnect {
+            notice: Some(Outbound::Message(socketio::disconnect(&self.nsp))),
+            gone: true,
+            close_connection: remaining == 0,
         }
     }
 
