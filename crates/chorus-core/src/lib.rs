@@ -62,9 +62,11 @@ pub use id::ConnId;
 pub use mailbox::{Mailbox, PeerQueue, QueueLimits};
 pub use namespace::{History, Namespace, Policy};
 pub use outbound::{CloseReason, Outbound};
-pub use peer::{Peer, PeerInfo};
-pub use presence::{PresenceAction, PresenceNotice};
-pub use publisher::{Joined, Publisher, RestoreRoom, Restored};
+pub use peer::Peer;
+pub use presence::{PeerInfo, PresenceAction, PresenceNotice};
+pub use publisher::{
+    At, JoinDone, Joined, Publisher, Replay, RestoreDone, RestoreRoom, Restored, Rooms,
+};
 pub use room::Room;
 pub use route::{Access, Action, Audience, Body, Client, Done, Publish, Receipt, Routed};
 pub use store::{

@@ -13,10 +13,11 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use crate::publisher::{JoinDone, Joined, Replay, RestoreDone, RestoreRoom, Rooms};
 use crate::route::Audience;
 use crate::{
     Broadcast, ConnId, Format, HubError, Mailbox, Outbound, Peer, PeerInfo, PeerQueue,
-    PresenceAction, PresenceNotice, Publisher, QueueLimits, Room,
+    PresenceAction, PresenceNotice, Publisher, QueueLimits, Room, StreamPos,
 };
 
 /// How a namespace behaves.
@@ -204,8 +205,8 @@ impl Namespace {
         self.rooms.read().keys().cloned().collect()
     }
 
-    /// Puts `peer` in `room`. Returns the room's members (the joiner included). Joining a
-    /// room one is in succeeds again without notifying anyone.
+    /// Puts `peer` in `room` now. Returns the room's members (the joiner included). Joining
+    /// a room one is in succeeds again without notifying anyone.
     pub fn join(&self, peer: &Arc<Peer>, room: &str) -> Result<Vec<PeerInfo>, HubError> {
         Ok(self.enter(peer, room)?.members())
     }
@@ -213,24 +214,128 @@ impl Namespace {
     /// [`Namespace::join`] for a joiner that has no use for the member list (a raw client):
     /// a snapshot of every member costs the join as much as the room is large.
     pub fn enter(&self, peer: &Arc<Peer>, room: &str) -> Result<Arc<Room>, HubError> {
-        let room_name: Arc<str> = {
-            let mut rooms = peer.rooms_mut();
-            if let Some(existing) = rooms.get(room) {
-                existing.clone()
-            } else {
-                if rooms.len() >= self.max_rooms_per_conn {
-                    return Err(HubError::TooManyRooms(self.max_rooms_per_conn));
-                }
-                // The room's own name when it exists: one allocation per room, not one
-                // per member.
-                let name: Arc<str> = match self.rooms.read().get(room) {
-                    Some(existing) => existing.name().clone(),
-                    None => Arc::from(room),
-                };
-                rooms.insert(name.clone());
-                name
+        let name = self.reserve(peer, room)?;
+        Ok(self.insert_member(peer, name))
+    }
+
+    /// [`Namespace::join`], telling `at` where in the room's stream the joiner started (`None`
+    /// for a room without history): at once if the room's last delivered position is
+    /// known, else once a store read or the room's next delivery tells it — the joiner is
+    /// a member meanwhile, and the caller never waits for the store.
+    pub fn join_at(
+        self: &Arc<Self>,
+        peer: &Arc<Peer>,
+        room: &str,
+        at: Box<dyn FnOnce(Result<Option<StreamPos>, HubError>) + Send>,
+    ) -> Result<Vec<PeerInfo>, HubError> {
+        match self.history_for(room).cloned() {
+            Some(publisher) => {
+                let rooms: Arc<dyn Rooms> = self.clone();
+                publisher.join_live(&rooms, peer, room, Box::new(move |pos| at(pos.map(Some))))
             }
+            None => {
+                let members = self.join(peer, room)?;
+                at(Ok(None));
+                Ok(members)
+            }
+        }
+    }
+
+    /// Joins `peer` to `room` in order with the room's stream: first `replay` is queued to it
+    /// (what it missed after a position, or the room's last messages), then it becomes a
+    /// member, and `done` hears the position it joined at — everything before it was sent
+    /// (or is history), everything after arrives live, nothing twice. The room is in
+    /// `peer`'s rooms at once (a message it sends to the room right after is not refused);
+    /// it receives the room's messages once `done` is called. A store read, if one is
+    /// needed, is made on the publisher's reader thread: the caller never waits for the
+    /// store. In a room without history it is a plain join.
+    pub fn join_ordered(
+        self: &Arc<Self>,
+        peer: &Arc<Peer>,
+        room: &str,
+        replay: Replay,
+        members: bool,
+        done: JoinDone,
+    ) {
+        let name = match self.reserve(peer, room) {
+            Ok(name) => name,
+            Err(err) => return done(Err(err)),
         };
+        match self.history_for(room).cloned() {
+            Some(publisher) => {
+                publisher.join_ordered(self.clone(), peer.clone(), name, replay, members, done)
+            }
+            None => done(match Rooms::admit(&**self, peer, room, members) {
+                Some(members) => Ok(Joined {
+                    members,
+                    pos: None,
+                    recovered: false,
+                    replayed: 0,
+                }),
+                None => Err(HubError::NotInRoom(room.to_owned())),
+            }),
+        }
+    }
+
+    /// Restores a connection that was away in `rooms`: every message it missed in its
+    /// rooms with history — those after the room's `since` whose sequence number is above
+    /// `after_seq`, the last one the client says it received — is queued to `peer` in the
+    /// order they were published (by sequence number, across rooms), leaving out what
+    /// `peer` was left out of when it was published (its own `to(room)` emits), and `peer`
+    /// rejoins every room, in order with the rooms' streams: no gap, no duplicate, and what
+    /// follows arrives live.
+    ///
+    /// `ready` runs once everything missed is known to be available, before anything is
+    /// queued (the protocol's "you are back" goes first). If a room cannot be recovered —
+    /// another epoch, messages gone by retention — or more than `max_replay` messages were
+    /// missed over all rooms, nothing is queued or joined and `done` hears `None`: the
+    /// caller starts the client afresh. The store is read on the publisher's reader thread;
+    /// `ready` and `done` run on one of its threads and must not block.
+    #[allow(clippy::too_many_arguments)]
+    pub fn restore(
+        self: &Arc<Self>,
+        peer: &Arc<Peer>,
+        rooms: Vec<RestoreRoom>,
+        after_seq: u64,
+        max_replay: usize,
+        ready: Box<dyn FnOnce() + Send>,
+        done: RestoreDone,
+    ) {
+        match self.publisher.clone() {
+            Some(publisher) => publisher.restore(
+                self.clone(),
+                peer.clone(),
+                rooms,
+                after_seq,
+                max_replay,
+                ready,
+                done,
+            ),
+            None => done(Ok(None)),
+        }
+    }
+
+    /// Adds `room` to `peer`'s rooms (not yet to the room's members); the room's own copy
+    /// of its name.
+    fn reserve(&self, peer: &Arc<Peer>, room: &str) -> Result<Arc<str>, HubError> {
+        let mut rooms = peer.rooms_mut();
+        if let Some(existing) = rooms.get(room) {
+            return Ok(existing.clone());
+        }
+        if rooms.len() >= self.max_rooms_per_conn {
+            return Err(HubError::TooManyRooms(self.max_rooms_per_conn));
+        }
+        // The room's own name when it exists: one allocation per room, not one per member.
+        let name: Arc<str> = match self.rooms.read().get(room) {
+            Some(existing) => existing.name().clone(),
+            None => Arc::from(room),
+        };
+        rooms.insert(name.clone());
+        Ok(name)
+    }
+
+    /// Adds `peer` to the members of the room it reserved, announcing it.
+    fn insert_member(&self, peer: &Arc<Peer>, room_name: Arc<str>) -> Arc<Room> {
         let (room, newly) = {
             // Read lock on the map while inserting, so `leave_room` cannot drop the room
             // from the map between our lookup and our insert (it takes the write lock).
@@ -257,7 +362,19 @@ impl Namespace {
             });
             room.push_all(&Outbound::Shared(notice), Some(peer.id()), false);
         }
-        Ok(room)
+        room
+    }
+
+    /// Queues `item` for the members of one room but `except`.
+    fn deliver_room(
+        &self,
+        room: &str,
+        except: Option<ConnId>,
+        item: &Outbound,
+        volatile: bool,
+    ) -> usize {
+        let room = self.rooms.read().get(room).cloned();
+        room.map_or(0, |room| room.push_all(item, except, volatile))
     }
 
     /// Takes `peer` out of `room`; the remaining members are told.
@@ -364,10 +481,7 @@ impl Namespace {
                     }
                     return delivered;
                 }
-                (_, [room]) => {
-                    let room = self.rooms.read().get(room).cloned();
-                    return room.map_or(0, |room| room.push_all(&item, except, volatile));
-                }
+                (_, [room]) => return self.deliver_room(room, except, &item, volatile),
                 (_, []) => return 0,
                 _ => {}
             }
@@ -401,5 +515,42 @@ impl Namespace {
             }
         }
         delivered
+    }
+}
+
+/// The publisher's view of a namespace: where stored messages are delivered and ordered
+/// joins become members.
+impl Rooms for Namespace {
+    fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    fn deliver(&self, room: &str, except: Option<ConnId>, item: Outbound) -> usize {
+        self.deliver_room(room, except, &item, false)
+    }
+
+    fn join(&self, peer: &Arc<Peer>, room: &str, members: bool) -> Result<Vec<PeerInfo>, HubError> {
+        let room = self.enter(peer, room)?;
+        Ok(if members { room.members() } else { Vec::new() })
+    }
+
+    fn admit(&self, peer: &Arc<Peer>, room: &str, members: bool) -> Option<Vec<PeerInfo>> {
+        let name = peer.room(room)?;
+        let joined = self.insert_member(peer, name);
+        // It may have left the room (or the namespace) meanwhile: it must not stay a
+        // member of a room its own list no longer names.
+        if !peer.in_room(room) {
+            self.leave_room(peer, room);
+            return None;
+        }
+        Some(if members {
+            joined.members()
+        } else {
+            Vec::new()
+        })
+    }
+
+    fn cancel(&self, peer: &Arc<Peer>, room: &str) {
+        peer.rooms_mut().remove(room);
     }
 }

@@ -11,18 +11,7 @@ use std::sync::Arc;
 use parking_lot::{MappedMutexGuard, Mutex, MutexGuard};
 use serde_json::value::RawValue;
 
-use crate::{CloseReason, ConnId, Format, Mailbox, Outbound};
-
-/// A snapshot of a peer's public identity, as listed in presence.
-#[derive(Debug, Clone)]
-pub struct PeerInfo {
-    /// Connection id.
-    pub id: ConnId,
-    /// Nickname.
-    pub name: Arc<str>,
-    /// User data (JSON), if set.
-    pub data: Option<Arc<RawValue>>,
-}
+use crate::{CloseReason, ConnId, Format, Mailbox, Outbound, PeerInfo};
 
 /// What a peer's lock guards: its identity and its rooms, together, as a join or a
 /// presence snapshot needs one or the other and never waits long on either.

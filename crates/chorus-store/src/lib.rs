@@ -51,6 +51,8 @@ pub use chorus_core::store::{
 #[macro_use]
 pub mod conformance;
 pub mod epoch;
+#[cfg(feature = "testing")]
+pub mod latch;
 pub mod memory;
 pub mod rules;
 pub mod sqlite;

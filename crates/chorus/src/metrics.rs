@@ -182,6 +182,15 @@ impl Metrics {
                 ns.room_count()
             );
         }
+        let _ = writeln!(out, "# TYPE chorus_messages_published_total counter");
+        for ns in &namespaces {
+            let _ = writeln!(
+                out,
+                "chorus_messages_published_total{{namespace={:?}}} {}",
+                &**ns.name(),
+                ns.published()
+            );
+        }
         out
     }
 }
@@ -210,6 +219,7 @@ mod tests {
         assert!(text.contains("chorus_connections_open 1\n"));
         assert!(text.contains("chorus_clients{namespace=\"raw\"} 1\n"));
         assert!(text.contains("chorus_rooms{namespace=\"raw\"} 1\n"));
+        assert!(text.contains("chorus_messages_published_total{namespace=\"raw\"} 0\n"));
         assert_eq!(text.matches("# TYPE chorus_disconnects_total").count(), 1);
     }
 }

@@ -15,12 +15,10 @@ use std::time::{Duration, Instant, SystemTime};
 use chorus::{Config, RawHandlers, Server};
 use common::*;
 use futures::SinkExt;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
-
-const SECRET: &str = "chorus-test-secret-0123456789abcdef";
 
 fn now() -> u64 {
     SystemTime::now()
@@ -33,18 +31,6 @@ fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
-}
-
-fn sign(alg: Algorithm, key: &EncodingKey, claims: &Value) -> String {
-    jsonwebtoken::encode(&Header::new(alg), claims, key).unwrap()
-}
-
-fn hs256(claims: Value) -> String {
-    sign(
-        Algorithm::HS256,
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-        &claims,
-    )
 }
 
 fn rs256(claims: Value) -> String {

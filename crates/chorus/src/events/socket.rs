@@ -284,27 +284,35 @@ impl Socket {
     /// Not restricted by the client's token: your code decides (the `join` claim limits
     /// what the client asks for itself: native `join`, the Socket.IO built-ins).
     ///
-    /// In a room with history the join is ordered with the room's messages (it goes through
-    /// the publisher's gate): the socket receives every message numbered after its join and
-    /// none before. A message emitted just before the join but not yet stored is numbered
-    /// after it, so the socket receives it — the room's order is its stream's.
+    /// In a room with history the join is ordered with the room's messages: the socket
+    /// receives every message delivered after its join and none before, and its place in
+    /// the room's stream is known at once or shortly after (read off the connection's task
+    /// when no message of the room has gone out since the server started), for the
+    /// Socket.IO recovery session that remembers it.
     pub fn join(&self, room: &str) -> Result<Vec<PeerInfo>, HubError> {
         // A handle kept past the disconnect (a handler that finished late) must not put
         // the id back in a room: a restored socket may have it now.
         if !self.connected() {
             return Err(HubError::Closed);
         }
-        let io = &self.inner.io;
-        let (members, pos) = match io.ns.history_for(room) {
-            Some(publisher) => {
-                let room: Arc<str> = Arc::from(room);
-                let joined = publisher.join(&io.ns, &self.inner.peer, &room, None, 0)?;
-                (joined.members, Some(joined.pos))
-            }
-            None => (io.ns.join(&self.inner.peer, room)?, None),
-        };
-        self.inner.wire.joined(room, pos);
-        Ok(members)
+        let socket = Arc::downgrade(&self.inner);
+        let name: Arc<str> = Arc::from(room);
+        let at = Box::new(
+            move |pos: Result<Option<chorus_core::StreamPos>, HubError>| {
+                let Some(inner) = socket.upgrade() else {
+                    return;
+                };
+                if !inner.connected.load(Ordering::Acquire) || !inner.peer.in_room(&name) {
+                    return;
+                }
+                let pos = pos.unwrap_or_else(|err| {
+                    tracing::warn!(%err, room = %name, "the room's position could not be read");
+                    None
+                });
+                inner.wire.joined(&name, pos);
+            },
+        );
+        self.inner.io.ns.join_at(&self.inner.peer, room, at)
     }
 
     /// Whether this socket's client may join `room` if it asks to itself: the hub's check

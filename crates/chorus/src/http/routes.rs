@@ -148,7 +148,7 @@ async fn dispatch(State(routes): State<Arc<Routes>>, req: Request) -> Response {
     }
     if attempt {
         if config.raw_rooms {
-            return routes.raw_rooms.accept(&routes.ctx, req);
+            return routes.raw_rooms.accept(&routes.ctx, req).await;
         }
         return Refusal::NoEndpoint.into_response();
     }

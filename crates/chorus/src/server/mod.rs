@@ -120,9 +120,32 @@ impl Server {
     /// A server with this configuration, or why its history store or its token key
     /// cannot be opened.
     pub fn try_new(config: Config) -> Result<Self, StartError> {
+        let publisher = storage::publisher(&config)?;
+        Self::build(config, publisher)
+    }
+
+    /// A server that keeps its rooms' history (and Socket.IO's recovery sessions) in
+    /// `store` rather than the one `config.store` names: where a store of your own — or one
+    /// of `chorus-store`'s, set up your way — plugs in. History is kept as `config`'s rules
+    /// say; `store = "none"` is ignored. Fails only if `jwt_public_key` cannot be loaded.
+    pub fn with_store(
+        config: Config,
+        store: Arc<dyn chorus_core::Store>,
+    ) -> Result<Self, StartError> {
+        let config = match config.store {
+            crate::config::StoreKind::None => Config {
+                store: crate::config::StoreKind::Memory,
+                ..config
+            },
+            _ => config,
+        };
+        let publisher = storage::publisher_over(&config, store);
+        Self::build(config, publisher)
+    }
+
+    fn build(config: Config, publisher: Option<Arc<Publisher>>) -> Result<Self, StartError> {
         let metrics = Arc::<Metrics>::default();
         let auth = Auth::from_config(&config, metrics.clone())?;
-        let publisher = storage::publisher(&config)?;
         if let Some(publisher) = &publisher {
             if !(config.socketio && config.socketio_recovery_secs > 0) {
                 // Socket.IO sessions a previous run left open can never recover now: let

@@ -19,10 +19,6 @@ const MEMORY_STREAMS: usize = 100_000;
 /// The publisher over the configured store, or `None` for `store = "none"` (or rules that
 /// keep nothing).
 pub(crate) fn publisher(config: &Config) -> Result<Option<Arc<Publisher>>, StoreError> {
-    let rules = config.history_rules();
-    if rules.is_empty() {
-        return Ok(None);
-    }
     let store: Arc<dyn Store> = match config.store {
         StoreKind::None => return Ok(None),
         StoreKind::Memory => Arc::new(MemoryStore::new(MemoryLimits {
@@ -41,5 +37,12 @@ pub(crate) fn publisher(config: &Config) -> Result<Option<Arc<Publisher>>, Store
             )?)
         }
     };
-    Ok(Some(Publisher::start(store, rules)))
+    Ok(publisher_over(config, store))
+}
+
+/// The publisher over `store`, keeping history as `config`'s rules say (`None` if they
+/// keep nothing).
+pub(crate) fn publisher_over(config: &Config, store: Arc<dyn Store>) -> Option<Arc<Publisher>> {
+    let rules = config.history_rules();
+    (!rules.is_empty()).then(|| Publisher::start(store, rules))
 }

@@ -16,6 +16,27 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The HS256 secret of the tests' tokens.
+pub const SECRET: &str = "chorus-test-secret-0123456789abcdef";
+
+/// `claims` signed with `key` by `alg`.
+pub fn sign(
+    alg: jsonwebtoken::Algorithm,
+    key: &jsonwebtoken::EncodingKey,
+    claims: &Value,
+) -> String {
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), claims, key).unwrap()
+}
+
+/// A token with `claims`, signed with [`SECRET`].
+pub fn hs256(claims: Value) -> String {
+    sign(
+        jsonwebtoken::Algorithm::HS256,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+        &claims,
+    )
+}
+
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A test configuration: loopback, ephemeral port.

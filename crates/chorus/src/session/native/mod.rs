@@ -19,8 +19,8 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::response::Response;
 use chorus_core::{
-    Access, Action, Audience, Client, Code, ConnId, EventData, HubError, Outbound, PeerInfo,
-    Publish, Publisher, Receipt, StreamPos,
+    Access, Action, Audience, Client, Code, ConnId, EventData, HubError, JoinDone, Outbound,
+    PeerInfo, Publish, Receipt, Replay, StreamPos,
 };
 use chorus_proto::native::{self, push, Command, EmitTarget, ErrorCode, Limits, Position, Rid};
 use chorus_proto::{MessageKind, WsMessage};
@@ -140,16 +140,7 @@ impl NativeSession {
                 ns.announce_update(&peer);
                 self.reply(rid.as_ref(), &serde_json::json!({ "name": &*peer.name() }));
             }
-            Command::Join { rid, room, since } => match self.io.history_for(&room) {
-                Some(publisher) => self.join_with_history(&publisher, rid, room, since),
-                None => match ns.join(&peer, &room) {
-                    Ok(members) => self.reply(
-                        rid.as_ref(),
-                        &serde_json::json!({ "room": room, "members": members_json(&members) }),
-                    ),
-                    Err(err) => self.fail_hub(rid.as_ref(), &err),
-                },
-            },
+            Command::Join { rid, room, since } => self.join(rid, room, since),
             Command::History {
                 rid,
                 room,
@@ -199,40 +190,52 @@ impl NativeSession {
         }
     }
 
-    /// A join in a room that keeps history goes through the publisher's gate, so the
-    /// position in the reply is exactly where the client's live messages start, and a
-    /// `since` replays what it missed before any of them.
-    fn join_with_history(
-        &self,
-        publisher: &Arc<Publisher>,
-        rid: Option<Rid>,
-        room: String,
-        since: Option<Position>,
-    ) {
+    /// Joins a room in order with its stream: in a room that keeps history the reply's
+    /// position is exactly where the client's live messages start, and a `since` replays
+    /// what it missed before any of them. The reply comes once the join is done (at once,
+    /// or after a store read off this task); a message the client sends to the room
+    /// meanwhile is not refused.
+    fn join(&self, rid: Option<Rid>, room: String, since: Option<Position>) {
         let asked = since.is_some();
-        let since = since.map(|p| StreamPos {
-            epoch: Arc::from(p.epoch),
-            offset: p.offset,
-        });
-        let room: Arc<str> = Arc::from(room);
-        let limit = publisher.retention(&room).map_or(1000, |r| {
-            usize::try_from(r.max_messages).unwrap_or(usize::MAX)
-        });
-        match publisher.join(&self.io.inner.ns, self.socket.peer(), &room, since, limit) {
-            Ok(joined) => {
-                let mut result = serde_json::json!({
-                    "room": &*room,
-                    "members": members_json(&joined.members),
-                    "position": position_json(&joined.pos),
-                });
-                if asked {
-                    result["recovered"] = joined.recovered.into();
-                    result["replayed"] = joined.replayed.into();
+        let replay = match since {
+            Some(since) => Replay::After {
+                limit: self.io.history_for(&room).map_or(1000, |publisher| {
+                    publisher.retention(&room).map_or(1000, |r| {
+                        usize::try_from(r.max_messages).unwrap_or(usize::MAX)
+                    })
+                }),
+                since: StreamPos {
+                    epoch: Arc::from(since.epoch),
+                    offset: since.offset,
+                },
+            },
+            None => Replay::None,
+        };
+        let peer = self.socket.peer().clone();
+        let name = room.clone();
+        let done: JoinDone = Box::new(move |joined| {
+            let Some(rid) = rid else { return };
+            let msg = match joined {
+                Ok(joined) => {
+                    let mut result = serde_json::json!({
+                        "room": room,
+                        "members": members_json(&joined.members),
+                    });
+                    if let Some(pos) = &joined.pos {
+                        result["position"] = position_json(pos);
+                        if asked {
+                            result["recovered"] = joined.recovered.into();
+                            result["replayed"] = joined.replayed.into();
+                        }
+                    }
+                    push::reply_ok(&rid, &result)
                 }
-                self.reply(rid.as_ref(), &result);
-            }
-            Err(err) => self.fail_hub(rid.as_ref(), &err),
-        }
+                Err(err) => push::reply_err(&rid, error_code(err.code()), &err.to_string()),
+            };
+            peer.push(Outbound::Message(msg));
+        });
+        let ns = &self.io.inner.ns;
+        ns.join_ordered(self.socket.peer(), &name, replay, true, done);
     }
 
     /// Reads history off the connection's task (a store read may touch the disk).

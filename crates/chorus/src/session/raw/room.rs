@@ -4,15 +4,15 @@
 //!
 //! A room named in `raw_room_history` keeps its messages (stored before they go out, like
 //! any room with history) and gives a client that enters it its last `raw_room_replay`
-//! messages first, as plain messages: the join is ordered with the room's stream under the
-//! publisher's gate, before the `101`, so nothing said after the client sees its socket
-//! open can miss it, and nothing is seen twice.
+//! messages first, as plain messages: the join is ordered with the room's stream (its store
+//! read made off the connection's task), before the `101`, so nothing said after the
+//! client sees its socket open can miss it, and nothing is seen twice.
 
 use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::response::Response;
-use chorus_core::{Access, Audience, Body, Client, HubError, Namespace, Publish};
+use chorus_core::{Access, Audience, Body, Client, HubError, JoinDone, Namespace, Publish, Replay};
 use chorus_proto::WsMessage;
 
 use super::format::raw;
@@ -32,7 +32,7 @@ pub(crate) struct RawRooms {
 impl RawRooms {
     /// Opens a client of the room its path names: the handshake, its token (which must
     /// allow joining the room), then the connection, already a member.
-    pub(crate) fn accept(&self, ctx: &Context, req: Request) -> Response {
+    pub(crate) async fn accept(&self, ctx: &Context, req: Request) -> Response {
         let protocol = offered_protocols(req.headers()).into_iter().next();
         let ns = &self.ns;
         let mut grant = None;
@@ -59,17 +59,17 @@ impl RawRooms {
         };
         let peer = &client.peer;
         let room: Arc<str> = Arc::from(info.uri.path());
-        let joined = match ns.history_for(&room) {
-            // Its last messages first, then live: the join is ordered with the room's
-            // stream under the publisher's gate.
-            Some(publisher) => {
-                let replay = ctx.config.raw_room_replay;
-                publisher.join_last(ns, peer, &room, replay).map(drop)
-            }
-            None => ns.enter(peer, &room).map(drop),
-        };
-        if let Err(err) = joined {
-            tracing::warn!(%err, "raw room join failed");
+        // In a room with history its last messages first, then live: the join is ordered
+        // with the room's stream, its store read made off this task. Done before the
+        // `101`, so nothing said after the client sees its socket open can miss it.
+        let (joined, join) = tokio::sync::oneshot::channel();
+        let replay = Replay::Last(ctx.config.raw_room_replay);
+        let done: JoinDone = Box::new(move |result| drop(joined.send(result)));
+        ns.join_ordered(peer, &room, replay, false, done);
+        match join.await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => tracing::warn!(%err, "raw room join failed"),
+            Err(_) => tracing::warn!("raw room join failed: the publisher has stopped"),
         }
         // The room's own copy of its name, rather than one more per connection.
         let room = peer.room(&room).unwrap_or(room);

@@ -22,12 +22,12 @@ use chorus_proto::socketio::{self, binary, Packet};
 use chorus_proto::{MessageKind, WsMessage};
 use serde_json::value::RawValue;
 
-use super::recovery::SessionLink;
-use super::wire::{AckReply, SocketIoWire};
-use super::{Link, Namespaces, SocketIoConfig};
-use crate::auth::{self, AuthError, Identity};
+use super::connect::Connector;
+use super::link::Link;
+use super::wire::AckReply;
+use super::{Namespaces, SocketIoConfig};
 use crate::events::wire::Responder;
-use crate::events::{self, Ack, Data, Handshake, Io, Socket};
+use crate::events::{self, Ack, Data};
 use crate::session::engineio::EngineSession;
 use crate::wire::{close, Closed, HandshakeInfo, Session};
 
@@ -40,12 +40,8 @@ struct Incomplete {
 /// The Socket.IO layer of one Engine.IO session.
 pub(crate) struct SocketIoConn {
     namespaces: Arc<Namespaces>,
-    mailbox: Arc<Mailbox>,
-    /// The request, shared with every socket of this connection.
-    info: Arc<HandshakeInfo>,
-    link: Arc<Link>,
+    connector: Connector,
     incomplete: Option<Incomplete>,
-    config: SocketIoConfig,
 }
 
 impl SocketIoConn {
@@ -64,24 +60,28 @@ impl SocketIoConn {
         );
         Self {
             namespaces,
-            mailbox: session.mailbox.clone(),
-            info: Arc::new(info),
-            link,
+            connector: Connector {
+                mailbox: session.mailbox.clone(),
+                info: Arc::new(info),
+                link,
+                config,
+            },
             incomplete: None,
-            config,
         }
     }
 
     fn fail(&mut self) {
         self.incomplete = None;
-        self.mailbox.close(close::protocol_error("parse error"));
+        self.connector
+            .mailbox
+            .close(close::protocol_error("parse error"));
     }
 
     fn on_packet(&mut self, packet: Packet, attachments: Vec<bytes::Bytes>) {
         match packet {
             Packet::Connect { nsp, auth } => self.connect(nsp, auth),
             Packet::Disconnect { nsp } => {
-                if let Some(socket) = self.link.take(&nsp) {
+                if let Some(socket) = self.connector.link.take(&nsp) {
                     events::close(&socket, "client namespace disconnect");
                 }
             }
@@ -94,7 +94,7 @@ impl SocketIoConn {
             } => {
                 // Packets for a namespace the client has not joined are ignored, as the
                 // reference server does.
-                let Some(socket) = self.link.get(&nsp) else {
+                let Some(socket) = self.connector.link.get(&nsp) else {
                     return;
                 };
                 let Some(handler) = socket.handler(&name) else {
@@ -110,7 +110,7 @@ impl SocketIoConn {
                 handler(&socket, Data::new(event_data(args, attachments)), ack);
             }
             Packet::Ack { nsp, id, args, .. } => {
-                if let Some(socket) = self.link.get(&nsp) {
+                if let Some(socket) = self.connector.link.get(&nsp) {
                     socket.resolve_ack(id, Data::new(event_data(args, attachments)));
                 }
             }
@@ -119,204 +119,11 @@ impl SocketIoConn {
     }
 
     fn connect(&mut self, nsp: String, auth: Option<Box<RawValue>>) {
-        let Some(io) = self.namespaces.get(&nsp) else {
-            self.mailbox.push(Outbound::Message(socketio::connect_error(
-                &nsp,
-                "Invalid namespace",
-                None,
-            )));
-            return;
-        };
-        if self.link.contains(&nsp) {
-            return;
-        }
-        let identity = match self.identify(auth.as_deref()) {
-            Ok(identity) => identity,
-            Err(err) => {
-                let message = match err {
-                    AuthError::Missing => "token required",
-                    _ => "invalid token",
-                };
-                let data = serde_json::value::to_raw_value(&err.to_json()).ok();
-                self.mailbox.push(Outbound::Message(socketio::connect_error(
-                    &nsp,
-                    message,
-                    data.as_deref(),
-                )));
-                return;
-            }
-        };
-        let grant = auth::grant_for(self.config.auth.as_ref(), identity.as_ref());
-        let handshake = Handshake::new(self.info.clone(), auth.map(Arc::from), grant.clone());
-        if let Err(refused) = io.admit(&handshake) {
-            let data = refused
-                .data
-                .as_ref()
-                .and_then(|d| serde_json::value::to_raw_value(d).ok());
-            self.mailbox.push(Outbound::Message(socketio::connect_error(
-                &nsp,
-                &refused.message,
-                data.as_deref(),
-            )));
-            return;
-        }
-        let name = identity.as_ref().map(|id| Arc::from(id.nickname()));
-        let sub = identity
-            .as_ref()
-            .map(|id| Arc::<str>::from(id.user_id.as_str()));
-        let nsp: Arc<str> = Arc::from(nsp);
-        let (socket, session) = match self.restore(&io, &nsp, &handshake, name.clone(), &sub) {
-            Some(restored) => restored,
-            None => self.start(&io, &nsp, handshake, name, sub),
-        };
-        if let Some(session) = session {
-            session.set_socket(&socket);
-        }
-        if let Some(grant) = &grant {
-            // At expiry the server disconnects the socket, as `socket.disconnect()` would.
-            let weak = Arc::downgrade(&socket.inner);
-            grant.arm(move || {
-                if let Some(inner) = weak.upgrade() {
-                    Socket { inner }.disconnect();
-                }
-            });
-        }
-        if socket.connected() {
-            self.link.insert(nsp, socket);
-        }
-    }
-
-    /// A new socket in `io` (with a new recovery session, if the server keeps them).
-    fn start(
-        &self,
-        io: &Io,
-        nsp: &Arc<str>,
-        handshake: Handshake,
-        name: Option<Arc<str>>,
-        sub: Option<Arc<str>>,
-    ) -> (Socket, Option<SessionLink>) {
-        let peer = io.inner.ns.attach(self.mailbox.clone(), name);
-        let session = self.config.recovery.as_ref().map(|recovery| {
-            let session = recovery.create(nsp.clone(), peer.id(), sub);
-            recovery.own(&session)
-        });
-        // The CONNECT answer goes first, before any handler can emit.
-        let pid = session.as_ref().map(|s| s.pid().clone());
-        peer.push(Outbound::Message(socketio::connect(
-            nsp,
-            &peer.id().to_string(),
-            pid.as_deref(),
-        )));
-        let socket = io.open(peer, handshake, self.wire(nsp, session.clone(), false));
-        (socket, session)
-    }
-
-    /// The socket a reconnecting client left, restored — same id, rooms, and every stored
-    /// message it missed (see `recovery.rs`) — if its CONNECT claims a session it may have
-    /// back and nothing it missed is lost.
-    fn restore(
-        &self,
-        io: &Io,
-        nsp: &Arc<str>,
-        handshake: &Handshake,
-        name: Option<Arc<str>>,
-        sub: &Option<Arc<str>>,
-    ) -> Option<(Socket, Option<SessionLink>)> {
-        let recovery = self.config.recovery.as_ref()?;
-        let claim = recovery.claim(handshake.auth.as_deref())?;
-        let found = recovery.find(claim, nsp, sub.as_deref())?;
-        // Taken only if the old socket is gone from the namespace (it may still be on its
-        // way out): if not, the client starts afresh and the session waits as it was.
-        let Some(peer) = io.inner.ns.attach_as(found.sid, self.mailbox.clone(), name) else {
-            recovery.release(found);
-            return None;
-        };
-        let connect = socketio::connect(nsp, &peer.id().to_string(), Some(found.pid()));
-        let restored = recovery.publisher().restore(
-            &io.inner.ns,
-            &peer,
-            &found.rooms,
-            found.after_seq,
-            recovery.max_replay(),
-            || {
-                peer.push(Outbound::Message(connect));
-            },
-        );
-        let restored = match restored {
-            Ok(Some(restored)) => restored,
-            Ok(None) => {
-                io.inner.ns.disconnect(&peer);
-                recovery.forget(found);
-                return None;
-            }
-            Err(err) => {
-                // The store failed: the session is kept for a later try.
-                tracing::warn!(%err, "socket.io: restoring a session failed");
-                io.inner.ns.disconnect(&peer);
-                recovery.release(found);
-                return None;
-            }
-        };
-        tracing::debug!(replayed = restored.replayed, "socket.io: session recovered");
-        let session = recovery.own(found.session());
-        let socket = io.open(
-            peer,
-            handshake.clone(),
-            self.wire(nsp, Some(session.clone()), true),
-        );
-        Some((socket, Some(session)))
-    }
-
-    fn wire(
-        &self,
-        nsp: &Arc<str>,
-        session: Option<SessionLink>,
-        recovered: bool,
-    ) -> Box<SocketIoWire> {
-        Box::new(SocketIoWire {
-            nsp: nsp.clone(),
-            link: Arc::downgrade(&self.link),
-            session,
-            recovered,
-        })
-    }
-
-    /// Who a CONNECT proves the client to be: its `auth.token` verified, else the
-    /// handshake's identity (still unexpired), else anonymous if that is allowed.
-    fn identify(&self, auth: Option<&RawValue>) -> Result<Option<Arc<Identity>>, AuthError> {
-        let Some(checker) = &self.config.auth else {
-            return Ok(None);
-        };
-        #[derive(serde::Deserialize)]
-        struct AuthToken {
-            token: Option<serde_json::Value>,
-        }
-        let token = auth
-            .and_then(|raw| serde_json::from_str::<AuthToken>(raw.get()).ok())
-            .and_then(|a| a.token);
-        match token {
-            Some(serde_json::Value::String(token)) if !token.is_empty() => {
-                checker.verify(&token).map(|id| Some(Arc::new(id)))
-            }
-            // An empty or null token is no token.
-            Some(serde_json::Value::String(_) | serde_json::Value::Null) | None => {
-                match &self.info.identity {
-                    Some(identity) if checker.verifier.expired(identity) => {
-                        checker.count(&AuthError::Expired);
-                        Err(AuthError::Expired)
-                    }
-                    Some(identity) => Ok(Some(identity.clone())),
-                    None if checker.anonymous() => Ok(None),
-                    None => {
-                        checker.count(&AuthError::Missing);
-                        Err(AuthError::Missing)
-                    }
-                }
-            }
-            Some(_) => {
-                let err = AuthError::Malformed("`auth.token` must be a string".into());
-                checker.count(&err);
-                Err(err)
+        match self.namespaces.get(&nsp) {
+            Some(io) => self.connector.connect(io, &nsp, auth),
+            None => {
+                let packet = socketio::connect_error(&nsp, "Invalid namespace", None);
+                self.connector.mailbox.push(Outbound::Message(packet));
             }
         }
     }
@@ -345,7 +152,7 @@ impl Session for SocketIoConn {
             // A binary message nobody announced.
             return self.fail();
         };
-        match Packet::decode(text, &self.config.limits) {
+        match Packet::decode(text, &self.connector.config.limits) {
             Ok(packet) if packet.attachments() > 0 => {
                 self.incomplete = Some(Incomplete {
                     attachments: binary::Attachments::new(packet.attachments()),
@@ -366,7 +173,7 @@ impl Session for SocketIoConn {
         } else {
             closed.reason.as_str()
         };
-        for socket in self.link.drain() {
+        for socket in self.connector.link.drain() {
             events::close(&socket, reason);
         }
     }

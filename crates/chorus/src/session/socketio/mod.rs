@@ -9,13 +9,17 @@
 //! * [`conn`] — the per-connection protocol: CONNECT (tokens, middlewares, `Invalid
 //!   namespace`), EVENT and ACK (with binary attachments), DISCONNECT, and the connect
 //!   timeout.
+//! * [`connect`] — a CONNECT: tokens, middlewares, a new socket or a restored one.
+//! * [`link`] — [`link::Link`], the namespaces one connection has joined.
 //! * [`recovery`] — connection-state recovery (`pid` / offsets), backed by the store.
 //! * [`wire`] — what the protocol does for the event layer: acks, disconnects, recovery.
 //! * [`builtin`] — the events `chorus serve` answers for clients (`join`, `to`, …).
 
 pub mod builtin;
 pub(crate) mod conn;
+pub(crate) mod connect;
 pub(crate) mod format;
+pub(crate) mod link;
 pub(crate) mod recovery;
 pub(crate) mod wire;
 
@@ -54,65 +58,4 @@ pub(crate) struct SocketIoConfig {
     pub(crate) auth: Option<Arc<crate::auth::Auth>>,
     /// Connection-state recovery; `None` when it is off (or the server keeps no store).
     pub(crate) recovery: Option<Arc<recovery::Recovery>>,
-}
-
-/// The namespaces a connection has joined; shared by the connection and its sockets (a
-/// socket that disconnects itself takes its entry out).
-#[derive(Debug, Default)]
-pub(crate) struct Link {
-    sockets: parking_lot::Mutex<HashMap<Arc<str>, crate::Socket>>,
-    joined_once: std::sync::atomic::AtomicBool,
-    /// Told once, at the first join: the connect timeout's task ends then rather than
-    /// keeping its timer for the rest of `connect_timeout`.
-    joined: tokio::sync::Notify,
-}
-
-impl Link {
-    pub(crate) fn get(&self, nsp: &str) -> Option<crate::Socket> {
-        self.sockets.lock().get(nsp).cloned()
-    }
-
-    pub(crate) fn insert(&self, nsp: Arc<str>, socket: crate::Socket) {
-        self.sockets.lock().insert(nsp, socket);
-        if !self
-            .joined_once
-            .swap(true, std::sync::atomic::Ordering::AcqRel)
-        {
-            // A permit if the task is not waiting yet: it is never missed.
-            self.joined.notify_one();
-        }
-    }
-
-    /// Resolves once any namespace was joined on this connection.
-    pub(crate) async fn joined(&self) {
-        if !self.joined_once() {
-            self.joined.notified().await;
-        }
-    }
-
-    pub(crate) fn contains(&self, nsp: &str) -> bool {
-        self.sockets.lock().contains_key(nsp)
-    }
-
-    /// Takes the socket `id` out of `nsp`; returns how many namespaces are left.
-    pub(crate) fn remove(&self, nsp: &str, id: chorus_core::ConnId) -> usize {
-        let mut sockets = self.sockets.lock();
-        if sockets.get(nsp).is_some_and(|s| s.id() == id) {
-            sockets.remove(nsp);
-        }
-        sockets.len()
-    }
-
-    pub(crate) fn take(&self, nsp: &str) -> Option<crate::Socket> {
-        self.sockets.lock().remove(nsp)
-    }
-
-    pub(crate) fn drain(&self) -> Vec<crate::Socket> {
-        self.sockets.lock().drain().map(|(_, s)| s).collect()
-    }
-
-    /// True once any namespace was joined on this connection.
-    pub(crate) fn joined_once(&self) -> bool {
-        self.joined_once.load(std::sync::atomic::Ordering::Acquire)
-    }
 }

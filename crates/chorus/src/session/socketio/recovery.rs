@@ -264,11 +264,6 @@ impl Recovery {
         self.max_replay
     }
 
-    /// The publisher sessions are restored through.
-    pub(crate) fn publisher(&self) -> &Arc<Publisher> {
-        &self.publisher
-    }
-
     /// What a CONNECT's `auth` claims: `pid` and `offset` (socket.io-client adds them to
     /// the application's auth object). `None` when it claims nothing we can trust.
     pub(crate) fn claim(&self, auth: Option<&RawValue>) -> Option<Claim> {

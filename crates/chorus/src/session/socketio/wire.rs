@@ -8,8 +8,8 @@ use chorus_core::{ConnId, EventData, Outbound, StreamPos};
 use chorus_proto::socketio::{self, binary, Args};
 use chorus_proto::WsMessage;
 
+use super::link::Link;
 use super::recovery::SessionLink;
-use super::Link;
 use crate::events::wire::{Answer, Disconnect, Responder, Wire};
 
 /// A Socket.IO socket's protocol: its namespace, on a connection that may carry others,

@@ -17,173 +17,13 @@
 //!
 //! Refusals are [`HubError`]s with one set of codes for every protocol.
 
+mod message;
+
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use chorus_proto::WsMessage;
-
-use crate::{
-    Broadcast, ConnId, Event, EventData, Forbidden, HubError, Namespace, Outbound, Peer,
-    SenderInfo, StreamPos,
-};
-
-/// What a client's credentials let it do (its token's rights, in the server). Checked by
-/// [`Namespace::permit`] for what a client asks for itself; the server's own code is not
-/// held to it.
-pub trait Access: Send + Sync {
-    /// May it join (and read the history of) `room`?
-    fn may_join(&self, room: &str) -> bool;
-    /// May it publish to `room`?
-    fn may_publish(&self, room: &str) -> bool;
-    /// May it publish to everyone, to one connection, or to several rooms at once?
-    fn may_publish_anywhere(&self) -> bool;
-}
-
-/// A client on whose behalf something is asked: checked against the namespace's policy,
-/// its [`Access`] (none: anonymous, or a server that checks no tokens, may do anything the
-/// policy allows) and its rooms.
-#[derive(Clone)]
-pub struct Client {
-    /// The client's connection.
-    pub peer: Arc<Peer>,
-    /// Its rights.
-    pub access: Option<Arc<dyn Access>>,
-}
-
-impl std::fmt::Debug for Client {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client")
-            .field("peer", &self.peer.id())
-            .field("access", &self.access.is_some())
-            .finish()
-    }
-}
-
-/// What a client asks to do.
-#[derive(Debug, Clone, Copy)]
-pub enum Action<'a> {
-    /// Join a room (or read its history).
-    Join(&'a str),
-    /// Publish to an audience.
-    Publish(&'a Audience),
-}
-
-/// Who a message goes to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Audience {
-    /// The members of these rooms, each member once.
-    Rooms(Vec<Arc<str>>),
-    /// Every connection of the namespace.
-    Everyone,
-    /// One connection.
-    Conn(ConnId),
-}
-
-impl Audience {
-    /// The members of one room.
-    pub fn room(room: impl Into<Arc<str>>) -> Self {
-        Audience::Rooms(vec![room.into()])
-    }
-
-    /// The one room it names, if it names exactly one.
-    pub fn single_room(&self) -> Option<&Arc<str>> {
-        match self {
-            Audience::Rooms(rooms) if rooms.len() == 1 => rooms.first(),
-            _ => None,
-        }
-    }
-}
-
-/// What is published.
-#[derive(Debug, Clone)]
-pub enum Body {
-    /// An event, encoded for each recipient's wire format.
-    Event {
-        /// Its name.
-        name: Arc<str>,
-        /// Its data.
-        data: EventData,
-    },
-    /// A plain WebSocket message, delivered as it is: for a namespace whose clients all
-    /// speak one wire format in which it is already framed (raw rooms, raw endpoints).
-    /// Stored as an [`Event::raw`].
-    Frame(WsMessage),
-}
-
-/// One message on its way in. It borrows the connections it names: the route keeps only
-/// what it needs, when it needs it (a message that is stored holds its sender until it is
-/// delivered), so a plain message costs no reference count.
-#[derive(Debug, Clone)]
-pub struct Publish<'a> {
-    /// What it is.
-    pub body: Body,
-    /// Who it goes to.
-    pub to: Audience,
-    /// Members of these rooms are left out.
-    pub except_rooms: Vec<Arc<str>>,
-    /// This connection is left out (usually the sender).
-    pub except: Option<ConnId>,
-    /// The connection it comes from, if any: shown to recipients as its sender, and its
-    /// messages keep their order.
-    pub from: Option<&'a Arc<Peer>>,
-    /// The client it is published on behalf of, whose rights are checked; `None` for the
-    /// server's own code.
-    pub client: Option<&'a Client>,
-    /// Dropped for a recipient whose queue is full, instead of disconnecting it; never
-    /// stored.
-    pub volatile: bool,
-}
-
-impl Publish<'_> {
-    /// `body` to `to`, from the server, with nobody left out.
-    pub fn new(body: Body, to: Audience) -> Self {
-        Self {
-            body,
-            to,
-            except_rooms: Vec::new(),
-            except: None,
-            from: None,
-            client: None,
-            volatile: false,
-        }
-    }
-
-    /// The event `name` with `data`.
-    pub fn event(name: &str, data: EventData, to: Audience) -> Self {
-        Self::new(
-            Body::Event {
-                name: Arc::from(name),
-                data,
-            },
-            to,
-        )
-    }
-}
-
-/// Where a published message went.
-#[derive(Debug, Clone)]
-pub struct Receipt {
-    /// How many connections it was queued for.
-    pub delivered: usize,
-    /// Its place in its room's stream, when it was stored.
-    pub pos: Option<StreamPos>,
-}
-
-/// What [`Namespace::publish`] did at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Routed {
-    /// Delivered now, to this many connections.
-    Now(usize),
-    /// On its way: stored first (it will reach the room's members then, `expected` of them
-    /// now), or queued behind the sender's messages still being stored (`expected` 0).
-    Later {
-        /// The room's members now, for a stored message.
-        expected: usize,
-    },
-}
-
-/// Told of a published message's [`Receipt`] once it went out (or why it could not).
-pub type Done = Box<dyn FnOnce(Result<Receipt, HubError>) + Send>;
+pub use self::message::{Access, Action, Audience, Body, Client, Done, Publish, Receipt, Routed};
+use crate::{Broadcast, ConnId, Event, Forbidden, HubError, Namespace, Outbound, Peer, SenderInfo};
 
 impl Namespace {
     /// Publishes a message: the one way in (see the module docs). A refusal is returned
@@ -218,7 +58,8 @@ impl Namespace {
                 .room_len(&room)
                 .saturating_sub(usize::from(except.is_some_and(in_room)));
             let event = self.event(body, Some(room.clone()), from.map(|p| &**p));
-            publisher.publish(self.clone(), room, event, except, from.cloned(), done);
+            let rooms: Arc<dyn crate::publisher::Rooms> = self.clone();
+            publisher.publish(rooms, room, event, except, from.cloned(), done);
             return Ok(Routed::Later { expected });
         }
         let item = match body {

@@ -1,0 +1,130 @@
+//! [`Streams`]: what the publisher knows of each room's stream, under the *gate* — the lock
+//! every delivery of a stored message and every ordered join takes, and that nobody holds
+//! across a store call.
+//!
+//! The writer thread marks a batch's streams before it appends (under the gate, briefly),
+//! appends with no lock held, then delivers under the gate, recording each stream's last
+//! delivered position. So under the gate, a stream's state says exactly what a join needs:
+//! where its live messages will start (the last delivered position), or that it cannot be
+//! told without the store — no delivery since the server started — in which case a store
+//! read taken now is exact if no batch of the stream is in flight and none began since it
+//! was asked for ([`Stream::inflight`], [`Stream::marks`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::join::At;
+use crate::StreamPos;
+
+/// Most streams whose positions are kept while idle; beyond it, the idle ones are
+/// forgotten (their next join reads the store again).
+const KEPT: usize = 16_384;
+
+/// The gate's state: every stream the publisher has touched lately.
+#[derive(Default)]
+pub(super) struct Streams {
+    map: HashMap<Arc<str>, Stream>,
+}
+
+/// One stream's state.
+#[derive(Default)]
+pub(super) struct Stream {
+    /// The last position delivered (or known to be the store's, with nothing in flight).
+    pub(super) delivered: Option<StreamPos>,
+    /// Messages the writer has taken for a batch and not yet delivered (or failed).
+    pub(super) inflight: u32,
+    /// How many batches began appending to it (wrapping): a position read from the store
+    /// is exact for a join only if none began in between.
+    pub(super) marks: u32,
+    /// Live joins waiting to hear the position they joined at.
+    pub(super) waiters: Vec<Waiter>,
+}
+
+/// A live join waiting for its position: the first delivery after it tells it (one less
+/// than that message's offset), or a store read, if nothing was in flight when it joined
+/// and no batch began since.
+pub(super) struct Waiter {
+    pub(super) clean: bool,
+    pub(super) marks: u32,
+    pub(super) at: At,
+}
+
+impl Streams {
+    /// The state of `stream`, made on first use.
+    pub(super) fn entry(&mut self, stream: &Arc<str>) -> &mut Stream {
+        if !self.map.contains_key(stream) && self.map.len() >= KEPT {
+            self.map
+                .retain(|_, s| s.inflight > 0 || !s.waiters.is_empty());
+        }
+        self.map.entry(stream.clone()).or_default()
+    }
+
+    /// The state of `stream`, if it has one.
+    pub(super) fn get_mut(&mut self, stream: &str) -> Option<&mut Stream> {
+        self.map.get_mut(stream)
+    }
+
+    /// How many streams are known (for tests).
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
+impl Stream {
+    /// The position a join made now starts after, given the position `read` a store read
+    /// gave for the stream (taken after the join was asked for): the last delivered one if
+    /// it is known and `read` is not behind it; `read` itself if nothing was delivered
+    /// since the server started and nothing is in flight. `None` when it cannot be told
+    /// now: the join must wait for the writer.
+    pub(super) fn settled(&self, read: &StreamPos) -> Option<StreamPos> {
+        match &self.delivered {
+            Some(delivered) if delivered.epoch == read.epoch && read.offset >= delivered.offset => {
+                Some(delivered.clone())
+            }
+            Some(_) => None,
+            None if self.inflight == 0 => Some(read.clone()),
+            None => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pos(epoch: &str, offset: u64) -> StreamPos {
+        StreamPos {
+            epoch: Arc::from(epoch),
+            offset,
+        }
+    }
+
+    #[test]
+    fn a_read_settles_a_join_only_when_it_is_exact() {
+        let mut stream = Stream::default();
+        // Nothing delivered, nothing in flight: the store's position is the stream's.
+        assert_eq!(stream.settled(&pos("e", 4)), Some(pos("e", 4)));
+        // A batch in flight: the read may hold messages not delivered yet.
+        stream.inflight = 1;
+        assert_eq!(stream.settled(&pos("e", 4)), None);
+        // Delivered up to 5: a read that has them settles at 5 (what comes after is live);
+        // one behind is stale; another epoch means the store lost the stream.
+        stream.inflight = 0;
+        stream.delivered = Some(pos("e", 5));
+        assert_eq!(stream.settled(&pos("e", 7)), Some(pos("e", 5)));
+        assert_eq!(stream.settled(&pos("e", 3)), None);
+        assert_eq!(stream.settled(&pos("f", 9)), None);
+    }
+
+    #[test]
+    fn idle_streams_are_forgotten_past_the_bound() {
+        let mut streams = Streams::default();
+        for i in 0..KEPT {
+            streams.entry(&Arc::from(i.to_string())).inflight = u32::from(i == 0);
+        }
+        assert_eq!(streams.len(), KEPT);
+        streams.entry(&Arc::from("one more"));
+        assert_eq!(streams.len(), 2, "the busy one and the new one");
+    }
+}
