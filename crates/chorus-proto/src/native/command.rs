@@ -267,22 +267,22 @@ impl Command {
                 .room
                 .clone()
                 .ok_or_else(|| DecodeError::bad_request(rid.clone(), "missing `room`"))?;
-            check_room(&room, limits).map_err(|message| DecodeError {
+            check_room(&room, limits).map_err(|err| DecodeError {
                 rid: rid.clone(),
                 code: ErrorCode::BadRoom,
-                message,
+                message: err.to_string(),
             })?;
             Ok(room)
         };
         match ty.as_str() {
             "set" => {
-                let name = match wire.name {
-                    None => None,
-                    Some(name) => Some(
-                        check_name(&name, limits)
-                            .map_err(|m| DecodeError::bad_request(rid.clone(), m))?,
-                    ),
-                };
+                let name =
+                    match wire.name {
+                        None => None,
+                        Some(name) => Some(check_name(&name, limits).map_err(|err| {
+                            DecodeError::bad_request(rid.clone(), err.to_string())
+                        })?),
+                    };
                 if let Some(data) = &wire.data {
                     if data.get().len() > limits.max_user_data {
                         return Err(DecodeError::bad_request(
@@ -489,10 +489,10 @@ impl WireTarget {
     fn into_target(self, rid: &Option<Rid>, limits: &Limits) -> Result<EmitTarget, DecodeError> {
         match (self.room, self.all, self.conn) {
             (Some(room), false, None) => {
-                check_room(&room, limits).map_err(|message| DecodeError {
+                check_room(&room, limits).map_err(|err| DecodeError {
                     rid: rid.clone(),
                     code: ErrorCode::BadRoom,
-                    message,
+                    message: err.to_string(),
                 })?;
                 Ok(EmitTarget::Room {
                     room,
@@ -511,33 +511,44 @@ impl WireTarget {
     }
 }
 
+/// Why a room name or a nickname was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// A room name empty or longer than the limit (in characters).
+    #[error("room names are 1 to {0} characters")]
+    RoomLength(usize),
+    /// A room name with a control character.
+    #[error("room names may not contain control characters")]
+    RoomControl,
+    /// A nickname empty (after trimming) or longer than the limit (in characters).
+    #[error("names are 1 to {0} characters after trimming")]
+    NameLength(usize),
+    /// A nickname with a control character.
+    #[error("names may not contain control characters")]
+    NameControl,
+}
+
 /// Checks a room name against the protocol's rules.
-pub fn check_room(room: &str, limits: &Limits) -> Result<(), String> {
+pub fn check_room(room: &str, limits: &Limits) -> Result<(), NameError> {
     let chars = room.chars().count();
     if chars == 0 || chars > limits.max_room_len {
-        return Err(format!(
-            "room names are 1 to {} characters",
-            limits.max_room_len
-        ));
+        return Err(NameError::RoomLength(limits.max_room_len));
     }
     if room.chars().any(char::is_control) {
-        return Err("room names may not contain control characters".into());
+        return Err(NameError::RoomControl);
     }
     Ok(())
 }
 
 /// Trims and checks a nickname.
-pub fn check_name(name: &str, limits: &Limits) -> Result<String, String> {
+pub fn check_name(name: &str, limits: &Limits) -> Result<String, NameError> {
     let name = name.trim();
     let chars = name.chars().count();
     if chars == 0 || chars > limits.max_name_len {
-        return Err(format!(
-            "names are 1 to {} characters after trimming",
-            limits.max_name_len
-        ));
+        return Err(NameError::NameLength(limits.max_name_len));
     }
     if name.chars().any(char::is_control) {
-        return Err("names may not contain control characters".into());
+        return Err(NameError::NameControl);
     }
     Ok(name.to_owned())
 }

@@ -14,7 +14,7 @@ pub mod command;
 pub mod error;
 pub mod push;
 
-pub use command::{Command, DecodeError, EmitTarget, Limits, Position, Rid};
+pub use command::{Command, DecodeError, EmitTarget, Limits, NameError, Position, Rid};
 pub use error::ErrorCode;
 pub use push::{EventData, EventPush, Member, PresenceAction, Sender};
 

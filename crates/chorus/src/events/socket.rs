@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chorus_core::{
-    Audience, CloseReason, ConnId, EventData, HubError, Namespace, Outbound, Peer, PeerInfo,
-    Publish, Routed,
+    Audience, ConnId, EventData, HubError, Namespace, Outbound, Peer, PeerInfo, Publish, Routed,
 };
 use http::HeaderMap;
 use parking_lot::{Mutex, RwLock};
@@ -24,6 +23,7 @@ use super::error::EmitError;
 use super::handshake::{ConnectError, Handshake};
 use super::wire::Wire;
 use crate::auth::{Identity, RefreshError, Refreshed};
+use crate::wire::close;
 
 pub(crate) type EventFn = Arc<dyn Fn(&Socket, Data, Ack) + Send + Sync>;
 type DisconnectFn = Box<dyn FnOnce(&Socket, &str) + Send>;
@@ -376,10 +376,8 @@ impl Socket {
             close(self, "server namespace disconnect");
         }
         if plan.close_connection {
-            self.inner.peer.push(Outbound::Close(CloseReason::new(
-                1000,
-                "disconnected by server",
-            )));
+            let reason = close::normal("disconnected by server");
+            self.inner.peer.push(Outbound::Close(reason));
         }
     }
 
