@@ -5,7 +5,9 @@
 #       Debian's chromium (browser tests; skipped with CHORUS_TEST_SKIP_BROWSER=1), g++ if
 #       there is no C++ compiler (the fuzz targets' check builds libFuzzer),
 #       e2e/node_modules (npm ci), e2e/.venv (Python websockets + pytest, e2e/requirements.txt)
-#  2. cargo fmt --check, cargo clippy -D warnings, and a check that the fuzz targets build
+#  2. cargo fmt --check, cargo clippy -D warnings, a check that the fuzz targets build, and
+#     that no module imports one that imports it back (scripts/module-cycles.sh; installs
+#     cargo-modules the first time, a few minutes)
 #  3. Rust tests: cargo nextest (or cargo test), plus doc tests
 #  4. builds target/debug/chorus and the echo example
 #  5. external clients against a real `chorus serve`: node --test e2e/, pytest e2e/python; the
@@ -193,6 +195,10 @@ run clippy clippy cargo clippy --workspace --all-targets -- -D warnings
 # that they still build against the library's API keeps them runnable.
 run "fuzz targets" fuzz-check cargo check --manifest-path fuzz/Cargo.toml --bins
 [ "$RC" -eq 0 ] || { FAILED=$((FAILED + 1)); fail "fuzz targets" "the fuzz targets do not build: cargo check --manifest-path fuzz/Cargo.toml --bins"; }
+
+# The module graph of every crate, drawn by cargo-modules, has no cycle.
+run "module cycles" module-cycles ./scripts/module-cycles.sh
+[ "$RC" -eq 0 ] || { FAILED=$((FAILED + 1)); fail "module cycles" "a module imports one that imports it back: see scripts/module-cycles.sh's output"; }
 
 # ---------------------------------------------------------------------------- 3. Rust tests
 if cargo nextest --version >/dev/null 2>&1; then

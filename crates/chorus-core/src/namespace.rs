@@ -450,23 +450,27 @@ impl Namespace {
     /// The last step of every publish (`crate::route`), never a way in of its own.
     pub(crate) fn deliver(
         &self,
-        to: &Audience,
+        to: &Audience<'_>,
         except_rooms: &[Arc<str>],
         except: Option<ConnId>,
         item: Outbound,
         volatile: bool,
     ) -> usize {
-        let rooms = match to {
+        let rooms = match *to {
             Audience::Conn(id) => {
-                if Some(*id) == except {
+                if Some(id) == except {
                     return 0;
                 }
                 return self
-                    .peer(*id)
+                    .peer(id)
                     .map_or(0, |peer| usize::from(peer.push_with(item, volatile)));
             }
+            Audience::Room(room) if except_rooms.is_empty() => {
+                return self.deliver_room(room, except, &item, volatile)
+            }
+            Audience::Room(room) => std::slice::from_ref(room),
             Audience::Everyone => &[][..],
-            Audience::Rooms(rooms) => &rooms[..],
+            Audience::Rooms(rooms) => rooms,
         };
         if except_rooms.is_empty() {
             match (to, rooms) {

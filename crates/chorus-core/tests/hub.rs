@@ -18,8 +18,8 @@ fn quiet() -> Policy {
     }
 }
 
-fn frame(to: &str, msg: WsMessage) -> Publish<'static> {
-    Publish::new(Body::Frame(msg), Audience::room(to))
+fn frame(to: &Arc<str>, msg: WsMessage) -> Publish<'_> {
+    Publish::new(Body::Frame(msg), Audience::Room(to))
 }
 
 #[tokio::test]
@@ -43,7 +43,8 @@ async fn join_leave_presence_and_cleanup() {
     );
     assert!(aq.try_next().is_none(), "second join must not notify");
 
-    let mut to_room = Publish::event("e", EventData::null(), Audience::room("lobby"));
+    let room_lobby: Arc<str> = Arc::from("lobby");
+    let mut to_room = Publish::event("e", EventData::null(), Audience::Room(&room_lobby));
     to_room.except = Some(alice.id());
     assert_eq!(ns.publish(to_room, None).unwrap(), Routed::Now(1));
     assert_eq!(
@@ -85,18 +86,19 @@ async fn slow_consumer_is_closed_and_volatile_is_dropped() {
         Err(HubError::TooManyRooms(2))
     ));
 
+    let root: Arc<str> = Arc::from("/");
     for i in 0..4 {
-        let msg = frame("/", WsMessage::text(format!("m{i}")));
+        let msg = frame(&root, WsMessage::text(format!("m{i}")));
         assert_eq!(ns.publish(msg, None).unwrap(), Routed::Now(2));
         assert!(fast_q.try_next().is_some());
     }
     // Volatile: dropped for the full queue, nobody disconnected.
-    let mut msg = frame("/", WsMessage::text("v"));
+    let mut msg = frame(&root, WsMessage::text("v"));
     msg.volatile = true;
     assert_eq!(ns.publish(msg, None).unwrap(), Routed::Now(1));
     assert!(!slow.is_closing());
     // Reliable: the slow one is told to close, the fast one still gets it.
-    let msg = frame("/", WsMessage::text("m4"));
+    let msg = frame(&root, WsMessage::text("m4"));
     assert_eq!(ns.publish(msg, None).unwrap(), Routed::Now(1));
     assert!(slow.is_closing());
     assert!(fast_q.try_next().is_some());

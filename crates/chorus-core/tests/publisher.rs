@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chorus_core::{
@@ -50,7 +51,8 @@ async fn joins_and_other_rooms_never_wait_for_a_slow_append() {
     ns.join(&alice, "slow").unwrap();
     // One message stored in another room, so a replay has something to give.
     let (stored, stored_rx) = oneshot::channel();
-    let msg = Publish::event("before", EventData::null(), Audience::room("other"));
+    let room_other: Arc<str> = Arc::from("other");
+    let msg = Publish::event("before", EventData::null(), Audience::Room(&room_other));
     ns.publish(msg, Some(Box::new(move |r| drop(stored.send(r)))))
         .unwrap();
     stored_rx.await.unwrap().unwrap();
@@ -58,7 +60,8 @@ async fn joins_and_other_rooms_never_wait_for_a_slow_append() {
     // The store's disk is stuck: an append to "slow" waits at the latch.
     store.close();
     let (acked, mut acked_rx) = oneshot::channel();
-    let msg = Publish::event("stuck", EventData::null(), Audience::room("slow"));
+    let room_slow: Arc<str> = Arc::from("slow");
+    let msg = Publish::event("stuck", EventData::null(), Audience::Room(&room_slow));
     ns.publish(msg, Some(Box::new(move |r| drop(acked.send(r)))))
         .unwrap();
     let waiting = store.clone();
@@ -92,7 +95,8 @@ async fn joins_and_other_rooms_never_wait_for_a_slow_append() {
     // A room without history: delivered at once.
     let (carol, mut carol_q) = ns.connect(lines(), None);
     ns.join(&carol, "plain-1").unwrap();
-    let msg = Publish::event("now", EventData::null(), Audience::room("plain-1"));
+    let room_plain_1: Arc<str> = Arc::from("plain-1");
+    let msg = Publish::event("now", EventData::null(), Audience::Room(&room_plain_1));
     assert_eq!(ns.publish(msg, None).unwrap(), Routed::Now(1));
     assert_eq!(
         text(&carol_q.try_next().unwrap(), lines()),
@@ -150,7 +154,8 @@ async fn a_live_join_during_an_append_starts_right_before_it() {
     let hub = Hub::new(HubConfig::default(), Some(publisher));
     let ns = hub.namespace("/", quiet());
     store.close();
-    let msg = Publish::event("first", EventData::null(), Audience::room("r"));
+    let room_r: Arc<str> = Arc::from("r");
+    let msg = Publish::event("first", EventData::null(), Audience::Room(&room_r));
     ns.publish(msg, None).unwrap();
     let waiting = store.clone();
     tokio::task::spawn_blocking(move || waiting.wait_for_appends(1))

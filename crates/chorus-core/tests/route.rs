@@ -62,7 +62,8 @@ async fn a_broadcast_is_encoded_once_per_format_whatever_the_formats_are() {
     while cq.try_next().is_some() {}
     while dq.try_next().is_some() {}
 
-    let msg = Publish::event("hello", EventData::null(), Audience::room("r"));
+    let room_r: Arc<str> = Arc::from("r");
+    let msg = Publish::event("hello", EventData::null(), Audience::Room(&room_r));
     assert_eq!(ns.publish(msg, None).unwrap(), Routed::Now(4));
     let got = [aq.try_next(), bq.try_next(), cq.try_next(), dq.try_next()].map(Option::unwrap);
     let [ma, mb] = [&got[0], &got[1]].map(|item| item.messages_for(lines())[0].clone());
@@ -110,8 +111,13 @@ async fn a_clients_rights_are_checked_once_and_the_servers_never() {
     };
     let refused = |result: Result<Routed, HubError>| result.unwrap_err();
 
-    assert_eq!(as_alice(Audience::room("open")).unwrap(), Routed::Now(2));
-    let err = refused(as_alice(Audience::room("closed")));
+    let room_open: Arc<str> = Arc::from("open");
+    assert_eq!(
+        as_alice(Audience::Room(&room_open)).unwrap(),
+        Routed::Now(2)
+    );
+    let room_closed: Arc<str> = Arc::from("closed");
+    let err = refused(as_alice(Audience::Room(&room_closed)));
     assert!(matches!(&err, HubError::Forbidden(Forbidden::Publish(room)) if room == "closed"));
     assert_eq!(err.code(), Code::Forbidden);
     let err = refused(as_alice(Audience::Everyone));
@@ -133,7 +139,8 @@ async fn a_clients_rights_are_checked_once_and_the_servers_never() {
         peer: alice.clone(),
         access: None,
     };
-    let mut msg = Publish::event("e", EventData::null(), Audience::room("elsewhere"));
+    let room_elsewhere: Arc<str> = Arc::from("elsewhere");
+    let mut msg = Publish::event("e", EventData::null(), Audience::Room(&room_elsewhere));
     msg.client = Some(&anyone);
     let err = refused(ns.publish(msg, None));
     assert_eq!(err.code(), Code::NotInRoom);
@@ -152,7 +159,8 @@ async fn a_clients_rights_are_checked_once_and_the_servers_never() {
     );
     let (carol, _cq) = quiet.connect(lines(), None);
     quiet.join(&carol, "r").unwrap();
-    let mut msg = Publish::event("e", EventData::null(), Audience::room("r"));
+    let room_r: Arc<str> = Arc::from("r");
+    let mut msg = Publish::event("e", EventData::null(), Audience::Room(&room_r));
     let carol_client = Client {
         peer: carol.clone(),
         access: None,
@@ -162,7 +170,8 @@ async fn a_clients_rights_are_checked_once_and_the_servers_never() {
     assert!(matches!(err, HubError::Forbidden(Forbidden::ClientEmits)));
 
     // The server's own code: no rights, no membership needed.
-    let msg = Publish::event("e", EventData::null(), Audience::room("closed"));
+    let room_closed: Arc<str> = Arc::from("closed");
+    let msg = Publish::event("e", EventData::null(), Audience::Room(&room_closed));
     assert_eq!(ns.publish(msg, None).unwrap(), Routed::Now(2));
     let published_before = ns.published();
     let msg = Publish::new(Body::Frame(WsMessage::text("x")), Audience::Everyone);
@@ -190,7 +199,8 @@ async fn a_room_with_history_is_stored_before_it_goes_out() {
     let (alice, mut aq) = ns.connect(lines(), None);
     ns.join(&alice, "r").unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let msg = Publish::event("kept", EventData::null(), Audience::room("r"));
+    let room_r: Arc<str> = Arc::from("r");
+    let msg = Publish::event("kept", EventData::null(), Audience::Room(&room_r));
     let routed = ns
         .publish(msg, Some(Box::new(move |receipt| drop(tx.send(receipt)))))
         .unwrap();
@@ -209,7 +219,8 @@ async fn a_room_with_history_is_stored_before_it_goes_out() {
         "delivered with its offset"
     );
 
-    let mut volatile = Publish::event("gone", EventData::null(), Audience::room("r"));
+    let room_r: Arc<str> = Arc::from("r");
+    let mut volatile = Publish::event("gone", EventData::null(), Audience::Room(&room_r));
     volatile.volatile = true;
     assert_eq!(ns.publish(volatile, None).unwrap(), Routed::Now(1));
     let history_off = hub.namespace(
@@ -221,7 +232,8 @@ async fn a_room_with_history_is_stored_before_it_goes_out() {
     );
     let (bob, _bq) = history_off.connect(lines(), None);
     history_off.join(&bob, "r").unwrap();
-    let msg = Publish::event("now", EventData::null(), Audience::room("r"));
+    let room_r: Arc<str> = Arc::from("r");
+    let msg = Publish::event("now", EventData::null(), Audience::Room(&room_r));
     assert_eq!(history_off.publish(msg, None).unwrap(), Routed::Now(1));
 }
 
@@ -242,9 +254,10 @@ async fn a_senders_order_holds_across_stored_and_direct_messages() {
     ns.join(&alice, "r").unwrap();
     ns.join(&bob, "r").unwrap();
     let order = Arc::new(Mutex::new(Vec::new()));
+    let room: Arc<str> = Arc::from("r");
     for i in 0..50 {
         let to = if i % 2 == 0 {
-            Audience::room("r")
+            Audience::Room(&room)
         } else {
             Audience::Everyone
         };

@@ -15,6 +15,9 @@
 //! * [`socketio`] — Socket.IO v5 packets, the data of Engine.IO `message`s: decoding what a
 //!   client sends (namespaces, events, acks, binary placeholders and attachments) and
 //!   encoding what the server sends, ready to write with the Engine.IO `4` in front.
+//! * [`ws`] — WebSocket frames (RFC 6455): a server's decoder of client frames (masking,
+//!   UTF-8, sizes, control frames, fragments) fed whatever bytes have arrived, and the
+//!   header of the frames it writes.
 //!
 //! A private `json` module holds the JSON text helpers they share (nesting depth, string
 //! quoting).

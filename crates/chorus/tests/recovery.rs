@@ -22,6 +22,12 @@ const PATH: &str = "/socket.io/";
 /// that says whether the socket was recovered.
 async fn server(config: Config) -> (Server, SocketAddr) {
     let server = Server::new(config);
+    let addr = listen(server.clone()).await;
+    (server, addr)
+}
+
+/// Serves `server` as [`server`] does.
+async fn listen(server: Server) -> SocketAddr {
     let io = server.io();
     io.on_connection(|socket| {
         builtin::events(socket, true);
@@ -31,8 +37,7 @@ async fn server(config: Config) -> (Server, SocketAddr) {
             &json!({ "id": socket.id(), "recovered": socket.recovered(), "rooms": rooms }),
         );
     });
-    let addr = start(server.clone()).await;
-    (server, addr)
+    start(server).await
 }
 
 /// One Socket.IO client over a WebSocket: its socket id, pid and the last offset it saw.
@@ -534,4 +539,33 @@ async fn who_a_message_left_out_stays_left_out_on_replay() {
     let (alice, replayed) = gone.reconnect(addr).await;
     assert_eq!(alice.welcome["recovered"], true);
     assert_eq!(texts(&replayed), ["for all", "for all again", "from bob"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_joined_just_before_the_connection_drops_is_kept() {
+    // The disk is stuck with a message to "r" in flight: a join to "r" cannot be told its
+    // position until that message is delivered — and alice's connection is lost before.
+    let store = chorus_store::latch::LatchStore::new();
+    let server = Server::with_store(config(), store.clone()).unwrap();
+    let addr = listen(server.clone()).await;
+    let (alice, _) = Client::connect_welcomed(addr, None).await;
+    let (mut alice, mut bob) = (alice, Client::connect_welcomed(addr, None).await.0);
+    store.close();
+    server.io().to("r").emit("said", &"stuck").unwrap();
+    let waiting = store.clone();
+    tokio::task::spawn_blocking(move || waiting.wait_for_appends(1))
+        .await
+        .unwrap();
+    alice.join("r").await;
+    bob.join("r").await;
+    let gone = alice.drop_connection();
+    until_members(&server, "r", 1).await;
+    store.open();
+    assert_eq!(bob.event().await[1], "stuck");
+    // Acknowledged once stored: by then the writer has told the joins where they started.
+    bob.say("r", "after").await;
+    let (alice, replayed) = gone.reconnect(addr).await;
+    assert_eq!(alice.welcome["recovered"], true);
+    assert_eq!(alice.welcome["rooms"], json!(["r"]));
+    assert_eq!(texts(&replayed), ["stuck", "after"]);
 }

@@ -46,30 +46,28 @@ pub enum Action<'a> {
     /// Join a room (or read its history).
     Join(&'a str),
     /// Publish to an audience.
-    Publish(&'a Audience),
+    Publish(&'a Audience<'a>),
 }
 
-/// Who a message goes to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Audience {
+/// Who a message goes to. It borrows the room names (a raw room's message costs no
+/// allocation and no reference count to address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience<'a> {
+    /// The members of one room.
+    Room(&'a Arc<str>),
     /// The members of these rooms, each member once.
-    Rooms(Vec<Arc<str>>),
+    Rooms(&'a [Arc<str>]),
     /// Every connection of the namespace.
     Everyone,
     /// One connection.
     Conn(ConnId),
 }
 
-impl Audience {
-    /// The members of one room.
-    pub fn room(room: impl Into<Arc<str>>) -> Self {
-        Audience::Rooms(vec![room.into()])
-    }
-
+impl<'a> Audience<'a> {
     /// The one room it names, if it names exactly one.
-    pub fn single_room(&self) -> Option<&Arc<str>> {
-        match self {
-            Audience::Rooms(rooms) if rooms.len() == 1 => rooms.first(),
+    pub fn single_room(&self) -> Option<&'a Arc<str>> {
+        match *self {
+            Audience::Room(room) | Audience::Rooms([room]) => Some(room),
             _ => None,
         }
     }
@@ -99,9 +97,9 @@ pub struct Publish<'a> {
     /// What it is.
     pub body: Body,
     /// Who it goes to.
-    pub to: Audience,
+    pub to: Audience<'a>,
     /// Members of these rooms are left out.
-    pub except_rooms: Vec<Arc<str>>,
+    pub except_rooms: &'a [Arc<str>],
     /// This connection is left out (usually the sender).
     pub except: Option<ConnId>,
     /// The connection it comes from, if any: shown to recipients as its sender, and its
@@ -115,13 +113,13 @@ pub struct Publish<'a> {
     pub volatile: bool,
 }
 
-impl Publish<'_> {
+impl<'a> Publish<'a> {
     /// `body` to `to`, from the server, with nobody left out.
-    pub fn new(body: Body, to: Audience) -> Self {
+    pub fn new(body: Body, to: Audience<'a>) -> Self {
         Self {
             body,
             to,
-            except_rooms: Vec::new(),
+            except_rooms: &[],
             except: None,
             from: None,
             client: None,
@@ -130,7 +128,7 @@ impl Publish<'_> {
     }
 
     /// The event `name` with `data`.
-    pub fn event(name: &str, data: EventData, to: Audience) -> Self {
+    pub fn event(name: &str, data: EventData, to: Audience<'a>) -> Self {
         Self::new(
             Body::Event {
                 name: Arc::from(name),

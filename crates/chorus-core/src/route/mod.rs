@@ -48,7 +48,8 @@ impl Namespace {
             client: _,
             volatile,
         } = msg;
-        let stored = match (to.single_room(), except_rooms.is_empty(), volatile) {
+        let room = to.single_room();
+        let stored = match (room, except_rooms.is_empty(), volatile) {
             (Some(room), true, false) => self.history_for(room).map(|p| (p.clone(), room.clone())),
             _ => None,
         };
@@ -65,29 +66,37 @@ impl Namespace {
         let item = match body {
             Body::Frame(msg) => Outbound::Message(msg),
             body => {
-                let room = to.single_room().cloned();
-                Outbound::Shared(Broadcast::event(self.event(body, room, from.map(|p| &**p))))
+                let event = self.event(body, room.cloned(), from.map(|p| &**p));
+                Outbound::Shared(Broadcast::event(event))
             }
-        };
-        let ns = self.clone();
-        let deliver = move || {
-            let delivered = ns.deliver(&to, &except_rooms, except, item, volatile);
-            if let Some(done) = done {
-                done(Ok(Receipt {
-                    delivered,
-                    pos: None,
-                }));
-            }
-            delivered
         };
         // After the sender's messages still being stored, never before them.
-        match (self.publisher(), from) {
-            (Some(publisher), Some(from)) if from.mailbox().holds() => {
-                publisher.in_order(from.clone(), deliver);
-                Ok(Routed::Later { expected: 0 })
+        if let (Some(publisher), Some(from)) = (self.publisher(), from) {
+            if from.mailbox().holds() {
+                let ns = self.clone();
+                let (to, except_rooms) = (Owned::from(to), except_rooms.to_vec());
+                publisher.in_order(from.clone(), move || {
+                    let delivered =
+                        ns.deliver(&to.audience(), &except_rooms, except, item, volatile);
+                    if let Some(done) = done {
+                        done(Ok(Receipt {
+                            delivered,
+                            pos: None,
+                        }));
+                    }
+                    delivered
+                });
+                return Ok(Routed::Later { expected: 0 });
             }
-            _ => Ok(Routed::Now(deliver())),
         }
+        let delivered = self.deliver(&to, except_rooms, except, item, volatile);
+        if let Some(done) = done {
+            done(Ok(Receipt {
+                delivered,
+                pos: None,
+            }));
+        }
+        Ok(Routed::Now(delivered))
     }
 
     /// Whether `client` may do `action` here: the one check of a client's rights, with the
@@ -110,6 +119,11 @@ impl Namespace {
                     _ => {}
                 }
                 match to {
+                    Audience::Room(room) => {
+                        if !client.peer.in_room(room) {
+                            return Err(HubError::NotInRoom(room.to_string()));
+                        }
+                    }
                     Audience::Rooms(rooms) => {
                         if let Some(room) = rooms.iter().find(|r| !client.peer.in_room(r)) {
                             return Err(HubError::NotInRoom(room.to_string()));
@@ -155,6 +169,37 @@ impl Namespace {
                 offset: None,
             },
             Body::Frame(msg) => Event::raw(self.name().clone(), room, msg, from),
+        }
+    }
+}
+
+/// An [`Audience`] kept past the publish that named it: a delivery that waits for the
+/// sender's messages still being stored.
+enum Owned {
+    Room(Arc<str>),
+    Rooms(Vec<Arc<str>>),
+    Everyone,
+    Conn(ConnId),
+}
+
+impl From<Audience<'_>> for Owned {
+    fn from(to: Audience<'_>) -> Self {
+        match to {
+            Audience::Room(room) => Owned::Room(room.clone()),
+            Audience::Rooms(rooms) => Owned::Rooms(rooms.to_vec()),
+            Audience::Everyone => Owned::Everyone,
+            Audience::Conn(id) => Owned::Conn(id),
+        }
+    }
+}
+
+impl Owned {
+    fn audience(&self) -> Audience<'_> {
+        match self {
+            Owned::Room(room) => Audience::Room(room),
+            Owned::Rooms(rooms) => Audience::Rooms(rooms),
+            Owned::Everyone => Audience::Everyone,
+            Owned::Conn(id) => Audience::Conn(*id),
         }
     }
 }

@@ -152,10 +152,10 @@ impl Emitter {
         let to = if self.rooms.is_empty() {
             Audience::Everyone
         } else {
-            Audience::Rooms(self.rooms)
+            Audience::Rooms(&self.rooms)
         };
         let mut publish = Publish::event(event, data, to);
-        publish.except_rooms = self.except_rooms;
+        publish.except_rooms = &self.except_rooms;
         publish.except = self.except;
         publish.volatile = self.volatile;
         publish.from = self.from.as_ref();

@@ -295,21 +295,21 @@ impl Socket {
         if !self.connected() {
             return Err(HubError::Closed);
         }
-        let socket = Arc::downgrade(&self.inner);
+        // Recorded by the protocol before the join, told its position when known (at once,
+        // or once a store read or the room's next delivery tells it) even if the connection
+        // is lost meanwhile; dropped untold if the join is refused.
+        let joining = self.inner.wire.joining(room);
         let name: Arc<str> = Arc::from(room);
         let at = Box::new(
             move |pos: Result<Option<chorus_core::StreamPos>, HubError>| {
-                let Some(inner) = socket.upgrade() else {
-                    return;
-                };
-                if !inner.connected.load(Ordering::Acquire) || !inner.peer.in_room(&name) {
-                    return;
+                let Some(joining) = joining else { return };
+                match pos {
+                    Ok(pos) => joining.started(pos),
+                    Err(err) => {
+                        tracing::warn!(%err, room = %name, "the room's position could not be read");
+                        joining.unknown();
+                    }
                 }
-                let pos = pos.unwrap_or_else(|err| {
-                    tracing::warn!(%err, room = %name, "the room's position could not be read");
-                    None
-                });
-                inner.wire.joined(&name, pos);
             },
         );
         self.inner.io.ns.join_at(&self.inner.peer, room, at)
@@ -368,7 +368,7 @@ impl Socket {
         if !self.connected() {
             return;
         }
-        let plan = self.inner.wire.disconnect(self.id());
+        let plan = self.inner.wire.disconnect(self.namespace(), self.id());
         if let Some(notice) = plan.notice {
             self.inner.peer.push(notice);
         }

@@ -32,17 +32,32 @@ pub(crate) trait Wire: Send + Sync + 'static {
         id: u64,
     ) -> Outbound;
 
-    /// The server disconnects the socket `id` (`Socket::disconnect`): what to do.
-    fn disconnect(&self, id: ConnId) -> Disconnect;
+    /// The server disconnects the socket `id` from `namespace` (`Socket::disconnect`):
+    /// what to do.
+    fn disconnect(&self, namespace: &Arc<str>, id: ConnId) -> Disconnect;
 
-    /// The socket joined `room`; `pos` is the room's position then, in a room with history.
-    fn joined(&self, _room: &str, _pos: Option<StreamPos>) {}
+    /// The socket is joining `room`: what hears where the join started, if the protocol
+    /// keeps track (a Socket.IO recovery session records the room at once, and its position
+    /// when it is known).
+    fn joining(&self, _room: &str) -> Option<Box<dyn Joining>> {
+        None
+    }
 
     /// The socket left `room`.
     fn left(&self, _room: &str) {}
 
     /// The socket is gone, for `reason`.
     fn closed(&self, _reason: &str) {}
+}
+
+/// A join in progress, as a protocol records it ([`Wire::joining`]). Dropped untold, the
+/// join did not happen.
+pub(crate) trait Joining: Send {
+    /// The join started at `pos` in the room's stream (`None`: a room without history).
+    fn started(self: Box<Self>, pos: Option<StreamPos>);
+
+    /// Where the join started cannot be told (the store failed).
+    fn unknown(self: Box<Self>);
 }
 
 /// How the answer to one client event reaches the client: made by the session for each

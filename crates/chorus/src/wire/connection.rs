@@ -12,7 +12,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,7 @@ use super::close;
 use super::closing::{await_close, fail_connection, finish, send_close, CLOSE_TIMEOUT};
 use super::error::WireError;
 use super::handshake::Upgrade;
-use super::pulse::{Beat, Pulse};
+use super::pulse::{Beat, Heard, Pulse};
 use super::rate::TokenBucket;
 use super::session::{Closed, Session};
 use super::socket::{Opened, Reader};
@@ -216,31 +216,6 @@ struct Open<S, T> {
     beat: Option<Beat>,
     /// A write the socket did not take at once, with its watchdog.
     blocked: Option<Box<Blocked>>,
-}
-
-/// When a client was last heard from, in 4 bytes rather than an `Instant`'s 16: the
-/// milliseconds since a process-wide epoch, wrapping every ~49 days. Differences are taken
-/// wrapping, which is right for any silence shorter than that — and the heartbeat drops a
-/// client long before it has been silent that long.
-#[derive(Debug, Clone, Copy)]
-struct Heard(u32);
-
-impl Heard {
-    fn at(now: Instant) -> Self {
-        Self(millis(now))
-    }
-
-    /// How long before `now` it was.
-    fn until(self, now: Instant) -> Duration {
-        Duration::from_millis(u64::from(millis(now).wrapping_sub(self.0)))
-    }
-}
-
-/// `at` on the clock of [`Heard`] (truncated to 32 bits: wrapping).
-fn millis(at: Instant) -> u32 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    let epoch = *EPOCH.get_or_init(Instant::now);
-    at.saturating_duration_since(epoch).as_millis() as u32
 }
 
 /// How an open connection ended, and what is left to do on its socket.

@@ -13,13 +13,16 @@
 //! A connection joins the set visited last, so its first tick comes one interval after it
 //! opened (less at most one step), as a timer of its own would: a client is not pinged
 //! while it is still settling in, and a short-lived connection never is.
+//!
+//! [`Heard`] is the other half of a heartbeat: when a connection last heard from its
+//! client, in 4 bytes.
 
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::num::NonZeroU8;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chorus_core::Mailbox;
 use parking_lot::Mutex;
@@ -146,6 +149,31 @@ async fn run(pulse: Weak<Pulse>, step: Duration, start: tokio::time::Instant) {
         // A clock that fell behind (a stalled runtime) does not catch up in a burst.
         next = next.max(tokio::time::Instant::now() - step);
     }
+}
+
+/// When a client was last heard from, in 4 bytes rather than an `Instant`'s 16: the
+/// milliseconds since a process-wide epoch, wrapping every ~49 days. Differences are taken
+/// wrapping, which is right for any silence shorter than that — and the heartbeat drops a
+/// client long before it has been silent that long.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Heard(u32);
+
+impl Heard {
+    pub(crate) fn at(now: Instant) -> Self {
+        Self(millis(now))
+    }
+
+    /// How long before `now` it was.
+    pub(crate) fn until(self, now: Instant) -> Duration {
+        Duration::from_millis(u64::from(millis(now).wrapping_sub(self.0)))
+    }
+}
+
+/// `at` on the clock of [`Heard`] (truncated to 32 bits: wrapping).
+fn millis(at: Instant) -> u32 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    at.saturating_duration_since(epoch).as_millis() as u32
 }
 
 #[cfg(test)]

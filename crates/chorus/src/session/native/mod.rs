@@ -267,9 +267,14 @@ impl NativeSession {
     /// being stored (its order is kept).
     fn emit(&self, event: &str, data: EventData, to: EmitTarget, rid: Option<Rid>) {
         let me = self.socket.id();
+        let room: Arc<str>;
         let (audience, except) = match &to {
-            EmitTarget::Room { room, except_self } => {
-                (Audience::room(room.as_str()), except_self.then_some(me))
+            EmitTarget::Room {
+                room: name,
+                except_self,
+            } => {
+                room = Arc::from(name.as_str());
+                (Audience::Room(&room), except_self.then_some(me))
             }
             EmitTarget::All { except_self } => (Audience::Everyone, except_self.then_some(me)),
             EmitTarget::Conn(id) => match id.parse::<ConnId>() {

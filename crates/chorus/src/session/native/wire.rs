@@ -26,7 +26,7 @@ impl Wire for NativeWire {
     }
 
     /// A native client's connection is closed (1000); the socket goes with it.
-    fn disconnect(&self, _id: ConnId) -> Disconnect {
+    fn disconnect(&self, _namespace: &Arc<str>, _id: ConnId) -> Disconnect {
         Disconnect {
             notice: None,
             gone: false,

@@ -98,7 +98,7 @@ pub(crate) struct RoomSession {
 impl Session for RoomSession {
     fn on_message(&mut self, msg: WsMessage) {
         let peer = &self.client.peer;
-        let mut publish = Publish::new(Body::Frame(msg), Audience::room(self.room.clone()));
+        let mut publish = Publish::new(Body::Frame(msg), Audience::Room(&self.room));
         publish.except = (!self.echo_to_sender).then(|| peer.id());
         publish.from = Some(peer);
         publish.client = Some(&self.client);

@@ -186,7 +186,7 @@ impl Connector {
         };
         tracing::debug!(replayed = restored.replayed, "socket.io: session recovered");
         let session = recovery.own(found.session());
-        let wire = self.wire(&admitted.nsp, Some(session.clone()), true);
+        let wire = self.wire(Some(session.clone()), true);
         let socket = admitted.io.open(peer, admitted.handshake.clone(), wire);
         Some((socket, Some(session)))
     }
@@ -203,7 +203,7 @@ impl Connector {
         let pid = session.as_ref().map(|s| s.pid().clone());
         let connect = socketio::connect(&admitted.nsp, &peer.id().to_string(), pid.as_deref());
         peer.push(Outbound::Message(connect));
-        let wire = self.wire(&admitted.nsp, session.clone(), false);
+        let wire = self.wire(session.clone(), false);
         let socket = admitted.io.open(peer, admitted.handshake.clone(), wire);
         (socket, session)
     }
@@ -231,14 +231,8 @@ impl Connector {
         }
     }
 
-    fn wire(
-        &self,
-        nsp: &Arc<str>,
-        session: Option<SessionLink>,
-        recovered: bool,
-    ) -> Box<SocketIoWire> {
+    fn wire(&self, session: Option<SessionLink>, recovered: bool) -> Box<SocketIoWire> {
         Box::new(SocketIoWire {
-            nsp: nsp.clone(),
             link: Arc::downgrade(&self.link),
             session,
             recovered,

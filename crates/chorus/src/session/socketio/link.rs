@@ -2,7 +2,7 @@
 //! the connection and its sockets (a socket that disconnects itself takes its entry out).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use chorus_core::ConnId;
@@ -11,59 +11,60 @@ use tokio::sync::Notify;
 
 use crate::events::Socket;
 
-/// One connection's namespaces.
+/// Set once a namespace was joined on the connection.
+const JOINED_ONCE: u8 = 1;
+/// Set (under the lock) once the connection is over: no socket may join it any more.
+const CLOSED: u8 = 2;
+
+/// One connection's namespaces. Kept small: every idle Socket.IO connection has one.
 #[derive(Debug, Default)]
 pub(crate) struct Link {
-    state: Mutex<State>,
-    joined_once: AtomicBool,
+    /// Each namespace's socket; `None` while its CONNECT is being answered (a recovery
+    /// reads the store first), so that a second CONNECT for it is ignored, as for a
+    /// namespace already joined.
+    sockets: Mutex<HashMap<Arc<str>, Option<Socket>>>,
+    flags: AtomicU8,
     /// Told once, at the first join: the connect timeout's task ends then rather than
     /// keeping its timer for the rest of `connect_timeout`.
     joined: Notify,
 }
 
-#[derive(Debug, Default)]
-struct State {
-    sockets: HashMap<Arc<str>, Socket>,
-    /// Namespaces whose CONNECT is being answered (a recovery reads the store first): a
-    /// second CONNECT for one of them is ignored, as for a namespace already joined.
-    connecting: Vec<Arc<str>>,
-    /// The connection is over: no socket may join it any more.
-    closed: bool,
-}
-
 impl Link {
     pub(crate) fn get(&self, nsp: &str) -> Option<Socket> {
-        self.state.lock().sockets.get(nsp).cloned()
+        self.sockets.lock().get(nsp).and_then(Option::clone)
     }
 
     /// Starts answering a CONNECT to `nsp`; false if the connection is in it already, on
     /// its way in, or closed.
     pub(crate) fn begin(&self, nsp: &Arc<str>) -> bool {
-        let mut state = self.state.lock();
-        if state.closed || state.sockets.contains_key(nsp) || state.connecting.contains(nsp) {
+        let mut sockets = self.sockets.lock();
+        if self.is(CLOSED) || sockets.contains_key(nsp) {
             return false;
         }
-        state.connecting.push(nsp.clone());
+        sockets.insert(nsp.clone(), None);
         true
     }
 
     /// A CONNECT to `nsp` was refused: it may be tried again.
     pub(crate) fn abandon(&self, nsp: &str) {
-        self.state.lock().connecting.retain(|n| &**n != nsp);
+        let mut sockets = self.sockets.lock();
+        if sockets.get(nsp).is_some_and(Option::is_none) {
+            sockets.remove(nsp);
+        }
     }
 
     /// The socket of a CONNECT to `nsp` is open; false if the connection closed meanwhile
     /// (the caller closes the socket: nobody else will).
     pub(crate) fn insert(&self, nsp: Arc<str>, socket: Socket) -> bool {
         {
-            let mut state = self.state.lock();
-            state.connecting.retain(|n| **n != *nsp);
-            if state.closed {
+            let mut sockets = self.sockets.lock();
+            if self.is(CLOSED) {
+                sockets.remove(&nsp);
                 return false;
             }
-            state.sockets.insert(nsp, socket);
+            sockets.insert(nsp, Some(socket));
         }
-        if !self.joined_once.swap(true, Ordering::AcqRel) {
+        if self.flags.fetch_or(JOINED_ONCE, Ordering::AcqRel) & JOINED_ONCE == 0 {
             // A permit if the task is not waiting yet: it is never missed.
             self.joined.notify_one();
         }
@@ -77,28 +78,40 @@ impl Link {
         }
     }
 
-    /// Takes the socket `id` out of `nsp`; returns how many namespaces are left.
+    /// Takes the socket `id` out of `nsp`; returns how many namespaces are left (joined
+    /// or being joined: a connection on its way into one is not over).
     pub(crate) fn remove(&self, nsp: &str, id: ConnId) -> usize {
-        let mut state = self.state.lock();
-        if state.sockets.get(nsp).is_some_and(|s| s.id() == id) {
-            state.sockets.remove(nsp);
+        let mut sockets = self.sockets.lock();
+        if sockets
+            .get(nsp)
+            .is_some_and(|s| s.as_ref().is_some_and(|s| s.id() == id))
+        {
+            sockets.remove(nsp);
         }
-        state.sockets.len()
+        sockets.len()
     }
 
     pub(crate) fn take(&self, nsp: &str) -> Option<Socket> {
-        self.state.lock().sockets.remove(nsp)
+        let mut sockets = self.sockets.lock();
+        match sockets.get(nsp) {
+            Some(Some(_)) => sockets.remove(nsp).flatten(),
+            _ => None,
+        }
     }
 
     /// The connection is over: its sockets, and no more.
     pub(crate) fn drain(&self) -> Vec<Socket> {
-        let mut state = self.state.lock();
-        state.closed = true;
-        state.sockets.drain().map(|(_, s)| s).collect()
+        let mut sockets = self.sockets.lock();
+        self.flags.fetch_or(CLOSED, Ordering::AcqRel);
+        sockets.drain().filter_map(|(_, s)| s).collect()
     }
 
     /// True once any namespace was joined on this connection.
     pub(crate) fn joined_once(&self) -> bool {
-        self.joined_once.load(Ordering::Acquire)
+        self.is(JOINED_ONCE)
+    }
+
+    fn is(&self, flag: u8) -> bool {
+        self.flags.load(Ordering::Acquire) & flag != 0
     }
 }

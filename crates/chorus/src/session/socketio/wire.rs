@@ -9,13 +9,12 @@ use chorus_proto::socketio::{self, binary, Args};
 use chorus_proto::WsMessage;
 
 use super::link::Link;
-use super::recovery::SessionLink;
-use crate::events::wire::{Answer, Disconnect, Responder, Wire};
+use super::recovery::{RoomJoin, SessionLink};
+use crate::events::wire::{Answer, Disconnect, Joining, Responder, Wire};
 
 /// A Socket.IO socket's protocol: its namespace, on a connection that may carry others,
 /// with its recovery session when the server keeps them.
 pub(crate) struct SocketIoWire {
-    pub(crate) nsp: Arc<str>,
     pub(crate) link: Weak<Link>,
     pub(crate) session: Option<SessionLink>,
     pub(crate) recovered: bool,
@@ -32,35 +31,34 @@ impl Wire for SocketIoWire {
 
     fn event_with_ack(
         &self,
-        _namespace: &Arc<str>,
+        namespace: &Arc<str>,
         name: &str,
         data: EventData,
         id: u64,
     ) -> Outbound {
         packet(data, |args, n| {
-            socketio::event(&self.nsp, Some(id), name, args, n)
+            socketio::event(namespace, Some(id), name, args, n)
         })
     }
 
     /// The client is told it was disconnected from this namespace (its reason: `io server
     /// disconnect`, and it does not reconnect by itself); the connection underneath closes
     /// once no namespace is left on it.
-    fn disconnect(&self, id: ConnId) -> Disconnect {
+    fn disconnect(&self, namespace: &Arc<str>, id: ConnId) -> Disconnect {
         let remaining = self
             .link
             .upgrade()
-            .map_or(0, |link| link.remove(&self.nsp, id));
+            .map_or(0, |link| link.remove(namespace, id));
         Disconnect {
-            notice: Some(Outbound::Message(socketio::disconnect(&self.nsp))),
+            notice: Some(Outbound::Message(socketio::disconnect(namespace))),
             gone: true,
             close_connection: remaining == 0,
         }
     }
 
-    fn joined(&self, room: &str, pos: Option<StreamPos>) {
-        if let Some(session) = &self.session {
-            session.joined(room, pos);
-        }
+    fn joining(&self, room: &str) -> Option<Box<dyn Joining>> {
+        let join = self.session.as_ref()?.joining(room)?;
+        Some(Box::new(join))
     }
 
     fn left(&self, room: &str) {
@@ -73,6 +71,16 @@ impl Wire for SocketIoWire {
         if let Some(session) = &self.session {
             session.closed(reason);
         }
+    }
+}
+
+impl Joining for RoomJoin {
+    fn started(self: Box<Self>, pos: Option<StreamPos>) {
+        RoomJoin::started(*self, pos);
+    }
+
+    fn unknown(self: Box<Self>) {
+        RoomJoin::unknown(*self);
     }
 }
 

@@ -18,7 +18,12 @@
 //! order, everything a client received precedes its last offset, so what it missed in each
 //! room is exactly the room's messages after the join position whose sequence number is
 //! higher — whichever room the last one came from. A room's join position is never moved
-//! forward while the socket stays in it (a replay can be lost in a second drop). The
+//! forward while the socket stays in it (a replay can be lost in a second drop). A room is
+//! in the session from the moment the socket joins it; its position, when the room's stream
+//! cannot tell it at once (the first join since the server started, a batch of the room in
+//! flight), follows from a store read or the room's next delivery, and is recorded even if
+//! the connection is lost meanwhile — a session with a room whose position is not known is
+//! not restored (the client starts afresh rather than miss messages silently). The
 //! replay goes out in sequence order under the publisher's gate
 //! ([`chorus_core::Publisher::restore`]): no gap, no duplicate, then live messages.
 //!
@@ -26,8 +31,8 @@
 //! its joins, which is what sequence number 0 asks for. An offset the server did not sign
 //! (an application's own last string argument, which a socket.io client cannot tell from an
 //! offset, or one relayed from another client to make it skip messages) is not trusted:
-//! that client starts afresh. The signing key is kept in the store like the sessions. So does a client whose session is
-//! unknown, expired, in another namespace or of another token subject, or whose missed
+//! that client starts afresh. The signing key is kept in the store like the sessions. So
+//! does a client whose session is unknown, expired, in another namespace or of another token subject, or whose missed
 //! messages are beyond retention: it gets a new id and `pid`, and `socket.recovered` is
 //! false, as socket.io does.
 //!
@@ -38,6 +43,12 @@
 //! Not restored: per-socket data ([`crate::Socket::insert_data`] holds arbitrary Rust
 //! values) and messages that were never stored (rooms without history, broadcasts to
 //! everyone or to several rooms, direct emits).
+//!
+//! * [`session`] — [`Session`](session::Session), one socket's session in memory.
+//! * [`record`] — the store's side: session records, the signing key, pids, expiries.
+
+mod record;
+mod session;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,9 +57,11 @@ use std::time::{Duration, Instant};
 
 use chorus_core::{ConnId, Publisher, RestoreRoom, SessionWrite, StreamPos};
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use self::record::{expiry_ms, is_pid, offset_key, Record, RoomRecord};
+use self::session::{Owner, Rooms, Session, Since, State};
 use crate::events::Socket;
 
 /// How often forgotten sessions are swept from memory, at most.
@@ -91,103 +104,12 @@ struct Sessions {
     last_sweep: Option<Instant>,
 }
 
-/// One socket's session.
-pub(crate) struct Session {
-    pid: Arc<str>,
-    nsp: Arc<str>,
-    sid: ConnId,
-    sub: Option<Arc<str>>,
-    state: Mutex<State>,
-}
-
-struct State {
-    /// Rooms, with the position each room with history was first joined at. It is never
-    /// moved forward while the socket stays in the room: what the client received since
-    /// is known only from the offset it brings back (a replay queued but lost in a second
-    /// drop must be replayed again), and the sequence number filter skips what it has.
-    rooms: Rooms,
-    owner: Owner,
-    /// The socket that owns the session (set once it is open).
-    socket: Weak<crate::events::socket::SocketInner>,
-    /// When the connection was lost; `None` while connected (or being restored).
-    disconnected: Option<Instant>,
-}
-
-/// A session's rooms, sorted by name, each with the position it was joined at.
-///
-/// A sorted vector grown one slot at a time rather than a `BTreeMap`: every Socket.IO
-/// connection with recovery on has one, most hold a room or two, and a map's first node
-/// is ~0.5 KiB where one room here is 40 bytes.
-#[derive(Default)]
-struct Rooms(Vec<(Arc<str>, Option<StreamPos>)>);
-
-impl Rooms {
-    /// Adds `room` at `pos`; false (and `pos` ignored) if the session is already in it.
-    fn insert(&mut self, room: &str, pos: Option<StreamPos>) -> bool {
-        match self.0.binary_search_by(|(name, _)| (**name).cmp(room)) {
-            Ok(_) => false,
-            Err(at) => {
-                self.0.reserve_exact(1);
-                self.0.insert(at, (Arc::from(room), pos));
-                true
-            }
-        }
-    }
-
-    /// Removes `room`; false if the session was not in it.
-    fn remove(&mut self, room: &str) -> bool {
-        match self.0.binary_search_by(|(name, _)| (**name).cmp(room)) {
-            Ok(at) => {
-                self.0.remove(at);
-                self.0.shrink_to_fit();
-                true
-            }
-            Err(_) => false,
-        }
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &Option<StreamPos>)> {
-        self.0.iter().map(|(room, pos)| (room, pos))
-    }
-}
-
-impl FromIterator<(Arc<str>, Option<StreamPos>)> for Rooms {
-    fn from_iter<I: IntoIterator<Item = (Arc<str>, Option<StreamPos>)>>(iter: I) -> Self {
-        let mut rooms: Vec<_> = iter.into_iter().collect();
-        rooms.sort_by(|a, b| a.0.cmp(&b.0));
-        rooms.dedup_by(|a, b| a.0 == b.0);
-        rooms.shrink_to_fit();
-        Rooms(rooms)
-    }
-}
-
-/// Who holds a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Owner {
-    /// Nobody: the client is away.
-    Nobody,
-    /// A reconnecting client's claim is being restored.
-    Claimed,
-    /// The socket of this generation.
-    Socket(u64),
-}
-
 /// A socket's hold on its session: what `Socket::join`, `leave` and `close` report to.
 #[derive(Clone)]
 pub(crate) struct SessionLink {
     recovery: Arc<Recovery>,
     session: Arc<Session>,
     generation: u64,
-}
-
-impl std::fmt::Debug for Session {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Not the pid: it is the client's secret.
-        f.debug_struct("Session")
-            .field("nsp", &self.nsp)
-            .field("sid", &self.sid)
-            .finish_non_exhaustive()
-    }
 }
 
 impl std::fmt::Debug for SessionLink {
@@ -212,24 +134,6 @@ pub(crate) struct Found {
     pub(crate) rooms: Vec<RestoreRoom>,
     pub(crate) after_seq: u64,
     session: Arc<Session>,
-}
-
-/// A session as the store keeps it.
-#[derive(Serialize, Deserialize)]
-struct Record {
-    nsp: String,
-    sid: String,
-    sub: Option<String>,
-    rooms: Vec<RoomRecord>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct RoomRecord {
-    room: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    epoch: Option<String>,
-    #[serde(default)]
-    offset: u64,
 }
 
 impl Recovery {
@@ -311,6 +215,11 @@ impl Recovery {
             {
                 return None;
             }
+            // A room joined just before the connection was lost, its position still on its
+            // way (or never told): what the client missed there cannot be told.
+            if state.rooms.any_pending() {
+                return None;
+            }
             let old = match state.owner {
                 Owner::Nobody => None,
                 // Another claim of the same pid is under way.
@@ -338,7 +247,7 @@ impl Recovery {
             .iter()
             .map(|(room, since)| RestoreRoom {
                 room: room.clone(),
-                since: since.clone(),
+                since: since.position().cloned(),
             })
             .collect();
         Some(Found {
@@ -368,10 +277,14 @@ impl Recovery {
             .rooms
             .into_iter()
             .map(|r| {
-                let since = r.epoch.map(|epoch| StreamPos {
-                    epoch: Arc::from(epoch),
-                    offset: r.offset,
-                });
+                let since = match r.epoch {
+                    _ if r.pending => Since::Pending(0),
+                    Some(epoch) => Since::At(StreamPos {
+                        epoch: Arc::from(epoch),
+                        offset: r.offset,
+                    }),
+                    None => Since::Live,
+                };
                 (Arc::from(r.room), since)
             })
             .collect();
@@ -382,6 +295,7 @@ impl Recovery {
             sub: record.sub.map(Arc::from),
             state: Mutex::new(State {
                 rooms,
+                tickets: 0,
                 owner: Owner::Nobody,
                 socket: Weak::new(),
                 // Its expiry is the store's: it was read unexpired.
@@ -414,6 +328,7 @@ impl Recovery {
             sub,
             state: Mutex::new(State {
                 rooms: Rooms::default(),
+                tickets: 0,
                 owner: Owner::Claimed,
                 socket: Weak::new(),
                 disconnected: None,
@@ -484,8 +399,9 @@ impl Recovery {
                     .iter()
                     .map(|(room, since)| RoomRecord {
                         room: room.to_string(),
-                        epoch: since.as_ref().map(|p| p.epoch.to_string()),
-                        offset: since.as_ref().map_or(0, |p| p.offset),
+                        epoch: since.position().map(|p| p.epoch.to_string()),
+                        offset: since.position().map_or(0, |p| p.offset),
+                        pending: matches!(since, Since::Pending(_)),
                     })
                     .collect(),
             }
@@ -523,6 +439,40 @@ impl Recovery {
     }
 }
 
+/// A join in progress in a session ([`SessionLink::joining`]): told where it started, or
+/// dropped untold if it did not happen (the room is taken out again).
+pub(crate) struct RoomJoin {
+    link: SessionLink,
+    room: Arc<str>,
+    ticket: u32,
+    told: bool,
+}
+
+impl RoomJoin {
+    /// The join started at `pos` in the room's stream (`None`: a room without history).
+    pub(crate) fn started(mut self, pos: Option<StreamPos>) {
+        self.told = true;
+        let since = pos.map_or(Since::Live, Since::At);
+        self.link.settle(&self.room, self.ticket, since);
+    }
+
+    /// Where the join started cannot be told (the store failed): the session is not
+    /// restored while the socket is in the room.
+    pub(crate) fn unknown(mut self) {
+        self.told = true;
+        self.link.settle(&self.room, self.ticket, Since::Pending(0));
+    }
+}
+
+impl Drop for RoomJoin {
+    fn drop(&mut self) {
+        if !self.told {
+            let mut state = self.link.session.state.lock();
+            state.rooms.abandon(&self.room, self.ticket);
+        }
+    }
+}
+
 impl Found {
     /// The session's private id.
     pub(crate) fn pid(&self) -> &str {
@@ -549,15 +499,48 @@ impl SessionLink {
         }
     }
 
-    /// The socket joined `room`; `pos` is the room's position then, for a room with
-    /// history. Joining a room it is already in changes nothing: its first position stays
-    /// (messages after it may still be on their way to the client).
-    pub(crate) fn joined(&self, room: &str, pos: Option<StreamPos>) {
-        let mut added = false;
-        let owned = self.update(|rooms| added = rooms.insert(room, pos));
-        if owned && added {
-            self.recovery.save(&self.session, None);
+    /// The socket is joining `room`: the session has it at once, its position pending until
+    /// the returned [`RoomJoin`] is told it — so a connection lost before then keeps the
+    /// room. `None` if the session is in the room already (its first position stays:
+    /// messages after it may still be on their way to the client), or is no longer this
+    /// socket's.
+    pub(crate) fn joining(&self, room: &str) -> Option<RoomJoin> {
+        let mut state = self.session.state.lock();
+        if state.owner != Owner::Socket(self.generation) {
+            return None;
         }
+        let ticket = state.tickets.wrapping_add(1).max(1);
+        state.tickets = ticket;
+        state
+            .rooms
+            .insert(room, Since::Pending(ticket))
+            .then(|| RoomJoin {
+                link: self.clone(),
+                room: Arc::from(room),
+                ticket,
+                told: false,
+            })
+    }
+
+    /// The join of `ticket` to `room` starts at `since`: saved, with the expiry the
+    /// session has if the connection was lost meanwhile.
+    fn settle(&self, room: &str, ticket: u32, since: Since) {
+        let expires = {
+            let mut state = self.session.state.lock();
+            if !state.rooms.settle(room, ticket, since) {
+                return;
+            }
+            match (state.owner, state.disconnected) {
+                (Owner::Socket(generation), _) if generation == self.generation => None,
+                (Owner::Nobody, Some(at)) => {
+                    let left = self.recovery.max_disconnection.saturating_sub(at.elapsed());
+                    Some(expiry_ms(left))
+                }
+                // Ended, or someone else's now: nothing to save for this socket.
+                _ => return,
+            }
+        };
+        self.recovery.save(&self.session, expires);
     }
 
     /// The socket left `room`.
@@ -609,90 +592,9 @@ impl SessionLink {
     }
 }
 
-/// The session record that holds the key recovery offsets are signed with. Not a pid (a
-/// client cannot claim it): pids are 32 hex digits.
-const OFFSET_KEY_ID: &str = "chorus:offset-key";
-
-/// The key recovery offsets are signed with: the one the store keeps, so offsets stay
-/// valid across a restart as long as the sessions do, or a new one. It lives as a session
-/// record: open while a server runs, and given the sessions' expiry when the next one
-/// starts, so a server down for longer than `max_disconnection` starts with a new key —
-/// when no session it could serve is left anyway.
-fn offset_key(publisher: &Publisher) -> [u8; 16] {
-    let now = chorus_core::publisher::now_ms();
-    let key: [u8; 16] = match publisher.store().read_session(OFFSET_KEY_ID, now) {
-        Ok(Some(key)) => <[u8; 16]>::try_from(&key[..]).unwrap_or_else(|_| rand::random()),
-        Ok(None) => rand::random(),
-        Err(err) => {
-            tracing::warn!(%err, "cannot read the recovery offset key; sessions of the previous run will not recover");
-            rand::random()
-        }
-    };
-    publisher.write_session(
-        SessionWrite::Put {
-            id: Arc::from(OFFSET_KEY_ID),
-            record: bytes::Bytes::copy_from_slice(&key),
-            expires_ms: None,
-        },
-        None,
-    );
-    key
-}
-
-/// A pid we could have made: 32 lowercase hex digits.
-fn is_pid(pid: &str) -> bool {
-    pid.len() == 32 && pid.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-/// When a session lost now expires, `max` from now.
-fn expiry_ms(max: Duration) -> u64 {
-    chorus_core::publisher::now_ms().saturating_add(crate::session::engineio::millis(max))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rooms_stay_sorted_keep_their_first_position_and_hold_only_what_they_need() {
-        let at = |offset| {
-            Some(StreamPos {
-                epoch: Arc::from("e"),
-                offset,
-            })
-        };
-        let mut rooms = Rooms::default();
-        assert!(rooms.insert("b", at(1)));
-        assert!(rooms.insert("a", None));
-        assert!(!rooms.insert("b", at(9)), "already in b");
-        assert!(rooms.insert("c", at(3)));
-        let listed: Vec<_> = rooms
-            .iter()
-            .map(|(room, pos)| (room.to_string(), pos.as_ref().map(|p| p.offset)))
-            .collect();
-        assert_eq!(
-            listed,
-            [
-                ("a".into(), None),
-                ("b".into(), Some(1)),
-                ("c".into(), Some(3))
-            ]
-        );
-        assert_eq!(rooms.0.capacity(), 3);
-        assert!(rooms.remove("b"));
-        assert!(!rooms.remove("b"));
-        assert_eq!(rooms.0.capacity(), 2);
-
-        let read: Rooms = [
-            (Arc::from("z"), None),
-            (Arc::from("y"), at(2)),
-            (Arc::from("z"), at(5)),
-        ]
-        .into_iter()
-        .collect();
-        let names: Vec<_> = read.iter().map(|(room, _)| room.to_string()).collect();
-        assert_eq!(names, ["y", "z"]);
-    }
 
     fn raw(json: &str) -> Box<RawValue> {
         RawValue::from_string(json.to_owned()).unwrap()
