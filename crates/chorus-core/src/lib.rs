@@ -48,6 +48,7 @@ pub mod outbound;
 pub mod peer;
 pub mod presence;
 pub mod publisher;
+pub mod receipt;
 pub mod room;
 pub mod route;
 pub mod store;
@@ -67,8 +68,9 @@ pub use presence::{PeerInfo, PresenceAction, PresenceNotice};
 pub use publisher::{
     At, JoinDone, Joined, Publisher, Replay, RestoreDone, RestoreRoom, Restored, Rooms,
 };
+pub use receipt::{Done, Receipt};
 pub use room::Room;
-pub use route::{Access, Action, Audience, Body, Client, Done, Publish, Receipt, Routed};
+pub use route::{Access, Action, Audience, Body, Client, Publish, Routed};
 pub use store::{
     Append, DataKind, Entry, Page, Retention, SessionWrite, Stamp, Store, StoreError, StoredEvent,
     StreamPos,

@@ -46,7 +46,7 @@ use self::offsets::OffsetKey;
 use self::reader::Job;
 use self::streams::{Streams, Waiter};
 use self::writer::{Op, Writer};
-use crate::route::Done;
+use crate::receipt::Done;
 use crate::{
     ConnId, Event, HistoryRules, HubError, Peer, PeerInfo, Retention, SessionWrite, Store,
     StoreError,

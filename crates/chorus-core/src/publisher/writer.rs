@@ -18,7 +18,7 @@ use super::catchup::{Shared, Work};
 use super::join::At;
 use super::rooms::Rooms;
 use super::stream::{now_ms, room_of, stream_name};
-use crate::route::{Done, Receipt};
+use crate::receipt::{Done, Receipt};
 use crate::{
     Append, Broadcast, ConnId, Event, HistoryRules, HubError, Outbound, Peer, SessionWrite,
     StoreError, StreamPos,

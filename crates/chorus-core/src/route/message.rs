@@ -1,12 +1,12 @@
 //! What goes through the route: a [`Publish`] (its [`Body`], its [`Audience`], who sends it
 //! and on whose behalf), the [`Access`] a client's rights are checked against, and what comes
-//! back ([`Routed`], [`Receipt`]).
+//! back at once ([`Routed`]; later, a [`crate::Receipt`]).
 
 use std::sync::Arc;
 
 use chorus_proto::WsMessage;
 
-use crate::{ConnId, EventData, HubError, Peer, StreamPos};
+use crate::{ConnId, EventData, Peer};
 
 /// What a client's credentials let it do (its token's rights, in the server). Checked by
 /// [`Namespace::permit`] for what a client asks for itself; the server's own code is not
@@ -139,15 +139,6 @@ impl<'a> Publish<'a> {
     }
 }
 
-/// Where a published message went.
-#[derive(Debug, Clone)]
-pub struct Receipt {
-    /// How many connections it was queued for.
-    pub delivered: usize,
-    /// Its place in its room's stream, when it was stored.
-    pub pos: Option<StreamPos>,
-}
-
 /// What [`Namespace::publish`] did at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Routed {
@@ -160,6 +151,3 @@ pub enum Routed {
         expected: usize,
     },
 }
-
-/// Told of a published message's [`Receipt`] once it went out (or why it could not).
-pub type Done = Box<dyn FnOnce(Result<Receipt, HubError>) + Send>;

@@ -22,8 +22,12 @@ mod message;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-pub use self::message::{Access, Action, Audience, Body, Client, Done, Publish, Receipt, Routed};
-use crate::{Broadcast, ConnId, Event, Forbidden, HubError, Namespace, Outbound, Peer, SenderInfo};
+pub use self::message::{Access, Action, Audience, Body, Client, Publish, Routed};
+use crate::publisher::Rooms;
+use crate::{
+    Broadcast, ConnId, Done, Event, Forbidden, HubError, Namespace, Outbound, Peer, Receipt,
+    SenderInfo,
+};
 
 impl Namespace {
     /// Publishes a message: the one way in (see the module docs). A refusal is returned
@@ -59,7 +63,7 @@ impl Namespace {
                 .room_len(&room)
                 .saturating_sub(usize::from(except.is_some_and(in_room)));
             let event = self.event(body, Some(room.clone()), from.map(|p| &**p));
-            let rooms: Arc<dyn crate::publisher::Rooms> = self.clone();
+            let rooms: Arc<dyn Rooms> = self.clone();
             publisher.publish(rooms, room, event, except, from.cloned(), done);
             return Ok(Routed::Later { expected });
         }
