@@ -148,6 +148,19 @@ async fn a_clients_rights_are_checked_once_and_the_servers_never() {
     let mut msg = Publish::event("e", EventData::null(), Audience::Conn(gone));
     msg.client = Some(&anyone);
     assert_eq!(refused(ns.publish(msg, None)).code(), Code::NoSuchConn);
+    // publish_then tells its callback in every case: the refusal, or the receipt.
+    let told = Arc::new(Mutex::new(Vec::new()));
+    for to in [Audience::Room(&room_elsewhere), Audience::Everyone] {
+        let mut msg = Publish::event("e", EventData::null(), to);
+        msg.client = Some(&anyone);
+        let told = told.clone();
+        ns.publish_then(msg, move |outcome| {
+            told.lock()
+                .unwrap()
+                .push(outcome.map(|r| r.delivered).map_err(|e| e.code()));
+        });
+    }
+    assert_eq!(*told.lock().unwrap(), [Err(Code::NotInRoom), Ok(2)]);
 
     // A namespace that lets no client emit refuses them all, whatever their rights.
     let quiet = hub.namespace(

@@ -39,8 +39,35 @@ impl Namespace {
         msg: Publish<'_>,
         done: Option<Done>,
     ) -> Result<Routed, HubError> {
+        self.route(msg, done).map_err(|(err, _)| err)
+    }
+
+    /// [`Namespace::publish`], telling `done` the outcome whatever it is — the [`Receipt`],
+    /// or the refusal. `done` is boxed only for a message that cannot be delivered at once
+    /// (stored first, or behind its sender's messages being stored): a message delivered
+    /// now costs no allocation for it.
+    pub fn publish_then<F>(self: &Arc<Self>, msg: Publish<'_>, done: F)
+    where
+        F: FnOnce(Result<Receipt, HubError>) + Send + 'static,
+    {
+        if let Err((err, Some(done))) = self.route(msg, Some(done)) {
+            done(Err(err));
+        }
+    }
+
+    /// The route itself; a refusal gives `done` back, untold.
+    fn route<F>(
+        self: &Arc<Self>,
+        msg: Publish<'_>,
+        done: Option<F>,
+    ) -> Result<Routed, (HubError, Option<F>)>
+    where
+        F: FnOnce(Result<Receipt, HubError>) + Send + 'static,
+    {
         if let Some(client) = msg.client {
-            self.permit(client, Action::Publish(&msg.to))?;
+            if let Err(err) = self.permit(client, Action::Publish(&msg.to)) {
+                return Err((err, done));
+            }
         }
         self.published.fetch_add(1, Ordering::Relaxed);
         let Publish {
@@ -64,6 +91,7 @@ impl Namespace {
                 .saturating_sub(usize::from(except.is_some_and(in_room)));
             let event = self.event(body, Some(room.clone()), from.map(|p| &**p));
             let rooms: Arc<dyn Rooms> = self.clone();
+            let done = done.map(|done| Box::new(done) as Done);
             publisher.publish(rooms, room, event, except, from.cloned(), done);
             return Ok(Routed::Later { expected });
         }
@@ -82,24 +110,14 @@ impl Namespace {
                 publisher.in_order(from.clone(), move || {
                     let delivered =
                         ns.deliver(&to.audience(), &except_rooms, except, item, volatile);
-                    if let Some(done) = done {
-                        done(Ok(Receipt {
-                            delivered,
-                            pos: None,
-                        }));
-                    }
+                    tell(done, delivered);
                     delivered
                 });
                 return Ok(Routed::Later { expected: 0 });
             }
         }
         let delivered = self.deliver(&to, except_rooms, except, item, volatile);
-        if let Some(done) = done {
-            done(Ok(Receipt {
-                delivered,
-                pos: None,
-            }));
-        }
+        tell(done, delivered);
         Ok(Routed::Now(delivered))
     }
 
@@ -174,6 +192,16 @@ impl Namespace {
             },
             Body::Frame(msg) => Event::raw(self.name().clone(), room, msg, from),
         }
+    }
+}
+
+/// Tells `done` of a message delivered, unstored, to `delivered` connections.
+fn tell<F: FnOnce(Result<Receipt, HubError>)>(done: Option<F>, delivered: usize) {
+    if let Some(done) = done {
+        done(Ok(Receipt {
+            delivered,
+            pos: None,
+        }));
     }
 }
 

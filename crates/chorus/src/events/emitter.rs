@@ -95,19 +95,19 @@ impl Emitter {
     /// goes out after them (order per sender is kept), and the count is then 0.
     pub fn emit(self, event: &str, data: &impl Serialize) -> Result<usize, EmitError> {
         let data = EventData::json(data)?;
-        Ok(self.publish(event, data, None)?)
+        Ok(self.publish(event, data, now)?)
     }
 
     /// Sends a binary event.
     pub fn emit_binary(self, event: &str, data: impl Into<Bytes>) -> usize {
-        self.publish(event, EventData::Binary(data.into()), None)
+        self.publish(event, EventData::Binary(data.into()), now)
             .unwrap_or(0)
     }
 
     /// Sends event data as it is (for instance what a handler received: several
     /// arguments, binary inside them).
     pub fn emit_args(self, event: &str, data: Data) -> usize {
-        self.publish(event, data.into_inner(), None).unwrap_or(0)
+        self.publish(event, data.into_inner(), now).unwrap_or(0)
     }
 
     /// Sends event data, then calls `done` once the event is *safe*: for a room that keeps
@@ -121,34 +121,24 @@ impl Emitter {
         data: Data,
         done: impl FnOnce(Result<Sent, HubError>) + Send + 'static,
     ) {
-        let done = Arc::new(parking_lot::Mutex::new(Some(done)));
-        let later = done.clone();
-        let told = self.publish(
-            event,
-            data.into_inner(),
-            Some(Box::new(move |receipt: Result<Receipt, HubError>| {
-                if let Some(done) = later.lock().take() {
-                    done(receipt.map(|r| Sent {
-                        delivered: r.delivered,
-                        pos: r.pos,
-                    }));
-                }
-            })),
-        );
-        if let Err(err) = told {
-            if let Some(done) = done.lock().take() {
-                done(Err(err));
-            }
-        }
+        self.publish(event, data.into_inner(), |publish, ns| {
+            ns.publish_then(publish, move |receipt: Result<Receipt, HubError>| {
+                done(receipt.map(|r| Sent {
+                    delivered: r.delivered,
+                    pos: r.pos,
+                }));
+            });
+        });
     }
 
-    /// The one way out: a [`Publish`] through the namespace.
-    fn publish(
+    /// The one way out: the [`Publish`] this emitter makes, handed to `send` with the
+    /// namespace to publish it in.
+    fn publish<R>(
         self,
         event: &str,
         data: EventData,
-        done: Option<chorus_core::Done>,
-    ) -> Result<usize, HubError> {
+        send: impl FnOnce(Publish<'_>, &Arc<Namespace>) -> R,
+    ) -> R {
         let to = if self.rooms.is_empty() {
             Audience::Everyone
         } else {
@@ -167,11 +157,17 @@ impl Emitter {
             _ => None,
         };
         publish.client = client.as_ref();
-        Ok(match self.ns.publish(publish, done)? {
-            Routed::Now(delivered) => delivered,
-            Routed::Later { expected } => expected,
-        })
+        send(publish, &self.ns)
     }
+}
+
+/// Publishes with no one to tell: how many connections it was queued for (or will be,
+/// once stored).
+fn now(publish: Publish<'_>, ns: &Arc<Namespace>) -> Result<usize, HubError> {
+    Ok(match ns.publish(publish, None)? {
+        Routed::Now(delivered) => delivered,
+        Routed::Later { expected } => expected,
+    })
 }
 
 /// What [`Emitter::emit_args_then`] reports once an event is safe.

@@ -282,37 +282,39 @@ impl NativeSession {
                 Err(_) => return self.fail_hub(rid.as_ref(), &HubError::NoSuchConn(id.clone())),
             },
         };
-        let peer = self.socket.peer().clone();
         let mut publish = Publish::event(event, data, audience);
         publish.except = except;
         publish.from = Some(self.socket.peer());
         publish.client = Some(&self.client);
-        let reply = rid.clone().map(|rid| -> chorus_core::Done {
-            Box::new(move |receipt: Result<Receipt, HubError>| {
-                let msg = match receipt {
-                    Ok(Receipt {
-                        delivered,
-                        pos: Some(pos),
-                    }) => push::reply_ok(
-                        &rid,
-                        &serde_json::json!({
-                            "delivered": delivered,
-                            "offset": pos.offset,
-                            "epoch": &*pos.epoch,
-                        }),
-                    ),
-                    Ok(Receipt {
-                        delivered,
-                        pos: None,
-                    }) => push::reply_ok(&rid, &serde_json::json!({ "delivered": delivered })),
-                    Err(err) => push::reply_err(&rid, error_code(err.code()), &err.to_string()),
-                };
-                peer.push(Outbound::Message(msg));
-            })
+        let ns = &self.io.inner.ns;
+        let Some(rid) = rid else {
+            if let Err(err) = ns.publish(publish, None) {
+                self.fail_hub(None, &err);
+            }
+            return;
+        };
+        let peer = self.socket.peer().clone();
+        ns.publish_then(publish, move |receipt: Result<Receipt, HubError>| {
+            let msg = match receipt {
+                Ok(Receipt {
+                    delivered,
+                    pos: Some(pos),
+                }) => push::reply_ok(
+                    &rid,
+                    &serde_json::json!({
+                        "delivered": delivered,
+                        "offset": pos.offset,
+                        "epoch": &*pos.epoch,
+                    }),
+                ),
+                Ok(Receipt {
+                    delivered,
+                    pos: None,
+                }) => push::reply_ok(&rid, &serde_json::json!({ "delivered": delivered })),
+                Err(err) => push::reply_err(&rid, error_code(err.code()), &err.to_string()),
+            };
+            peer.push(Outbound::Message(msg));
         });
-        if let Err(err) = self.io.inner.ns.publish(publish, reply) {
-            self.fail_hub(rid.as_ref(), &err);
-        }
     }
 }
 
