@@ -5,7 +5,9 @@
 //! counter run through a keyed bijective mixer. They stay unique for the life of the
 //! process and cost one `u64`.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -52,6 +54,33 @@ impl serde::Serialize for ConnId {
 }
 
 /// The text is not 16 hex digits.
+/// A map keyed by connection id, hashed by the id itself: ids are a keyed permutation of a
+/// counter ([`ConnId::next`]), already well mixed, and made by the server — a client can
+/// name one to look up, never choose one that is inserted — so they need no SipHash on the
+/// per-message paths (a room's members, a namespace's connections).
+pub(crate) type ConnMap<V> = HashMap<ConnId, V, BuildHasherDefault<IdHasher>>;
+
+/// The hasher of a [`ConnMap`]: the id's value is its hash.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used by `ConnId`'s `Hash`; anything else still hashes.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("a connection id is 16 hex digits")]
 pub struct BadConnId;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use crate::id::ConnMap;
 use crate::publisher::{JoinDone, Joined, Replay, RestoreDone, RestoreRoom, Rooms};
 use crate::route::Audience;
 use crate::{
@@ -63,7 +64,7 @@ pub struct Namespace {
     max_rooms_per_conn: usize,
     /// Where messages of rooms with history go; `None` when the hub keeps none.
     publisher: Option<Arc<Publisher>>,
-    peers: RwLock<HashMap<ConnId, Arc<Peer>>>,
+    peers: RwLock<ConnMap<Arc<Peer>>>,
     rooms: RwLock<HashMap<Arc<str>, Arc<Room>>>,
     next_user: AtomicU64,
     /// Messages published here, for `/metrics` (and to prove a way in takes the route).
@@ -84,7 +85,7 @@ impl Namespace {
             queue,
             max_rooms_per_conn,
             publisher,
-            peers: RwLock::new(HashMap::new()),
+            peers: RwLock::new(ConnMap::default()),
             rooms: RwLock::new(HashMap::new()),
             next_user: AtomicU64::new(1),
             published: AtomicU64::new(0),
@@ -375,6 +376,20 @@ impl Namespace {
     ) -> usize {
         let room = self.rooms.read().get(room).cloned();
         room.map_or(0, |room| room.push_all(item, except, volatile))
+    }
+
+    /// [`Namespace::deliver_room`] for a message `sender` sends, which must be a member:
+    /// `None` (and nothing queued) if it is not. Checked under the lock the walk takes.
+    pub(crate) fn deliver_room_from(
+        &self,
+        room: &str,
+        sender: ConnId,
+        except: Option<ConnId>,
+        item: &Outbound,
+        volatile: bool,
+    ) -> Option<usize> {
+        let room = self.rooms.read().get(room).cloned()?;
+        room.push_all_from(sender, item, except, volatile)
     }
 
     /// Takes `peer` out of `room`; the remaining members are told.

@@ -4,25 +4,25 @@
 //! only ever call the non-blocking [`Peer::push`], so many broadcasts to one room proceed in
 //! parallel, and a join waits only for the walks in progress.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use crate::id::ConnMap;
 use crate::{ConnId, Outbound, Peer, PeerInfo};
 
 /// A named set of connections.
 #[derive(Debug)]
 pub struct Room {
     name: Arc<str>,
-    members: RwLock<HashMap<ConnId, Arc<Peer>>>,
+    members: RwLock<ConnMap<Arc<Peer>>>,
 }
 
 impl Room {
     pub(crate) fn new(name: Arc<str>) -> Self {
         Self {
             name,
-            members: RwLock::new(HashMap::new()),
+            members: RwLock::new(ConnMap::default()),
         }
     }
 
@@ -74,7 +74,30 @@ impl Room {
 
     /// Queues `item` for every member except `except`; returns how many took it.
     pub fn push_all(&self, item: &Outbound, except: Option<ConnId>, volatile: bool) -> usize {
+        Self::push_to(&self.members.read(), item, except, volatile)
+    }
+
+    /// [`Room::push_all`] for a message `sender` sends: `None`, and nothing queued, if the
+    /// sender is not a member.
+    pub(crate) fn push_all_from(
+        &self,
+        sender: ConnId,
+        item: &Outbound,
+        except: Option<ConnId>,
+        volatile: bool,
+    ) -> Option<usize> {
         let members = self.members.read();
+        members
+            .contains_key(&sender)
+            .then(|| Self::push_to(&members, item, except, volatile))
+    }
+
+    fn push_to(
+        members: &ConnMap<Arc<Peer>>,
+        item: &Outbound,
+        except: Option<ConnId>,
+        volatile: bool,
+    ) -> usize {
         let mut delivered = 0;
         for (id, peer) in members.iter() {
             if Some(*id) == except {

@@ -144,6 +144,20 @@ async fn a_clients_rights_are_checked_once_and_the_servers_never() {
     msg.client = Some(&anyone);
     let err = refused(ns.publish(msg, None));
     assert_eq!(err.code(), Code::NotInRoom);
+    // A room that exists, without her: refused, and its members get nothing.
+    ns.join(&bob, "bobs").unwrap();
+    while bq.try_next().is_some() {}
+    let room_bobs: Arc<str> = Arc::from("bobs");
+    for to in [
+        Audience::Room(&room_bobs),
+        Audience::Rooms(std::slice::from_ref(&room_bobs)),
+    ] {
+        let mut msg = Publish::event("e", EventData::null(), to);
+        msg.client = Some(&anyone);
+        let err = refused(ns.publish(msg, None));
+        assert!(matches!(&err, HubError::NotInRoom(room) if room == "bobs"));
+    }
+    assert!(bq.try_next().is_none());
     let gone = chorus_core::ConnId::next();
     let mut msg = Publish::event("e", EventData::null(), Audience::Conn(gone));
     msg.client = Some(&anyone);

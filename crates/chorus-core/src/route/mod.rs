@@ -64,12 +64,23 @@ impl Namespace {
     where
         F: FnOnce(Result<Receipt, HubError>) + Send + 'static,
     {
+        // A client's message to one room: whether it is in the room is checked as the
+        // message is delivered, under the room's lock, when it goes out now (the common
+        // case: no lock of the connection per message); before it is stored or held back
+        // otherwise.
+        let mut member_of_room = None;
         if let Some(client) = msg.client {
-            if let Err(err) = self.permit(client, Action::Publish(&msg.to)) {
+            let checked = match msg.to.single_room() {
+                Some(room) if msg.except_rooms.is_empty() => {
+                    member_of_room = Some((client, room));
+                    self.rights(client, Action::Publish(&msg.to))
+                }
+                _ => self.permit(client, Action::Publish(&msg.to)),
+            };
+            if let Err(err) = checked {
                 return Err((err, done));
             }
         }
-        self.published.fetch_add(1, Ordering::Relaxed);
         let Publish {
             body,
             to,
@@ -84,7 +95,14 @@ impl Namespace {
             (Some(room), true, false) => self.history_for(room).map(|p| (p.clone(), room.clone())),
             _ => None,
         };
+        let held = from.filter(|from| self.publisher().is_some() && from.mailbox().holds());
+        if let (Some((client, _)), true) = (member_of_room, stored.is_some() || held.is_some()) {
+            if let Err(err) = self.reaches(client, &to) {
+                return Err((err, done));
+            }
+        }
         if let Some((publisher, room)) = stored {
+            self.published.fetch_add(1, Ordering::Relaxed);
             let in_room = |id: ConnId| self.peer(id).is_some_and(|p| p.in_room(&room));
             let expected = self
                 .room_len(&room)
@@ -103,64 +121,80 @@ impl Namespace {
             }
         };
         // After the sender's messages still being stored, never before them.
-        if let (Some(publisher), Some(from)) = (self.publisher(), from) {
-            if from.mailbox().holds() {
-                let ns = self.clone();
-                let (to, except_rooms) = (Owned::from(to), except_rooms.to_vec());
-                publisher.in_order(from.clone(), move || {
-                    let delivered =
-                        ns.deliver(&to.audience(), &except_rooms, except, item, volatile);
-                    tell(done, delivered);
-                    delivered
-                });
-                return Ok(Routed::Later { expected: 0 });
-            }
+        if let (Some(publisher), Some(from)) = (self.publisher(), held) {
+            self.published.fetch_add(1, Ordering::Relaxed);
+            let ns = self.clone();
+            let (to, except_rooms) = (Owned::from(to), except_rooms.to_vec());
+            publisher.in_order(from.clone(), move || {
+                let delivered = ns.deliver(&to.audience(), &except_rooms, except, item, volatile);
+                tell(done, delivered);
+                delivered
+            });
+            return Ok(Routed::Later { expected: 0 });
         }
-        let delivered = self.deliver(&to, except_rooms, except, item, volatile);
+        let delivered = match member_of_room {
+            Some((client, room)) => {
+                let sender = client.peer.id();
+                match self.deliver_room_from(room, sender, except, &item, volatile) {
+                    Some(delivered) => delivered,
+                    None => return Err((HubError::NotInRoom(room.to_string()), done)),
+                }
+            }
+            None => self.deliver(&to, except_rooms, except, item, volatile),
+        };
+        self.published.fetch_add(1, Ordering::Relaxed);
         tell(done, delivered);
         Ok(Routed::Now(delivered))
     }
 
-    /// Whether `client` may do `action` here: the one check of a client's rights, with the
-    /// same refusals whichever protocol asked.
+    /// Whether `client` may do `action` here: the one check of what a client asks for, with
+    /// the same refusals whichever protocol asked — its rights, then for a message, whether
+    /// it may address its audience.
     pub fn permit(&self, client: &Client, action: Action<'_>) -> Result<(), HubError> {
+        self.rights(client, action)?;
+        match action {
+            Action::Publish(to) => self.reaches(client, to),
+            Action::Join(_) => Ok(()),
+        }
+    }
+
+    /// What the client's rights allow: the namespace's policy and its [`Access`].
+    fn rights(&self, client: &Client, action: Action<'_>) -> Result<(), HubError> {
         let access = client.access.as_deref();
         match action {
-            Action::Join(room) => self.permit_join(access, room)?,
+            Action::Join(room) => self.permit_join(access, room),
             Action::Publish(to) => {
                 if !self.policy.client_emits {
                     return Err(Forbidden::ClientEmits.into());
                 }
                 match (to.single_room(), access) {
                     (Some(room), Some(access)) if !access.may_publish(room) => {
-                        return Err(Forbidden::Publish(room.to_string()).into());
+                        Err(Forbidden::Publish(room.to_string()).into())
                     }
                     (None, Some(access)) if !access.may_publish_anywhere() => {
-                        return Err(Forbidden::PublishAnywhere.into());
+                        Err(Forbidden::PublishAnywhere.into())
                     }
-                    _ => {}
-                }
-                match to {
-                    Audience::Room(room) => {
-                        if !client.peer.in_room(room) {
-                            return Err(HubError::NotInRoom(room.to_string()));
-                        }
-                    }
-                    Audience::Rooms(rooms) => {
-                        if let Some(room) = rooms.iter().find(|r| !client.peer.in_room(r)) {
-                            return Err(HubError::NotInRoom(room.to_string()));
-                        }
-                    }
-                    Audience::Conn(id) => {
-                        if self.peer(*id).is_none_or(|p| p.is_closing()) {
-                            return Err(HubError::NoSuchConn(id.to_string()));
-                        }
-                    }
-                    Audience::Everyone => {}
+                    _ => Ok(()),
                 }
             }
         }
-        Ok(())
+    }
+
+    /// Whether a client's message may go to `to`: rooms it is in, a connection that exists.
+    fn reaches(&self, client: &Client, to: &Audience<'_>) -> Result<(), HubError> {
+        match *to {
+            Audience::Room(room) if !client.peer.in_room(room) => {
+                Err(HubError::NotInRoom(room.to_string()))
+            }
+            Audience::Rooms(rooms) => match rooms.iter().find(|r| !client.peer.in_room(r)) {
+                Some(room) => Err(HubError::NotInRoom(room.to_string())),
+                None => Ok(()),
+            },
+            Audience::Conn(id) if self.peer(id).is_none_or(|p| p.is_closing()) => {
+                Err(HubError::NoSuchConn(id.to_string()))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Whether a client with `access` may join (or read the history of) `room`: the join
