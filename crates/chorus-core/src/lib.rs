@@ -23,7 +23,8 @@
 //! * [`room`] — [`Room`], the member set a broadcast walks.
 //! * [`namespace`] — [`Namespace`], a set of connections and rooms under one [`Policy`].
 //! * [`route`] — [`Namespace::publish`], the one way a message enters: the permission check,
-//!   store or broadcast, the sender's order.
+//!   store or broadcast, the sender's order; [`receipt`] — [`Receipt`], what its sender
+//!   hears once a message went out.
 //! * [`hub`] — [`Hub`], the registry of namespaces.
 //! * [`history`] — which rooms keep history, and for how long.
 //! * [`publisher`] — [`Publisher`], the thread every message of a room with history passes
