@@ -15,17 +15,17 @@
 //! the reader thread or from the next delivery. A join that replays what it missed first
 //! ([`crate::Namespace::join_ordered`], [`crate::Namespace::restore`]) is read on the reader
 //! thread and finished under the gate, or by the writer between batches when the read could
-//! not be exact ([`catchup`]).
+//! not be exact (`catchup`).
 //!
-//! * [`writer`] — the writer thread: batches, deliveries, acknowledgements, retention.
-//! * [`reader`] — the reader thread: the store reads of joins.
-//! * [`catchup`] — the joins that need the store, and when a read is exact.
-//! * [`streams`] — what the gate guards: each stream's last delivered position, its batches
+//! * `writer` — the writer thread: batches, deliveries, acknowledgements, retention.
+//! * `reader` — the reader thread: the store reads of joins.
+//! * `catchup` — the joins that need the store, and when a read is exact.
+//! * `streams` — what the gate guards: each stream's last delivered position, its batches
 //!   in flight, its waiting joins.
-//! * [`rooms`] — [`Rooms`], the publisher's view of a namespace.
-//! * [`join`] — what a join asks for ([`Replay`]) and is told ([`Joined`]).
-//! * [`stream`] — stream names, and the clock.
-//! * [`offsets`] — the signed recovery offsets of stored messages.
+//! * `rooms` — [`Rooms`], the publisher's view of a namespace.
+//! * `join` — what a join asks for ([`Replay`]) and is told ([`Joined`]).
+//! * `stream` — stream names, and the clock.
+//! * `offsets` — the signed recovery offsets of stored messages.
 
 mod catchup;
 mod join;

@@ -9,7 +9,7 @@ use chorus_proto::WsMessage;
 use crate::{ConnId, EventData, Peer};
 
 /// What a client's credentials let it do (its token's rights, in the server). Checked by
-/// [`Namespace::permit`] for what a client asks for itself; the server's own code is not
+/// [`crate::Namespace::permit`] for what a client asks for itself; the server's own code is not
 /// held to it.
 pub trait Access: Send + Sync {
     /// May it join (and read the history of) `room`?
@@ -85,7 +85,7 @@ pub enum Body {
     },
     /// A plain WebSocket message, delivered as it is: for a namespace whose clients all
     /// speak one wire format in which it is already framed (raw rooms, raw endpoints).
-    /// Stored as an [`Event::raw`].
+    /// Stored as an [`crate::Event::raw`].
     Frame(WsMessage),
 }
 
@@ -139,7 +139,7 @@ impl<'a> Publish<'a> {
     }
 }
 
-/// What [`Namespace::publish`] did at once.
+/// What [`crate::Namespace::publish`] did at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Routed {
     /// Delivered now, to this many connections.

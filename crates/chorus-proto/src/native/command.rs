@@ -1,8 +1,8 @@
 //! Decoding client commands.
 //!
 //! A command arrives as a text frame (a JSON object) or as a binary frame (see
-//! [`super::binary`]). Decoding is two-step: serde reads the frame into [`Wire`], a flat
-//! struct of optional fields that accepts any known or unknown field, then [`Command::from_wire`]
+//! [`super::binary`]). Decoding is two-step: serde reads the frame into `Wire`, a flat
+//! struct of optional fields that accepts any known or unknown field, then `Command::from_wire`
 //! checks what the `type` requires. Splitting it this way means a malformed command still
 //! yields its request id, so the error goes back as a `reply` the client is waiting for.
 

@@ -13,7 +13,7 @@
 //! * `error` — [`AuthError`], and its `401` response.
 //! * `grant` — `Grant`: a connection's current identity, swapped by a refresh.
 //! * `expiry` — the server's one clock that expires tokens.
-//! * `policy` — [`Auth`](policy::Auth), the server's policy: where tokens are read,
+//! * `policy` — `Auth`, the server's policy: where tokens are read,
 //!   anonymous or not.
 
 mod error;

@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use crate::auth::{Grant, Identity};
 use crate::wire::HandshakeInfo;
 
-/// A connection refused by a middleware ([`Io::middleware`]). A Socket.IO client gets it
+/// A connection refused by a middleware ([`super::Io::middleware`]). A Socket.IO client gets it
 /// as a `connect_error` with this message (and data); a native client's handshake is
 /// answered `403 Forbidden` with the message.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -65,7 +65,7 @@ impl Handshake {
     /// checks no tokens). After a native `refresh`, the new token's identity.
     ///
     /// Chorus enforces the `join` and `publish` claims on what clients ask for themselves;
-    /// what your handlers do ([`Socket::join`], emits) is up to you — check
+    /// what your handlers do ([`super::Socket::join`], emits) is up to you — check
     /// `identity.join.allows(room)` where the client chooses the room.
     pub fn identity(&self) -> Option<Arc<Identity>> {
         self.grant.as_ref().map(|grant| grant.identity())
