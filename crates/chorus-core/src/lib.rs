@@ -12,8 +12,8 @@
 //! * [`id`] — [`ConnId`], a connection's opaque, unguessable id.
 //! * [`event`] — [`Event`], the protocol-neutral message the event layer fans out, and its
 //!   data; [`presence`] — [`PresenceNotice`], a change in a room's membership.
-//! * [`format`](mod@format) — [`Format`] and [`Encode`]: the wire formats the protocols register, each
-//!   encoding events and notices its own way.
+//! * [`format`](mod@format) — [`Format`] and [`Encode`]: the wire formats the protocols
+//!   register, each encoding events and notices its own way.
 //! * [`broadcast`] — [`Broadcast`], a message encoded at most once per wire format however
 //!   many recipients it has; [`outbound`] — [`Outbound`], an item on a connection's queue.
 //! * [`mailbox`] — [`Mailbox`] and [`PeerQueue`], a connection's bounded outbound queue
