@@ -23,7 +23,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SECONDS_PER_TARGET="${1:-30}"
 shift || true
-ALL_TARGETS=(native_command engineio_packet engineio_payload socketio_packet config_toml ws_frames)
+ALL_TARGETS=(native_command engineio_packet engineio_payload socketio_packet config_toml ws_frames cluster_envelope)
 if [ "$#" -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
 
 if ! [[ "$SECONDS_PER_TARGET" =~ ^[0-9]+$ ]] || [ "$SECONDS_PER_TARGET" -lt 1 ]; then

@@ -22,7 +22,7 @@ fi
 
 mkdir -p "$ROOT/target"
 status=0
-for crate in chorus-proto chorus-core chorus-store chorus; do
+for crate in chorus-proto chorus-core chorus-store chorus-broker chorus; do
     for cfg in "" "--cfg-test"; do
         printf '%s %s: ' "$crate" "${cfg:-(lib)}"
         if ! cargo modules dependencies --lib -p "$crate" $cfg \

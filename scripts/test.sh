@@ -2,7 +2,8 @@
 # The whole chorus test suite, on a fresh Debian 12 machine or a developer's: ./scripts/test.sh
 #
 #  1. installs what the tests need, quickly when it is already there:
-#       Debian's chromium (browser tests; skipped with CHORUS_TEST_SKIP_BROWSER=1), g++ if
+#       Debian's chromium (browser tests; skipped with CHORUS_TEST_SKIP_BROWSER=1),
+#       Debian's redis-server (the cluster tests start their own, on free ports), g++ if
 #       there is no C++ compiler (the fuzz targets' check builds libFuzzer),
 #       e2e/node_modules (npm ci), e2e/.venv (Python websockets + pytest, e2e/requirements.txt)
 #  2. cargo fmt --check, cargo clippy -D warnings, a check that the fuzz targets build, and
@@ -157,6 +158,14 @@ if ! command -v c++ >/dev/null; then
     || { tail -20 "$LOGS/apt-gxx.log" >&2; fail install "apt-get install g++ failed"; }
 fi
 
+if [ -x /usr/bin/redis-server ]; then
+  echo "redis-server: present"
+else
+  echo "redis-server: installing Debian's redis-server (apt-get), for the cluster tests"
+  as_root apt-get update -qq || fail install "apt-get update failed"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >"$LOGS/apt-redis.log" 2>&1 \
+    || { tail -20 "$LOGS/apt-redis.log" >&2; fail install "apt-get install redis-server failed"; }
+fi
 command -v node >/dev/null || fail install "node is not installed (Node 20+ is needed for e2e/)"
 # npm writes node_modules/.package-lock.json last: without it the install is missing or
 # was cut short.

@@ -31,6 +31,9 @@ pub enum HubError {
     /// The history store failed.
     #[error("history store failed: {0}")]
     Store(#[from] StoreError),
+    /// The cluster's broker is too far behind to take another message now.
+    #[error("the cluster's broker is behind by {0} messages: try again")]
+    Backlog(usize),
 }
 
 /// What a client's rights do not allow.
@@ -95,7 +98,7 @@ impl HubError {
             HubError::NoSuchConn(_) => Code::NoSuchConn,
             HubError::TooManyRooms(_) => Code::TooManyRooms,
             HubError::Forbidden(_) => Code::Forbidden,
-            HubError::Closed | HubError::Store(_) => Code::Internal,
+            HubError::Closed | HubError::Store(_) | HubError::Backlog(_) => Code::Internal,
         }
     }
 }

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::{Namespace, Policy, Publisher, QueueLimits};
+use crate::cluster::Local;
+use crate::{Cluster, Namespace, Policy, Publisher, QueueLimits};
 
 /// Limits and switches of the hub.
 #[derive(Debug, Clone)]
@@ -35,6 +36,7 @@ impl Default for HubConfig {
 pub struct Hub {
     config: HubConfig,
     publisher: Option<Arc<Publisher>>,
+    cluster: Option<Arc<Cluster>>,
     namespaces: RwLock<HashMap<Arc<str>, Arc<Namespace>>>,
 }
 
@@ -44,8 +46,26 @@ impl Hub {
         Self {
             config,
             publisher,
+            cluster: None,
             namespaces: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// A hub that is one node of `cluster`: every message published here goes through the
+    /// cluster's broker and reaches the connections of every node (see [`crate::cluster`]).
+    /// History is not shared between nodes yet, so a node keeps none.
+    pub fn clustered(config: HubConfig, cluster: Arc<Cluster>) -> Self {
+        Self {
+            config,
+            publisher: None,
+            cluster: Some(cluster),
+            namespaces: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The node's cluster, if it is one of several.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
     }
 
     /// The publisher of rooms with history, if the hub keeps any.
@@ -67,13 +87,18 @@ impl Hub {
             .write()
             .entry(Arc::from(name))
             .or_insert_with(|| {
-                Arc::new(Namespace::new(
+                let ns = Arc::new(Namespace::new(
                     Arc::from(name),
                     policy,
                     self.config.queue,
                     self.config.max_rooms_per_conn,
                     self.publisher.clone(),
-                ))
+                    self.cluster.clone(),
+                ));
+                if let Some(cluster) = &self.cluster {
+                    cluster.register(&(ns.clone() as Arc<dyn Local>));
+                }
+                ns
             })
             .clone()
     }

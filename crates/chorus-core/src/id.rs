@@ -38,6 +38,11 @@ impl ConnId {
     pub fn as_u64(self) -> u64 {
         self.0
     }
+
+    /// The id whose raw value is `n`: one another node made (an envelope names it).
+    pub(crate) fn from_u64(n: u64) -> Self {
+        ConnId(n)
+    }
 }
 
 impl fmt::Display for ConnId {

@@ -22,9 +22,12 @@
 //!   user data, the rooms it is in.
 //! * [`room`] — [`Room`], the member set a broadcast walks.
 //! * [`namespace`] — [`Namespace`], a set of connections and rooms under one [`Policy`].
+//! * [`audience`] — [`Audience`] and [`Target`], who a message goes to.
 //! * [`route`] — [`Namespace::publish`], the one way a message enters: the permission check,
 //!   store or broadcast, the sender's order; [`receipt`] — [`Receipt`], what its sender
 //!   hears once a message went out.
+//! * [`cluster`] — [`Cluster`]: a node of several, its messages through a [`Broker`] and
+//!   back, in one order per room (the brokers themselves are in `chorus-broker`).
 //! * [`hub`] — [`Hub`], the registry of namespaces.
 //! * [`history`] — which rooms keep history, and for how long.
 //! * [`publisher`] — [`Publisher`], the thread every message of a room with history passes
@@ -36,7 +39,9 @@
 //! Nothing here knows a protocol: `chorus-proto` is used for [`chorus_proto::WsMessage`]
 //! alone, the unit a format encodes into.
 
+pub mod audience;
 pub mod broadcast;
+pub mod cluster;
 pub mod error;
 pub mod event;
 pub mod format;
@@ -54,7 +59,9 @@ pub mod room;
 pub mod route;
 pub mod store;
 
+pub use audience::{Audience, Target};
 pub use broadcast::Broadcast;
+pub use cluster::{Broker, BrokerError, Cluster, Inbox, NodeId};
 pub use error::{Code, Forbidden, HubError};
 pub use event::{Event, EventData, SenderInfo, RAW_BINARY, RAW_TEXT};
 pub use format::{Encode, Encoded, Format, MAX_FORMATS};
@@ -71,7 +78,7 @@ pub use publisher::{
 };
 pub use receipt::{Done, Receipt};
 pub use room::Room;
-pub use route::{Access, Action, Audience, Body, Client, Publish, Routed};
+pub use route::{Access, Action, Body, Client, Publish, Routed};
 pub use store::{
     Append, DataKind, Entry, Page, Retention, SessionWrite, Stamp, Store, StoreError, StoredEvent,
     StreamPos,

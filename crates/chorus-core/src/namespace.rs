@@ -13,9 +13,10 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use crate::audience::Audience;
+use crate::cluster::{Cluster, Local};
 use crate::id::ConnMap;
 use crate::publisher::{JoinDone, Joined, Replay, RestoreDone, RestoreRoom, Rooms};
-use crate::route::Audience;
 use crate::{
     Broadcast, ConnId, Format, HubError, Mailbox, Outbound, Peer, PeerInfo, PeerQueue,
     PresenceAction, PresenceNotice, Publisher, QueueLimits, Room, StreamPos,
@@ -64,6 +65,8 @@ pub struct Namespace {
     max_rooms_per_conn: usize,
     /// Where messages of rooms with history go; `None` when the hub keeps none.
     publisher: Option<Arc<Publisher>>,
+    /// The node's cluster, when it is one of several.
+    pub(crate) cluster: Option<Arc<Cluster>>,
     peers: RwLock<ConnMap<Arc<Peer>>>,
     rooms: RwLock<HashMap<Arc<str>, Arc<Room>>>,
     next_user: AtomicU64,
@@ -78,6 +81,7 @@ impl Namespace {
         queue: QueueLimits,
         max_rooms_per_conn: usize,
         publisher: Option<Arc<Publisher>>,
+        cluster: Option<Arc<Cluster>>,
     ) -> Self {
         Self {
             name,
@@ -85,6 +89,7 @@ impl Namespace {
             queue,
             max_rooms_per_conn,
             publisher,
+            cluster,
             peers: RwLock::new(ConnMap::default()),
             rooms: RwLock::new(HashMap::new()),
             next_user: AtomicU64::new(1),
@@ -534,6 +539,24 @@ impl Namespace {
             }
         }
         delivered
+    }
+}
+
+/// The cluster's view of a namespace: where another node's messages are delivered.
+impl Local for Namespace {
+    fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    fn deliver(
+        &self,
+        to: &Audience<'_>,
+        except_rooms: &[Arc<str>],
+        except: Option<ConnId>,
+        item: Outbound,
+        volatile: bool,
+    ) -> usize {
+        Namespace::deliver(self, to, except_rooms, except, item, volatile)
     }
 }
 

@@ -128,6 +128,11 @@ pub struct Config {
     /// `memory` (lost on restart), or `none` (no history, no recovery). Default `sqlite`;
     /// [`Config::embedded`] uses `memory`.
     pub store: StoreKind,
+    /// The broker that makes this server one node of a cluster: `redis://host:port`. Every
+    /// message published on any node then reaches the clients of every node, in one order
+    /// per room (see `docs/cluster.md`). History is not shared between nodes yet, so a
+    /// node of a cluster runs with `store = "none"`. Default none: one node alone.
+    pub broker: Option<String>,
     /// The directory of the SQLite history file (`chorus.db`). Default `./chorus-data`.
     pub data_dir: std::path::PathBuf,
     /// When an acknowledged message is on disk: `batched` (committed with its batch;
@@ -274,6 +279,7 @@ impl Default for Config {
             socketio_recovery_secs: 120,
             socketio_client: None,
             store: StoreKind::Sqlite,
+            broker: None,
             data_dir: "./chorus-data".into(),
             durability: Durability::Batched,
             history_max_messages: 1000,
@@ -414,6 +420,13 @@ impl Config {
                     .into(),
             ));
         }
+        if self.broker.is_some() && self.store != StoreKind::None {
+            return Err(ConfigError::Invalid(
+                "a node of a cluster (`broker`) keeps no history yet: history is not shared \
+                 between nodes, so set `store = \"none\"` with `broker`"
+                    .into(),
+            ));
+        }
         for (key, value) in positive {
             if value == 0 {
                 return Err(ConfigError::Invalid(format!("`{key}` must be at least 1")));
@@ -463,6 +476,18 @@ mod tests {
             "secrets stay out of logs"
         );
         assert!(Config::from_toml("jwt_secret = \"\"\n", "t").is_err());
+    }
+
+    #[test]
+    fn a_node_of_a_cluster_keeps_no_history_yet() {
+        let err = Config::from_toml("broker = \"redis://127.0.0.1:6379\"\n", "t").unwrap_err();
+        assert!(err.to_string().contains("store = \"none\""), "{err}");
+        let config = Config::from_toml(
+            "broker = \"redis://127.0.0.1:6379\"\nstore = \"none\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(config.broker.as_deref(), Some("redis://127.0.0.1:6379"));
     }
 
     #[test]

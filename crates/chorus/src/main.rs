@@ -152,6 +152,10 @@ struct ServeArgs {
     /// Where room history is kept [default: sqlite].
     #[arg(long, env = "CHORUS_STORE", value_enum)]
     store: Option<chorus::config::StoreKind>,
+    /// The broker that makes this server one node of a cluster: redis://host:port
+    /// (needs --store none for now).
+    #[arg(long, env = "CHORUS_BROKER")]
+    broker: Option<String>,
     /// Directory of the SQLite history file [default: ./chorus-data].
     #[arg(long, env = "CHORUS_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -206,7 +210,7 @@ impl ServeArgs {
         macro_rules! overlay_option {
             ($($field:ident),*) => { $( if self.$field.is_some() { config.$field = self.$field.clone(); } )* };
         }
-        overlay_option!(jwt_secret, jwt_public_key, jwt_issuer, jwt_audience);
+        overlay_option!(jwt_secret, jwt_public_key, jwt_issuer, jwt_audience, broker);
         macro_rules! overlay {
             ($($field:ident),*) => { $( if let Some(v) = self.$field { config.$field = v; } )* };
         }

@@ -191,6 +191,20 @@ impl Metrics {
                 ns.published()
             );
         }
+        if let Some(cluster) = hub.cluster() {
+            let stats = cluster.stats();
+            let _ = writeln!(out, "# TYPE chorus_cluster_link_up gauge");
+            let _ = writeln!(out, "chorus_cluster_link_up {}", u8::from(cluster.is_up()));
+            for (name, counter) in [
+                ("chorus_cluster_published_total", &stats.published),
+                ("chorus_cluster_received_total", &stats.received),
+                ("chorus_cluster_malformed_total", &stats.malformed),
+                ("chorus_cluster_local_only_total", &stats.local_only),
+            ] {
+                let _ = writeln!(out, "# TYPE {name} counter");
+                let _ = writeln!(out, "{name} {}", counter.load(Ordering::Relaxed));
+            }
+        }
         out
     }
 }

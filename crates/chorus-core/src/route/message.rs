@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chorus_proto::WsMessage;
 
-use crate::{ConnId, EventData, Peer};
+use crate::{Audience, ConnId, EventData, Peer};
 
 /// What a client's credentials let it do (its token's rights, in the server). Checked by
 /// [`crate::Namespace::permit`] for what a client asks for itself; the server's own code is not
@@ -47,30 +47,6 @@ pub enum Action<'a> {
     Join(&'a str),
     /// Publish to an audience.
     Publish(&'a Audience<'a>),
-}
-
-/// Who a message goes to. It borrows the room names (a raw room's message costs no
-/// allocation and no reference count to address).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Audience<'a> {
-    /// The members of one room.
-    Room(&'a Arc<str>),
-    /// The members of these rooms, each member once.
-    Rooms(&'a [Arc<str>]),
-    /// Every connection of the namespace.
-    Everyone,
-    /// One connection.
-    Conn(ConnId),
-}
-
-impl<'a> Audience<'a> {
-    /// The one room it names, if it names exactly one.
-    pub fn single_room(&self) -> Option<&'a Arc<str>> {
-        match *self {
-            Audience::Room(room) | Audience::Rooms([room]) => Some(room),
-            _ => None,
-        }
-    }
 }
 
 /// What is published.
@@ -150,4 +126,14 @@ pub enum Routed {
         /// The room's members now, for a stored message.
         expected: usize,
     },
+}
+
+/// A message on its way to the cluster.
+pub(crate) struct Outgoing<'a> {
+    pub(crate) body: Body,
+    pub(crate) to: Audience<'a>,
+    pub(crate) except_rooms: &'a [Arc<str>],
+    pub(crate) except: Option<ConnId>,
+    pub(crate) from: Option<&'a Arc<Peer>>,
+    pub(crate) volatile: bool,
 }

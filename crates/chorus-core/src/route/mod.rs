@@ -18,11 +18,14 @@
 //! Refusals are [`HubError`]s with one set of codes for every protocol.
 
 mod message;
+mod nodes;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-pub use self::message::{Access, Action, Audience, Body, Client, Publish, Routed};
+use self::message::Outgoing;
+pub use self::message::{Access, Action, Body, Client, Publish, Routed};
+use crate::audience::{Audience, Target};
 use crate::publisher::Rooms;
 use crate::{
     Broadcast, ConnId, Done, Event, Forbidden, HubError, Namespace, Outbound, Peer, Receipt,
@@ -113,6 +116,24 @@ impl Namespace {
             publisher.publish(rooms, room, event, except, from.cloned(), done);
             return Ok(Routed::Later { expected });
         }
+        if let Some(cluster) = &self.cluster {
+            if let Some((client, _)) = member_of_room {
+                if let Err(err) = self.reaches(client, &to) {
+                    return Err((err, done));
+                }
+            }
+            let msg = Outgoing {
+                body,
+                to,
+                except_rooms,
+                except,
+                from,
+                volatile,
+            };
+            let routed = self.through_cluster(cluster, msg, done)?;
+            self.published.fetch_add(1, Ordering::Relaxed);
+            return Ok(routed);
+        }
         let item = match body {
             Body::Frame(msg) => Outbound::Message(msg),
             body => {
@@ -124,7 +145,7 @@ impl Namespace {
         if let (Some(publisher), Some(from)) = (self.publisher(), held) {
             self.published.fetch_add(1, Ordering::Relaxed);
             let ns = self.clone();
-            let (to, except_rooms) = (Owned::from(to), except_rooms.to_vec());
+            let (to, except_rooms) = (Target::from(to), except_rooms.to_vec());
             publisher.in_order(from.clone(), move || {
                 let delivered = ns.deliver(&to.audience(), &except_rooms, except, item, volatile);
                 tell(done, delivered);
@@ -190,7 +211,10 @@ impl Namespace {
                 Some(room) => Err(HubError::NotInRoom(room.to_string())),
                 None => Ok(()),
             },
-            Audience::Conn(id) if self.peer(id).is_none_or(|p| p.is_closing()) => {
+            // On a node of a cluster, the connection may be another node's.
+            Audience::Conn(id)
+                if self.cluster.is_none() && self.peer(id).is_none_or(|p| p.is_closing()) =>
+            {
                 Err(HubError::NoSuchConn(id.to_string()))
             }
             _ => Ok(()),
@@ -236,36 +260,5 @@ fn tell<F: FnOnce(Result<Receipt, HubError>)>(done: Option<F>, delivered: usize)
             delivered,
             pos: None,
         }));
-    }
-}
-
-/// An [`Audience`] kept past the publish that named it: a delivery that waits for the
-/// sender's messages still being stored.
-enum Owned {
-    Room(Arc<str>),
-    Rooms(Vec<Arc<str>>),
-    Everyone,
-    Conn(ConnId),
-}
-
-impl From<Audience<'_>> for Owned {
-    fn from(to: Audience<'_>) -> Self {
-        match to {
-            Audience::Room(room) => Owned::Room(room.clone()),
-            Audience::Rooms(rooms) => Owned::Rooms(rooms.to_vec()),
-            Audience::Everyone => Owned::Everyone,
-            Audience::Conn(id) => Owned::Conn(id),
-        }
-    }
-}
-
-impl Owned {
-    fn audience(&self) -> Audience<'_> {
-        match self {
-            Owned::Room(room) => Audience::Room(room),
-            Owned::Rooms(rooms) => Audience::Rooms(rooms),
-            Owned::Everyone => Audience::Everyone,
-            Owned::Conn(id) => Audience::Conn(*id),
-        }
     }
 }

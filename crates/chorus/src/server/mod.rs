@@ -97,6 +97,12 @@ pub enum StartError {
     /// The token verification key could not be loaded.
     #[error("loading the token key: {0}")]
     Key(#[from] auth::KeyError),
+    /// The configuration is not one a server can run with.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The cluster's broker could not be set up.
+    #[error("setting up the broker: {0}")]
+    Broker(#[from] chorus_broker::ConnectError),
 }
 
 impl Default for Server {
@@ -157,16 +163,22 @@ impl Server {
                 }
             }
         }
-        let hub = Arc::new(Hub::new(
-            HubConfig {
-                queue: chorus_core::QueueLimits {
-                    messages: config.queue_capacity,
-                    bytes: config.queue_max_bytes,
-                },
-                max_rooms_per_conn: config.max_rooms_per_conn,
+        let hub_config = HubConfig {
+            queue: chorus_core::QueueLimits {
+                messages: config.queue_capacity,
+                bytes: config.queue_max_bytes,
             },
-            publisher.clone(),
-        ));
+            max_rooms_per_conn: config.max_rooms_per_conn,
+        };
+        let hub = Arc::new(match &config.broker {
+            Some(url) => {
+                config.validate()?;
+                let cluster = chorus_core::Cluster::new(chorus_broker::connect(url)?);
+                tracing::info!(node = %cluster.node(), broker = %url, "a node of a cluster");
+                Hub::clustered(hub_config, cluster)
+            }
+            None => Hub::new(hub_config, publisher.clone()),
+        });
         let io = Io::new(hub.namespace(EVENT_NAMESPACE, event_policy(&config)));
         let raw_rooms = RawRooms {
             ns: hub.namespace(

@@ -14,6 +14,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub mod redis;
+
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The HS256 secret of the tests' tokens.

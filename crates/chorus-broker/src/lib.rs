@@ -1,0 +1,34 @@
+//! Brokers for a chorus cluster: what carries every message published on one node to every
+//! other ([`chorus_core::cluster`]).
+//!
+//! * [`error`] — [`ConnectError`], why a broker could not be set up.
+//! * [`redis`] — [`RedisBroker`]: Redis pub/sub, one channel for the cluster; publishes are
+//!   pipelined on one connection and received on another.
+//!
+//! [`connect`] picks the broker a URL names.
+
+pub mod error;
+pub mod redis;
+
+use std::sync::Arc;
+
+use chorus_core::Broker;
+
+pub use self::error::ConnectError;
+pub use self::redis::RedisBroker;
+
+/// The broker `url` names: `redis://host:port[/db]` (or `rediss://`, `redis+unix://`).
+/// Its connections are made in the background, retried until they succeed: a cluster
+/// node starts whether or not its broker is up yet.
+pub fn connect(url: &str) -> Result<Arc<dyn Broker>, ConnectError> {
+    let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+    match scheme {
+        Some("redis" | "rediss" | "redis+unix" | "unix") => {
+            Ok(RedisBroker::new(url)? as Arc<dyn Broker>)
+        }
+        _ => Err(ConnectError::Url {
+            url: url.to_owned(),
+            why: "expected redis://…".to_owned(),
+        }),
+    }
+}

@@ -1,0 +1,207 @@
+//! [`RedisBroker`]: a cluster's envelopes over Redis pub/sub.
+//!
+//! Every node publishes on, and subscribes to, one channel (`chorus:cluster`). Redis hands
+//! a channel's messages to every subscriber in the order it executed the `PUBLISH`es, and
+//! a node publishes on one connection, in order: so every node sees one order, and its
+//! own envelopes in the order it sent them — what [`chorus_core::cluster`] needs.
+//!
+//! Two connections per node:
+//!
+//! * the *writer* takes the node's envelopes from a queue and sends all that are waiting
+//!   as one pipeline of `PUBLISH`es, then waits for their replies: one round trip per
+//!   batch, however many messages it holds. A publish that fails is reported (the node
+//!   delivers that message to its own connections only);
+//! * the *reader* subscribes, tells the node the link is up, and hands it every message.
+//!   When its connection ends the link is down until it has subscribed again.
+//!
+//! Both reconnect by themselves, waiting a little longer after each failure (up to a
+//! second). The writer also reconnects whenever the reader has subscribed anew: a server
+//! that restarted broke the writer's connection too, and the writer would otherwise learn
+//! it only by losing the next batch.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chorus_core::{Broker, BrokerError, Inbox};
+use futures::StreamExt;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+
+use crate::error::ConnectError;
+
+/// The channel of a cluster.
+const CHANNEL: &str = "chorus:cluster";
+/// Most envelopes one pipeline carries.
+const MAX_BATCH: usize = 512;
+/// The first wait before reconnecting, doubled after each failure up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+type Outgoing = (u64, Bytes);
+
+/// A Redis server as a cluster's broker.
+pub struct RedisBroker {
+    client: redis::Client,
+    runtime: Handle,
+    queue: mpsc::UnboundedSender<Outgoing>,
+    pending: parking_lot::Mutex<Option<mpsc::UnboundedReceiver<Outgoing>>>,
+    /// How many times the reader has subscribed: a new one means a new server connection.
+    subscriptions: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for RedisBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBroker")
+            .field(
+                "server",
+                &self.client.get_connection_info().addr().to_string(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisBroker {
+    /// A broker on the Redis server at `url`; nothing is connected until the node starts
+    /// it. Must be called inside a tokio runtime, where its connections will run.
+    pub fn new(url: &str) -> Result<Arc<Self>, ConnectError> {
+        let client = redis::Client::open(url).map_err(|err| ConnectError::Url {
+            url: url.to_owned(),
+            why: err.to_string(),
+        })?;
+        let runtime = Handle::try_current().map_err(|_| ConnectError::NoRuntime)?;
+        let (queue, pending) = mpsc::unbounded_channel();
+        Ok(Arc::new(Self {
+            client,
+            runtime,
+            queue,
+            pending: parking_lot::Mutex::new(Some(pending)),
+            subscriptions: Arc::new(AtomicU64::new(0)),
+        }))
+    }
+}
+
+impl Broker for RedisBroker {
+    fn start(&self, inbox: Weak<dyn Inbox>) {
+        let Some(pending) = self.pending.lock().take() else {
+            return;
+        };
+        let subscriptions = self.subscriptions.clone();
+        self.runtime.spawn(write(
+            self.client.clone(),
+            pending,
+            inbox.clone(),
+            subscriptions.clone(),
+        ));
+        self.runtime
+            .spawn(read(self.client.clone(), inbox, subscriptions));
+    }
+
+    fn publish(&self, seq: u64, envelope: Bytes) {
+        // The writer only stops when the node is gone: nobody waits for this one then.
+        let _ = self.queue.send((seq, envelope));
+    }
+}
+
+/// The writer: the node's envelopes, pipelined.
+async fn write(
+    client: redis::Client,
+    mut queue: mpsc::UnboundedReceiver<Outgoing>,
+    inbox: Weak<dyn Inbox>,
+    subscriptions: Arc<AtomicU64>,
+) {
+    let mut backoff = FIRST_BACKOFF;
+    let mut batch: Vec<Outgoing> = Vec::new();
+    loop {
+        let connected_at = subscriptions.load(Ordering::Acquire);
+        let mut conn = match client.get_multiplexed_async_connection().await {
+            Ok(conn) => {
+                backoff = FIRST_BACKOFF;
+                conn
+            }
+            Err(err) => {
+                // Nothing can be sent now: what waits is delivered on its own node only.
+                let error = BrokerError(Arc::from(err.to_string()));
+                while let Ok((seq, _)) = queue.try_recv() {
+                    let Some(inbox) = inbox.upgrade() else { return };
+                    inbox.failed(seq, error.clone());
+                }
+                if inbox.strong_count() == 0 {
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        loop {
+            if batch.is_empty() && queue.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                return;
+            }
+            if subscriptions.load(Ordering::Acquire) != connected_at {
+                // The reader found the server anew: this connection may be to the old one.
+                break;
+            }
+            let mut pipe = redis::pipe();
+            for (_, envelope) in &batch {
+                pipe.cmd("PUBLISH").arg(CHANNEL).arg(&envelope[..]).ignore();
+            }
+            if let Err(err) = pipe.query_async::<()>(&mut conn).await {
+                tracing::warn!(%err, "redis broker: publishing failed; reconnecting");
+                let error = BrokerError(Arc::from(err.to_string()));
+                let Some(inbox) = inbox.upgrade() else { return };
+                for (seq, _) in batch.drain(..) {
+                    inbox.failed(seq, error.clone());
+                }
+                break;
+            }
+            batch.clear();
+        }
+    }
+}
+
+/// The reader: the cluster's envelopes, and the link's state.
+async fn read(client: redis::Client, inbox: Weak<dyn Inbox>, subscriptions: Arc<AtomicU64>) {
+    let mut backoff = FIRST_BACKOFF;
+    let mut reported = false;
+    loop {
+        match subscribe(&client).await {
+            Ok(mut pubsub) => {
+                backoff = FIRST_BACKOFF;
+                reported = false;
+                subscriptions.fetch_add(1, Ordering::AcqRel);
+                {
+                    let Some(inbox) = inbox.upgrade() else { return };
+                    inbox.link(true);
+                }
+                let mut messages = pubsub.on_message();
+                while let Some(msg) = messages.next().await {
+                    let Some(inbox) = inbox.upgrade() else { return };
+                    inbox.receive(Bytes::copy_from_slice(msg.get_payload_bytes()));
+                }
+                drop(messages);
+                tracing::warn!("redis broker: subscription lost; reconnecting");
+                let Some(inbox) = inbox.upgrade() else { return };
+                inbox.link(false);
+            }
+            Err(err) => {
+                if !reported {
+                    tracing::warn!(%err, "redis broker: cannot subscribe; retrying");
+                    reported = true;
+                }
+                if inbox.strong_count() == 0 {
+                    return;
+                }
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+async fn subscribe(client: &redis::Client) -> redis::RedisResult<redis::aio::PubSub> {
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub.subscribe(CHANNEL).await?;
+    Ok(pubsub)
+}

@@ -1,0 +1,284 @@
+//! Several nodes as one: a [`Broker`] carries every published message to every node, and
+//! each node delivers it to its own connections.
+//!
+//! The broker is the order. A message published on a node is not delivered there at once:
+//! it goes to the broker as an [`Envelope`] and is delivered — on this node as on every
+//! other — when the broker hands it back. Every node sees a namespace's messages in the
+//! order the broker gave them, so a room has one order across the cluster, whoever
+//! published into it and wherever its members are. A node knows its own envelopes when they
+//! come back (the origin and the sequence number they carry) and never publishes what it
+//! received.
+//!
+//! What a node sends to one of its own connections (an emit to a socket) does not need the
+//! broker; it still waits behind the node's own messages that have not come back yet, so
+//! everything published on one node reaches each connection in the order it was published
+//! (`order`).
+//!
+//! When the broker's link is lost the node serves its own connections alone: what it had
+//! sent and not seen come back is delivered here, and what is published meanwhile is
+//! delivered here only, until the link is up again. Messages never stored in history are
+//! not kept anywhere else: a node that was cut off misses what others published meanwhile.
+//!
+//! * [`envelope`] — [`Envelope`], a message between nodes, and its binary form.
+//! * `local` — [`Local`], a namespace as the cluster sees it.
+//! * `order` — the node's own messages waiting to come back.
+
+pub mod envelope;
+mod local;
+mod order;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+
+pub use self::envelope::{Envelope, EnvelopeError, NodeId, Payload};
+pub use self::local::Local;
+pub(crate) use self::order::Delivery;
+use self::order::Order;
+use crate::{Broadcast, HubError, Outbound};
+
+/// Most of a node's own messages that may wait for the broker at once: beyond it a publish
+/// is refused ([`HubError::Backlog`]) rather than queued without bound.
+const MAX_WAITING: usize = 65_536;
+
+/// What a broker failed at.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("broker: {0}")]
+pub struct BrokerError(pub Arc<str>);
+
+/// The service that carries envelopes between nodes: Redis, NATS, ….
+///
+/// A broker must keep the order of [`Broker::publish`] calls in what it hands back: every
+/// subscriber receives a namespace's envelopes in one order, and the publishing node its
+/// own in the order it published them.
+pub trait Broker: Send + Sync + 'static {
+    /// Starts carrying for a node: `inbox` hears every envelope of the cluster (this node's
+    /// own included), the failure of a publish, and the link going up (once it receives)
+    /// and down. Called once, by [`Cluster::new`].
+    fn start(&self, inbox: Weak<dyn Inbox>);
+
+    /// Sends `envelope`, this node's `seq`th, to every node of the cluster, this one
+    /// included.
+    fn publish(&self, seq: u64, envelope: Bytes);
+}
+
+/// What a broker tells its node.
+pub trait Inbox: Send + Sync {
+    /// An envelope arrived.
+    fn receive(&self, envelope: Bytes);
+
+    /// The envelope this node published as `seq` could not be sent.
+    fn failed(&self, seq: u64, error: BrokerError);
+
+    /// The link to the broker is down (`false`: envelopes sent and not yet back may never
+    /// come back), or up again with every subscription in place (`true`).
+    fn link(&self, up: bool);
+}
+
+/// Counters of a node's cluster traffic.
+#[derive(Debug, Default)]
+pub struct ClusterStats {
+    /// Envelopes this node published.
+    pub published: AtomicU64,
+    /// Envelopes received from other nodes.
+    pub received: AtomicU64,
+    /// Envelopes that could not be read (dropped).
+    pub malformed: AtomicU64,
+    /// Publishes the broker failed, and messages delivered here only while the link was
+    /// down.
+    pub local_only: AtomicU64,
+}
+
+/// A node of a cluster: its broker, and its namespaces as the broker's envelopes find them.
+pub struct Cluster {
+    node: NodeId,
+    broker: Arc<dyn Broker>,
+    namespaces: RwLock<HashMap<Arc<str>, Weak<dyn Local>>>,
+    order: Mutex<Order>,
+    up: AtomicBool,
+    stats: ClusterStats,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("node", &self.node)
+            .field("up", &self.up.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cluster {
+    /// A node on `broker`, which is started. The link counts as down until the broker says
+    /// it is up: until then the node serves its own connections alone.
+    pub fn new(broker: Arc<dyn Broker>) -> Arc<Self> {
+        let cluster = Arc::new(Self {
+            node: NodeId::random(),
+            broker,
+            namespaces: RwLock::new(HashMap::new()),
+            order: Mutex::new(Order::default()),
+            up: AtomicBool::new(false),
+            stats: ClusterStats::default(),
+        });
+        let inbox: Weak<dyn Inbox> = Arc::downgrade(&cluster) as Weak<Cluster>;
+        cluster.broker.start(inbox);
+        cluster
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> NodeId {
+        self.node
+    }
+
+    /// Whether the broker's link is up.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
+    /// The node's counters.
+    pub fn stats(&self) -> &ClusterStats {
+        &self.stats
+    }
+
+    /// Makes `ns` reachable by envelopes.
+    pub(crate) fn register(&self, ns: &Arc<dyn Local>) {
+        self.namespaces
+            .write()
+            .insert(ns.name().clone(), Arc::downgrade(ns));
+    }
+
+    /// Publishes `envelope` (its `seq` is set here) to the cluster; `delivery` is this
+    /// node's part of it, made when the envelope comes back.
+    pub(crate) fn publish(&self, envelope: Envelope, delivery: Delivery) {
+        if !self.is_up() {
+            self.stats.local_only.fetch_add(1, Ordering::Relaxed);
+            return self.local(Box::new(move || delivery.run()));
+        }
+        // Encoded before the lock; the number is set under it, where the order is decided.
+        let mut bytes = envelope.encode_mut();
+        let mut order = self.order.lock();
+        let seq = order.next_seq();
+        Envelope::set_seq(&mut bytes, seq);
+        order.push_sent(seq, delivery);
+        // Under the lock: the broker receives the envelopes in the order they are waited for.
+        self.broker.publish(seq, bytes.freeze());
+        drop(order);
+        self.stats.published.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Refuses another message while too many of this node's wait for the broker.
+    pub(crate) fn check_backlog(&self) -> Result<(), HubError> {
+        let waiting = self.order.lock().len();
+        if waiting >= MAX_WAITING {
+            return Err(HubError::Backlog(waiting));
+        }
+        Ok(())
+    }
+
+    /// Runs `deliver`, a delivery to this node's own connections only, after this node's
+    /// messages still on their way through the broker.
+    pub(crate) fn local(&self, deliver: Box<dyn FnOnce() + Send>) {
+        let mut order = self.order.lock();
+        if order.is_idle() {
+            drop(order);
+            return deliver();
+        }
+        order.push_local(deliver);
+        self.drain(order);
+    }
+
+    /// Runs what is ready at the front of the queue, in order, with the lock released while
+    /// it runs; one caller at a time drains.
+    fn drain<'a>(&'a self, mut order: parking_lot::MutexGuard<'a, Order>) {
+        if order.draining {
+            return;
+        }
+        order.draining = true;
+        loop {
+            let ready = order.take_ready();
+            if ready.is_empty() {
+                order.draining = false;
+                return;
+            }
+            drop(order);
+            for run in ready {
+                run();
+            }
+            order = self.order.lock();
+        }
+    }
+
+    /// An envelope of another node: delivered to this node's connections.
+    fn deliver_remote(&self, envelope: Envelope) {
+        let ns = self.namespaces.read().get(&envelope.namespace).cloned();
+        let Some(ns) = ns.and_then(|ns| ns.upgrade()) else {
+            // No connection here was ever in that namespace.
+            return;
+        };
+        let item = match &envelope.payload {
+            Payload::Frame(msg) => Outbound::Message(msg.clone()),
+            Payload::Event { .. } => match envelope.event() {
+                Some(event) => Outbound::Shared(Broadcast::event(event)),
+                None => return,
+            },
+        };
+        let delivery = Delivery {
+            ns,
+            to: envelope.to,
+            except_rooms: envelope.except_rooms,
+            except: envelope.except,
+            item,
+            volatile: envelope.volatile,
+            done: None,
+        };
+        delivery.run();
+    }
+}
+
+impl Inbox for Cluster {
+    fn receive(&self, bytes: Bytes) {
+        let envelope = match Envelope::decode(bytes) {
+            Ok(envelope) => envelope,
+            Err(err) => {
+                self.stats.malformed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%err, "cluster: an envelope could not be read; dropped");
+                return;
+            }
+        };
+        if envelope.origin != self.node {
+            self.stats.received.fetch_add(1, Ordering::Relaxed);
+            return self.deliver_remote(envelope);
+        }
+        let mut order = self.order.lock();
+        if order.arrived(envelope.seq) {
+            self.drain(order);
+        }
+    }
+
+    fn failed(&self, seq: u64, error: BrokerError) {
+        tracing::warn!(%error, "cluster: a message reached this node only");
+        self.stats.local_only.fetch_add(1, Ordering::Relaxed);
+        let mut order = self.order.lock();
+        if order.arrived(seq) {
+            self.drain(order);
+        }
+    }
+
+    fn link(&self, up: bool) {
+        self.up.store(up, Ordering::Release);
+        if up {
+            tracing::info!(node = %self.node, "cluster: broker link up");
+            return;
+        }
+        tracing::warn!(node = %self.node, "cluster: broker link down; serving this node's connections alone");
+        let mut order = self.order.lock();
+        let lost = order.arrive_all();
+        self.stats
+            .local_only
+            .fetch_add(lost as u64, Ordering::Relaxed);
+        self.drain(order);
+    }
+}

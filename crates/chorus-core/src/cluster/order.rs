@@ -1,0 +1,233 @@
+//! [`Order`]: this node's own messages, in the order they were published, waiting for the
+//! broker to hand them back — and the deliveries to this node's connections alone that
+//! must not overtake them.
+//!
+//! An entry is *ready* when its envelope came back (or can no longer: the publish failed,
+//! the link went down); a local delivery is ready at once. The queue runs from the front,
+//! ready entries only, so this node delivers what it published in the order it published
+//! it, and where the broker put it among the other nodes' messages.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use super::local::Local;
+use crate::{ConnId, Done, Outbound, Receipt, Target};
+
+/// This node's part of a published message: its delivery here.
+pub(crate) struct Delivery {
+    pub(crate) ns: Arc<dyn Local>,
+    pub(crate) to: Target,
+    pub(crate) except_rooms: Vec<Arc<str>>,
+    pub(crate) except: Option<ConnId>,
+    pub(crate) item: Outbound,
+    pub(crate) volatile: bool,
+    /// Told how many connections of this node it reached.
+    pub(crate) done: Option<Done>,
+}
+
+impl Delivery {
+    /// Delivers it to this node's connections, and tells whoever waits.
+    pub(crate) fn run(self) {
+        let delivered = self.ns.deliver(
+            &self.to.audience(),
+            &self.except_rooms,
+            self.except,
+            self.item,
+            self.volatile,
+        );
+        if let Some(done) = self.done {
+            done(Ok(Receipt {
+                delivered,
+                pos: None,
+            }));
+        }
+    }
+}
+
+enum Entry {
+    /// A published message, `seq`, until it comes back.
+    Sent {
+        seq: u64,
+        ready: bool,
+        delivery: Delivery,
+    },
+    /// A delivery to this node's connections alone.
+    Local(Box<dyn FnOnce() + Send>),
+}
+
+/// The queue.
+#[derive(Default)]
+pub(crate) struct Order {
+    last_seq: u64,
+    entries: VecDeque<Entry>,
+    /// Someone is running the ready entries (with the lock released).
+    pub(crate) draining: bool,
+}
+
+impl Order {
+    /// The number of the next published message.
+    pub(crate) fn next_seq(&mut self) -> u64 {
+        self.last_seq += 1;
+        self.last_seq
+    }
+
+    /// Entries waiting.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Nothing waits and nobody runs: a local delivery may go now.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.entries.is_empty() && !self.draining
+    }
+
+    pub(crate) fn push_sent(&mut self, seq: u64, delivery: Delivery) {
+        self.entries.push_back(Entry::Sent {
+            seq,
+            ready: false,
+            delivery,
+        });
+    }
+
+    pub(crate) fn push_local(&mut self, deliver: Box<dyn FnOnce() + Send>) {
+        self.entries.push_back(Entry::Local(deliver));
+    }
+
+    /// Message `seq` came back (or never will): it is ready, and so is every earlier one
+    /// still waiting — the broker keeps this node's order, so those are lost. False if
+    /// `seq` waits no longer (delivered when the link went down).
+    pub(crate) fn arrived(&mut self, seq: u64) -> bool {
+        let mut found = false;
+        for entry in &mut self.entries {
+            if let Entry::Sent { seq: s, ready, .. } = entry {
+                if *s > seq {
+                    break;
+                }
+                *ready = true;
+                found |= *s == seq;
+            }
+        }
+        found
+    }
+
+    /// Every message waiting is ready: the link is down. Returns how many had not come
+    /// back.
+    pub(crate) fn arrive_all(&mut self) -> usize {
+        let mut lost = 0;
+        for entry in &mut self.entries {
+            if let Entry::Sent { ready, .. } = entry {
+                lost += usize::from(!*ready);
+                *ready = true;
+            }
+        }
+        lost
+    }
+
+    /// The ready entries at the front, taken out in order.
+    pub(crate) fn take_ready(&mut self) -> Vec<Box<dyn FnOnce() + Send>> {
+        let mut ready = Vec::new();
+        while let Some(front) = self.entries.front() {
+            if matches!(front, Entry::Sent { ready: false, .. }) {
+                break;
+            }
+            match self.entries.pop_front() {
+                Some(Entry::Sent { delivery, .. }) => {
+                    ready.push(Box::new(move || delivery.run()) as Box<_>)
+                }
+                Some(Entry::Local(run)) => ready.push(run),
+                None => break,
+            }
+        }
+        ready
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A namespace of nobody that records what it was asked to deliver.
+    struct Log(Arc<str>, Arc<Mutex<Vec<String>>>);
+
+    impl Local for Log {
+        fn name(&self) -> &Arc<str> {
+            &self.0
+        }
+
+        fn deliver(
+            &self,
+            _to: &crate::Audience<'_>,
+            _except_rooms: &[Arc<str>],
+            _except: Option<ConnId>,
+            item: Outbound,
+            _volatile: bool,
+        ) -> usize {
+            if let Outbound::Message(msg) = item {
+                let text = msg.as_text().unwrap_or_default().to_owned();
+                self.1.lock().unwrap().push(text);
+            }
+            1
+        }
+    }
+
+    fn delivery(log: &Arc<Log>, text: &'static str) -> Delivery {
+        Delivery {
+            ns: log.clone(),
+            to: Target::Everyone,
+            except_rooms: Vec::new(),
+            except: None,
+            item: Outbound::Message(chorus_proto::WsMessage::text(text)),
+            volatile: false,
+            done: None,
+        }
+    }
+
+    fn run(order: &mut Order) {
+        for run in order.take_ready() {
+            run();
+        }
+    }
+
+    #[test]
+    fn own_messages_run_in_publish_order_once_back_and_locals_wait_behind_them() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::new(Log(Arc::from("/"), seen.clone()));
+        let mut order = Order::default();
+        assert!(order.is_idle());
+        let one = order.next_seq();
+        order.push_sent(one, delivery(&log, "one"));
+        let local = log.clone();
+        order.push_local(Box::new(move || delivery(&local, "local").run()));
+        let two = order.next_seq();
+        order.push_sent(two, delivery(&log, "two"));
+        assert!(!order.is_idle());
+        run(&mut order);
+        assert!(seen.lock().unwrap().is_empty(), "nothing is back yet");
+        // Two comes back first: it is not delivered before one.
+        assert!(order.arrived(two));
+        assert_eq!(*seen.lock().unwrap(), Vec::<String>::new());
+        assert_eq!(order.len(), 3);
+        // Two back means one is lost (the broker keeps a node's order): all three run.
+        run(&mut order);
+        assert_eq!(*seen.lock().unwrap(), ["one", "local", "two"]);
+        assert!(order.is_idle());
+        assert!(!order.arrived(two), "already delivered");
+    }
+
+    #[test]
+    fn a_link_down_releases_everything_waiting() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::new(Log(Arc::from("/"), seen.clone()));
+        let mut order = Order::default();
+        for text in ["a", "b", "c"] {
+            let seq = order.next_seq();
+            order.push_sent(seq, delivery(&log, text));
+        }
+        assert!(order.arrived(1));
+        assert_eq!(order.arrive_all(), 2);
+        run(&mut order);
+        assert_eq!(*seen.lock().unwrap(), ["a", "b", "c"]);
+    }
+}
