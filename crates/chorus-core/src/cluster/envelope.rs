@@ -17,7 +17,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use chorus_proto::{MessageKind, WsMessage};
 use serde_json::value::RawValue;
 
-use crate::{ConnId, Event, EventData, SenderInfo, Target};
+use crate::{Audience, ConnId, Event, EventData, SenderInfo, Target};
 
 /// The form's version; a node refuses envelopes of another.
 const VERSION: u8 = 1;
@@ -143,80 +143,26 @@ impl Envelope {
 
     /// [`Envelope::encode`], still writable.
     pub(crate) fn encode_mut(&self) -> BytesMut {
-        let mut out = BytesMut::with_capacity(64 + self.payload_len());
-        out.put_u8(VERSION);
-        out.put_u64_le(self.origin.0);
-        out.put_u64_le(self.seq);
-        let from = match &self.payload {
-            Payload::Event { from, .. } => from.as_ref(),
-            Payload::Frame(_) => None,
-        };
-        let mut flags = 0;
-        if self.volatile {
-            flags |= VOLATILE;
-        }
-        if self.except.is_some() {
-            flags |= HAS_EXCEPT;
-        }
-        if from.is_some() {
-            flags |= HAS_FROM;
-        }
-        out.put_u8(flags);
-        put_bytes(&mut out, self.namespace.as_bytes());
-        match &self.to {
-            Target::Room(room) => {
-                out.put_u8(TO_ROOM);
-                put_bytes(&mut out, room.as_bytes());
-            }
-            Target::Rooms(rooms) => {
-                out.put_u8(TO_ROOMS);
-                put_names(&mut out, rooms);
-            }
-            Target::Everyone => out.put_u8(TO_EVERYONE),
-            Target::Conn(id) => {
-                out.put_u8(TO_CONN);
-                out.put_u64_le(id.as_u64());
-            }
-        }
-        put_names(&mut out, &self.except_rooms);
-        if let Some(except) = self.except {
-            out.put_u64_le(except.as_u64());
-        }
-        if let Some(from) = from {
-            out.put_u64_le(from.id.as_u64());
-            put_bytes(&mut out, from.name.as_bytes());
-        }
-        match &self.payload {
-            Payload::Frame(msg) => {
-                out.put_u8(match msg.kind {
-                    MessageKind::Text => FRAME_TEXT,
-                    MessageKind::Binary => FRAME_BINARY,
-                });
-                put_bytes(&mut out, &msg.payload);
-            }
-            Payload::Event { name, data, .. } => match data {
-                EventData::Json(raw) => {
-                    out.put_u8(EVENT_JSON);
-                    put_bytes(&mut out, name.as_bytes());
-                    put_bytes(&mut out, raw.get().as_bytes());
-                }
-                EventData::Binary(bytes) => {
-                    out.put_u8(EVENT_BINARY);
-                    put_bytes(&mut out, name.as_bytes());
-                    put_bytes(&mut out, bytes);
-                }
-                EventData::Args { args, attachments } => {
-                    out.put_u8(EVENT_ARGS);
-                    put_bytes(&mut out, name.as_bytes());
-                    put_bytes(&mut out, args.get().as_bytes());
-                    put_len(&mut out, attachments.len());
-                    for attachment in attachments {
-                        put_bytes(&mut out, attachment);
-                    }
-                }
+        let payload = match &self.payload {
+            Payload::Frame(msg) => PayloadRef::Frame(msg),
+            Payload::Event { name, data, from } => PayloadRef::Event {
+                name,
+                data,
+                from: from.as_ref(),
             },
+        };
+        let mut bytes = Parts {
+            origin: self.origin,
+            namespace: &self.namespace,
+            to: self.to.audience(),
+            except_rooms: &self.except_rooms,
+            except: self.except,
+            volatile: self.volatile,
+            payload,
         }
-        out
+        .encode();
+        Envelope::set_seq(&mut bytes, self.seq);
+        bytes
     }
 
     /// Reads an envelope; its byte payloads are slices of `bytes`.
@@ -331,12 +277,111 @@ impl Envelope {
             offset: None,
         })
     }
+}
 
-    fn payload_len(&self) -> usize {
-        match &self.payload {
-            Payload::Frame(msg) => msg.payload.len(),
-            Payload::Event { name, data, .. } => name.len() + data.len() + 16,
+/// What an envelope says, borrowed from the message being published: encoded without
+/// copying it first.
+pub(crate) struct Parts<'a> {
+    pub(crate) origin: NodeId,
+    pub(crate) namespace: &'a str,
+    pub(crate) to: Audience<'a>,
+    pub(crate) except_rooms: &'a [Arc<str>],
+    pub(crate) except: Option<ConnId>,
+    pub(crate) volatile: bool,
+    pub(crate) payload: PayloadRef<'a>,
+}
+
+/// [`Payload`], borrowed.
+pub(crate) enum PayloadRef<'a> {
+    Frame(&'a WsMessage),
+    Event {
+        name: &'a str,
+        data: &'a EventData,
+        from: Option<&'a SenderInfo>,
+    },
+}
+
+impl Parts<'_> {
+    /// The envelope's binary form, numbered 0 (see [`Envelope::set_seq`]).
+    pub(crate) fn encode(&self) -> BytesMut {
+        let size = match &self.payload {
+            PayloadRef::Frame(msg) => msg.payload.len(),
+            PayloadRef::Event { name, data, .. } => name.len() + data.len() + 16,
+        };
+        let mut out = BytesMut::with_capacity(64 + self.namespace.len() + size);
+        out.put_u8(VERSION);
+        out.put_u64_le(self.origin.0);
+        out.put_u64_le(0);
+        let from = match &self.payload {
+            PayloadRef::Event { from, .. } => *from,
+            PayloadRef::Frame(_) => None,
+        };
+        let mut flags = 0;
+        if self.volatile {
+            flags |= VOLATILE;
         }
+        if self.except.is_some() {
+            flags |= HAS_EXCEPT;
+        }
+        if from.is_some() {
+            flags |= HAS_FROM;
+        }
+        out.put_u8(flags);
+        put_bytes(&mut out, self.namespace.as_bytes());
+        match self.to {
+            Audience::Room(room) => {
+                out.put_u8(TO_ROOM);
+                put_bytes(&mut out, room.as_bytes());
+            }
+            Audience::Rooms(rooms) => {
+                out.put_u8(TO_ROOMS);
+                put_names(&mut out, rooms);
+            }
+            Audience::Everyone => out.put_u8(TO_EVERYONE),
+            Audience::Conn(id) => {
+                out.put_u8(TO_CONN);
+                out.put_u64_le(id.as_u64());
+            }
+        }
+        put_names(&mut out, self.except_rooms);
+        if let Some(except) = self.except {
+            out.put_u64_le(except.as_u64());
+        }
+        if let Some(from) = from {
+            out.put_u64_le(from.id.as_u64());
+            put_bytes(&mut out, from.name.as_bytes());
+        }
+        match &self.payload {
+            PayloadRef::Frame(msg) => {
+                out.put_u8(match msg.kind {
+                    MessageKind::Text => FRAME_TEXT,
+                    MessageKind::Binary => FRAME_BINARY,
+                });
+                put_bytes(&mut out, &msg.payload);
+            }
+            PayloadRef::Event { name, data, .. } => match data {
+                EventData::Json(raw) => {
+                    out.put_u8(EVENT_JSON);
+                    put_bytes(&mut out, name.as_bytes());
+                    put_bytes(&mut out, raw.get().as_bytes());
+                }
+                EventData::Binary(bytes) => {
+                    out.put_u8(EVENT_BINARY);
+                    put_bytes(&mut out, name.as_bytes());
+                    put_bytes(&mut out, bytes);
+                }
+                EventData::Args { args, attachments } => {
+                    out.put_u8(EVENT_ARGS);
+                    put_bytes(&mut out, name.as_bytes());
+                    put_bytes(&mut out, args.get().as_bytes());
+                    put_len(&mut out, attachments.len());
+                    for attachment in attachments {
+                        put_bytes(&mut out, attachment);
+                    }
+                }
+            },
+        }
+        out
     }
 }
 

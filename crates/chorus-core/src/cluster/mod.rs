@@ -31,10 +31,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
 
 pub use self::envelope::{Envelope, EnvelopeError, NodeId, Payload};
+pub(crate) use self::envelope::{Parts, PayloadRef};
 pub use self::local::Local;
 pub(crate) use self::order::Delivery;
 use self::order::Order;
@@ -150,15 +151,14 @@ impl Cluster {
             .insert(ns.name().clone(), Arc::downgrade(ns));
     }
 
-    /// Publishes `envelope` (its `seq` is set here) to the cluster; `delivery` is this
-    /// node's part of it, made when the envelope comes back.
-    pub(crate) fn publish(&self, envelope: Envelope, delivery: Delivery) {
+    /// Publishes an encoded envelope (numbered here: see [`Parts::encode`]) to the cluster;
+    /// `delivery` is this node's part of it, made when the envelope comes back.
+    pub(crate) fn publish(&self, mut bytes: BytesMut, delivery: Delivery) {
         if !self.is_up() {
             self.stats.local_only.fetch_add(1, Ordering::Relaxed);
             return self.local(Box::new(move || delivery.run()));
         }
         // Encoded before the lock; the number is set under it, where the order is decided.
-        let mut bytes = envelope.encode_mut();
         let mut order = self.order.lock();
         let seq = order.next_seq();
         Envelope::set_seq(&mut bytes, seq);

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::message::Outgoing;
-use crate::cluster::{Delivery, Envelope, Local, Payload};
+use crate::cluster::{Delivery, Local, Parts, PayloadRef};
 use crate::{
     Audience, Body, Broadcast, Cluster, Done, HubError, Namespace, Outbound, Receipt, Routed,
     Target,
@@ -34,17 +34,37 @@ impl Namespace {
             volatile,
         } = msg;
         let room = to.single_room();
-        let (payload, item) = match body {
-            Body::Frame(msg) => (Payload::Frame(msg.clone()), Outbound::Message(msg)),
+        let item = match body {
+            Body::Frame(msg) => Outbound::Message(msg),
             body => {
                 let event = self.event(body, room.cloned(), from.map(|p| &**p));
-                let payload = Payload::Event {
-                    name: event.name.clone(),
-                    data: event.data.clone(),
-                    from: event.from.clone(),
-                };
-                (payload, Outbound::Shared(Broadcast::event(event)))
+                Outbound::Shared(Broadcast::event(event))
             }
+        };
+        let payload = match &item {
+            Outbound::Message(msg) => Some(PayloadRef::Frame(msg)),
+            Outbound::Shared(broadcast) => broadcast.as_event().map(|event| PayloadRef::Event {
+                name: &event.name,
+                data: &event.data,
+                from: event.from.as_ref(),
+            }),
+            _ => None,
+        };
+        let parts = payload.map(|payload| Parts {
+            origin: cluster.node(),
+            namespace: self.name(),
+            to,
+            except_rooms,
+            except,
+            volatile,
+            payload,
+        });
+        // Encoded now, while the message is borrowed; delivered here when it comes back.
+        let envelope = match &parts {
+            // One of this node's connections: it does not leave the node.
+            Some(_) if matches!(to, Audience::Conn(id) if self.peer(id).is_some()) => None,
+            Some(parts) => Some(parts.encode()),
+            None => None,
         };
         let delivery = Delivery {
             ns: self.clone() as Arc<dyn Local>,
@@ -55,21 +75,9 @@ impl Namespace {
             volatile,
             done: done.map(|done| Box::new(done) as Done),
         };
-        if let Audience::Conn(id) = to {
-            if self.peer(id).is_some() {
-                cluster.local(Box::new(move || delivery.run()));
-                return Ok(Routed::Later { expected: 0 });
-            }
-        }
-        let envelope = Envelope {
-            origin: cluster.node(),
-            seq: 0,
-            namespace: self.name().clone(),
-            to: delivery.to.clone(),
-            except_rooms: delivery.except_rooms.clone(),
-            except,
-            volatile,
-            payload,
+        let Some(envelope) = envelope else {
+            cluster.local(Box::new(move || delivery.run()));
+            return Ok(Routed::Later { expected: 0 });
         };
         let expected = room.map_or(0, |room| self.room_len(room));
         cluster.publish(envelope, delivery);
