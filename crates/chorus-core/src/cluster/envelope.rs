@@ -165,6 +165,18 @@ impl Envelope {
         bytes
     }
 
+    /// The origin and number of an encoded envelope, read from its header alone: all a
+    /// node needs of its own envelopes when they come back.
+    pub fn peek(bytes: &[u8]) -> Option<(NodeId, u64)> {
+        let header = bytes.get(..SEQ_AT + 8)?;
+        if header[0] != VERSION {
+            return None;
+        }
+        let origin = u64::from_le_bytes(header[1..SEQ_AT].try_into().ok()?);
+        let seq = u64::from_le_bytes(header[SEQ_AT..].try_into().ok()?);
+        Some((NodeId(origin), seq))
+    }
+
     /// Reads an envelope; its byte payloads are slices of `bytes`.
     pub fn decode(bytes: Bytes) -> Result<Envelope, EnvelopeError> {
         let mut r = Reader(bytes);
@@ -613,7 +625,10 @@ mod tests {
         let envelope = sample(payloads().remove(2), Target::Everyone);
         let mut bytes = envelope.encode_mut();
         Envelope::set_seq(&mut bytes, 77);
-        let back = Envelope::decode(bytes.freeze()).unwrap();
+        let bytes = bytes.freeze();
+        assert_eq!(Envelope::peek(&bytes), Some((envelope.origin, 77)));
+        assert_eq!(Envelope::peek(&bytes[..16]), None);
+        let back = Envelope::decode(bytes).unwrap();
         assert_eq!(back.seq, 77);
         assert_eq!(back.origin, envelope.origin);
     }
