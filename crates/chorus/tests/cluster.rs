@@ -10,10 +10,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chorus::{builtin, Config, Server};
+use common::native::{event, reply};
 use common::redis::Redis;
 use common::*;
 use futures::SinkExt;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
 fn node_config(redis: &Redis) -> Config {
@@ -47,82 +48,13 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// A native client: its socket and its connection id.
+/// A native client of `addr`: its socket and its connection id.
 async fn native(addr: SocketAddr) -> (Ws, String) {
-    let mut ws = connect(addr, "/ws").await;
-    let hello = recv_json(&mut ws).await;
-    assert_eq!(hello["type"], "hello");
-    let id = hello["id"].as_str().unwrap().to_owned();
-    (ws, id)
-}
-
-async fn reply(ws: &mut Ws, rid: u64) -> Value {
-    loop {
-        let msg = recv_json(ws).await;
-        if msg["type"] == "reply" && msg["rid"] == rid {
-            return msg;
-        }
-    }
+    native::connect(addr, "").await
 }
 
 async fn join(ws: &mut Ws, rid: u64, room: &str) {
-    send_json(ws, json!({"type": "join", "rid": rid, "room": room})).await;
-    assert_eq!(reply(ws, rid).await["ok"], true);
-}
-
-/// The next event a native client gets: `(event, data)`.
-async fn event(ws: &mut Ws) -> (String, Value) {
-    loop {
-        let msg = recv_json(ws).await;
-        if msg["type"] == "event" {
-            return (
-                msg["event"].as_str().unwrap().to_owned(),
-                msg["data"].clone(),
-            );
-        }
-    }
-}
-
-async fn socketio(addr: SocketAddr) -> Ws {
-    let mut ws = connect(addr, "/socket.io/?EIO=4&transport=websocket").await;
-    assert!(recv_text(&mut ws).await.starts_with("0{"));
-    ws.send(Message::text("40")).await.unwrap();
-    assert!(sio_recv(&mut ws).await.starts_with("40{"));
-    ws
-}
-
-async fn sio_recv(ws: &mut Ws) -> String {
-    loop {
-        let text = recv_text(ws).await;
-        if text == "2" {
-            ws.send(Message::text("3")).await.unwrap();
-            continue;
-        }
-        return text;
-    }
-}
-
-async fn sio_call(ws: &mut Ws, id: u64, args: Value) -> Value {
-    ws.send(Message::text(format!("42{id}{args}")))
-        .await
-        .unwrap();
-    loop {
-        let packet = sio_recv(ws).await;
-        if let Some(rest) = packet.strip_prefix(&format!("43{id}")) {
-            let args: Vec<Value> = serde_json::from_str(rest).unwrap();
-            return args.into_iter().next().unwrap();
-        }
-    }
-}
-
-/// The next Socket.IO event: its arguments, name first.
-async fn sio_event(ws: &mut Ws) -> Vec<Value> {
-    loop {
-        let packet = sio_recv(ws).await;
-        if let Some(body) = packet.strip_prefix("42") {
-            return serde_json::from_str(body).unwrap();
-        }
-    }
+    assert_eq!(native::join(ws, rid, room).await["ok"], true);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,11 +65,11 @@ async fn a_room_spans_the_nodes_on_every_protocol() {
 
     let (mut native_a, _) = native(addr_a).await;
     let (mut native_b, _) = native(addr_b).await;
-    let mut sio_b = socketio(addr_b).await;
+    let mut sio_b = socketio::connect(addr_b, "").await;
     join(&mut native_a, 1, "lobby").await;
     join(&mut native_b, 1, "lobby").await;
     assert_eq!(
-        sio_call(&mut sio_b, 1, json!(["join", "lobby"])).await["room"],
+        socketio::call(&mut sio_b, 1, json!(["join", "lobby"])).await["room"],
         "lobby"
     );
 
@@ -148,12 +80,12 @@ async fn a_room_spans_the_nodes_on_every_protocol() {
     assert_eq!(reply(&mut native_a, 2).await["ok"], true);
     assert_eq!(event(&mut native_b).await, ("said".into(), json!("from a")));
     assert_eq!(
-        sio_event(&mut sio_b).await,
+        socketio::event(&mut sio_b).await,
         [json!("said"), json!("from a")]
     );
 
     // A Socket.IO client on the other node, through the built-in `to`.
-    let ack = sio_call(&mut sio_b, 2, json!(["to", "lobby", "said", "from b"])).await;
+    let ack = socketio::call(&mut sio_b, 2, json!(["to", "lobby", "said", "from b"])).await;
     assert!(ack.get("error").is_none(), "{ack}");
     assert_eq!(event(&mut native_a).await, ("said".into(), json!("from b")));
     assert_eq!(event(&mut native_b).await, ("said".into(), json!("from b")));
@@ -164,7 +96,7 @@ async fn a_room_spans_the_nodes_on_every_protocol() {
         assert_eq!(event(ws).await, ("said".into(), json!("from the server")));
     }
     assert_eq!(
-        sio_event(&mut sio_b).await,
+        socketio::event(&mut sio_b).await,
         [json!("said"), json!("from the server")]
     );
 

@@ -9,9 +9,10 @@ mod common;
 use std::net::SocketAddr;
 
 use chorus::{builtin, Config, RawHandlers, Server};
+use common::native::{join, reply};
 use common::*;
 use futures::SinkExt;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Messages the route took in namespace `ns`.
@@ -22,60 +23,8 @@ fn published(server: &Server, ns: &str) -> u64 {
         .map_or(0, |ns| ns.published())
 }
 
-/// The server's reply to request `rid`, skipping the events before it.
-async fn reply(ws: &mut Ws, rid: u64) -> Value {
-    loop {
-        let msg = recv_json(ws).await;
-        if msg["type"] == "reply" && msg["rid"] == rid {
-            return msg;
-        }
-    }
-}
-
 async fn native(addr: SocketAddr, query: &str) -> Ws {
-    let mut ws = connect(addr, &format!("/ws{query}")).await;
-    assert_eq!(recv_json(&mut ws).await["type"], "hello");
-    ws
-}
-
-async fn join(ws: &mut Ws, rid: u64, room: &str) -> Value {
-    send_json(ws, json!({"type": "join", "rid": rid, "room": room})).await;
-    reply(ws, rid).await
-}
-
-/// A Socket.IO client over WebSocket, connected to `/` with `auth`.
-async fn socketio(addr: SocketAddr, auth: &str) -> Ws {
-    let mut ws = connect(addr, "/socket.io/?EIO=4&transport=websocket").await;
-    assert!(recv_text(&mut ws).await.starts_with("0{"));
-    ws.send(Message::text(format!("40{auth}"))).await.unwrap();
-    assert!(sio_recv(&mut ws).await.starts_with("40{"));
-    ws
-}
-
-/// The next Socket.IO packet, answering Engine.IO pings.
-async fn sio_recv(ws: &mut Ws) -> String {
-    loop {
-        let text = recv_text(ws).await;
-        if text == "2" {
-            ws.send(Message::text("3")).await.unwrap();
-            continue;
-        }
-        return text;
-    }
-}
-
-/// Emits `args` with ack id `id`; the ack's one argument.
-async fn sio_call(ws: &mut Ws, id: u64, args: Value) -> Value {
-    ws.send(Message::text(format!("42{id}{args}")))
-        .await
-        .unwrap();
-    loop {
-        let packet = sio_recv(ws).await;
-        if let Some(rest) = packet.strip_prefix(&format!("43{id}")) {
-            let args: Vec<Value> = serde_json::from_str(rest).unwrap();
-            return args.into_iter().next().unwrap();
-        }
-    }
+    native::connect(addr, query).await.0
 }
 
 fn served() -> Config {
@@ -120,14 +69,14 @@ async fn a_native_emit_takes_the_route_and_is_acknowledged_with_its_offset() {
 async fn a_socketio_event_takes_the_route_and_is_acknowledged_with_its_offset() {
     let (server, addr) = start_with(served()).await;
     builtin::install(&server.io(), true);
-    let mut sio = socketio(addr, "").await;
+    let mut sio = socketio::connect(addr, "").await;
     assert_eq!(
-        sio_call(&mut sio, 1, json!(["join", "r"])).await["room"],
+        socketio::call(&mut sio, 1, json!(["join", "r"])).await["room"],
         "r"
     );
-    let ack = sio_call(&mut sio, 2, json!(["to", "r", "ev", 1])).await;
+    let ack = socketio::call(&mut sio, 2, json!(["to", "r", "ev", 1])).await;
     assert_eq!(ack["offset"], 1, "{ack}");
-    let ack = sio_call(&mut sio, 3, json!(["broadcast", "ev", 2])).await;
+    let ack = socketio::call(&mut sio, 3, json!(["broadcast", "ev", 2])).await;
     assert_eq!(ack["delivered"], 0, "{ack}");
     assert_eq!(published(&server, "/"), 2);
 }
@@ -213,9 +162,9 @@ async fn a_clients_refusals_read_the_same_on_every_protocol() {
     );
 
     // Socket.IO: the same.
-    let mut sio = socketio(addr, &json!({"token": token}).to_string()).await;
-    sio_call(&mut sio, 1, json!(["join", "closed"])).await;
-    let ack = sio_call(&mut sio, 2, json!(["to", "closed", "e", 1])).await;
+    let mut sio = socketio::connect(addr, &json!({"token": token}).to_string()).await;
+    socketio::call(&mut sio, 1, json!(["join", "closed"])).await;
+    let ack = socketio::call(&mut sio, 2, json!(["to", "closed", "e", 1])).await;
     assert_eq!(ack["error"]["code"], "forbidden");
     assert_eq!(ack["error"]["message"], native_message);
 
@@ -233,7 +182,7 @@ async fn a_clients_refusals_read_the_same_on_every_protocol() {
     let emit = json!({"type": "emit", "rid": 3, "event": "e", "data": 1, "to": {"room": "open"}});
     send_json(&mut ws, emit).await;
     assert_eq!(reply(&mut ws, 3).await["error"]["code"], "not_in_room");
-    let ack = sio_call(&mut sio, 3, json!(["to", "open", "e", 1])).await;
+    let ack = socketio::call(&mut sio, 3, json!(["to", "open", "e", 1])).await;
     assert_eq!(ack["error"]["code"], "not_in_room");
     // Nothing refused was counted as published.
     assert_eq!(published(&server, "/") + published(&server, "raw"), 0);
@@ -253,9 +202,9 @@ async fn a_server_without_client_emits_refuses_them_the_same_on_every_protocol()
     send_json(&mut ws, emit).await;
     let refused = reply(&mut ws, 2).await;
     assert_eq!(refused["error"]["code"], "forbidden");
-    let mut sio = socketio(addr, "").await;
-    sio_call(&mut sio, 1, json!(["join", "r"])).await;
-    let ack = sio_call(&mut sio, 2, json!(["to", "r", "e", 1])).await;
+    let mut sio = socketio::connect(addr, "").await;
+    socketio::call(&mut sio, 1, json!(["join", "r"])).await;
+    let ack = socketio::call(&mut sio, 2, json!(["to", "r", "e", 1])).await;
     assert_eq!(ack["error"]["code"], "forbidden");
     assert_eq!(ack["error"]["message"], refused["error"]["message"]);
     assert_eq!(

@@ -9,25 +9,14 @@ mod common;
 use chorus::config::HistoryRule;
 use chorus::Server;
 use chorus_store::latch::LatchStore;
+use common::native::reply;
 use common::*;
 use futures::SinkExt;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-/// The server's reply to request `rid`, skipping the events before it.
-async fn reply(ws: &mut Ws, rid: u64) -> serde_json::Value {
-    loop {
-        let msg = recv_json(ws).await;
-        if msg["type"] == "reply" && msg["rid"] == rid {
-            return msg;
-        }
-    }
-}
-
 async fn native(addr: std::net::SocketAddr) -> Ws {
-    let mut ws = connect(addr, "/ws").await;
-    assert_eq!(recv_json(&mut ws).await["type"], "hello");
-    ws
+    native::connect(addr, "").await.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

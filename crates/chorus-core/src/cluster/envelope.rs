@@ -132,17 +132,6 @@ const EVENT_ARGS: u8 = 4;
 impl Envelope {
     /// Its binary form.
     pub fn encode(&self) -> Bytes {
-        self.encode_mut().freeze()
-    }
-
-    /// Sets the sequence number of an encoded envelope (the route numbers an envelope
-    /// under its node's order lock, after encoding it without).
-    pub(crate) fn set_seq(bytes: &mut BytesMut, seq: u64) {
-        bytes[SEQ_AT..SEQ_AT + 8].copy_from_slice(&seq.to_le_bytes());
-    }
-
-    /// [`Envelope::encode`], still writable.
-    pub(crate) fn encode_mut(&self) -> BytesMut {
         let payload = match &self.payload {
             Payload::Frame(msg) => PayloadRef::Frame(msg),
             Payload::Event { name, data, from } => PayloadRef::Event {
@@ -162,7 +151,13 @@ impl Envelope {
         }
         .encode();
         Envelope::set_seq(&mut bytes, self.seq);
-        bytes
+        bytes.freeze()
+    }
+
+    /// Sets the sequence number of an encoded envelope (the route numbers an envelope
+    /// under its node's order lock, after encoding it without).
+    pub(crate) fn set_seq(bytes: &mut BytesMut, seq: u64) {
+        bytes[SEQ_AT..SEQ_AT + 8].copy_from_slice(&seq.to_le_bytes());
     }
 
     /// The origin and number of an encoded envelope, read from its header alone: all a
@@ -623,7 +618,7 @@ mod tests {
     #[test]
     fn the_number_is_set_after_encoding() {
         let envelope = sample(payloads().remove(2), Target::Everyone);
-        let mut bytes = envelope.encode_mut();
+        let mut bytes = BytesMut::from(envelope.encode());
         Envelope::set_seq(&mut bytes, 77);
         let bytes = bytes.freeze();
         assert_eq!(Envelope::peek(&bytes), Some((envelope.origin, 77)));

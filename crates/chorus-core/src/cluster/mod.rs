@@ -75,7 +75,8 @@ pub trait Inbox: Send + Sync {
     fn failed(&self, seq: u64, error: BrokerError);
 
     /// The link to the broker is down (`false`: envelopes sent and not yet back may never
-    /// come back), or up again with every subscription in place (`true`).
+    /// come back), or up again with every subscription in place (`true`: envelopes sent
+    /// before it do not come back).
     fn link(&self, up: bool);
 }
 
@@ -275,9 +276,10 @@ impl Inbox for Cluster {
         self.up.store(up, Ordering::Release);
         if up {
             tracing::info!(node = %self.node, "cluster: broker link up");
-            return;
+        } else {
+            tracing::warn!(node = %self.node, "cluster: broker link down; serving this node's connections alone");
         }
-        tracing::warn!(node = %self.node, "cluster: broker link down; serving this node's connections alone");
+        // Either way, what waits was sent before this subscription: it will not come back.
         let mut order = self.order.lock();
         let lost = order.arrive_all();
         self.stats

@@ -58,7 +58,7 @@ impl Namespace {
         }
     }
 
-    /// The route itself; a refusal gives `done` back, untold.
+    /// The route, counting what it takes; a refusal gives `done` back, untold.
     fn route<F>(
         self: &Arc<Self>,
         msg: Publish<'_>,
@@ -67,10 +67,26 @@ impl Namespace {
     where
         F: FnOnce(Result<Receipt, HubError>) + Send + 'static,
     {
+        let routed = self.take(msg, done);
+        if routed.is_ok() {
+            self.published.fetch_add(1, Ordering::Relaxed);
+        }
+        routed
+    }
+
+    /// The route itself.
+    fn take<F>(
+        self: &Arc<Self>,
+        msg: Publish<'_>,
+        done: Option<F>,
+    ) -> Result<Routed, (HubError, Option<F>)>
+    where
+        F: FnOnce(Result<Receipt, HubError>) + Send + 'static,
+    {
         // A client's message to one room: whether it is in the room is checked as the
-        // message is delivered, under the room's lock, when it goes out now (the common
-        // case: no lock of the connection per message); before it is stored or held back
-        // otherwise.
+        // message is delivered, under the room's lock, when it goes out here and now (the
+        // common case: no lock of the connection per message); before it goes anywhere
+        // otherwise (stored, held back, through the cluster).
         let mut member_of_room = None;
         if let Some(client) = msg.client {
             let checked = match msg.to.single_room() {
@@ -99,13 +115,14 @@ impl Namespace {
             _ => None,
         };
         let held = from.filter(|from| self.publisher().is_some() && from.mailbox().holds());
-        if let (Some((client, _)), true) = (member_of_room, stored.is_some() || held.is_some()) {
-            if let Err(err) = self.reaches(client, &to) {
-                return Err((err, done));
+        if stored.is_some() || held.is_some() || self.cluster.is_some() {
+            if let Some((client, _)) = member_of_room.take() {
+                if let Err(err) = self.reaches(client, &to) {
+                    return Err((err, done));
+                }
             }
         }
         if let Some((publisher, room)) = stored {
-            self.published.fetch_add(1, Ordering::Relaxed);
             let in_room = |id: ConnId| self.peer(id).is_some_and(|p| p.in_room(&room));
             let expected = self
                 .room_len(&room)
@@ -117,11 +134,6 @@ impl Namespace {
             return Ok(Routed::Later { expected });
         }
         if let Some(cluster) = &self.cluster {
-            if let Some((client, _)) = member_of_room {
-                if let Err(err) = self.reaches(client, &to) {
-                    return Err((err, done));
-                }
-            }
             let msg = Outgoing {
                 body,
                 to,
@@ -130,9 +142,7 @@ impl Namespace {
                 from,
                 volatile,
             };
-            let routed = self.through_cluster(cluster, msg, done)?;
-            self.published.fetch_add(1, Ordering::Relaxed);
-            return Ok(routed);
+            return self.through_cluster(cluster, msg, done);
         }
         let item = match body {
             Body::Frame(msg) => Outbound::Message(msg),
@@ -143,7 +153,6 @@ impl Namespace {
         };
         // After the sender's messages still being stored, never before them.
         if let (Some(publisher), Some(from)) = (self.publisher(), held) {
-            self.published.fetch_add(1, Ordering::Relaxed);
             let ns = self.clone();
             let (to, except_rooms) = (Target::from(to), except_rooms.to_vec());
             publisher.in_order(from.clone(), move || {
@@ -163,7 +172,6 @@ impl Namespace {
             }
             None => self.deliver(&to, except_rooms, except, item, volatile),
         };
-        self.published.fetch_add(1, Ordering::Relaxed);
         tell(done, delivered);
         Ok(Routed::Now(delivered))
     }

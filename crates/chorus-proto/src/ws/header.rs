@@ -54,6 +54,23 @@ impl Header {
     }
 }
 
+/// A client's frame as it is on the wire (§5.3): `first` as given (FIN, reserved bits and
+/// opcode — whatever a test or a client wants to send), the mask bit set, the shortest
+/// length form, and `payload` masked with `mask`. What a client writes; the server never
+/// does.
+pub fn client_frame(first: u8, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
+    let header = Header::new(OpCode::Binary, payload.len());
+    let mut out = Vec::with_capacity(header.len() + 4 + payload.len());
+    out.push(first);
+    out.push(0x80 | header.as_bytes()[1]);
+    out.extend_from_slice(&header.as_bytes()[2..]);
+    out.extend_from_slice(&mask);
+    let start = out.len();
+    out.extend_from_slice(payload);
+    super::unmask(&mut out[start..], mask);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +89,14 @@ mod tests {
             &[0x81, 126, 1, 44]
         );
         assert!(Header::none().is_empty());
+    }
+
+    #[test]
+    fn a_client_frame_is_masked_with_the_header_as_given() {
+        let frame = client_frame(0x81, b"Hi", [1, 2, 3, 4]);
+        assert_eq!(frame, [0x81, 0x82, 1, 2, 3, 4, b'H' ^ 1, b'i' ^ 2]);
+        let long = client_frame(0x02, &[0; 300], [9, 9, 9, 9]);
+        assert_eq!(&long[..8], &[0x02, 0x80 | 126, 1, 44, 9, 9, 9, 9]);
+        assert!(long[8..].iter().all(|&b| b == 9));
     }
 }

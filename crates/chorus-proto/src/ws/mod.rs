@@ -18,7 +18,8 @@
 //! * [`frame`] — [`Frame`] and [`OpCode`]: a message or a control frame, as the transport
 //!   handles it.
 //! * [`decode`] — [`Decoder`]: the frame at the start of the bytes, reassembling fragments.
-//! * [`header`] — [`Header`]: the 2–10 bytes in front of a frame the server writes.
+//! * [`header`] — [`Header`]: the 2–10 bytes in front of a frame the server writes; and
+//!   [`client_frame`], a whole frame as a client writes it.
 //! * [`error`] — [`FrameError`], each with the close code it is answered with.
 
 pub mod decode;
@@ -30,5 +31,5 @@ mod mask;
 pub use decode::{Decoder, Limits, Step};
 pub use error::FrameError;
 pub use frame::{Frame, OpCode};
-pub use header::Header;
+pub use header::{client_frame, Header};
 pub use mask::unmask;

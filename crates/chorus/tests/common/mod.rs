@@ -14,7 +14,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub mod native;
 pub mod redis;
+pub mod socketio;
 
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -1,0 +1,56 @@
+//! A Socket.IO client over the WebSocket transport, by hand: connect to `/`, packets
+//! (answering Engine.IO pings), emits with acks, events.
+
+use std::net::SocketAddr;
+
+use futures::SinkExt;
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::{connect as ws_connect, recv_text, Ws};
+
+/// Connects to namespace `/` with the CONNECT payload `auth` (`""` for none).
+pub async fn connect(addr: SocketAddr, auth: &str) -> Ws {
+    let mut ws = ws_connect(addr, "/socket.io/?EIO=4&transport=websocket").await;
+    assert!(recv_text(&mut ws).await.starts_with("0{"));
+    ws.send(Message::text(format!("40{auth}"))).await.unwrap();
+    let connected = recv(&mut ws).await;
+    assert!(connected.starts_with("40{"), "{connected}");
+    ws
+}
+
+/// The next Socket.IO packet, answering Engine.IO pings.
+pub async fn recv(ws: &mut Ws) -> String {
+    loop {
+        let text = recv_text(ws).await;
+        if text == "2" {
+            ws.send(Message::text("3")).await.unwrap();
+            continue;
+        }
+        return text;
+    }
+}
+
+/// Emits `args` with ack id `id`; the ack's one argument.
+pub async fn call(ws: &mut Ws, id: u64, args: Value) -> Value {
+    ws.send(Message::text(format!("42{id}{args}")))
+        .await
+        .unwrap();
+    loop {
+        let packet = recv(ws).await;
+        if let Some(rest) = packet.strip_prefix(&format!("43{id}")) {
+            let args: Vec<Value> = serde_json::from_str(rest).unwrap();
+            return args.into_iter().next().unwrap();
+        }
+    }
+}
+
+/// The next event: its arguments, name first.
+pub async fn event(ws: &mut Ws) -> Vec<Value> {
+    loop {
+        let packet = recv(ws).await;
+        if let Some(body) = packet.strip_prefix("42") {
+            return serde_json::from_str(body).unwrap();
+        }
+    }
+}
