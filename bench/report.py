@@ -23,6 +23,7 @@ END = "<!-- compare:end -->"
 SERVER_NAMES = {
     "chorus": "chorus",
     "chorus-durable": "chorus (SQLite history)",
+    "chorus-redis": "chorus on a Redis broker (1 node)",
     "uws": "uWebSockets.js",
     "ws": "Node ws",
     "tokio-tungstenite": "tokio-tungstenite",
