@@ -4,11 +4,14 @@
 //! * [`error`] — [`ConnectError`], why a broker could not be set up.
 //! * [`redis`] — [`RedisBroker`]: Redis pub/sub, one channel for the cluster; publishes are
 //!   pipelined on one connection and received on another.
+//! * [`store`] — [`RedisStore`]: room history and session records in the same Redis, each
+//!   append announced to every node in the same atomic step.
 //!
 //! [`connect`] picks the broker a URL names.
 
 pub mod error;
 pub mod redis;
+pub mod store;
 
 use std::sync::Arc;
 
@@ -16,6 +19,7 @@ use chorus_core::Broker;
 
 pub use self::error::ConnectError;
 pub use self::redis::RedisBroker;
+pub use self::store::RedisStore;
 
 /// The broker `url` names: `redis://host:port[/db]` (or `rediss://`, `redis+unix://`).
 /// Its connections are made in the background, retried until they succeed: a cluster

@@ -32,7 +32,7 @@ use tokio::sync::mpsc;
 use crate::error::ConnectError;
 
 /// The channel of a cluster.
-const CHANNEL: &str = "chorus:cluster";
+pub(crate) const CHANNEL: &str = "chorus:cluster";
 /// Most envelopes one pipeline carries.
 const MAX_BATCH: usize = 512;
 /// The first wait before reconnecting, doubled after each failure up to [`MAX_BACKOFF`].

@@ -53,11 +53,26 @@ impl Hub {
 
     /// A hub that is one node of `cluster`: every message published here goes through the
     /// cluster's broker and reaches the connections of every node (see [`crate::cluster`]).
-    /// History is not shared between nodes yet, so a node keeps none.
-    pub fn clustered(config: HubConfig, cluster: Arc<Cluster>) -> Self {
+    /// Rooms keep history through `publisher` if given: its store must be one the cluster
+    /// shares and that announces its appends to every node ([`crate::Store::announces`]),
+    /// so that every node delivers a room's stored messages in one order.
+    pub fn clustered(
+        config: HubConfig,
+        cluster: Arc<Cluster>,
+        publisher: Option<Arc<Publisher>>,
+    ) -> Self {
+        if let Some(publisher) = &publisher {
+            if !publisher.store().announces() {
+                tracing::warn!(
+                    "a node of a cluster keeps history in a store other nodes do not hear: \
+                     its rooms' stored messages reach this node's connections only"
+                );
+            }
+            cluster.attach(publisher);
+        }
         Self {
             config,
-            publisher: None,
+            publisher,
             cluster: Some(cluster),
             namespaces: RwLock::new(HashMap::new()),
         }

@@ -558,6 +558,20 @@ impl Local for Namespace {
     ) -> usize {
         Namespace::deliver(self, to, except_rooms, except, item, volatile)
     }
+
+    fn stored(self: Arc<Self>, room: &Arc<str>, notice: crate::cluster::Notice) {
+        if let Some(publisher) = self.publisher().cloned() {
+            let rooms: Arc<dyn Rooms> = self;
+            publisher.arrived(&rooms, room, notice);
+        }
+    }
+
+    fn marked(self: Arc<Self>, room: &Arc<str>, marker: crate::cluster::Marker) {
+        if let Some(publisher) = self.publisher().cloned() {
+            let rooms: Arc<dyn Rooms> = self;
+            publisher.marked(&rooms, room, marker);
+        }
+    }
 }
 
 /// The publisher's view of a namespace: where stored messages are delivered and ordered

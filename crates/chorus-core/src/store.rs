@@ -223,4 +223,34 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// previous server stopped) the expiry `expires_ms`. Called once when a server starts,
     /// before any client connects. Returns how many records it changed.
     fn expire_open_sessions(&self, expires_ms: u64) -> Result<u64, StoreError>;
+
+    /// The session record `id` if there is one, else `record`, which becomes it; either
+    /// way it is kept open (no expiry). Servers sharing the store agree on it: a shared
+    /// store makes this one atomic step. The default reads, then writes.
+    fn claim_session(&self, id: &str, record: Bytes, now_ms: u64) -> Result<Bytes, StoreError> {
+        let kept = self.read_session(id, now_ms)?.unwrap_or(record);
+        self.write_sessions(&[SessionWrite::Put {
+            id: Arc::from(id),
+            record: kept.clone(),
+            expires_ms: None,
+        }])?;
+        Ok(kept)
+    }
+
+    /// Whether the store announces what it appends to every node of a cluster itself (see
+    /// [`crate::cluster::stored`]): then the publisher delivers a stored message when its
+    /// announcement comes back through the broker, in its stream's order, not after the
+    /// append. False for a store one server keeps alone.
+    fn announces(&self) -> bool {
+        false
+    }
+
+    /// For a store that [announces](Store::announces): publishes `stream`'s position to
+    /// every node in order with its announcements (a [`crate::cluster::Marker`]), so that
+    /// a node learns where the stream stands after every message up to there. Others do
+    /// nothing.
+    fn mark(&self, stream: &str) -> Result<(), StoreError> {
+        let _ = stream;
+        Ok(())
+    }
 }

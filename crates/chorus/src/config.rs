@@ -218,6 +218,9 @@ pub enum StoreKind {
     Memory,
     /// No history.
     None,
+    /// The Redis server of the cluster's `broker`, shared by every node: a client recovers
+    /// on whichever node it reconnects to.
+    Redis,
 }
 
 /// When an acknowledged message is on disk.
@@ -420,12 +423,34 @@ impl Config {
                     .into(),
             ));
         }
-        if self.broker.is_some() && self.store != StoreKind::None {
-            return Err(ConfigError::Invalid(
-                "a node of a cluster (`broker`) keeps no history yet: history is not shared \
-                 between nodes, so set `store = \"none\"` with `broker`"
-                    .into(),
-            ));
+        match (&self.broker, self.store) {
+            (Some(_), StoreKind::Sqlite | StoreKind::Memory) => {
+                return Err(ConfigError::Invalid(
+                    "a node of a cluster (`broker`) keeps history where every node reads it: \
+                     set `store = \"redis\"` (the broker's server) or `store = \"none\"`"
+                        .into(),
+                ));
+            }
+            (Some(url), StoreKind::Redis)
+                if !matches!(
+                    url.split_once("://").map(|(scheme, _)| scheme),
+                    Some("redis" | "rediss" | "redis+unix" | "unix")
+                ) =>
+            {
+                return Err(ConfigError::Invalid(
+                    "`store = \"redis\"` keeps history in the broker's Redis server: \
+                     `broker` must be a redis:// URL"
+                        .into(),
+                ));
+            }
+            (None, StoreKind::Redis) => {
+                return Err(ConfigError::Invalid(
+                    "`store = \"redis\"` keeps history in the cluster's broker: set `broker` \
+                     (redis://…) too"
+                        .into(),
+                ));
+            }
+            _ => {}
         }
         for (key, value) in positive {
             if value == 0 {

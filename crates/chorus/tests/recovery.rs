@@ -11,12 +11,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chorus::{builtin, Config, Server};
+use common::recovering::{said, texts, Client, Left};
 use common::*;
 use futures::SinkExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-
-const PATH: &str = "/socket.io/";
 
 /// A server with `chorus serve`'s built-in events, and a `welcome` event on connection
 /// that says whether the socket was recovered.
@@ -40,147 +39,6 @@ async fn listen(server: Server) -> SocketAddr {
     start(server).await
 }
 
-/// One Socket.IO client over a WebSocket: its socket id, pid and the last offset it saw.
-struct Client {
-    ws: Ws,
-    sid: String,
-    pid: Option<String>,
-    offset: Option<String>,
-    welcome: Value,
-    acks: u64,
-}
-
-impl Client {
-    /// Connects to `/` with this CONNECT payload.
-    async fn connect(addr: SocketAddr, auth: Option<Value>) -> Self {
-        let mut ws = connect(addr, &format!("{PATH}?EIO=4&transport=websocket")).await;
-        let open = recv_text(&mut ws).await;
-        assert!(open.starts_with(r#"0{"sid":""#), "{open}");
-        let connect = match &auth {
-            Some(auth) => format!("40{auth}"),
-            None => "40".to_owned(),
-        };
-        ws.send(Message::text(connect)).await.unwrap();
-        let mut client = Client {
-            ws,
-            sid: String::new(),
-            pid: None,
-            offset: None,
-            welcome: Value::Null,
-            acks: 0,
-        };
-        let answer = client.packet().await;
-        let body: Value = serde_json::from_str(answer.strip_prefix("40").expect(&answer)).unwrap();
-        client.sid = body["sid"].as_str().unwrap().to_owned();
-        client.pid = body["pid"].as_str().map(str::to_owned);
-        client
-    }
-
-    /// Connects, then waits for its `welcome` (events replayed before it are kept).
-    async fn connect_welcomed(addr: SocketAddr, auth: Option<Value>) -> (Self, Vec<Value>) {
-        let mut client = Self::connect(addr, auth).await;
-        let mut before = Vec::new();
-        loop {
-            let event = client.event().await;
-            if event[0] == "welcome" {
-                client.welcome = event[1].clone();
-                return (client, before);
-            }
-            before.push(event);
-        }
-    }
-
-    /// The next Socket.IO packet, answering Engine.IO pings.
-    async fn packet(&mut self) -> String {
-        loop {
-            let text = recv_text(&mut self.ws).await;
-            if text == "2" {
-                self.ws.send(Message::text("3")).await.unwrap();
-                continue;
-            }
-            return text;
-        }
-    }
-
-    /// The next event's arguments (`[name, ...args]`), remembering its offset as
-    /// socket.io-client does: a string last argument.
-    async fn event(&mut self) -> Value {
-        loop {
-            let packet = self.packet().await;
-            let Some(body) = packet.strip_prefix("42") else {
-                continue;
-            };
-            let args: Value = serde_json::from_str(body).unwrap();
-            if let Some(Value::String(last)) = args.as_array().and_then(|a| a.last()) {
-                if self.pid.is_some() && args.as_array().unwrap().len() > 1 {
-                    self.offset = Some(last.clone());
-                }
-            }
-            return args;
-        }
-    }
-
-    /// Emits a built-in event and waits for its ack (events in between are dropped).
-    async fn call(&mut self, args: Value) -> Value {
-        self.acks += 1;
-        let id = self.acks;
-        let packet = format!("42{id}{args}");
-        self.ws.send(Message::text(packet)).await.unwrap();
-        loop {
-            let packet = self.packet().await;
-            if let Some(rest) = packet.strip_prefix(&format!("43{id}")) {
-                let answer: Value = serde_json::from_str(rest).unwrap();
-                return answer[0].clone();
-            }
-        }
-    }
-
-    async fn join(&mut self, room: &str) {
-        let joined = self.call(json!(["join", room])).await;
-        assert_eq!(joined["room"], room, "{joined}");
-    }
-
-    /// Sends `text` to the other members of `room`; returns once it is stored.
-    async fn say(&mut self, room: &str, text: &str) {
-        let sent = self.call(json!(["to", room, "said", text])).await;
-        assert!(sent["offset"].is_u64(), "{sent}");
-    }
-
-    /// Drops the TCP connection without a close handshake; what the client keeps.
-    fn drop_connection(self) -> Left {
-        let left = self.left();
-        drop(self.ws);
-        left
-    }
-
-    /// What socket.io-client keeps to reconnect with.
-    fn left(&self) -> Left {
-        Left {
-            sid: self.sid.clone(),
-            pid: self.pid.clone().expect("a pid"),
-            offset: self.offset.clone(),
-        }
-    }
-}
-
-/// A client that lost its connection: its last socket id, pid and offset.
-struct Left {
-    sid: String,
-    pid: String,
-    offset: Option<String>,
-}
-
-impl Left {
-    /// Reconnects as socket.io-client does: `{pid, offset}` in the CONNECT.
-    async fn reconnect(&self, addr: SocketAddr) -> (Client, Vec<Value>) {
-        let mut auth = json!({ "pid": self.pid });
-        if let Some(offset) = &self.offset {
-            auth["offset"] = json!(offset);
-        }
-        Client::connect_welcomed(addr, Some(auth)).await
-    }
-}
-
 /// A server with alice and bob, both in `rooms`.
 async fn two_in(config: Config, rooms: &[&str]) -> (Server, SocketAddr, Client, Client) {
     let (server, addr) = server(config).await;
@@ -191,27 +49,6 @@ async fn two_in(config: Config, rooms: &[&str]) -> (Server, SocketAddr, Client, 
         bob.join(room).await;
     }
     (server, addr, alice, bob)
-}
-
-/// The `said` texts of events, in order.
-fn texts(events: &[Value]) -> Vec<String> {
-    events
-        .iter()
-        .filter(|e| e[0] == "said")
-        .map(|e| e[1].as_str().unwrap().to_owned())
-        .collect()
-}
-
-/// Receives `n` `said` events.
-async fn said(client: &mut Client, n: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    while out.len() < n {
-        let event = client.event().await;
-        if event[0] == "said" {
-            out.push(event[1].as_str().unwrap().to_owned());
-        }
-    }
-    out
 }
 
 /// Waits until `room` has `members` members (a dropped connection is noticed, a restored

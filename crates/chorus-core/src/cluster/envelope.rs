@@ -392,7 +392,7 @@ impl Parts<'_> {
     }
 }
 
-fn put_len(out: &mut BytesMut, mut n: usize) {
+pub(super) fn put_len(out: &mut BytesMut, mut n: usize) {
     loop {
         let byte = (n & 0x7f) as u8;
         n >>= 7;
@@ -404,7 +404,7 @@ fn put_len(out: &mut BytesMut, mut n: usize) {
     }
 }
 
-fn put_bytes(out: &mut BytesMut, bytes: &[u8]) {
+pub(super) fn put_bytes(out: &mut BytesMut, bytes: &[u8]) {
     put_len(out, bytes.len());
     out.put_slice(bytes);
 }
@@ -417,17 +417,17 @@ fn put_names(out: &mut BytesMut, names: &[Arc<str>]) {
 }
 
 /// What is left of an envelope being read.
-struct Reader(Bytes);
+pub(super) struct Reader(pub(super) Bytes);
 
 impl Reader {
-    fn u8(&mut self) -> Result<u8, EnvelopeError> {
+    pub(super) fn u8(&mut self) -> Result<u8, EnvelopeError> {
         if self.0.is_empty() {
             return Err(EnvelopeError::Short);
         }
         Ok(self.0.get_u8())
     }
 
-    fn u64(&mut self) -> Result<u64, EnvelopeError> {
+    pub(super) fn u64(&mut self) -> Result<u64, EnvelopeError> {
         if self.0.len() < 8 {
             return Err(EnvelopeError::Short);
         }
@@ -435,7 +435,7 @@ impl Reader {
     }
 
     /// A LEB128 length, at most 2^35 (five bytes).
-    fn len(&mut self) -> Result<u64, EnvelopeError> {
+    pub(super) fn len(&mut self) -> Result<u64, EnvelopeError> {
         let mut n = 0u64;
         for shift in (0..35).step_by(7) {
             let byte = self.u8()?;
@@ -447,7 +447,7 @@ impl Reader {
         Err(EnvelopeError::Bounds("length"))
     }
 
-    fn count(&mut self, max: u64, what: &'static str) -> Result<usize, EnvelopeError> {
+    pub(super) fn count(&mut self, max: u64, what: &'static str) -> Result<usize, EnvelopeError> {
         let n = self.len()?;
         // Every counted item takes at least one byte: more than are left is a lie.
         if n > max || n > self.0.len() as u64 {
@@ -456,7 +456,7 @@ impl Reader {
         Ok(n as usize)
     }
 
-    fn bytes(&mut self) -> Result<Bytes, EnvelopeError> {
+    pub(super) fn bytes(&mut self) -> Result<Bytes, EnvelopeError> {
         let n = self.len()?;
         if n > self.0.len() as u64 {
             return Err(EnvelopeError::Short);
@@ -464,7 +464,7 @@ impl Reader {
         Ok(self.0.split_to(n as usize))
     }
 
-    fn name(&mut self, what: &'static str) -> Result<Arc<str>, EnvelopeError> {
+    pub(super) fn name(&mut self, what: &'static str) -> Result<Arc<str>, EnvelopeError> {
         let bytes = self.bytes()?;
         std::str::from_utf8(&bytes)
             .map(Arc::from)

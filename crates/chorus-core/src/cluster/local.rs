@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::{Marker, Notice};
 use crate::{Audience, ConnId, Outbound};
 
 /// A namespace as the cluster sees it: where a message an envelope brings is delivered
@@ -19,4 +20,12 @@ pub trait Local: Send + Sync {
         item: Outbound,
         volatile: bool,
     ) -> usize;
+
+    /// A stored message of its `room` arrived through the broker (see
+    /// [`crate::cluster::stored`]): delivered here in its stream's order.
+    fn stored(self: Arc<Self>, room: &Arc<str>, notice: Notice);
+
+    /// A stream's position of its `room` arrived through the broker, after every stored
+    /// message up to it.
+    fn marked(self: Arc<Self>, room: &Arc<str>, marker: Marker);
 }

@@ -22,14 +22,16 @@
 //! * [`envelope`] — [`Envelope`], a message between nodes, and its binary form.
 //! * `local` — [`Local`], a namespace as the cluster sees it.
 //! * `order` — the node's own messages waiting to come back.
+//! * [`stored`] — [`Notice`], a stored message as a shared store announces it.
 
 pub mod envelope;
 mod local;
 mod order;
+pub mod stored;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
@@ -39,7 +41,8 @@ pub(crate) use self::envelope::{Parts, PayloadRef};
 pub use self::local::Local;
 pub(crate) use self::order::Delivery;
 use self::order::Order;
-use crate::{Broadcast, HubError, Outbound};
+pub use self::stored::{Marker, Notice};
+use crate::{Broadcast, HubError, Outbound, Publisher};
 
 /// Most of a node's own messages that may wait for the broker at once: beyond it a publish
 /// is refused ([`HubError::Backlog`]) rather than queued without bound.
@@ -80,6 +83,12 @@ pub trait Inbox: Send + Sync {
     fn link(&self, up: bool);
 }
 
+/// What a shared store publishes on the broker.
+enum Stored {
+    Notice(Notice),
+    Marker(Marker),
+}
+
 /// Counters of a node's cluster traffic.
 #[derive(Debug, Default)]
 pub struct ClusterStats {
@@ -102,6 +111,8 @@ pub struct Cluster {
     order: Mutex<Order>,
     up: AtomicBool,
     stats: ClusterStats,
+    /// The node's publisher, when its rooms keep history in a store shared by the cluster.
+    publisher: OnceLock<Weak<Publisher>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -124,6 +135,7 @@ impl Cluster {
             order: Mutex::new(Order::default()),
             up: AtomicBool::new(false),
             stats: ClusterStats::default(),
+            publisher: OnceLock::new(),
         });
         let inbox: Weak<dyn Inbox> = Arc::downgrade(&cluster) as Weak<Cluster>;
         cluster.broker.start(inbox);
@@ -143,6 +155,12 @@ impl Cluster {
     /// The node's counters.
     pub fn stats(&self) -> &ClusterStats {
         &self.stats
+    }
+
+    /// The node's publisher, whose stored messages arrive through the broker: it is told
+    /// when the link comes back, to read what it missed.
+    pub(crate) fn attach(&self, publisher: &Arc<Publisher>) {
+        let _ = self.publisher.set(Arc::downgrade(publisher));
     }
 
     /// Makes `ns` reachable by envelopes.
@@ -212,6 +230,49 @@ impl Cluster {
         }
     }
 
+    /// What a shared store published — a stored message's notice, or a stream's marker:
+    /// handed to its namespace in its stream's order, where the broker put it among this
+    /// node's own messages.
+    fn arrived(&self, bytes: Bytes) {
+        let decoded = if Notice::is_notice(&bytes) {
+            Notice::decode(bytes).map(Stored::Notice)
+        } else {
+            Marker::decode(bytes).map(Stored::Marker)
+        };
+        let stored = match decoded {
+            Ok(stored) => stored,
+            Err(err) => {
+                self.stats.malformed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%err, "cluster: a stored message's notice could not be read; dropped");
+                return;
+            }
+        };
+        let stream = match &stored {
+            Stored::Notice(notice) => notice.stream.clone(),
+            Stored::Marker(marker) => marker.stream.clone(),
+        };
+        let Some((ns, room)) = stream.split_once('\u{1f}') else {
+            self.stats.malformed.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let ns = self.namespaces.read().get(ns).cloned();
+        let Some(ns) = ns.and_then(|ns| ns.upgrade()) else {
+            return;
+        };
+        let room: Arc<str> = Arc::from(room);
+        let hand = move || match stored {
+            Stored::Notice(notice) => ns.stored(&room, notice),
+            Stored::Marker(marker) => ns.marked(&room, marker),
+        };
+        let mut order = self.order.lock();
+        if order.is_idle() {
+            drop(order);
+            return hand();
+        }
+        order.push_arrived(Box::new(hand));
+        self.drain(order);
+    }
+
     /// An envelope of another node: delivered to this node's connections.
     fn deliver_remote(&self, envelope: Envelope) {
         let ns = self.namespaces.read().get(&envelope.namespace).cloned();
@@ -241,6 +302,10 @@ impl Cluster {
 
 impl Inbox for Cluster {
     fn receive(&self, bytes: Bytes) {
+        if Notice::is_notice(&bytes) || Marker::is_marker(&bytes) {
+            self.stats.received.fetch_add(1, Ordering::Relaxed);
+            return self.arrived(bytes);
+        }
         // This node's own: only its number matters (its delivery is waiting here).
         if let Some((origin, seq)) = Envelope::peek(&bytes) {
             if origin == self.node {
@@ -286,5 +351,10 @@ impl Inbox for Cluster {
             .local_only
             .fetch_add(lost as u64, Ordering::Relaxed);
         self.drain(order);
+        if up {
+            if let Some(publisher) = self.publisher.get().and_then(Weak::upgrade) {
+                publisher.resync();
+            }
+        }
     }
 }

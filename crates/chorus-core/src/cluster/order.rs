@@ -93,6 +93,18 @@ impl Order {
         self.entries.push_back(Entry::Local(deliver));
     }
 
+    /// A delivery of something the broker brought now (a stored message's notice): after
+    /// this node's messages that came back before it, before those still on their way —
+    /// where the broker put it among them.
+    pub(crate) fn push_arrived(&mut self, deliver: Box<dyn FnOnce() + Send>) {
+        let at = self
+            .entries
+            .iter()
+            .position(|e| matches!(e, Entry::Sent { ready: false, .. }))
+            .unwrap_or(self.entries.len());
+        self.entries.insert(at, Entry::Local(deliver));
+    }
+
     /// Message `seq` came back (or never will): it is ready, and so is every earlier one
     /// still waiting — the broker keeps this node's order, so those are lost. False if
     /// `seq` waits no longer (delivered when the link went down).
@@ -170,6 +182,10 @@ mod tests {
             }
             1
         }
+
+        fn stored(self: Arc<Self>, _room: &Arc<str>, _notice: crate::cluster::Notice) {}
+
+        fn marked(self: Arc<Self>, _room: &Arc<str>, _marker: crate::cluster::Marker) {}
     }
 
     fn delivery(log: &Arc<Log>, text: &'static str) -> Delivery {
@@ -214,6 +230,28 @@ mod tests {
         assert_eq!(*seen.lock().unwrap(), ["one", "local", "two"]);
         assert!(order.is_idle());
         assert!(!order.arrived(two), "already delivered");
+    }
+
+    #[test]
+    fn an_arrival_goes_after_what_came_back_and_before_what_did_not() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::new(Log(Arc::from("/"), seen.clone()));
+        let mut order = Order::default();
+        for text in ["a", "b"] {
+            let seq = order.next_seq();
+            order.push_sent(seq, delivery(&log, text));
+        }
+        let local = log.clone();
+        order.push_local(Box::new(move || delivery(&local, "local").run()));
+        // "a" came back, "b" not yet; then a stored message arrived.
+        assert!(order.arrived(1));
+        let arrived = log.clone();
+        order.push_arrived(Box::new(move || delivery(&arrived, "arrived").run()));
+        run(&mut order);
+        assert_eq!(*seen.lock().unwrap(), ["a", "arrived"]);
+        assert!(order.arrived(2));
+        run(&mut order);
+        assert_eq!(*seen.lock().unwrap(), ["a", "arrived", "b", "local"]);
     }
 
     #[test]

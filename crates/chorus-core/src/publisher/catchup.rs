@@ -11,10 +11,12 @@
 //! joiner is made a member under the gate, after its replay is queued: no delivery falls in
 //! between, so the replay has no gap and no duplicate, and what follows arrives live.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::arrivals::{self, ArrivalStats, Next, Tells, FILL_PAGE};
 use super::join::{At, JoinDone, Joined, Replay, RestoreDone, RestoreRoom, Restored};
 use super::offsets::OffsetKey;
 use super::rooms::Rooms;
@@ -28,6 +30,13 @@ pub(super) struct Shared {
     pub(super) store: Arc<dyn Store>,
     pub(super) streams: Arc<Mutex<Streams>>,
     pub(super) key: OffsetKey,
+    /// The store announces its appends to every node (a cluster's shared store): stored
+    /// messages are delivered when they arrive ([`super::arrivals`]).
+    pub(super) announces: bool,
+    pub(super) arrivals: Arc<ArrivalStats>,
+    /// On a cluster: work waiting for a stream's position to come through the broker (a
+    /// marker), by stream. Only touched under the gate.
+    pub(super) parked: Arc<Mutex<HashMap<Arc<str>, Vec<Work>>>>,
 }
 
 /// Work that needs the store.
@@ -36,6 +45,12 @@ pub(super) enum Work {
     Restore(Restore),
     /// Tell the live joins waiting on this stream where they started.
     Position(Arc<str>),
+    /// Read what a node of a cluster missed of a stream after a position, and deliver it.
+    Fill(Arc<str>, StreamPos),
+    /// Compare every stream delivered here with the store (the broker's link is back).
+    Resync,
+    /// Ask the store to publish a stream's position in order with its messages.
+    Mark(Arc<str>),
 }
 
 /// A join ordered with its room's stream.
@@ -71,6 +86,9 @@ impl Work {
             Work::Join(join) => join.run(shared, exact).map_err(Work::Join),
             Work::Restore(restore) => restore.run(shared, exact).map_err(Work::Restore),
             Work::Position(stream) => Ok(position(shared, &stream, exact)),
+            Work::Fill(stream, after) => Ok(fill(shared, &stream, after)),
+            Work::Resync => Ok(resync(shared)),
+            Work::Mark(stream) => Ok(mark(shared, &stream)),
         };
         match outcome {
             Ok(tell) => {
@@ -115,14 +133,15 @@ impl Join {
         };
         let mut streams = shared.streams.lock();
         let state = streams.entry(&stream);
-        let at = if exact {
-            page.pos.clone()
-        } else {
-            match state.settled(&page.pos) {
-                Some(at) => at,
-                None => return Err(self),
-            }
+        if shared.announces && state.delivered.is_none() {
+            // Where the stream stands here is not known: a read may be ahead of messages
+            // still on their way. It is asked of the broker, in order with them.
+            return Ok(park(shared, state, &stream, Work::Join(self)));
+        }
+        let Some(at) = state.settle(&page.pos, exact, shared.announces) else {
+            return Err(self);
         };
+        state.home_in(&self.rooms, &self.room);
         let Join {
             rooms,
             peer,
@@ -203,12 +222,11 @@ impl Restore {
         let mut settled = Vec::with_capacity(pages.len());
         for (_, stream, page) in &pages {
             let state = streams.entry(stream);
-            let at = if exact {
-                Some(page.pos.clone())
-            } else {
-                state.settled(&page.pos)
-            };
-            match at {
+            if shared.announces && state.delivered.is_none() {
+                let stream = stream.clone();
+                return Ok(park(shared, state, &stream, Work::Restore(self)));
+            }
+            match state.settle(&page.pos, exact, shared.announces) {
                 Some(at) => settled.push(at),
                 None => return Err(self),
             }
@@ -260,6 +278,7 @@ impl Restore {
             let _ = since;
             let stream: Arc<str> = Arc::from(stream_name(rooms.name(), room));
             let state = streams.entry(&stream);
+            state.home_in(&rooms, room);
             if exact || state.delivered.is_none() {
                 state.delivered = Some(at);
             }
@@ -269,11 +288,84 @@ impl Restore {
     }
 }
 
+impl Work {
+    /// Gives up: whoever waits hears `err`.
+    fn fail(self, err: HubError) {
+        match self {
+            Work::Join(join) => {
+                join.rooms.cancel(&join.peer, &join.room);
+                (join.done)(Err(err));
+            }
+            Work::Restore(restore) => (restore.done)(Err(err)),
+            Work::Position(_) | Work::Fill(..) | Work::Resync | Work::Mark(_) => {}
+        }
+    }
+}
+
+/// Parks `work` until `stream`'s position comes through the broker; the store is asked
+/// for it unless it already was.
+fn park(
+    shared: &Shared,
+    state: &mut super::streams::Stream,
+    stream: &Arc<str>,
+    work: Work,
+) -> Tell {
+    shared
+        .parked
+        .lock()
+        .entry(stream.clone())
+        .or_default()
+        .push(work);
+    if std::mem::replace(&mut state.asked, true) {
+        return Box::new(|| {});
+    }
+    let (shared, stream) = (shared.clone(), stream.clone());
+    Box::new(move || mark(&shared, &stream)())
+}
+
+/// Asks the store to publish `stream`'s position in order with its messages (a marker,
+/// which [`super::Publisher::marked`] hears). If it cannot, whoever waits for the position
+/// hears why.
+pub(super) fn mark(shared: &Shared, stream: &Arc<str>) -> Tell {
+    let Err(err) = shared.store.mark(stream) else {
+        return Box::new(|| {});
+    };
+    tracing::warn!(%err, "cluster: cannot ask the store where a stream stands");
+    let mut streams = shared.streams.lock();
+    let Some(state) = streams.get_mut(stream) else {
+        return Box::new(|| {});
+    };
+    state.asked = false;
+    let waiters: Vec<Waiter> = state.waiters.drain(..).collect();
+    let parked = shared.parked.lock().remove(stream).unwrap_or_default();
+    drop(streams);
+    Box::new(move || {
+        for waiter in waiters {
+            (waiter.at)(Err(err.clone().into()));
+        }
+        for work in parked {
+            work.fail(err.clone().into());
+        }
+    })
+}
+
 /// Tells the live joins waiting on `stream` where they started, from the store's position:
 /// those that joined with nothing of the stream in flight and no batch begun since (all of
 /// them, on the writer). The others hear it from the next delivery; if none can come (the
 /// batches in flight when they joined failed), they are asked again.
 fn position(shared: &Shared, stream: &Arc<str>, exact: bool) -> Tell {
+    if shared.announces {
+        // A read may be ahead of messages on their way: the broker tells, in order.
+        let mut streams = shared.streams.lock();
+        let Some(state) = streams.get_mut(stream) else {
+            return Box::new(|| {});
+        };
+        if state.delivered.is_some() || std::mem::replace(&mut state.asked, true) {
+            return Box::new(|| {});
+        }
+        drop(streams);
+        return mark(shared, stream);
+    }
     let read = shared.store.position(stream);
     let mut streams = shared.streams.lock();
     let Some(state) = streams.get_mut(stream) else {
@@ -322,6 +414,82 @@ fn position(shared: &Shared, stream: &Arc<str>, exact: bool) -> Tell {
             // Nothing in flight any more: a fresh read is exact for them (unless a batch
             // begins meanwhile, whose delivery then tells them).
             position(&shared, &stream, false)();
+        }
+    })
+}
+
+/// Reads what this node missed of `stream` after `after`, page by page, and delivers it
+/// with the notices that waited behind the gap (see [`super::arrivals`]).
+fn fill(shared: &Shared, stream: &Arc<str>, mut after: StreamPos) -> Tell {
+    let mut tells: Tells = Vec::new();
+    loop {
+        let read = shared
+            .store
+            .read_after(stream, Some(&after.epoch), after.offset, FILL_PAGE);
+        let read = read
+            .map_err(|err| tracing::warn!(%err, "cluster: reading missed messages failed"))
+            .ok();
+        let mut streams = shared.streams.lock();
+        let state = streams.entry(stream);
+        let next = arrivals::filled(
+            &shared.key,
+            &shared.arrivals,
+            state,
+            stream,
+            read,
+            &mut tells,
+        );
+        drop(streams);
+        match next {
+            Next::Fill(next) => after = next,
+            Next::Done => break,
+        }
+    }
+    Box::new(move || {
+        for tell in tells {
+            tell();
+        }
+    })
+}
+
+/// Compares every stream delivered here with the store's position, and reads what was
+/// appended meanwhile: the broker's link was down, its notices never came.
+fn resync(shared: &Shared) -> Tell {
+    let (known, asked) = {
+        let streams = shared.streams.lock();
+        (streams.delivering(), streams.asked())
+    };
+    let mut tells: Vec<Tell> = Vec::new();
+    // A marker published while the link was down never came: ask again.
+    for stream in asked {
+        tells.push(mark(shared, &stream));
+    }
+    for (stream, delivered) in known {
+        let pos = match shared.store.position(&stream) {
+            Ok(pos) => pos,
+            Err(err) => {
+                tracing::warn!(%err, "cluster: cannot compare a stream with the store");
+                continue;
+            }
+        };
+        let mut streams = shared.streams.lock();
+        let state = streams.entry(&stream);
+        if state.waiting.filling || state.delivered.as_ref() != Some(&delivered) {
+            // Something arrived meanwhile: it takes care of its own gap.
+            continue;
+        }
+        if pos.epoch != delivered.epoch {
+            // The store lost the stream: its next message starts it anew.
+            state.delivered = None;
+        } else if pos.offset > delivered.offset {
+            state.waiting.filling = true;
+            drop(streams);
+            tells.push(fill(shared, &stream, delivered));
+        }
+    }
+    Box::new(move || {
+        for tell in tells {
+            tell();
         }
     })
 }

@@ -26,7 +26,9 @@
 //! * `join` — what a join asks for ([`Replay`]) and is told ([`Joined`]).
 //! * `stream` — stream names, and the clock.
 //! * `offsets` — the signed recovery offsets of stored messages.
+//! * `arrivals` — on a cluster, stored messages as the shared store announces them.
 
+mod arrivals;
 mod catchup;
 mod join;
 mod offsets;
@@ -41,17 +43,20 @@ use std::sync::{mpsc, Arc};
 
 use parking_lot::Mutex;
 
+use self::arrivals::Next;
 use self::catchup::{Join, Restore, Shared, Work};
 use self::offsets::OffsetKey;
 use self::reader::Job;
 use self::streams::{Streams, Waiter};
 use self::writer::{Op, Writer};
+use crate::cluster::{Marker, Notice};
 use crate::receipt::Done;
 use crate::{
     ConnId, Event, HistoryRules, HubError, Peer, PeerInfo, Retention, SessionWrite, Store,
     StoreError,
 };
 
+pub use self::arrivals::ArrivalStats;
 pub use self::join::{At, JoinDone, Joined, Replay, RestoreDone, RestoreRoom, Restored};
 pub use self::rooms::Rooms;
 pub use self::stream::{now_ms, stream_name};
@@ -89,9 +94,12 @@ impl Publisher {
         let (writer_tx, writer_rx) = mpsc::channel();
         let (reader_tx, reader_rx) = mpsc::channel();
         let shared = Shared {
+            announces: store.announces(),
             store,
             streams: Arc::new(Mutex::new(Streams::default())),
             key: OffsetKey::default(),
+            arrivals: Arc::default(),
+            parked: Arc::default(),
         };
         // The two threads hand each other work through these, and know nothing else of
         // each other.
@@ -144,6 +152,70 @@ impl Publisher {
     /// The sequence number a recovery offset stands for, if it is one this server signed.
     pub fn verify_recovery_offset(&self, offset: &str) -> Option<u64> {
         self.shared.key.verify(offset)
+    }
+
+    /// On a cluster: what arrived from the shared store (messages filled, lost, heard
+    /// twice).
+    pub fn arrivals(&self) -> &ArrivalStats {
+        &self.shared.arrivals
+    }
+
+    /// On a cluster whose store announces its appends: a stored message of `room` of
+    /// `rooms` arrived through the broker. Delivered in its stream's order, once; a gap
+    /// before it is read from the store first (see `arrivals`).
+    pub(crate) fn arrived(&self, rooms: &Arc<dyn Rooms>, room: &Arc<str>, notice: Notice) {
+        let stream = notice.stream.clone();
+        let mut tells = Vec::new();
+        let mut streams = self.shared.streams.lock();
+        let state = streams.entry(&stream);
+        state.home_in(rooms, room);
+        let next = arrivals::arrive(
+            &self.shared.key,
+            &self.shared.arrivals,
+            state,
+            notice,
+            &mut tells,
+        );
+        drop(streams);
+        for tell in tells {
+            tell();
+        }
+        if let Next::Fill(after) = next {
+            self.read(Work::Fill(stream, after));
+        }
+    }
+
+    /// On a cluster: a stream's position came through the broker, after every message of
+    /// it up to there. If nothing of the stream was delivered here, that is where it
+    /// stands; the live joins and the work waiting for it go on.
+    pub(crate) fn marked(&self, rooms: &Arc<dyn Rooms>, room: &Arc<str>, marker: Marker) {
+        let mut streams = self.shared.streams.lock();
+        let state = streams.entry(&marker.stream);
+        state.home_in(rooms, room);
+        state.asked = false;
+        let at = state.delivered.get_or_insert(marker.pos).clone();
+        let waiters: Vec<_> = state.waiters.drain(..).collect();
+        let parked = self
+            .shared
+            .parked
+            .lock()
+            .remove(&marker.stream)
+            .unwrap_or_default();
+        drop(streams);
+        for waiter in waiters {
+            (waiter.at)(Ok(at.clone()));
+        }
+        for work in parked {
+            self.read(work);
+        }
+    }
+
+    /// On a cluster: the broker's link is back — what was announced while this node could
+    /// not hear it is read from the store and delivered.
+    pub(crate) fn resync(&self) {
+        if self.shared.announces {
+            self.read(Work::Resync);
+        }
     }
 
     /// The store behind it.
@@ -225,6 +297,7 @@ impl Publisher {
         // Under the gate: no delivery of the room falls between the join and its position.
         let members = rooms.join(peer, room, true)?;
         let state = streams.entry(&stream);
+        state.home_in(rooms, room);
         if let Some(pos) = state.delivered.clone() {
             drop(streams);
             at(Ok(pos));
@@ -236,8 +309,12 @@ impl Publisher {
             marks: state.marks,
             at,
         });
+        // On a cluster, the broker tells where the stream stands, in order with it.
+        let ask = self.shared.announces && !std::mem::replace(&mut state.asked, true);
         drop(streams);
-        if first {
+        if ask {
+            self.read(Work::Mark(stream));
+        } else if first && !self.shared.announces {
             self.read(Work::Position(stream));
         }
         Ok(members)

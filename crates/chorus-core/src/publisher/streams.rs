@@ -13,7 +13,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use std::collections::BTreeMap;
+use std::sync::Weak;
+
 use super::join::At;
+use super::rooms::Rooms;
+use crate::cluster::Notice;
 use crate::StreamPos;
 
 /// Most streams whose positions are kept while idle; beyond it, the idle ones are
@@ -38,6 +43,31 @@ pub(super) struct Stream {
     pub(super) marks: u32,
     /// Live joins waiting to hear the position they joined at.
     pub(super) waiters: Vec<Waiter>,
+    /// On a cluster: where its announced messages are delivered on this node.
+    pub(super) home: Option<Home>,
+    /// On a cluster: announced messages waiting for the ones missed before them.
+    pub(super) waiting: Waiting,
+    /// On a cluster: the store was asked to publish the stream's position (a [marker]),
+    /// and it has not come back yet.
+    ///
+    /// [marker]: crate::cluster::Marker
+    pub(super) asked: bool,
+}
+
+/// Where a stream's messages are delivered on this node: its namespace and room.
+#[derive(Clone)]
+pub(super) struct Home {
+    pub(super) rooms: Weak<dyn Rooms>,
+    pub(super) room: Arc<str>,
+}
+
+/// What a stream keeps while notices wait for a fill.
+#[derive(Default)]
+pub(super) struct Waiting {
+    /// A fill is being read.
+    pub(super) filling: bool,
+    /// Notices past the gap, by offset.
+    pub(super) early: BTreeMap<u64, Notice>,
 }
 
 /// A live join waiting for its position: the first delivery after it tells it (one less
@@ -53,10 +83,29 @@ impl Streams {
     /// The state of `stream`, made on first use.
     pub(super) fn entry(&mut self, stream: &Arc<str>) -> &mut Stream {
         if !self.map.contains_key(stream) && self.map.len() >= KEPT {
-            self.map
-                .retain(|_, s| s.inflight > 0 || !s.waiters.is_empty());
+            self.map.retain(|_, s| {
+                s.inflight > 0 || !s.waiters.is_empty() || s.waiting.filling || s.asked
+            });
         }
         self.map.entry(stream.clone()).or_default()
+    }
+
+    /// The streams whose position was asked of the store and has not come back.
+    pub(super) fn asked(&self) -> Vec<Arc<str>> {
+        self.map
+            .iter()
+            .filter(|(_, s)| s.asked)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// The streams delivered here that have a home: their names and last positions.
+    pub(super) fn delivering(&self) -> Vec<(Arc<str>, StreamPos)> {
+        self.map
+            .iter()
+            .filter(|(_, s)| s.home.is_some() && !s.waiting.filling)
+            .filter_map(|(name, s)| Some((name.clone(), s.delivered.clone()?)))
+            .collect()
     }
 
     /// The state of `stream`, if it has one.
@@ -72,6 +121,34 @@ impl Streams {
 }
 
 impl Stream {
+    /// Remembers where the stream's messages go on this node (`room` of `rooms`).
+    pub(super) fn home_in(&mut self, rooms: &Arc<dyn Rooms>, room: &str) {
+        if self.home.is_none() {
+            self.home = Some(Home {
+                rooms: Arc::downgrade(rooms),
+                room: Arc::from(room),
+            });
+        }
+    }
+
+    /// The position a join finishing now starts after, from a store read `read`: see
+    /// [`Stream::settled`]; `exact` when nothing can be in flight (the writer, between
+    /// batches). On a cluster (`announced`), messages other nodes appended may be on their
+    /// way even then: the last delivered position stays the start, unless the store lost
+    /// the stream's history.
+    pub(super) fn settle(
+        &self,
+        read: &StreamPos,
+        exact: bool,
+        announced: bool,
+    ) -> Option<StreamPos> {
+        match (exact, announced) {
+            (false, _) => self.settled(read),
+            (true, false) => Some(read.clone()),
+            (true, true) => Some(self.settled(read).unwrap_or_else(|| read.clone())),
+        }
+    }
+
     /// The position a join made now starts after, given the position `read` a store read
     /// gave for the stream (taken after the join was asked for): the last delivered one if
     /// it is known and `read` is not behind it; `read` itself if nothing was delivered

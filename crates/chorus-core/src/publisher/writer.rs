@@ -236,7 +236,15 @@ impl Writer {
             for (p, result) in pending.drain(..).zip(results) {
                 let state = streams.entry(&p.stream);
                 state.inflight -= 1;
+                let announced = self.shared.announces;
                 let result = result.map(|(pos, seq)| {
+                    if announced {
+                        // Delivered here as on every node, when its notice arrives.
+                        return Receipt {
+                            delivered: 0,
+                            pos: Some(pos),
+                        };
+                    }
                     // Live joins waiting on the stream started right before this message.
                     let before = StreamPos {
                         epoch: pos.epoch.clone(),

@@ -142,7 +142,7 @@ impl Namespace {
                 from,
                 volatile,
             };
-            return self.through_cluster(cluster, msg, done);
+            return self.through_cluster(cluster, msg, held, done);
         }
         let item = match body {
             Body::Frame(msg) => Outbound::Message(msg),

@@ -6,17 +6,20 @@ use std::sync::Arc;
 use super::message::Outgoing;
 use crate::cluster::{Delivery, Local, Parts, PayloadRef};
 use crate::{
-    Audience, Body, Broadcast, Cluster, Done, HubError, Namespace, Outbound, Receipt, Routed,
+    Audience, Body, Broadcast, Cluster, Done, HubError, Namespace, Outbound, Peer, Receipt, Routed,
     Target,
 };
 
 impl Namespace {
     /// Sends `msg` through `cluster`'s broker; this node's part of it, and `done`, once it
     /// comes back. A message to one of this node's connections does not leave the node.
+    /// A message from a sender whose stored messages are still being appended (`held`)
+    /// leaves after them, so the broker carries the sender's messages in its order.
     pub(super) fn through_cluster<F>(
         self: &Arc<Self>,
-        cluster: &Cluster,
+        cluster: &Arc<Cluster>,
         msg: Outgoing<'_>,
+        held: Option<&Arc<Peer>>,
         done: Option<F>,
     ) -> Result<Routed, (HubError, Option<F>)>
     where
@@ -75,12 +78,24 @@ impl Namespace {
             volatile,
             done: done.map(|done| Box::new(done) as Done),
         };
-        let Some(envelope) = envelope else {
-            cluster.local(Box::new(move || delivery.run()));
-            return Ok(Routed::Later { expected: 0 });
+        let expected = match &envelope {
+            Some(_) => room.map_or(0, |room| self.room_len(room)),
+            None => 0,
         };
-        let expected = room.map_or(0, |room| self.room_len(room));
-        cluster.publish(envelope, delivery);
+        let send = {
+            let cluster = cluster.clone();
+            move || match envelope {
+                Some(envelope) => cluster.publish(envelope, delivery),
+                None => cluster.local(Box::new(move || delivery.run())),
+            }
+        };
+        match (self.publisher(), held) {
+            (Some(publisher), Some(from)) => publisher.in_order(from.clone(), move || {
+                send();
+                0
+            }),
+            _ => send(),
+        }
         Ok(Routed::Later { expected })
     }
 }

@@ -153,7 +153,10 @@ impl Server {
         let metrics = Arc::<Metrics>::default();
         let auth = Auth::from_config(&config, metrics.clone())?;
         if let Some(publisher) = &publisher {
-            if !(config.socketio && config.socketio_recovery_secs > 0) {
+            // A store a cluster shares holds the open sessions of other nodes' clients too:
+            // one node starting must not expire them.
+            let shared = publisher.store().announces();
+            if !(shared || config.socketio && config.socketio_recovery_secs > 0) {
                 // Socket.IO sessions a previous run left open can never recover now: let
                 // the store's retention pass remove them. (With recovery on, `Recovery`
                 // gives them their time instead.)
@@ -175,7 +178,7 @@ impl Server {
                 config.validate()?;
                 let cluster = chorus_core::Cluster::new(chorus_broker::connect(url)?);
                 tracing::info!(node = %cluster.node(), broker = %url, "a node of a cluster");
-                Hub::clustered(hub_config, cluster)
+                Hub::clustered(hub_config, cluster, publisher.clone())
             }
             None => Hub::new(hub_config, publisher.clone()),
         });

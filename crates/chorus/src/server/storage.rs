@@ -4,7 +4,7 @@
 //! by the retention defaults and loses it on restart; `none` keeps nothing, so rooms have
 //! no offsets and joins no recovery. A store that cannot be opened is an error at start-up,
 //! never a silent fall back to memory: acknowledged messages must be where the operator
-//! expects them.
+//! expects them. `redis` keeps history in the cluster's broker, shared by every node.
 
 use std::sync::Arc;
 
@@ -26,6 +26,10 @@ pub(crate) fn publisher(config: &Config) -> Result<Option<Arc<Publisher>>, Store
             max_streams: MEMORY_STREAMS,
             ..MemoryLimits::default()
         })),
+        StoreKind::Redis => {
+            let url = config.broker.as_deref().unwrap_or_default();
+            Arc::new(chorus_broker::RedisStore::open(url).map_err(StoreError::backend)?)
+        }
         StoreKind::Sqlite => {
             let durability = match config.durability {
                 Durability::Batched => chorus_store::Durability::Batched,

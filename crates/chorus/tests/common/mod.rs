@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub mod native;
+pub mod recovering;
 pub mod redis;
 pub mod socketio;
 
@@ -473,11 +474,18 @@ pub async fn serve_sqlite(
     dir: &std::path::Path,
     extra: &[&str],
 ) -> (std::process::Child, SocketAddr) {
+    let dir = dir.to_str().expect("a UTF-8 path");
+    let mut args = vec!["--store", "sqlite", "--data-dir", dir];
+    args.extend_from_slice(extra);
+    serve_binary(&args).await
+}
+
+/// `chorus serve` on a free loopback port with these extra arguments; returns once it
+/// accepts connections.
+pub async fn serve_binary(extra: &[&str]) -> (std::process::Child, SocketAddr) {
     let port = free_port();
     let child = std::process::Command::new(BIN)
         .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--store", "sqlite", "--data-dir"])
-        .arg(dir)
         .args(extra)
         .env("CHORUS_LOG", "warn")
         .stdout(std::process::Stdio::null())

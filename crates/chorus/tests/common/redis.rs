@@ -20,6 +20,11 @@ impl Redis {
 
     /// Starts one on `port` (a restart of a stopped one, say).
     pub fn start_on(port: u16) -> Redis {
+        Self::start_in(port, &super::temp_dir("redis"))
+    }
+
+    /// Starts one on `port` with its data in `dir` (a restart from a snapshot, say).
+    pub fn start_in(port: u16, dir: &std::path::Path) -> Redis {
         let binary = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
             .into_iter()
             .find(|path| std::path::Path::new(path).exists())
@@ -27,7 +32,7 @@ impl Redis {
                 "redis-server is not installed: scripts/test.sh installs it \
                  (apt-get install redis-server)",
             );
-        let dir = super::temp_dir("redis");
+        let dir = dir.to_owned();
         let child = Command::new(binary)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
@@ -90,6 +95,15 @@ impl Redis {
             .and_then(|rest| rest.split(',').next())
             .and_then(|n| n.parse().ok())
             .unwrap_or(0)
+    }
+
+    /// Stops it with SIGKILL, keeping its data directory (returned) for a restart.
+    pub fn kill_keeping_data(mut self) -> std::path::PathBuf {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = std::mem::take(&mut self.dir);
+        std::mem::forget(self);
+        dir
     }
 
     /// Stops it with SIGKILL and waits for it to be gone.

@@ -145,7 +145,15 @@ impl Recovery {
         max_replay: usize,
     ) -> Arc<Self> {
         let expires = expiry_ms(max_disconnection);
-        match publisher.store().expire_open_sessions(expires) {
+        // A store a cluster shares holds the open sessions of other nodes' clients too:
+        // this node starting must not expire them.
+        let shared = publisher.store().announces();
+        let expired = if shared {
+            Ok(0)
+        } else {
+            publisher.store().expire_open_sessions(expires)
+        };
+        match expired {
             Ok(0) => {}
             Ok(n) => tracing::info!(
                 sessions = n,

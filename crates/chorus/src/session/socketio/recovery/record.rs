@@ -1,10 +1,9 @@
 //! The store's side of recovery: a session as a record ([`Record`]), the key offsets are
 //! signed with, and the rules for pids and expiries.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use chorus_core::{Publisher, SessionWrite};
+use chorus_core::Publisher;
 use serde::{Deserialize, Serialize};
 
 /// A session as the store keeps it.
@@ -40,23 +39,16 @@ const OFFSET_KEY_ID: &str = "chorus:offset-key";
 /// when no session it could serve is left anyway.
 pub(super) fn offset_key(publisher: &Publisher) -> [u8; 16] {
     let now = chorus_core::publisher::now_ms();
-    let key: [u8; 16] = match publisher.store().read_session(OFFSET_KEY_ID, now) {
-        Ok(Some(key)) => <[u8; 16]>::try_from(&key[..]).unwrap_or_else(|_| rand::random()),
-        Ok(None) => rand::random(),
+    let fresh: [u8; 16] = rand::random();
+    let record = bytes::Bytes::copy_from_slice(&fresh);
+    // Claimed: servers sharing a store (a cluster) agree on one key.
+    match publisher.store().claim_session(OFFSET_KEY_ID, record, now) {
+        Ok(key) => <[u8; 16]>::try_from(&key[..]).unwrap_or(fresh),
         Err(err) => {
             tracing::warn!(%err, "cannot read the recovery offset key; sessions of the previous run will not recover");
-            rand::random()
+            fresh
         }
-    };
-    publisher.write_session(
-        SessionWrite::Put {
-            id: Arc::from(OFFSET_KEY_ID),
-            record: bytes::Bytes::copy_from_slice(&key),
-            expires_ms: None,
-        },
-        None,
-    );
-    key
+    }
 }
 
 /// A pid we could have made: 32 lowercase hex digits.

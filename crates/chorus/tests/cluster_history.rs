@@ -1,0 +1,307 @@
+//! History across the nodes of a cluster, kept in the Redis server they share (`store =
+//! "redis"`), started here on a free port: a room's stored messages get their offsets in
+//! one place and reach every node in that order, each once; a node that could not hear the
+//! broker for a while reads what it missed from the store; and a client whose node died —
+//! `kill -9` of a real `chorus serve` — recovers on another node, over the native protocol
+//! and over Socket.IO's connection-state recovery.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use chorus::{Config, Server};
+use common::recovering::{said, Client};
+use common::redis::Redis;
+use common::*;
+use serde_json::{json, Value};
+
+fn node_config(redis: &Redis) -> Config {
+    Config {
+        broker: Some(redis.url()),
+        store: chorus::config::StoreKind::Redis,
+        presence_notices: false,
+        ..config()
+    }
+}
+
+/// A node on `redis` keeping history there; returns once its link to the broker is up.
+async fn node(redis: &Redis) -> (Server, SocketAddr) {
+    let server = Server::try_new(node_config(redis)).unwrap();
+    let addr = start(server.clone()).await;
+    until("the broker link is up", || link_up(&server)).await;
+    (server, addr)
+}
+
+fn link_up(server: &Server) -> bool {
+    server.hub().cluster().is_some_and(|c| c.is_up())
+}
+
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A native client of `addr` in `room`; its position there.
+async fn member(addr: SocketAddr, room: &str) -> (Ws, Value) {
+    let (mut ws, _) = native::connect(addr, "").await;
+    let joined = native::join(&mut ws, 1, room).await;
+    assert_eq!(joined["ok"], true, "{joined}");
+    (ws, joined["position"].clone())
+}
+
+/// The next stored event: its data and offset, with its epoch.
+async fn stored(ws: &mut Ws) -> (Value, u64, String) {
+    loop {
+        let msg = recv_json(ws).await;
+        if msg["type"] == "event" {
+            let offset = msg["offset"].as_u64().unwrap_or_else(|| panic!("{msg}"));
+            let epoch = msg["epoch"].as_str().unwrap().to_owned();
+            return (msg["data"].clone(), offset, epoch);
+        }
+    }
+}
+
+/// Emits `data` to `room` as request `rid`, without waiting for the reply.
+async fn emit(ws: &mut Ws, rid: u64, room: &str, data: Value) {
+    let emit = json!({"type": "emit", "rid": rid, "event": "said", "data": data,
+                      "to": {"room": room}});
+    send_json(ws, emit).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_messages_have_one_numbering_and_one_order_on_every_node() {
+    let redis = Redis::start();
+    let (_a, addr_a) = node(&redis).await;
+    let (_b, addr_b) = node(&redis).await;
+    let (mut listen_a, pos_a) = member(addr_a, "lobby").await;
+    let (mut listen_b, pos_b) = member(addr_b, "lobby").await;
+    assert_eq!(pos_a, pos_b, "one stream, one position: {pos_a} {pos_b}");
+    let (talk_a, _) = member(addr_a, "lobby").await;
+    let (talk_b, _) = member(addr_b, "lobby").await;
+
+    // Both talkers at once, without waiting for replies.
+    const EACH: u64 = 100;
+    let send = |mut ws: Ws, who: &'static str| async move {
+        for i in 0..EACH {
+            emit(&mut ws, 10 + i, "lobby", json!(format!("{who}{i}"))).await;
+        }
+        for i in 0..EACH {
+            let reply = native::reply(&mut ws, 10 + i).await;
+            assert_eq!(reply["ok"], true, "{reply}");
+            assert!(
+                reply["result"]["offset"].is_u64(),
+                "acknowledged = stored: {reply}"
+            );
+        }
+        ws
+    };
+    let (talk_a, talk_b) = tokio::join!(send(talk_a, "a"), send(talk_b, "b"));
+    let mut seen_a = Vec::new();
+    let mut seen_b = Vec::new();
+    for _ in 0..2 * EACH {
+        seen_a.push(stored(&mut listen_a).await);
+        seen_b.push(stored(&mut listen_b).await);
+    }
+    assert_eq!(seen_a, seen_b, "one order, one numbering on both nodes");
+    let offsets: Vec<u64> = seen_a.iter().map(|(_, offset, _)| *offset).collect();
+    let expected: Vec<u64> = (1..=2 * EACH).collect();
+    assert_eq!(offsets, expected, "offsets without gap or repeat");
+    for who in ["a", "b"] {
+        let mine: Vec<Value> = seen_a
+            .iter()
+            .map(|(data, _, _)| data.clone())
+            .filter(|v| v.as_str().unwrap().starts_with(who))
+            .collect();
+        let sent: Vec<Value> = (0..EACH).map(|i| json!(format!("{who}{i}"))).collect();
+        assert_eq!(mine, sent, "each talker's order");
+    }
+    drop((talk_a, talk_b));
+}
+
+/// Emits `n` to `lobby` as request `rid`; returns once it is acknowledged.
+async fn say(ws: &mut Ws, rid: u64, n: u64) {
+    emit(ws, rid, "lobby", json!(n)).await;
+    let reply = native::reply(ws, rid).await;
+    assert_eq!(reply["ok"], true, "{reply}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_could_not_hear_the_broker_reads_what_it_missed_from_the_store() {
+    let redis = Redis::start();
+    let (a, addr_a) = node(&redis).await;
+    let (b, addr_b) = node(&redis).await;
+    let (mut listen_a, _) = member(addr_a, "lobby").await;
+    let (mut listen_b, _) = member(addr_b, "lobby").await;
+    let (mut talk, _) = member(addr_a, "lobby").await;
+    for n in 1..=3 {
+        say(&mut talk, 10 + n, n).await;
+    }
+
+    // Both nodes lose their subscriptions, and may not subscribe again for now; messages
+    // are still stored (and announced to nobody).
+    assert_eq!(
+        redis.command(&["ACL", "SETUSER", "default", "-subscribe"]),
+        "+OK"
+    );
+    redis.command(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+    until("both links are down", || !link_up(&a) && !link_up(&b)).await;
+    for n in 4..=6 {
+        say(&mut talk, 10 + n, n).await;
+    }
+    assert_eq!(
+        redis.command(&["ACL", "SETUSER", "default", "+subscribe"]),
+        "+OK"
+    );
+    until("both links are up", || link_up(&a) && link_up(&b)).await;
+    for n in 7..=9 {
+        say(&mut talk, 10 + n, n).await;
+    }
+
+    for listener in [&mut listen_a, &mut listen_b] {
+        let mut got = Vec::new();
+        for _ in 1..=9 {
+            let (data, offset, _) = stored(listener).await;
+            got.push((data.as_u64().unwrap(), offset));
+        }
+        let expected: Vec<(u64, u64)> = (1..=9).map(|n| (n, n)).collect();
+        assert_eq!(got, expected, "every message once, in order, none missing");
+    }
+    for server in [&a, &b] {
+        let arrivals = server.hub().publisher().unwrap().arrivals();
+        let filled = arrivals.filled.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(filled, 3, "the three unheard messages came from the store");
+        assert_eq!(arrivals.lost.load(std::sync::atomic::Ordering::Relaxed), 0);
+    }
+}
+
+/// A `chorus serve` process, killed (SIGKILL) when dropped if it still runs.
+struct Node(std::process::Child);
+
+impl Node {
+    /// Kills it now, as `kill -9` would, and waits for it to be gone.
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `chorus serve` as a node on `redis` keeping history there, with Socket.IO recovery on.
+async fn serve_node(redis: &Redis) -> (Node, SocketAddr) {
+    let url = redis.url();
+    let (child, addr) =
+        serve_binary(&["--broker", &url, "--store", "redis", "--chat-page", "false"]).await;
+    (Node(child), addr)
+}
+
+/// Waits until the node at `addr` hears its broker: its link comes up just after it
+/// listens, and a stored message is delivered only once the broker brings it back.
+async fn settle(addr: SocketAddr) {
+    let (mut probe, _) = member(addr, "probe").await;
+    emit(&mut probe, 2, "probe", json!("ping")).await;
+    // Its own message, back through the broker (the reply may come before or after).
+    let _ = stored(&mut probe).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_native_client_whose_node_was_killed_recovers_on_another_node() {
+    let redis = Redis::start();
+    let (mut node_a, addr_a) = serve_node(&redis).await;
+    let (_node_b, addr_b) = serve_node(&redis).await;
+    settle(addr_a).await;
+    settle(addr_b).await;
+
+    let (mut alice, _) = member(addr_a, "news").await;
+    let (mut bob, _) = member(addr_b, "news").await;
+    for n in 1..=2 {
+        emit(&mut bob, 10 + n, "news", json!(n)).await;
+        assert_eq!(native::reply(&mut bob, 10 + n).await["ok"], true);
+    }
+    let mut last = (0, String::new());
+    for _ in 1..=2 {
+        let (_, offset, epoch) = stored(&mut alice).await;
+        last = (offset, epoch);
+    }
+    assert_eq!(last.0, 2);
+
+    // Alice's node dies without a word; messages go on meanwhile, acknowledged.
+    node_a.kill();
+    for n in 3..=5 {
+        emit(&mut bob, 10 + n, "news", json!(n)).await;
+        assert_eq!(native::reply(&mut bob, 10 + n).await["ok"], true);
+    }
+
+    // Alice comes back through the other node with what she saw last.
+    let (mut alice, _) = native::connect(addr_b, "").await;
+    send_json(
+        &mut alice,
+        json!({"type": "join", "rid": 1, "room": "news",
+               "since": {"epoch": last.1, "offset": last.0}}),
+    )
+    .await;
+    let mut replayed = Vec::new();
+    let joined = loop {
+        let msg = recv_json(&mut alice).await;
+        if msg["type"] == "event" {
+            replayed.push((
+                msg["data"].as_u64().unwrap(),
+                msg["offset"].as_u64().unwrap(),
+            ));
+        } else if msg["type"] == "reply" && msg["rid"] == 1 {
+            break msg;
+        }
+    };
+    assert_eq!(joined["result"]["recovered"], true, "{joined}");
+    assert_eq!(
+        replayed,
+        [(3, 3), (4, 4), (5, 5)],
+        "exactly what she missed"
+    );
+    // And live again.
+    emit(&mut bob, 20, "news", json!(6)).await;
+    let (data, offset, _) = stored(&mut alice).await;
+    assert_eq!((data, offset), (json!(6), 6));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socketio_client_whose_node_was_killed_recovers_its_session_on_another_node() {
+    let redis = Redis::start();
+    let (mut node_a, addr_a) = serve_node(&redis).await;
+    let (_node_b, addr_b) = serve_node(&redis).await;
+    settle(addr_a).await;
+    settle(addr_b).await;
+
+    let mut alice = Client::connect(addr_a, None).await;
+    let mut bob = Client::connect(addr_b, None).await;
+    alice.join("lobby").await;
+    bob.join("lobby").await;
+    bob.say("lobby", "seen").await;
+    assert_eq!(said(&mut alice, 1).await, ["seen"]);
+    let gone = alice.left();
+
+    // Alice's node dies; bob's messages are acknowledged (stored) meanwhile.
+    node_a.kill();
+    drop(alice);
+    for text in ["while", "you", "were", "out"] {
+        bob.say("lobby", text).await;
+    }
+
+    // socket.io-client reconnects — here, to the other node — with its pid and offset.
+    let mut auth = json!({ "pid": gone.pid });
+    auth["offset"] = json!(gone.offset.clone().expect("an offset"));
+    let mut alice = Client::connect(addr_b, Some(auth)).await;
+    assert_eq!(alice.sid, gone.sid, "the same socket id on another node");
+    assert_eq!(said(&mut alice, 4).await, ["while", "you", "were", "out"]);
+    // Back in the room, live, wherever the message comes from.
+    bob.say("lobby", "welcome back").await;
+    assert_eq!(said(&mut alice, 1).await, ["welcome back"]);
+}
