@@ -1,14 +1,28 @@
-//! The cluster envelope (`chorus_core::cluster::envelope`): what one node reads of what
-//! another published through the broker. Besides "never panics", whatever it accepts reads
-//! back the same once written again: encoding what was decoded is a fixed point.
+//! What one node reads of what the broker brings (`chorus_core::cluster`): an envelope
+//! another node published, or what the shared store announced — a stored message's notice,
+//! a stream's marker. Besides "never panics", whatever it accepts reads back the same once
+//! written again.
 #![no_main]
 
 use bytes::Bytes;
-use chorus_core::cluster::Envelope;
+use chorus_core::cluster::{Envelope, Marker, Notice};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(envelope) = Envelope::decode(Bytes::copy_from_slice(data)) else {
+    let bytes = Bytes::copy_from_slice(data);
+    if Notice::is_notice(data) {
+        if let Ok(notice) = Notice::decode(bytes) {
+            assert_eq!(Notice::decode(notice.encode()).as_ref(), Ok(&notice));
+        }
+        return;
+    }
+    if Marker::is_marker(data) {
+        if let Ok(marker) = Marker::decode(bytes) {
+            assert_eq!(Marker::decode(marker.encode()).as_ref(), Ok(&marker));
+        }
+        return;
+    }
+    let Ok(envelope) = Envelope::decode(bytes) else {
         return;
     };
     let once = envelope.encode();

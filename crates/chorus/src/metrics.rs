@@ -204,6 +204,20 @@ impl Metrics {
                 let _ = writeln!(out, "# TYPE {name} counter");
                 let _ = writeln!(out, "{name} {}", counter.load(Ordering::Relaxed));
             }
+            if let Some(publisher) = hub.publisher().filter(|p| p.store().announces()) {
+                let arrivals = publisher.arrivals();
+                for (name, counter) in [
+                    ("chorus_cluster_history_filled_total", &arrivals.filled),
+                    ("chorus_cluster_history_lost_total", &arrivals.lost),
+                    (
+                        "chorus_cluster_history_duplicates_total",
+                        &arrivals.duplicates,
+                    ),
+                ] {
+                    let _ = writeln!(out, "# TYPE {name} counter");
+                    let _ = writeln!(out, "{name} {}", counter.load(Ordering::Relaxed));
+                }
+            }
         }
         out
     }

@@ -176,6 +176,16 @@ async fn a_node_that_could_not_hear_the_broker_reads_what_it_missed_from_the_sto
         assert_eq!(filled, 3, "the three unheard messages came from the store");
         assert_eq!(arrivals.lost.load(std::sync::atomic::Ordering::Relaxed), 0);
     }
+    let metrics = http_raw(
+        addr_b,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        metrics.contains("chorus_cluster_history_filled_total 3")
+            && metrics.contains("chorus_cluster_history_lost_total 0"),
+        "{metrics}"
+    );
 }
 
 /// A `chorus serve` process, killed (SIGKILL) when dropped if it still runs.

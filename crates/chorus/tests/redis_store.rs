@@ -184,3 +184,36 @@ fn a_restarted_server_that_kept_its_data_but_not_every_write_gets_a_new_epoch() 
     assert_ne!(after.epoch, before.epoch, "but it may have lost writes");
     drop(redis);
 }
+
+#[test]
+fn a_restarted_server_that_syncs_every_write_keeps_the_epoch() {
+    let port = common::free_port();
+    let dir = common::temp_dir("redis-aof");
+    let durable = ["--appendonly", "yes", "--appendfsync", "always"];
+    let redis = Redis::start_with(port, &dir, &durable);
+    let store = RedisStore::open_with_prefix(&redis.url(), "durable").unwrap();
+    let a = Append {
+        stream: Arc::from("/\u{1f}room"),
+        event: event(1),
+    };
+    store.append_batch(std::slice::from_ref(&a)).unwrap();
+    let before = store.position("/\u{1f}room").unwrap();
+    // Killed, not shut down: every acknowledged write is in the append-only file.
+    let dir = redis.kill_keeping_data();
+    let redis = Redis::start_with(port, &dir, &durable);
+    assert_eq!(
+        store.append_batch(std::slice::from_ref(&a)).unwrap()[0].offset,
+        2
+    );
+    let after = store.position("/\u{1f}room").unwrap();
+    assert_eq!(
+        after.epoch, before.epoch,
+        "nothing acknowledged can have been lost"
+    );
+    let page = store
+        .read_after("/\u{1f}room", Some(&before.epoch), 0, 10)
+        .unwrap();
+    assert_eq!(page.entries.len(), 2);
+    assert!(!page.truncated);
+    drop(redis);
+}

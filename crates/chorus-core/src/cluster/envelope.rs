@@ -608,6 +608,10 @@ mod tests {
         let mut n = 0;
         for entry in std::fs::read_dir(seeds).unwrap() {
             let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            if bytes.first() != Some(&VERSION) {
+                // A stored message's notice or a marker (`stored`'s tests read those).
+                continue;
+            }
             let envelope = Envelope::decode(Bytes::from(bytes.clone())).unwrap();
             assert_eq!(envelope.encode(), bytes);
             n += 1;

@@ -331,6 +331,24 @@ mod tests {
     }
 
     #[test]
+    fn the_fuzz_seeds_of_notices_and_markers_read_back() {
+        let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/corpus/cluster_envelope");
+        let (mut notices, mut markers) = (0, 0);
+        for entry in std::fs::read_dir(seeds).unwrap() {
+            let bytes = Bytes::from(std::fs::read(entry.unwrap().path()).unwrap());
+            if Notice::is_notice(&bytes) {
+                assert_eq!(Notice::decode(bytes.clone()).unwrap().encode(), bytes);
+                notices += 1;
+            } else if Marker::is_marker(&bytes) {
+                assert_eq!(Marker::decode(bytes.clone()).unwrap().encode(), bytes);
+                markers += 1;
+            }
+        }
+        assert!(notices >= 2 && markers >= 1);
+    }
+
+    #[test]
     fn markers_round_trip_and_cuts_are_errors() {
         let marker = Marker {
             stream: Arc::from("/\u{1f}lobby"),

@@ -25,6 +25,12 @@ impl Redis {
 
     /// Starts one on `port` with its data in `dir` (a restart from a snapshot, say).
     pub fn start_in(port: u16, dir: &std::path::Path) -> Redis {
+        Self::start_with(port, dir, &[])
+    }
+
+    /// Starts one on `port` with its data in `dir` and these configuration arguments after
+    /// the defaults (which they override: `--appendonly yes`, say).
+    pub fn start_with(port: u16, dir: &std::path::Path, config: &[&str]) -> Redis {
         let binary = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
             .into_iter()
             .find(|path| std::path::Path::new(path).exists())
@@ -38,6 +44,7 @@ impl Redis {
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .arg("--dir")
             .arg(&dir)
+            .args(config)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
