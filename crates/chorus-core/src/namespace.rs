@@ -214,7 +214,8 @@ impl Namespace {
     /// Puts `peer` in `room` now. Returns the room's members (the joiner included). Joining
     /// a room one is in succeeds again without notifying anyone.
     pub fn join(&self, peer: &Arc<Peer>, room: &str) -> Result<Vec<PeerInfo>, HubError> {
-        Ok(self.enter(peer, room)?.members())
+        let joined = self.enter(peer, room)?;
+        Ok(self.with_other_nodes(room, joined.members()))
     }
 
     /// [`Namespace::join`] for a joiner that has no use for the member list (a raw client):
@@ -360,13 +361,19 @@ impl Namespace {
                 }
             }
         };
-        if newly && self.policy.presence {
-            let notice = Broadcast::presence(PresenceNotice {
+        if newly {
+            let notice = PresenceNotice {
                 room: room_name,
                 action: PresenceAction::Join,
                 member: peer.info(),
-            });
-            room.push_all(&Outbound::Shared(notice), Some(peer.id()), false);
+            };
+            if let Some(cluster) = &self.cluster {
+                cluster.announce_presence(&self.name, &notice);
+            }
+            if self.policy.presence {
+                let notice = Broadcast::presence(notice);
+                room.push_all(&Outbound::Shared(notice), Some(peer.id()), false);
+            }
         }
         room
     }
@@ -414,6 +421,14 @@ impl Namespace {
         if !room.remove(peer.id()) {
             return;
         }
+        if let Some(cluster) = &self.cluster {
+            let notice = PresenceNotice {
+                room: room.name().clone(),
+                action: PresenceAction::Leave,
+                member: peer.info(),
+            };
+            cluster.announce_presence(&self.name, &notice);
+        }
         if room.is_empty() {
             let mut rooms = self.rooms.write();
             // Re-check under the write lock: someone may have joined meanwhile.
@@ -432,18 +447,24 @@ impl Namespace {
 
     /// Tells every room `peer` is in that its nickname or data changed.
     pub fn announce_update(&self, peer: &Arc<Peer>) {
-        if !self.policy.presence {
+        if !self.policy.presence && self.cluster.is_none() {
             return;
         }
         for room_name in peer.rooms() {
             let room = self.rooms.read().get(&room_name).cloned();
             if let Some(room) = room {
-                let notice = Broadcast::presence(PresenceNotice {
+                let notice = PresenceNotice {
                     room: room_name,
                     action: PresenceAction::Update,
                     member: peer.info(),
-                });
-                room.push_all(&Outbound::Shared(notice), Some(peer.id()), false);
+                };
+                if let Some(cluster) = &self.cluster {
+                    cluster.announce_presence(&self.name, &notice);
+                }
+                if self.policy.presence {
+                    let notice = Broadcast::presence(notice);
+                    room.push_all(&Outbound::Shared(notice), Some(peer.id()), false);
+                }
             }
         }
     }
@@ -453,13 +474,30 @@ impl Namespace {
         self.rooms.read().get(room).map_or(0, |r| r.len())
     }
 
-    /// The members of `room` (empty if nobody is in it).
+    /// The members of `room` (empty if nobody is in it): on a cluster, every node's.
     pub fn members(&self, room: &str) -> Vec<PeerInfo> {
-        self.rooms
+        let local = self
+            .rooms
             .read()
             .get(room)
             .map(|r| r.members())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        self.with_other_nodes(room, local)
+    }
+
+    /// `local`, the members this node holds in `room`, with those of the other nodes of
+    /// its cluster (a connection listed once, as this node knows it, if a session moved).
+    fn with_other_nodes(&self, room: &str, mut local: Vec<PeerInfo>) -> Vec<PeerInfo> {
+        let Some(cluster) = &self.cluster else {
+            return local;
+        };
+        let remote = cluster.remote_members(&self.name, room);
+        if remote.is_empty() {
+            return local;
+        }
+        let here: std::collections::HashSet<ConnId> = local.iter().map(|m| m.id).collect();
+        local.extend(remote.into_iter().filter(|m| !here.contains(&m.id)));
+        local
     }
 
     /// Queues `item` for every connection `to` names — the members of its rooms (each
@@ -559,6 +597,36 @@ impl Local for Namespace {
         Namespace::deliver(self, to, except_rooms, except, item, volatile)
     }
 
+    fn presence(self: Arc<Self>, notice: PresenceNotice) {
+        if !self.policy.presence {
+            return;
+        }
+        let Some(room) = self.rooms.read().get(&notice.room).cloned() else {
+            return;
+        };
+        if notice.action == PresenceAction::Leave && room.contains(notice.member.id) {
+            // A session that moved here: it did not leave.
+            return;
+        }
+        let item = Outbound::Shared(Broadcast::presence(notice));
+        room.push_all(&item, None, false);
+    }
+
+    fn snapshot(&self) -> Vec<crate::cluster::Membership> {
+        let rooms: Vec<Arc<Room>> = self.rooms.read().values().cloned().collect();
+        let mut out = Vec::new();
+        for room in rooms {
+            for member in room.members() {
+                out.push(crate::cluster::Membership {
+                    ns: self.name.clone(),
+                    room: room.name().clone(),
+                    member,
+                });
+            }
+        }
+        out
+    }
+
     fn stored(self: Arc<Self>, room: &Arc<str>, notice: crate::cluster::Notice) {
         if let Some(publisher) = self.publisher().cloned() {
             let rooms: Arc<dyn Rooms> = self;
@@ -586,8 +654,12 @@ impl Rooms for Namespace {
     }
 
     fn join(&self, peer: &Arc<Peer>, room: &str, members: bool) -> Result<Vec<PeerInfo>, HubError> {
-        let room = self.enter(peer, room)?;
-        Ok(if members { room.members() } else { Vec::new() })
+        let joined = self.enter(peer, room)?;
+        Ok(if members {
+            self.with_other_nodes(room, joined.members())
+        } else {
+            Vec::new()
+        })
     }
 
     fn admit(&self, peer: &Arc<Peer>, room: &str, members: bool) -> Option<Vec<PeerInfo>> {
@@ -600,7 +672,7 @@ impl Rooms for Namespace {
             return None;
         }
         Some(if members {
-            joined.members()
+            self.with_other_nodes(room, joined.members())
         } else {
             Vec::new()
         })

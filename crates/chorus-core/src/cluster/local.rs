@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
+use super::control::Membership;
 use super::{Marker, Notice};
-use crate::{Audience, ConnId, Outbound};
+use crate::{Audience, ConnId, Outbound, PresenceNotice};
 
 /// A namespace as the cluster sees it: where a message an envelope brings is delivered
 /// to this node's connections.
@@ -28,4 +29,11 @@ pub trait Local: Send + Sync {
     /// A stream's position of its `room` arrived through the broker, after every stored
     /// message up to it.
     fn marked(self: Arc<Self>, room: &Arc<str>, marker: Marker);
+
+    /// A change in a room's membership on another node: told to this node's members of
+    /// the room, if the namespace tells presence.
+    fn presence(self: Arc<Self>, notice: PresenceNotice);
+
+    /// Every member this node's connections make, in every room of the namespace.
+    fn snapshot(&self) -> Vec<Membership>;
 }

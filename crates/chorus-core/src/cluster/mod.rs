@@ -23,10 +23,15 @@
 //! * `local` — [`Local`], a namespace as the cluster sees it.
 //! * `order` — the node's own messages waiting to come back.
 //! * [`stored`] — [`Notice`], a stored message as a shared store announces it.
+//! * [`control`] — [`Signal`], what nodes tell each other of themselves: presence changes,
+//!   heartbeats, member snapshots.
+//! * `presence` — the other nodes, and the members they hold.
 
+pub mod control;
 pub mod envelope;
 mod local;
 mod order;
+mod presence;
 pub mod stored;
 
 use std::collections::HashMap;
@@ -36,13 +41,16 @@ use std::sync::{Arc, OnceLock, Weak};
 use bytes::{Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
 
+pub use self::control::{Control, Membership, Signal};
 pub use self::envelope::{Envelope, EnvelopeError, NodeId, Payload};
 pub(crate) use self::envelope::{Parts, PayloadRef};
 pub use self::local::Local;
 pub(crate) use self::order::Delivery;
 use self::order::Order;
+use self::presence::Presence;
+pub use self::presence::{DEAD_AFTER, HEARTBEAT};
 pub use self::stored::{Marker, Notice};
-use crate::{Broadcast, HubError, Outbound, Publisher};
+use crate::{Broadcast, HubError, Outbound, PeerInfo, PresenceAction, PresenceNotice, Publisher};
 
 /// Most of a node's own messages that may wait for the broker at once: beyond it a publish
 /// is refused ([`HubError::Backlog`]) rather than queued without bound.
@@ -113,6 +121,8 @@ pub struct Cluster {
     stats: ClusterStats,
     /// The node's publisher, when its rooms keep history in a store shared by the cluster.
     publisher: OnceLock<Weak<Publisher>>,
+    /// The other nodes and their members.
+    presence: Mutex<Presence>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -136,9 +146,21 @@ impl Cluster {
             up: AtomicBool::new(false),
             stats: ClusterStats::default(),
             publisher: OnceLock::new(),
+            presence: Mutex::new(Presence::default()),
         });
         let inbox: Weak<dyn Inbox> = Arc::downgrade(&cluster) as Weak<Cluster>;
         cluster.broker.start(inbox);
+        let clock = Arc::downgrade(&cluster);
+        std::thread::Builder::new()
+            .name("chorus-cluster-clock".into())
+            .spawn(move || loop {
+                std::thread::sleep(HEARTBEAT);
+                let Some(cluster) = clock.upgrade() else {
+                    return;
+                };
+                cluster.beat();
+            })
+            .expect("spawning the cluster's clock thread");
         cluster
     }
 
@@ -155,6 +177,145 @@ impl Cluster {
     /// The node's counters.
     pub fn stats(&self) -> &ClusterStats {
         &self.stats
+    }
+
+    /// How many other nodes are alive (heard within [`DEAD_AFTER`]).
+    pub fn nodes(&self) -> usize {
+        self.presence.lock().nodes()
+    }
+
+    /// The members other nodes' connections make in `room` of namespace `ns`.
+    pub fn remote_members(&self, ns: &str, room: &str) -> Vec<PeerInfo> {
+        self.presence.lock().members(ns, room)
+    }
+
+    /// Tells the other nodes that a connection of this one joined, left or changed in a
+    /// room. Sent in order with this node's messages; dropped while the link is down (the
+    /// snapshot this node sends when it is back says it all).
+    pub(crate) fn announce_presence(&self, ns: &Arc<str>, notice: &PresenceNotice) {
+        self.signal(Control::Presence {
+            membership: Membership {
+                ns: ns.clone(),
+                room: notice.room.clone(),
+                member: notice.member.clone(),
+            },
+            action: notice.action,
+        });
+    }
+
+    /// Sends a signal to the other nodes.
+    fn signal(&self, control: Control) {
+        if !self.is_up() {
+            return;
+        }
+        let bytes = Signal {
+            origin: self.node,
+            control,
+        }
+        .encode();
+        // Under the order lock, as every publish: the broker keeps this node's order.
+        // Number 0: nothing here waits for it to come back.
+        let _order = self.order.lock();
+        self.broker.publish(0, bytes);
+    }
+
+    /// Every member this node's connections make.
+    fn snapshot(&self) -> Vec<Membership> {
+        let namespaces: Vec<Arc<dyn Local>> = self
+            .namespaces
+            .read()
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
+        namespaces.iter().flat_map(|ns| ns.snapshot()).collect()
+    }
+
+    /// The clock: says this node is alive, and drops the nodes that stopped saying so.
+    fn beat(&self) {
+        if !self.is_up() {
+            // Nobody can be heard now; that says nothing of them.
+            return;
+        }
+        self.signal(Control::Heartbeat);
+        let gone = self.presence.lock().expire(std::time::Instant::now());
+        for membership in gone {
+            self.tell(membership, PresenceAction::Leave);
+        }
+    }
+
+    /// Tells this node's members of a room what happened on another node.
+    fn tell(&self, membership: Membership, action: PresenceAction) {
+        if action == PresenceAction::Leave
+            && self
+                .presence
+                .lock()
+                .holds(&membership.ns, &membership.room, membership.member.id)
+        {
+            // Its session is on another node now: it did not leave.
+            return;
+        }
+        let ns = self.namespaces.read().get(&membership.ns).cloned();
+        let Some(ns) = ns.and_then(|ns| ns.upgrade()) else {
+            return;
+        };
+        let notice = PresenceNotice {
+            room: membership.room,
+            action,
+            member: membership.member,
+        };
+        self.hand(Box::new(move || ns.presence(notice)));
+    }
+
+    /// Runs a delivery of something the broker brought, where the broker put it among this
+    /// node's own messages.
+    fn hand(&self, deliver: Box<dyn FnOnce() + Send>) {
+        let mut order = self.order.lock();
+        if order.is_idle() {
+            drop(order);
+            return deliver();
+        }
+        order.push_arrived(deliver);
+        self.drain(order);
+    }
+
+    /// A signal of another node.
+    fn signalled(&self, bytes: Bytes) {
+        let signal = match Signal::decode(bytes) {
+            Ok(signal) => signal,
+            Err(err) => {
+                self.stats.malformed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%err, "cluster: a node's signal could not be read; dropped");
+                return;
+            }
+        };
+        if signal.origin == self.node {
+            return;
+        }
+        self.presence
+            .lock()
+            .heard(signal.origin, std::time::Instant::now());
+        match signal.control {
+            Control::Heartbeat => {}
+            Control::Ask => self.signal(Control::Snapshot(self.snapshot())),
+            Control::Presence { membership, action } => {
+                let changed = self
+                    .presence
+                    .lock()
+                    .apply(signal.origin, &membership, action);
+                if changed {
+                    self.tell(membership, action);
+                }
+            }
+            Control::Snapshot(members) => {
+                let (joined, left) = self.presence.lock().replace(signal.origin, members);
+                for membership in joined {
+                    self.tell(membership, PresenceAction::Join);
+                }
+                for membership in left {
+                    self.tell(membership, PresenceAction::Leave);
+                }
+            }
+        }
     }
 
     /// The node's publisher, whose stored messages arrive through the broker: it is told
@@ -260,17 +421,10 @@ impl Cluster {
             return;
         };
         let room: Arc<str> = Arc::from(room);
-        let hand = move || match stored {
+        self.hand(Box::new(move || match stored {
             Stored::Notice(notice) => ns.stored(&room, notice),
             Stored::Marker(marker) => ns.marked(&room, marker),
-        };
-        let mut order = self.order.lock();
-        if order.is_idle() {
-            drop(order);
-            return hand();
-        }
-        order.push_arrived(Box::new(hand));
-        self.drain(order);
+        }));
     }
 
     /// An envelope of another node: delivered to this node's connections.
@@ -302,6 +456,9 @@ impl Cluster {
 
 impl Inbox for Cluster {
     fn receive(&self, bytes: Bytes) {
+        if Signal::is_signal(&bytes) {
+            return self.signalled(bytes);
+        }
         if Notice::is_notice(&bytes) || Marker::is_marker(&bytes) {
             self.stats.received.fetch_add(1, Ordering::Relaxed);
             return self.arrived(bytes);
@@ -355,6 +512,11 @@ impl Inbox for Cluster {
             if let Some(publisher) = self.publisher.get().and_then(Weak::upgrade) {
                 publisher.resync();
             }
+            // Back on the broker: the others may have changed meanwhile, and may have
+            // missed what changed here.
+            self.presence.lock().forgive(std::time::Instant::now());
+            self.signal(Control::Ask);
+            self.signal(Control::Snapshot(self.snapshot()));
         }
     }
 }

@@ -186,6 +186,12 @@ mod tests {
         fn stored(self: Arc<Self>, _room: &Arc<str>, _notice: crate::cluster::Notice) {}
 
         fn marked(self: Arc<Self>, _room: &Arc<str>, _marker: crate::cluster::Marker) {}
+
+        fn presence(self: Arc<Self>, _notice: crate::PresenceNotice) {}
+
+        fn snapshot(&self) -> Vec<crate::cluster::control::Membership> {
+            Vec::new()
+        }
     }
 
     fn delivery(log: &Arc<Log>, text: &'static str) -> Delivery {
