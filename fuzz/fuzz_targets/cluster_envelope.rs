@@ -1,11 +1,11 @@
 //! What one node reads of what the broker brings (`chorus_core::cluster`): an envelope
-//! another node published, or what the shared store announced — a stored message's notice,
-//! a stream's marker. Besides "never panics", whatever it accepts reads back the same once
+//! another node published, what the shared store announced — a stored message's notice,
+//! a stream's marker — or a node's signal (presence, heartbeat, member snapshot). Besides "never panics", whatever it accepts reads back the same once
 //! written again.
 #![no_main]
 
 use bytes::Bytes;
-use chorus_core::cluster::{Envelope, Marker, Notice};
+use chorus_core::cluster::{Envelope, Marker, Notice, Signal};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,6 +13,13 @@ fuzz_target!(|data: &[u8]| {
     if Notice::is_notice(data) {
         if let Ok(notice) = Notice::decode(bytes) {
             assert_eq!(Notice::decode(notice.encode()).as_ref(), Ok(&notice));
+        }
+        return;
+    }
+    if Signal::is_signal(data) {
+        if let Ok(signal) = Signal::decode(bytes) {
+            let again = Signal::decode(signal.encode()).expect("what was written reads back");
+            assert_eq!(format!("{again:?}"), format!("{signal:?}"));
         }
         return;
     }

@@ -247,6 +247,21 @@ mod tests {
     }
 
     #[test]
+    fn the_fuzz_seeds_of_signals_read_back() {
+        let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/corpus/cluster_envelope");
+        let mut n = 0;
+        for entry in std::fs::read_dir(seeds).unwrap() {
+            let bytes = Bytes::from(std::fs::read(entry.unwrap().path()).unwrap());
+            if Signal::is_signal(&bytes) {
+                assert_eq!(Signal::decode(bytes.clone()).unwrap().encode(), bytes);
+                n += 1;
+            }
+        }
+        assert!(n >= 3);
+    }
+
+    #[test]
     fn bad_member_data_and_kinds_are_refused() {
         let mut bytes = Signal {
             origin: NodeId(1),
