@@ -120,8 +120,10 @@ pub struct RedisStore {
     client: redis::Client,
     keys: Keys,
     pool: Mutex<Vec<Conn>>,
-    /// The dataset id the last append was checked against.
+    /// The dataset id appends are checked against.
     dataset: Mutex<Option<Arc<str>>>,
+    /// The dataset id the last append stored under.
+    appended: Mutex<Option<Arc<str>>>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -169,6 +171,7 @@ impl RedisStore {
             },
             pool: Mutex::new(Vec::new()),
             dataset: Mutex::new(None),
+            appended: Mutex::new(None),
         };
         let conn = store.connect().map_err(|err| ConnectError::Store {
             url: url.to_owned(),
@@ -268,8 +271,9 @@ impl RedisStore {
     }
 
     /// Runs `f` on a pooled connection; a connection whose call failed for anything but
-    /// a reply is dropped (the next call opens a new one), and the call is tried once more
-    /// on a fresh connection if the old one had broken before anything was sent.
+    /// a reply is dropped, and the call is tried once more on a fresh connection. Every
+    /// call made through here is safe to run twice: reads, session writes (the same value
+    /// again), markers (a second one changes nothing), and appends (their token).
     fn with<T>(
         &self,
         mut f: impl FnMut(&mut Conn) -> redis::RedisResult<T>,
@@ -423,75 +427,67 @@ impl Store for RedisStore {
             .iter()
             .map(|a| (encode_entry(&a.event), Notice::tail(&a.stream)))
             .collect();
-        let mut stamps = Vec::with_capacity(batch.len());
-        // Retried from the first message the dataset id refused, once: the id changed
-        // between the look and the append.
-        for attempt in 0..2 {
+        let token = format!("{}:batch:{:032x}", self.keys.prefix, rand::random::<u128>());
+        // One script for the whole batch: stored whole or not at all, and safe to send
+        // again (its token) when the connection fails under it.
+        let mut attempt = 0;
+        let reply: String = loop {
+            attempt += 1;
             let dataset = self.dataset()?;
-            let from = stamps.len();
-            let replies: Vec<Value> = self.with(|conn| {
-                let mut pipe = redis::pipe();
-                pipe.ignore_errors();
-                for (a, (entry, tail)) in batch.iter().zip(&encoded).skip(from) {
-                    pipe.cmd("EVALSHA")
-                        .arg(&conn.sha[APPEND])
-                        .arg(5)
-                        .arg(self.keys.dataset())
-                        .arg(self.keys.seq())
-                        .arg(self.keys.meta(&a.stream))
-                        .arg(self.keys.stream(&a.stream))
-                        .arg(self.keys.streams())
-                        .arg(&*dataset)
-                        .arg(&entry[..])
+            let sent = self.with(|conn| {
+                let mut cmd = redis::cmd("EVALSHA");
+                cmd.arg(&conn.sha[APPEND])
+                    .arg(4 + 2 * batch.len())
+                    .arg(self.keys.dataset())
+                    .arg(self.keys.seq())
+                    .arg(self.keys.streams())
+                    .arg(&token);
+                for a in batch {
+                    cmd.arg(self.keys.meta(&a.stream))
+                        .arg(self.keys.stream(&a.stream));
+                }
+                cmd.arg(&*dataset).arg(CHANNEL).arg(batch.len());
+                for (a, (entry, tail)) in batch.iter().zip(&encoded) {
+                    cmd.arg(&entry[..])
                         .arg(&tail[..])
-                        .arg(CHANNEL)
                         .arg(&*a.stream)
                         .arg(a.event.time_ms);
                 }
-                pipe.query(&mut conn.con)
-            })?;
-            let mut stale = false;
-            for reply in replies {
-                match reply {
-                    Value::Array(pair) => {
-                        match (pair.first().and_then(number), pair.get(1).and_then(number)) {
-                            (Some(offset), Some(seq)) => stamps.push(Stamp { offset, seq }),
-                            _ => return Err(malformed("an append's reply")),
-                        }
-                    }
-                    Value::ServerError(err) if err.code() == "CHORUSSTALE" && attempt == 0 => {
-                        stale = true;
-                        break;
-                    }
-                    Value::ServerError(err) if err.code() == "NOSCRIPT" && attempt == 0 => {
-                        self.pool.lock().clear();
-                        stale = true;
-                        break;
-                    }
-                    Value::ServerError(err) => {
-                        return Err(malformed(&format!(
-                            "append refused: {} {}",
-                            err.code(),
-                            err.details().unwrap_or("")
-                        )))
-                    }
-                    _ => return Err(malformed("an append's reply")),
+                cmd.query(&mut conn.con)
+            });
+            match sent {
+                Ok(reply) => break reply,
+                // The dataset id changed since this node looked: look again, once.
+                Err(StoreError::Backend(err))
+                    if attempt == 1 && err.to_string().contains("CHORUSSTALE") =>
+                {
+                    *self.dataset.lock() = None;
                 }
+                Err(err) => return Err(err),
             }
-            if !stale {
-                break;
-            }
-            // Those after the refused one were refused too (the same id): try them again
-            // with the id as it is now.
-            *self.dataset.lock() = None;
-        }
+        };
+        let mut words = reply.split(' ');
+        let epoch: Arc<str> = Arc::from(words.next().unwrap_or_default());
+        let numbers: Vec<u64> = words.filter_map(|w| w.parse().ok()).collect();
+        let stamps: Vec<Stamp> = numbers
+            .chunks_exact(2)
+            .map(|pair| Stamp {
+                offset: pair[0],
+                seq: pair[1],
+            })
+            .collect();
         if stamps.len() != batch.len() {
             return Err(StoreError::ShortBatch {
                 sent: batch.len(),
                 got: stamps.len(),
             });
         }
+        *self.appended.lock() = Some(epoch);
         Ok(stamps)
+    }
+
+    fn appended_epoch(&self) -> Option<Arc<str>> {
+        self.appended.lock().clone()
     }
 
     fn position(&self, stream: &str) -> Result<StreamPos, StoreError> {
@@ -639,11 +635,23 @@ impl Store for RedisStore {
     }
 
     fn trim(&self, now_ms: u64, retention: &dyn Fn(&str) -> Retention) -> Result<u64, StoreError> {
-        let streams: Vec<String> = self.with(|conn| {
-            redis::cmd("SMEMBERS")
-                .arg(self.keys.streams())
-                .query(&mut conn.con)
-        })?;
+        let mut streams: Vec<String> = Vec::new();
+        let mut cursor = 0u64;
+        loop {
+            let (next, page): (u64, Vec<String>) = self.with(|conn| {
+                redis::cmd("SSCAN")
+                    .arg(self.keys.streams())
+                    .arg(cursor)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query(&mut conn.con)
+            })?;
+            streams.extend(page);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
         let mut removed = 0;
         for stream in streams {
             let keep = retention(&stream);

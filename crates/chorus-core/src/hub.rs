@@ -69,6 +69,7 @@ impl Hub {
                 );
             }
             cluster.attach(publisher);
+            publisher.join_cluster(&cluster);
         }
         Self {
             config,

@@ -678,6 +678,10 @@ impl Rooms for Namespace {
         })
     }
 
+    fn has_members(&self, room: &str) -> bool {
+        self.room_len(room) > 0
+    }
+
     fn cancel(&self, peer: &Arc<Peer>, room: &str) {
         peer.rooms_mut().remove(room);
     }

@@ -245,6 +245,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         false
     }
 
+    /// The epoch of every stream the last [`Store::append_batch`] wrote to, when one epoch
+    /// covers the whole store and the append told it (a cluster's dataset id): the
+    /// publisher then need not ask [`Store::position`] for it. `None` by default.
+    fn appended_epoch(&self) -> Option<Arc<str>> {
+        None
+    }
+
     /// For a store that [announces](Store::announces): publishes `stream`'s position to
     /// every node in order with its announcements (a [`crate::cluster::Marker`]), so that
     /// a node learns where the stream stands after every message up to there. Others do

@@ -315,3 +315,34 @@ async fn a_socketio_client_whose_node_was_killed_recovers_its_session_on_another
     bob.say("lobby", "welcome back").await;
     assert_eq!(said(&mut alice, 1).await, ["welcome back"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_senders_stored_and_direct_messages_keep_its_order() {
+    let redis = Redis::start();
+    let (_a, addr_a) = node(&redis).await;
+    let (_b, _addr_b) = node(&redis).await;
+    let (mut talk, _) = member(addr_a, "lobby").await;
+    let (mut listen, listener) = native::connect(addr_a, "").await;
+    assert_eq!(native::join(&mut listen, 1, "lobby").await["ok"], true);
+
+    // To the room (stored, its notice comes back through Redis), then straight to one of
+    // this node's connections (no broker): the listener gets them in that order.
+    const N: u64 = 50;
+    for i in 0..N {
+        emit(&mut talk, 100 + 2 * i, "lobby", json!(format!("room {i}"))).await;
+        let direct = json!({"type": "emit", "rid": 101 + 2 * i, "event": "said",
+                            "data": format!("direct {i}"), "to": {"conn": listener}});
+        send_json(&mut talk, direct).await;
+    }
+    let mut got = Vec::new();
+    while got.len() < 2 * N as usize {
+        let msg = recv_json(&mut listen).await;
+        if msg["type"] == "event" {
+            got.push(msg["data"].as_str().unwrap().to_owned());
+        }
+    }
+    let sent: Vec<String> = (0..N)
+        .flat_map(|i| [format!("room {i}"), format!("direct {i}")])
+        .collect();
+    assert_eq!(got, sent);
+}

@@ -217,3 +217,35 @@ fn a_restarted_server_that_syncs_every_write_keeps_the_epoch() {
     assert!(!page.truncated);
     drop(redis);
 }
+
+#[test]
+fn an_append_sent_again_after_a_timeout_is_stored_once() {
+    let port = common::free_port();
+    let redis = Redis::start_with(
+        port,
+        &common::temp_dir("redis-slow"),
+        &["--enable-debug-command", "yes"],
+    );
+    let store = RedisStore::open_with_prefix(&redis.url(), "slow").unwrap();
+    let a = Append {
+        stream: Arc::from("/\u{1f}room"),
+        event: event(1),
+    };
+    // Redis stalls longer than the store waits for a reply: the append times out after it
+    // was sent, and is sent again on a new connection.
+    let stall = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        tcp.write_all(b"DEBUG SLEEP 6\r\n").unwrap();
+        let mut ok = [0u8; 5];
+        tcp.read_exact(&mut ok).unwrap();
+        assert_eq!(&ok, b"+OK\r\n", "DEBUG SLEEP ran");
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let stamps = store.append_batch(std::slice::from_ref(&a)).unwrap();
+    stall.join().unwrap();
+    assert_eq!((stamps[0].offset, stamps[0].seq), (1, 1));
+    assert_eq!(redis.command(&["XLEN", "slow:h:/\u{1f}room"]), ":1");
+    let page = store.read_after("/\u{1f}room", None, 0, 10).unwrap();
+    assert_eq!(page.entries.len(), 1, "stored once, announced once");
+}

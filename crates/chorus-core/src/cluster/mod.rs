@@ -349,6 +349,30 @@ impl Cluster {
         self.stats.published.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Messages of these streams are about to be appended by this node: their delivery
+    /// here comes with their notices, and what this node delivers to its own connections
+    /// meanwhile waits behind them, so each sender's order holds for stored messages too.
+    pub(crate) fn expect<'a>(&self, streams: impl Iterator<Item = &'a Arc<str>>) {
+        if !self.is_up() {
+            // No notice can come now: the store gives these to this node once it is back.
+            return;
+        }
+        let mut order = self.order.lock();
+        for stream in streams {
+            order.push_expect(stream.clone());
+        }
+    }
+
+    /// The append of messages [`Cluster::expect`]ed, in the same order: each one's offset,
+    /// or `None` for those that failed.
+    pub(crate) fn appended<'a>(&self, outcome: impl Iterator<Item = (&'a str, Option<u64>)>) {
+        let mut order = self.order.lock();
+        for (stream, offset) in outcome {
+            order.appended(stream, offset);
+        }
+        self.drain(order);
+    }
+
     /// Refuses another message while too many of this node's wait for the broker.
     pub(crate) fn check_backlog(&self) -> Result<(), HubError> {
         let waiting = self.order.lock().len();
@@ -421,10 +445,26 @@ impl Cluster {
             return;
         };
         let room: Arc<str> = Arc::from(room);
-        self.hand(Box::new(move || match stored {
+        let offset = match &stored {
+            Stored::Notice(notice) => Some(notice.pos.offset),
+            Stored::Marker(_) => None,
+        };
+        let deliver: Box<dyn FnOnce() + Send> = Box::new(move || match stored {
             Stored::Notice(notice) => ns.stored(&room, notice),
             Stored::Marker(marker) => ns.marked(&room, marker),
-        }));
+        });
+        let Some(offset) = offset else {
+            return self.hand(deliver);
+        };
+        let mut order = self.order.lock();
+        match order.fulfil(&stream, offset, deliver) {
+            // One of this node's own: delivered in its place.
+            Ok(()) => self.drain(order),
+            Err(deliver) => {
+                drop(order);
+                self.hand(deliver);
+            }
+        }
     }
 
     /// An envelope of another node: delivered to this node's connections.

@@ -53,6 +53,12 @@ enum Entry {
     },
     /// A delivery to this node's connections alone.
     Local(Box<dyn FnOnce() + Send>),
+    /// A stored message this node is appending (`offset` once the store said it), until
+    /// its notice comes back from the store: it is then delivered in its place.
+    Expect {
+        stream: Arc<str>,
+        offset: Option<u64>,
+    },
 }
 
 /// The queue.
@@ -62,6 +68,9 @@ pub(crate) struct Order {
     entries: VecDeque<Entry>,
     /// Someone is running the ready entries (with the lock released).
     pub(crate) draining: bool,
+    /// Notices that came while an append of their stream had no offset yet: one of them
+    /// may be that append's, back before the store told its offset.
+    seen: Vec<(Arc<str>, u64)>,
 }
 
 impl Order {
@@ -100,9 +109,96 @@ impl Order {
         let at = self
             .entries
             .iter()
-            .position(|e| matches!(e, Entry::Sent { ready: false, .. }))
+            .position(|e| !e.is_ready())
             .unwrap_or(self.entries.len());
         self.entries.insert(at, Entry::Local(deliver));
+    }
+
+    /// A stored message of `stream` this node is about to append: what is queued after it
+    /// waits for its notice. Its offset comes with [`Order::appended`].
+    pub(crate) fn push_expect(&mut self, stream: Arc<str>) {
+        self.entries.push_back(Entry::Expect {
+            stream,
+            offset: None,
+        });
+    }
+
+    /// The store appended the oldest message of `stream` this node expects at `offset`, or
+    /// failed to (`None`: nothing will come, nothing waits for it).
+    pub(crate) fn appended(&mut self, stream: &str, offset: Option<u64>) {
+        let Some(entry) = self
+            .entries
+            .iter_mut()
+            .find(|e| matches!(e, Entry::Expect { stream: s, offset: None } if &**s == stream))
+        else {
+            return;
+        };
+        let back = offset.and_then(|o| {
+            let at = self
+                .seen
+                .iter()
+                .position(|(s, n)| &**s == stream && *n == o)?;
+            Some(self.seen.swap_remove(at))
+        });
+        *entry = match (offset, back) {
+            // Its notice already came, and was delivered where it came.
+            (Some(_), Some(_)) | (None, _) => Entry::Local(Box::new(|| {})),
+            (Some(offset), None) => Entry::Expect {
+                stream: Arc::from(stream),
+                offset: Some(offset),
+            },
+        };
+        let waiting = self
+            .entries
+            .iter()
+            .any(|e| matches!(e, Entry::Expect { stream: s, offset: None } if &**s == stream));
+        if !waiting {
+            self.seen.retain(|(s, _)| &**s != stream);
+        }
+    }
+
+    /// The notice of `offset` of `stream` came back: if this node waits for it, `deliver`
+    /// takes its place (and what this node appended before it in that stream, whose notices
+    /// were missed, waits no more). Gives `deliver` back otherwise, to be delivered where
+    /// it came ([`Order::push_arrived`]).
+    pub(crate) fn fulfil(
+        &mut self,
+        stream: &str,
+        offset: u64,
+        deliver: Box<dyn FnOnce() + Send>,
+    ) -> Result<(), Box<dyn FnOnce() + Send>> {
+        let mut deliver = Some(deliver);
+        let mut pending = false;
+        for entry in &mut self.entries {
+            let Entry::Expect {
+                stream: s,
+                offset: o,
+            } = entry
+            else {
+                continue;
+            };
+            if &**s != stream {
+                continue;
+            }
+            match *o {
+                None => pending = true,
+                Some(o) if o > offset => {}
+                Some(o) => {
+                    let run = if o == offset { deliver.take() } else { None };
+                    *entry = Entry::Local(run.unwrap_or_else(|| Box::new(|| {})));
+                }
+            }
+        }
+        match deliver {
+            None => Ok(()),
+            Some(deliver) => {
+                if pending {
+                    // Perhaps the notice of an append whose offset is not known yet.
+                    self.seen.push((Arc::from(stream), offset));
+                }
+                Err(deliver)
+            }
+        }
     }
 
     /// Message `seq` came back (or never will): it is ready, and so is every earlier one
@@ -127,6 +223,13 @@ impl Order {
     pub(crate) fn arrive_all(&mut self) -> usize {
         let mut lost = 0;
         for entry in &mut self.entries {
+            if matches!(entry, Entry::Expect { .. }) {
+                // Its notice may never come; the store gives it to this node's
+                // connections once the link is back.
+                *entry = Entry::Local(Box::new(|| {}));
+                continue;
+            }
+            self.seen.clear();
             if let Entry::Sent { ready, .. } = entry {
                 lost += usize::from(!*ready);
                 *ready = true;
@@ -139,7 +242,7 @@ impl Order {
     pub(crate) fn take_ready(&mut self) -> Vec<Box<dyn FnOnce() + Send>> {
         let mut ready = Vec::new();
         while let Some(front) = self.entries.front() {
-            if matches!(front, Entry::Sent { ready: false, .. }) {
+            if !front.is_ready() {
                 break;
             }
             match self.entries.pop_front() {
@@ -147,10 +250,20 @@ impl Order {
                     ready.push(Box::new(move || delivery.run()) as Box<_>)
                 }
                 Some(Entry::Local(run)) => ready.push(run),
-                None => break,
+                Some(Entry::Expect { .. }) | None => break,
             }
         }
         ready
+    }
+}
+
+impl Entry {
+    fn is_ready(&self) -> bool {
+        match self {
+            Entry::Sent { ready, .. } => *ready,
+            Entry::Local(_) => true,
+            Entry::Expect { .. } => false,
+        }
     }
 }
 
@@ -258,6 +371,55 @@ mod tests {
         assert!(order.arrived(2));
         run(&mut order);
         assert_eq!(*seen.lock().unwrap(), ["a", "arrived", "b", "local"]);
+    }
+
+    #[test]
+    fn what_follows_a_stored_message_waits_for_its_notice() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::new(Log(Arc::from("/"), seen.clone()));
+        let mut order = Order::default();
+        order.push_expect(Arc::from("s"));
+        order.push_expect(Arc::from("s"));
+        order.push_expect(Arc::from("s"));
+        order.appended("s", Some(4));
+        order.appended("s", Some(5));
+        let local = log.clone();
+        order.push_local(Box::new(move || delivery(&local, "after").run()));
+        run(&mut order);
+        assert!(seen.lock().unwrap().is_empty(), "waits for the notices");
+        // Another stream's notice does not release it; another node's goes before it.
+        let other = log.clone();
+        let other = order
+            .fulfil("t", 5, Box::new(move || delivery(&other, "other").run()))
+            .unwrap_err();
+        order.push_arrived(other);
+        run(&mut order);
+        assert_eq!(*seen.lock().unwrap(), ["other"]);
+        // 5's notice: 4's was missed (the store fills it), 5 is delivered in its place.
+        let five = log.clone();
+        assert!(order
+            .fulfil("s", 5, Box::new(move || delivery(&five, "five").run()))
+            .is_ok());
+        run(&mut order);
+        assert!(seen.lock().unwrap().len() == 2, "still waits for the third");
+        // The third's notice comes before the store said its offset: delivered where it
+        // came, and nothing waits for it once the offset is told.
+        let six = log.clone();
+        let six = order
+            .fulfil("s", 6, Box::new(move || delivery(&six, "six").run()))
+            .unwrap_err();
+        order.push_arrived(six);
+        run(&mut order);
+        assert_eq!(*seen.lock().unwrap(), ["other", "five", "six"]);
+        order.appended("s", Some(6));
+        run(&mut order);
+        assert_eq!(*seen.lock().unwrap(), ["other", "five", "six", "after"]);
+        assert!(order.is_idle());
+        // An append that failed leaves nothing waiting.
+        order.push_expect(Arc::from("s"));
+        order.appended("s", None);
+        run(&mut order);
+        assert!(order.is_idle());
     }
 
     #[test]

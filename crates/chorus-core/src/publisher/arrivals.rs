@@ -49,8 +49,8 @@ pub(super) type Tells = Vec<Box<dyn FnOnce() + Send>>;
 /// What the gate decides for a notice: deliver it, or have the gap before it read.
 pub(super) enum Next {
     Done,
-    /// Read the stream after this position, then call [`filled`].
-    Fill(StreamPos),
+    /// Read the stream after this position, then call [`filled`] with this round.
+    Fill(StreamPos, u64),
 }
 
 /// A notice arrived: delivered, dropped, or kept until the gap before it is filled.
@@ -61,9 +61,20 @@ pub(super) fn arrive(
     notice: Notice,
     tells: &mut Tells,
 ) -> Next {
+    let same_epoch = state
+        .delivered
+        .as_ref()
+        .is_none_or(|d| d.epoch == notice.pos.epoch);
     if state.waiting.filling {
-        state.waiting.early.insert(notice.pos.offset, notice);
-        return Next::Done;
+        if same_epoch {
+            state.waiting.early.insert(notice.pos.offset, notice);
+            return Next::Done;
+        }
+        // The store lost the stream's history (a new epoch): what waited for the gap before
+        // it belongs to the old one; the stream starts anew here.
+        let missed = std::mem::take(&mut state.waiting.early).len() as u64;
+        stats.lost.fetch_add(missed, Ordering::Relaxed);
+        state.waiting.filling = false;
     }
     if let Some(delivered) = &state.delivered {
         if delivered.epoch == notice.pos.epoch {
@@ -74,8 +85,9 @@ pub(super) fn arrive(
             if notice.pos.offset > delivered.offset + 1 {
                 let after = delivered.clone();
                 state.waiting.filling = true;
+                state.waiting.round += 1;
                 state.waiting.early.insert(notice.pos.offset, notice);
-                return Next::Fill(after);
+                return Next::Fill(after, state.waiting.round);
             }
         }
     }
@@ -84,15 +96,19 @@ pub(super) fn arrive(
 }
 
 /// A fill's read came back (`None`: it failed): what it has is delivered, then the notices
-/// that waited, in order. Returns the next read when the gap is longer than one page.
+/// that waited, in order. Returns the next read when the gap is longer than one page. A
+/// read of a fill given up meanwhile (`round` is not the stream's) changes nothing.
 pub(super) fn filled(
     key: &OffsetKey,
     stats: &ArrivalStats,
     state: &mut Stream,
     stream: &Arc<str>,
-    read: Option<crate::Page>,
+    (read, round): (Option<crate::Page>, u64),
     tells: &mut Tells,
 ) -> Next {
+    if !state.waiting.filling || state.waiting.round != round {
+        return Next::Done;
+    }
     let mut full_page = false;
     if let (Some(page), Some(delivered)) = (read, state.delivered.clone()) {
         full_page = page.entries.len() >= FILL_PAGE;
@@ -119,7 +135,7 @@ pub(super) fn filled(
     if full_page {
         if let Some(delivered) = &state.delivered {
             // More to read.
-            return Next::Fill(delivered.clone());
+            return Next::Fill(delivered.clone(), round);
         }
     }
     // The notices that waited, in order; a gap the read could not fill is lost.

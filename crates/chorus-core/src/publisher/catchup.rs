@@ -37,6 +37,9 @@ pub(super) struct Shared {
     /// On a cluster: work waiting for a stream's position to come through the broker (a
     /// marker), by stream. Only touched under the gate.
     pub(super) parked: Arc<Mutex<HashMap<Arc<str>, Vec<Work>>>>,
+    /// On a cluster: the node, told of each stored message this node appended, so that its
+    /// own deliveries wait for the message's notice (see [`crate::Cluster::expect`]).
+    pub(super) cluster: Arc<std::sync::OnceLock<std::sync::Weak<crate::Cluster>>>,
 }
 
 /// Work that needs the store.
@@ -46,7 +49,7 @@ pub(super) enum Work {
     /// Tell the live joins waiting on this stream where they started.
     Position(Arc<str>),
     /// Read what a node of a cluster missed of a stream after a position, and deliver it.
-    Fill(Arc<str>, StreamPos),
+    Fill(Arc<str>, StreamPos, u64),
     /// Compare every stream delivered here with the store (the broker's link is back).
     Resync,
     /// Ask the store to publish a stream's position in order with its messages.
@@ -86,7 +89,7 @@ impl Work {
             Work::Join(join) => join.run(shared, exact).map_err(Work::Join),
             Work::Restore(restore) => restore.run(shared, exact).map_err(Work::Restore),
             Work::Position(stream) => Ok(position(shared, &stream, exact)),
-            Work::Fill(stream, after) => Ok(fill(shared, &stream, after)),
+            Work::Fill(stream, after, round) => Ok(fill(shared, &stream, after, round)),
             Work::Resync => Ok(resync(shared)),
             Work::Mark(stream) => Ok(mark(shared, &stream)),
         };
@@ -133,9 +136,11 @@ impl Join {
         };
         let mut streams = shared.streams.lock();
         let state = streams.entry(&stream);
-        if shared.announces && state.delivered.is_none() {
-            // Where the stream stands here is not known: a read may be ahead of messages
-            // still on their way. It is asked of the broker, in order with them.
+        if shared.announces && !knows(state, &page.pos) {
+            // Where the stream stands here is not known (or the store's epoch moved on): a
+            // read may be ahead of messages still on their way. It is asked of the broker,
+            // in order with them.
+            state.delivered = None;
             return Ok(park(shared, state, &stream, Work::Join(self)));
         }
         let Some(at) = state.settle(&page.pos, exact, shared.announces) else {
@@ -222,7 +227,8 @@ impl Restore {
         let mut settled = Vec::with_capacity(pages.len());
         for (_, stream, page) in &pages {
             let state = streams.entry(stream);
-            if shared.announces && state.delivered.is_none() {
+            if shared.announces && !knows(state, &page.pos) {
+                state.delivered = None;
                 let stream = stream.clone();
                 return Ok(park(shared, state, &stream, Work::Restore(self)));
             }
@@ -300,6 +306,15 @@ impl Work {
             Work::Position(_) | Work::Fill(..) | Work::Resync | Work::Mark(_) => {}
         }
     }
+}
+
+/// On a cluster: whether this node knows where the stream stands, in the epoch a read
+/// found it in.
+fn knows(state: &super::streams::Stream, read: &StreamPos) -> bool {
+    state
+        .delivered
+        .as_ref()
+        .is_some_and(|delivered| delivered.epoch == read.epoch)
 }
 
 /// Parks `work` until `stream`'s position comes through the broker; the store is asked
@@ -420,15 +435,25 @@ fn position(shared: &Shared, stream: &Arc<str>, exact: bool) -> Tell {
 
 /// Reads what this node missed of `stream` after `after`, page by page, and delivers it
 /// with the notices that waited behind the gap (see [`super::arrivals`]).
-fn fill(shared: &Shared, stream: &Arc<str>, mut after: StreamPos) -> Tell {
+fn fill(shared: &Shared, stream: &Arc<str>, mut after: StreamPos, round: u64) -> Tell {
     let mut tells: Tells = Vec::new();
     loop {
-        let read = shared
-            .store
-            .read_after(stream, Some(&after.epoch), after.offset, FILL_PAGE);
-        let read = read
-            .map_err(|err| tracing::warn!(%err, "cluster: reading missed messages failed"))
-            .ok();
+        // A read that fails is tried again a few times (the hiccup that dropped the link
+        // may not be over); what it still cannot read is counted as lost.
+        let mut read = None;
+        for wait in [0, 100, 200, 400] {
+            std::thread::sleep(std::time::Duration::from_millis(wait));
+            match shared
+                .store
+                .read_after(stream, Some(&after.epoch), after.offset, FILL_PAGE)
+            {
+                Ok(page) => {
+                    read = Some(page);
+                    break;
+                }
+                Err(err) => tracing::warn!(%err, "cluster: reading missed messages failed"),
+            }
+        }
         let mut streams = shared.streams.lock();
         let state = streams.entry(stream);
         let next = arrivals::filled(
@@ -436,12 +461,12 @@ fn fill(shared: &Shared, stream: &Arc<str>, mut after: StreamPos) -> Tell {
             &shared.arrivals,
             state,
             stream,
-            read,
+            (read, round),
             &mut tells,
         );
         drop(streams);
         match next {
-            Next::Fill(next) => after = next,
+            Next::Fill(next, _) => after = next,
             Next::Done => break,
         }
     }
@@ -483,8 +508,10 @@ fn resync(shared: &Shared) -> Tell {
             state.delivered = None;
         } else if pos.offset > delivered.offset {
             state.waiting.filling = true;
+            state.waiting.round += 1;
+            let round = state.waiting.round;
             drop(streams);
-            tells.push(fill(shared, &stream, delivered));
+            tells.push(fill(shared, &stream, delivered, round));
         }
     }
     Box::new(move || {

@@ -100,6 +100,7 @@ impl Publisher {
             key: OffsetKey::default(),
             arrivals: Arc::default(),
             parked: Arc::default(),
+            cluster: Arc::default(),
         };
         // The two threads hand each other work through these, and know nothing else of
         // each other.
@@ -154,6 +155,11 @@ impl Publisher {
         self.shared.key.verify(offset)
     }
 
+    /// Makes this publisher a node of `cluster`'s: see [`crate::Hub::clustered`].
+    pub(crate) fn join_cluster(&self, cluster: &Arc<crate::Cluster>) {
+        let _ = self.shared.cluster.set(Arc::downgrade(cluster));
+    }
+
     /// On a cluster: what arrived from the shared store (messages filled, lost, heard
     /// twice).
     pub fn arrivals(&self) -> &ArrivalStats {
@@ -167,6 +173,10 @@ impl Publisher {
         let stream = notice.stream.clone();
         let mut tells = Vec::new();
         let mut streams = self.shared.streams.lock();
+        if streams.get_mut(&stream).is_none() && !rooms.has_members(room) {
+            // Nobody here hears the room, and nothing waits on its stream.
+            return;
+        }
         let state = streams.entry(&stream);
         state.home_in(rooms, room);
         let next = arrivals::arrive(
@@ -180,8 +190,8 @@ impl Publisher {
         for tell in tells {
             tell();
         }
-        if let Next::Fill(after) = next {
-            self.read(Work::Fill(stream, after));
+        if let Next::Fill(after, round) = next {
+            self.read(Work::Fill(stream, after, round));
         }
     }
 
@@ -193,7 +203,15 @@ impl Publisher {
         let state = streams.entry(&marker.stream);
         state.home_in(rooms, room);
         state.asked = false;
-        let at = state.delivered.get_or_insert(marker.pos).clone();
+        // Unknown here, or known in an epoch the store has left: the marker says.
+        if state
+            .delivered
+            .as_ref()
+            .is_none_or(|d| d.epoch != marker.pos.epoch)
+        {
+            state.delivered = Some(marker.pos);
+        }
+        let at = state.delivered.clone().expect("just set");
         let waiters: Vec<_> = state.waiters.drain(..).collect();
         let parked = self
             .shared

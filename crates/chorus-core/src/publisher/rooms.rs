@@ -23,6 +23,9 @@ pub trait Rooms: Send + Sync {
     /// the space, meanwhile: it is not made a member.
     fn admit(&self, peer: &Arc<Peer>, room: &str, members: bool) -> Option<Vec<PeerInfo>>;
 
+    /// Whether `room` has members here.
+    fn has_members(&self, room: &str) -> bool;
+
     /// Takes back `peer`'s reservation of `room` (its join failed).
     fn cancel(&self, peer: &Arc<Peer>, room: &str);
 }

@@ -61,11 +61,23 @@ pub(super) struct Home {
     pub(super) room: Arc<str>,
 }
 
+impl Home {
+    /// Whether the room has members on this node (its stream's position must be kept).
+    pub(super) fn has_members(&self) -> bool {
+        self.rooms
+            .upgrade()
+            .is_some_and(|rooms| rooms.has_members(&self.room))
+    }
+}
+
 /// What a stream keeps while notices wait for a fill.
 #[derive(Default)]
 pub(super) struct Waiting {
     /// A fill is being read.
     pub(super) filling: bool,
+    /// Which fill: a read that comes back after its fill was given up (the epoch changed
+    /// meanwhile) is ignored.
+    pub(super) round: u64,
     /// Notices past the gap, by offset.
     pub(super) early: BTreeMap<u64, Notice>,
 }
@@ -84,7 +96,11 @@ impl Streams {
     pub(super) fn entry(&mut self, stream: &Arc<str>) -> &mut Stream {
         if !self.map.contains_key(stream) && self.map.len() >= KEPT {
             self.map.retain(|_, s| {
-                s.inflight > 0 || !s.waiters.is_empty() || s.waiting.filling || s.asked
+                s.inflight > 0
+                    || !s.waiters.is_empty()
+                    || s.waiting.filling
+                    || s.asked
+                    || s.home.as_ref().is_some_and(Home::has_members)
             });
         }
         self.map.entry(stream.clone()).or_default()

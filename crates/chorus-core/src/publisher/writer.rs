@@ -20,8 +20,8 @@ use super::rooms::Rooms;
 use super::stream::{now_ms, room_of, stream_name};
 use crate::receipt::{Done, Receipt};
 use crate::{
-    Append, Broadcast, ConnId, Event, HistoryRules, HubError, Outbound, Peer, SessionWrite,
-    StoreError, StreamPos,
+    Append, Broadcast, ConnId, Event, HistoryRules, HubError, Outbound, Peer, Retention,
+    SessionWrite, StoreError, StreamPos,
 };
 
 /// Told when a session-record change is written.
@@ -144,7 +144,17 @@ impl Writer {
             if last_trim.elapsed() >= TRIM_EVERY {
                 last_trim = Instant::now();
                 let rules = &self.rules;
-                let keep = |stream: &str| rules.retention(room_of(stream)).unwrap_or_default();
+                // A room this node keeps no history for: a store of this node alone drops
+                // it; a store the cluster shares keeps it (another node's rules may).
+                let unknown = if self.shared.announces {
+                    Retention {
+                        max_messages: u64::MAX,
+                        max_age: Duration::MAX,
+                    }
+                } else {
+                    Retention::default()
+                };
+                let keep = |stream: &str| rules.retention(room_of(stream)).unwrap_or(unknown);
                 if let Err(err) = self.shared.store.trim(now_ms(), &keep) {
                     tracing::warn!(%err, "history retention failed");
                 }
@@ -205,8 +215,24 @@ impl Writer {
                 event: p.event.to_stored(time_ms, p.except),
             })
             .collect();
+        // On a cluster, this node's own deliveries wait for these messages' notices.
+        let cluster = self
+            .shared
+            .cluster
+            .get()
+            .and_then(std::sync::Weak::upgrade)
+            .filter(|_| self.shared.announces);
+        if let Some(cluster) = &cluster {
+            cluster.expect(pending.iter().map(|p| &p.stream));
+        }
         // No lock held: a slow disk stalls this thread alone.
         let stored = self.shared.store.append_batch(&batch);
+        if let (Ok(_), Some(epoch)) = (&stored, self.shared.store.appended_epoch()) {
+            // The store said which epoch it wrote under: no need to ask it per stream.
+            for p in pending.iter() {
+                self.epochs.insert(p.stream.clone(), epoch.clone());
+            }
+        }
         let sent = batch.len();
         let mut results = Vec::with_capacity(sent);
         for (i, p) in pending.iter().enumerate() {
@@ -229,6 +255,7 @@ impl Writer {
             });
         }
         self.epochs.clear();
+        let mut appended: Vec<(Arc<str>, Option<u64>)> = Vec::new();
         let mut told: Vec<Box<dyn FnOnce() + Send>> = Vec::new();
         let mut reread: Vec<Arc<str>> = Vec::new();
         {
@@ -239,7 +266,8 @@ impl Writer {
                 let announced = self.shared.announces;
                 let result = result.map(|(pos, seq)| {
                     if announced {
-                        // Delivered here as on every node, when its notice arrives.
+                        // Delivered here as on every node, when its notice arrives; what
+                        // this node delivers to its own connections meanwhile waits for it.
                         return Receipt {
                             delivered: 0,
                             pos: Some(pos),
@@ -267,6 +295,10 @@ impl Writer {
                         pos: Some(pos),
                     }
                 });
+                if cluster.is_some() {
+                    let offset = result.as_ref().ok().and_then(|r| r.pos.as_ref());
+                    appended.push((p.stream.clone(), offset.map(|pos| pos.offset)));
+                }
                 if let Err(err) = &result {
                     tracing::error!(%err, room = %p.room, "history store failed; message not delivered");
                     if state.inflight == 0 && !state.waiters.is_empty() {
@@ -284,6 +316,9 @@ impl Writer {
                     }
                 }));
             }
+        }
+        if let Some(cluster) = &cluster {
+            cluster.appended(appended.iter().map(|(s, o)| (&**s, *o)));
         }
         for tell in told {
             tell();
