@@ -130,9 +130,15 @@ pub struct Config {
     pub store: StoreKind,
     /// The broker that makes this server one node of a cluster: `redis://host:port`. Every
     /// message published on any node then reaches the clients of every node, in one order
-    /// per room (see `docs/cluster.md`). History is not shared between nodes yet, so a
-    /// node of a cluster runs with `store = "none"`. Default none: one node alone.
+    /// per room (see `docs/cluster.md`); with `store = "redis"` history is shared too.
+    /// Default none: one node alone.
     pub broker: Option<String>,
+    /// On a cluster: where the other nodes reach this node's HTTP (`host:port`), to forward
+    /// an Engine.IO long-polling request that reached them for a session this node holds
+    /// (no sticky sessions needed). Default: the address the server listens on, unless
+    /// that is `0.0.0.0` / `::` (then set it: polling requests for this node's sessions
+    /// that reach another node are refused as unknown).
+    pub advertise: Option<String>,
     /// The directory of the SQLite history file (`chorus.db`). Default `./chorus-data`.
     pub data_dir: std::path::PathBuf,
     /// When an acknowledged message is on disk: `batched` (committed with its batch;
@@ -283,6 +289,7 @@ impl Default for Config {
             socketio_client: None,
             store: StoreKind::Sqlite,
             broker: None,
+            advertise: None,
             data_dir: "./chorus-data".into(),
             durability: Durability::Batched,
             history_max_messages: 1000,

@@ -153,9 +153,14 @@ struct ServeArgs {
     #[arg(long, env = "CHORUS_STORE", value_enum)]
     store: Option<chorus::config::StoreKind>,
     /// The broker that makes this server one node of a cluster: redis://host:port
-    /// (needs --store none for now).
+    /// (with --store redis, history is shared by the nodes too).
     #[arg(long, env = "CHORUS_BROKER")]
     broker: Option<String>,
+    /// On a cluster: host:port where other nodes reach this one's HTTP (they forward
+    /// Engine.IO long-polling requests of its sessions there) [default: the listen
+    /// address, unless it is 0.0.0.0 or ::].
+    #[arg(long, env = "CHORUS_ADVERTISE")]
+    advertise: Option<String>,
     /// Directory of the SQLite history file [default: ./chorus-data].
     #[arg(long, env = "CHORUS_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -210,7 +215,14 @@ impl ServeArgs {
         macro_rules! overlay_option {
             ($($field:ident),*) => { $( if self.$field.is_some() { config.$field = self.$field.clone(); } )* };
         }
-        overlay_option!(jwt_secret, jwt_public_key, jwt_issuer, jwt_audience, broker);
+        overlay_option!(
+            jwt_secret,
+            jwt_public_key,
+            jwt_issuer,
+            jwt_audience,
+            broker,
+            advertise
+        );
         macro_rules! overlay {
             ($($field:ident),*) => { $( if let Some(v) = self.$field { config.$field = v; } )* };
         }

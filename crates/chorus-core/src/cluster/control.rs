@@ -48,8 +48,9 @@ pub enum Control {
         /// Joined, left, changed.
         action: PresenceAction,
     },
-    /// The sender is alive.
-    Heartbeat,
+    /// The sender is alive, and other nodes reach its HTTP at this address (`host:port`),
+    /// if it said (Engine.IO long-polling requests are forwarded there).
+    Heartbeat(Option<Arc<str>>),
     /// The sender (new, or back on the broker) asks every node for its members.
     Ask,
     /// Every member the sender's connections make, in every room: what it answers an ask
@@ -87,7 +88,10 @@ impl Signal {
                 });
                 put_membership(&mut out, membership);
             }
-            Control::Heartbeat => out.put_u8(HEARTBEAT),
+            Control::Heartbeat(address) => {
+                out.put_u8(HEARTBEAT);
+                put_bytes(&mut out, address.as_deref().unwrap_or("").as_bytes());
+            }
             Control::Ask => out.put_u8(ASK),
             Control::Snapshot(members) => {
                 out.put_u8(SNAPSHOT);
@@ -129,7 +133,10 @@ impl Signal {
                     action,
                 }
             }
-            HEARTBEAT => Control::Heartbeat,
+            HEARTBEAT => {
+                let address = r.name("address")?;
+                Control::Heartbeat((!address.is_empty()).then_some(address))
+            }
             ASK => Control::Ask,
             SNAPSHOT => {
                 let n = r.count(MAX_MEMBERS, "member count")?;
@@ -227,7 +234,8 @@ mod tests {
                 membership: member(8, None),
                 action: PresenceAction::Leave,
             },
-            Control::Heartbeat,
+            Control::Heartbeat(None),
+            Control::Heartbeat(Some(Arc::from("10.0.0.7:3000"))),
             Control::Ask,
             Control::Snapshot(vec![member(1, None), member(2, Some("[1,2]"))]),
             Control::Snapshot(Vec::new()),

@@ -123,6 +123,8 @@ pub struct Cluster {
     publisher: OnceLock<Weak<Publisher>>,
     /// The other nodes and their members.
     presence: Mutex<Presence>,
+    /// Where other nodes reach this node's HTTP, if known.
+    address: RwLock<Option<Arc<str>>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -147,6 +149,7 @@ impl Cluster {
             stats: ClusterStats::default(),
             publisher: OnceLock::new(),
             presence: Mutex::new(Presence::default()),
+            address: RwLock::new(None),
         });
         let inbox: Weak<dyn Inbox> = Arc::downgrade(&cluster) as Weak<Cluster>;
         cluster.broker.start(inbox);
@@ -177,6 +180,23 @@ impl Cluster {
     /// The node's counters.
     pub fn stats(&self) -> &ClusterStats {
         &self.stats
+    }
+
+    /// Tells the other nodes, from the next heartbeat on, that this node's HTTP is at
+    /// `address` (`host:port`): where they forward an Engine.IO long-polling request of a
+    /// session this node holds.
+    pub fn advertise(&self, address: &str) {
+        *self.address.write() = Some(Arc::from(address));
+        self.signal(self.heartbeat());
+    }
+
+    /// Where node `node` said its HTTP is, while it is alive.
+    pub fn address_of(&self, node: NodeId) -> Option<Arc<str>> {
+        self.presence.lock().address(node)
+    }
+
+    fn heartbeat(&self) -> Control {
+        Control::Heartbeat(self.address.read().clone())
     }
 
     /// How many other nodes are alive (heard within [`DEAD_AFTER`]).
@@ -236,7 +256,7 @@ impl Cluster {
             // Nobody can be heard now; that says nothing of them.
             return;
         }
-        self.signal(Control::Heartbeat);
+        self.signal(self.heartbeat());
         let gone = self.presence.lock().expire(std::time::Instant::now());
         for membership in gone {
             self.tell(membership, PresenceAction::Leave);
@@ -295,8 +315,15 @@ impl Cluster {
             .lock()
             .heard(signal.origin, std::time::Instant::now());
         match signal.control {
-            Control::Heartbeat => {}
-            Control::Ask => self.signal(Control::Snapshot(self.snapshot())),
+            Control::Heartbeat(address) => {
+                if let Some(address) = address {
+                    self.presence.lock().located(signal.origin, address);
+                }
+            }
+            Control::Ask => {
+                self.signal(self.heartbeat());
+                self.signal(Control::Snapshot(self.snapshot()));
+            }
             Control::Presence { membership, action } => {
                 let changed = self
                     .presence
@@ -555,6 +582,7 @@ impl Inbox for Cluster {
             // Back on the broker: the others may have changed meanwhile, and may have
             // missed what changed here.
             self.presence.lock().forgive(std::time::Instant::now());
+            self.signal(self.heartbeat());
             self.signal(Control::Ask);
             self.signal(Control::Snapshot(self.snapshot()));
         }

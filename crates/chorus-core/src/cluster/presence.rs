@@ -32,6 +32,7 @@ type RoomKey = (Arc<str>, Arc<str>);
 #[derive(Default)]
 pub(crate) struct Presence {
     heard: HashMap<NodeId, Instant>,
+    addresses: HashMap<NodeId, Arc<str>>,
     rooms: HashMap<RoomKey, HashMap<ConnId, (NodeId, PeerInfo)>>,
     by_node: HashMap<NodeId, HashSet<(RoomKey, ConnId)>>,
 }
@@ -40,6 +41,19 @@ impl Presence {
     /// `node` was heard from at `now`.
     pub(crate) fn heard(&mut self, node: NodeId, now: Instant) {
         self.heard.insert(node, now);
+    }
+
+    /// Where `node` said its HTTP is.
+    pub(crate) fn located(&mut self, node: NodeId, address: Arc<str>) {
+        self.addresses.insert(node, address);
+    }
+
+    /// Where a live node said its HTTP is.
+    pub(crate) fn address(&self, node: NodeId) -> Option<Arc<str>> {
+        self.heard
+            .contains_key(&node)
+            .then(|| self.addresses.get(&node).cloned())
+            .flatten()
     }
 
     /// Every node known is given until `now` + [`DEAD_AFTER`]: this node could not hear
@@ -158,6 +172,7 @@ impl Presence {
         let mut gone = Vec::new();
         for node in dead {
             self.heard.remove(&node);
+            self.addresses.remove(&node);
             tracing::warn!(%node, "cluster: a node stopped beating; its members are gone");
             gone.extend(self.take(node));
         }

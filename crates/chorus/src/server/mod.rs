@@ -238,6 +238,7 @@ impl Server {
                 bytes: config.queue_max_bytes,
             },
             format,
+            cluster: self.hub().cluster().cloned(),
         }
     }
 
@@ -389,6 +390,19 @@ impl Server {
             metrics: self.ctx().metrics.clone(),
             tls,
         };
+        if let Some(cluster) = self.hub().cluster() {
+            let listening = listener.local_addr()?;
+            match &config.advertise {
+                Some(address) => cluster.advertise(address),
+                None if !listening.ip().is_unspecified() => {
+                    cluster.advertise(&listening.to_string());
+                }
+                None => tracing::warn!(
+                    "a node listening on every address does not know which one other nodes \
+                     reach: set `advertise` so they can forward long-polling requests here"
+                ),
+            }
+        }
         let shutdown = self.inner.shutdown.subscribe();
         listener::serve(listener, self.router(), settings, shutdown).await
     }

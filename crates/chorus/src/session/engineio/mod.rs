@@ -13,12 +13,14 @@
 //! * [`polling`] — the long-polling GET and POST.
 //! * [`websocket`] — a WebSocket session, from the start or by upgrade (`2probe`/`3probe`,
 //!   a noop to release the waiting GET, then `5`).
+//! * [`forward`] — on a cluster, a request for another node's session is passed to it.
 //!
 //! Errors follow the reference server: HTTP 400 with `{"code":N,"message":…}`. A handshake
 //! (the first request of a session) with an invalid token gets chorus's `401` instead; later
 //! requests are authenticated by their session id.
 
 pub(crate) mod error;
+mod forward;
 mod heartbeat;
 mod polling;
 pub(crate) mod session;
@@ -30,8 +32,7 @@ use std::time::Duration;
 
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use chorus_core::{Format, Mailbox, QueueLimits};
+use chorus_core::{Cluster, Format, Mailbox, QueueLimits};
 use chorus_proto::engineio;
 use http::{header, HeaderValue, Method, StatusCode};
 use parking_lot::RwLock;
@@ -65,6 +66,9 @@ pub(crate) struct EngineConfig {
     pub(crate) queue: QueueLimits,
     /// What the layer above puts on the queue.
     pub(crate) format: Format,
+    /// The cluster this node is one of: session ids name it, and requests for other
+    /// nodes' sessions are forwarded to them.
+    pub(crate) cluster: Option<Arc<Cluster>>,
 }
 
 /// An Engine.IO server at one path: its sessions, and the layer it builds above them.
@@ -176,7 +180,10 @@ impl Engine {
                 None => websocket::open(self, &ctx, req),
                 Some(sid) => match self.session(&sid) {
                     Some(session) => websocket::upgrade(self, &ctx, session, req),
-                    None => EngineError::UnknownSid.into_response(),
+                    None => match self.elsewhere(&sid, &req) {
+                        Some(address) => forward::forward(&address, req).await,
+                        None => EngineError::UnknownSid.into_response(),
+                    },
                 },
             };
         }
@@ -187,7 +194,11 @@ impl Engine {
                 None if req.method() == Method::GET => self.open_polling(&ctx, req),
                 None => EngineError::BadHandshakeMethod.into_response(),
                 Some(sid) => match self.session(&sid) {
-                    None => EngineError::UnknownSid.into_response(),
+                    None => match self.elsewhere(&sid, &req) {
+                        // Another node's session: its answer, CORS headers and all.
+                        Some(address) => return forward::forward(&address, req).await,
+                        None => EngineError::UnknownSid.into_response(),
+                    },
                     Some(session) => match *req.method() {
                         Method::GET => polling::poll(session, self.config.max_payload).await,
                         Method::POST => {
@@ -210,6 +221,11 @@ impl Engine {
         response
     }
 
+    /// The node that holds session `sid`, when it is another node of this one's cluster.
+    fn elsewhere(&self, sid: &str, req: &Request) -> Option<Arc<str>> {
+        forward::target(self.config.cluster.as_deref()?, sid, req)
+    }
+
     /// Creates a session and registers it; the caller starts its transport.
     fn create(
         self: &Arc<Self>,
@@ -217,7 +233,8 @@ impl Engine {
         transport: TransportKind,
     ) -> (Arc<EngineSession>, chorus_core::PeerQueue) {
         let (mailbox, queue) = Mailbox::new(self.config.format, self.config.queue);
-        let sid: Arc<str> = Arc::from(new_sid());
+        let node = self.config.cluster.as_ref().map(|c| c.node());
+        let sid: Arc<str> = Arc::from(forward::new_sid(node));
         if transport == TransportKind::WebSocket {
             // The open packet is the first thing on the socket.
             mailbox.push(chorus_core::Outbound::Message(self.open_packet(&sid, &[])));
@@ -278,13 +295,6 @@ impl session::Listing for Engine {
 /// A duration in whole milliseconds, saturating (Engine.IO and session expiries speak ms).
 pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// A session id: 128 random bits from the thread's CSPRNG, URL-safe. It is the only
-/// credential of a long-polling client, so it must not be guessable.
-fn new_sid() -> String {
-    let bytes: [u8; 16] = rand::random();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// The answer to a CORS preflight for long-polling.
