@@ -3,7 +3,8 @@
 #
 #  1. installs what the tests need, quickly when it is already there:
 #       Debian's chromium (browser tests; skipped with CHORUS_TEST_SKIP_BROWSER=1),
-#       Debian's redis-server (the cluster tests start their own, on free ports), g++ if
+#       Debian's redis-server and nginx (the cluster tests start their own, on free ports,
+#       and stop them by PID), g++ if
 #       there is no C++ compiler (the fuzz targets' check builds libFuzzer),
 #       e2e/node_modules (npm ci), e2e/.venv (Python websockets + pytest, e2e/requirements.txt)
 #  2. cargo fmt --check, cargo clippy -D warnings, a check that the fuzz targets build, and
@@ -156,6 +157,17 @@ if ! command -v c++ >/dev/null; then
   as_root apt-get update -qq || fail install "apt-get update failed"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >"$LOGS/apt-gxx.log" 2>&1 \
     || { tail -20 "$LOGS/apt-gxx.log" >&2; fail install "apt-get install g++ failed"; }
+fi
+
+if [ -x /usr/sbin/nginx ]; then
+  echo "nginx: present"
+else
+  echo "nginx: installing Debian's nginx (apt-get), for the cluster tests behind a load balancer"
+  as_root apt-get update -qq || fail install "apt-get update failed"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >"$LOGS/apt-nginx.log" 2>&1 \
+    || { tail -20 "$LOGS/apt-nginx.log" >&2; fail install "apt-get install nginx-light failed"; }
+  # The package starts the system's nginx on port 80; the tests run their own.
+  as_root systemctl disable --now nginx >/dev/null 2>&1 || as_root service nginx stop >/dev/null 2>&1 || true
 fi
 
 if [ -x /usr/bin/redis-server ]; then
