@@ -50,6 +50,7 @@ pub mod hub;
 pub mod id;
 pub mod mailbox;
 pub mod namespace;
+pub mod ops;
 pub mod outbound;
 pub mod peer;
 pub mod presence;

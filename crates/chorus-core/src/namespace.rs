@@ -72,6 +72,8 @@ pub struct Namespace {
     next_user: AtomicU64,
     /// Messages published here, for `/metrics` (and to prove a way in takes the route).
     pub(crate) published: AtomicU64,
+    /// What other servers' server-side events do here (see [`crate::ops`]).
+    pub(crate) server_handler: RwLock<Option<crate::ops::ServerHandler>>,
 }
 
 impl Namespace {
@@ -94,6 +96,7 @@ impl Namespace {
             rooms: RwLock::new(HashMap::new()),
             next_user: AtomicU64::new(1),
             published: AtomicU64::new(0),
+            server_handler: RwLock::new(None),
         }
     }
 
@@ -469,6 +472,21 @@ impl Namespace {
         }
     }
 
+    /// The cluster this node is one of, if any.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
+    }
+
+    /// This node's members of `room`.
+    pub(crate) fn members_here(&self, room: &str) -> Vec<Arc<Peer>> {
+        let Some(room) = self.rooms.read().get(room).cloned() else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(room.len());
+        room.for_each(|_, peer| out.push(peer.clone()));
+        out
+    }
+
     /// How many connections are in `room`, without copying their details.
     pub fn room_len(&self, room: &str) -> usize {
         self.rooms.read().get(room).map_or(0, |r| r.len())
@@ -610,6 +628,10 @@ impl Local for Namespace {
         }
         let item = Outbound::Shared(Broadcast::presence(notice));
         room.push_all(&item, None, false);
+    }
+
+    fn run(&self, op: &crate::ops::Op) -> crate::ops::Reply {
+        Namespace::run(self, op)
     }
 
     fn snapshot(&self) -> Vec<crate::cluster::Membership> {

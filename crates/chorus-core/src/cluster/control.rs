@@ -11,8 +11,9 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::value::RawValue;
 
-use super::envelope::{put_bytes, put_len, EnvelopeError, Reader};
+use super::envelope::{put_bytes, put_len, put_names, EnvelopeError, Reader};
 use super::NodeId;
+use crate::ops::{Op, Reply, Selector, SocketInfo};
 use crate::{ConnId, PeerInfo, PresenceAction};
 
 /// The first byte of a signal.
@@ -26,6 +27,8 @@ const PRESENCE: u8 = 0;
 const HEARTBEAT: u8 = 1;
 const ASK: u8 = 2;
 const SNAPSHOT: u8 = 3;
+const REQUEST: u8 = 4;
+const REPLY: u8 = 5;
 
 /// One member of one room of one namespace, as a snapshot lists it.
 #[derive(Debug, Clone)]
@@ -56,6 +59,24 @@ pub enum Control {
     /// Every member the sender's connections make, in every room: what it answers an ask
     /// with. It replaces whatever the receiver knew of the sender's members.
     Snapshot(Vec<Membership>),
+    /// Run `op` on your connections of namespace `ns`, and reply to request `id`.
+    Request {
+        /// The request's number at its sender.
+        id: u64,
+        /// The namespace.
+        ns: Arc<str>,
+        /// What to do.
+        op: Op,
+    },
+    /// The answer to request `id` of node `to`.
+    Reply {
+        /// The request's number at `to`.
+        id: u64,
+        /// The node that asked.
+        to: NodeId,
+        /// The answer.
+        reply: Reply,
+    },
 }
 
 /// A control message and the node it comes from.
@@ -99,6 +120,18 @@ impl Signal {
                 for membership in members {
                     put_membership(&mut out, membership);
                 }
+            }
+            Control::Request { id, ns, op } => {
+                out.put_u8(REQUEST);
+                out.put_u64_le(*id);
+                put_bytes(&mut out, ns.as_bytes());
+                put_op(&mut out, op);
+            }
+            Control::Reply { id, to, reply } => {
+                out.put_u8(REPLY);
+                out.put_u64_le(*id);
+                out.put_u64_le(to.0);
+                put_reply(&mut out, reply);
             }
         }
         out.freeze()
@@ -146,6 +179,16 @@ impl Signal {
                         .collect::<Result<_, _>>()?,
                 )
             }
+            REQUEST => Control::Request {
+                id: r.u64()?,
+                ns: r.name("namespace")?,
+                op: op(&mut r)?,
+            },
+            REPLY => Control::Reply {
+                id: r.u64()?,
+                to: NodeId(r.u64()?),
+                reply: reply(&mut r)?,
+            },
             tag => {
                 return Err(EnvelopeError::Tag {
                     what: "signal kind",
@@ -160,18 +203,150 @@ impl Signal {
     }
 }
 
+fn put_selector(out: &mut BytesMut, s: &Selector) {
+    put_names(out, &s.rooms);
+    put_names(out, &s.except_rooms);
+}
+
+fn selector(r: &mut Reader) -> Result<Selector, EnvelopeError> {
+    Ok(Selector {
+        rooms: r.names()?,
+        except_rooms: r.names()?,
+    })
+}
+
+fn put_op(out: &mut BytesMut, op: &Op) {
+    match op {
+        Op::Fetch(s) => {
+            out.put_u8(0);
+            put_selector(out, s);
+        }
+        Op::Join(s, rooms) => {
+            out.put_u8(1);
+            put_selector(out, s);
+            put_names(out, rooms);
+        }
+        Op::Leave(s, rooms) => {
+            out.put_u8(2);
+            put_selector(out, s);
+            put_names(out, rooms);
+        }
+        Op::Disconnect(s) => {
+            out.put_u8(3);
+            put_selector(out, s);
+        }
+        Op::Emit { event, data, ack } => {
+            out.put_u8(4);
+            put_bytes(out, event.as_bytes());
+            put_bytes(out, data);
+            out.put_u8(u8::from(*ack));
+        }
+    }
+}
+
+fn op(r: &mut Reader) -> Result<Op, EnvelopeError> {
+    Ok(match r.u8()? {
+        0 => Op::Fetch(selector(r)?),
+        1 => Op::Join(selector(r)?, r.names()?),
+        2 => Op::Leave(selector(r)?, r.names()?),
+        3 => Op::Disconnect(selector(r)?),
+        4 => Op::Emit {
+            event: r.name("event name")?,
+            data: r.bytes()?,
+            ack: r.u8()? != 0,
+        },
+        tag => return Err(EnvelopeError::Tag { what: "op", tag }),
+    })
+}
+
+fn put_data(out: &mut BytesMut, data: Option<&[u8]>) {
+    match data {
+        Some(data) => {
+            out.put_u8(1);
+            put_bytes(out, data);
+        }
+        None => out.put_u8(0),
+    }
+}
+
+fn put_reply(out: &mut BytesMut, reply: &Reply) {
+    match reply {
+        Reply::Sockets(sockets) => {
+            out.put_u8(0);
+            put_len(out, sockets.len());
+            for s in sockets {
+                out.put_u64_le(s.id.as_u64());
+                put_bytes(out, s.name.as_bytes());
+                put_data(out, s.data.as_ref().map(|d| d.get().as_bytes()));
+                put_names(out, &s.rooms);
+            }
+        }
+        Reply::Done(n) => {
+            out.put_u8(1);
+            out.put_u64_le(*n);
+        }
+        Reply::Ack(answer) => {
+            out.put_u8(2);
+            put_data(out, answer.as_deref());
+        }
+    }
+}
+
+fn reply(r: &mut Reader) -> Result<Reply, EnvelopeError> {
+    Ok(match r.u8()? {
+        0 => {
+            let n = r.count(MAX_MEMBERS, "socket count")?;
+            let mut sockets = Vec::with_capacity(n);
+            for _ in 0..n {
+                sockets.push(SocketInfo {
+                    id: ConnId::from_u64(r.u64()?),
+                    name: r.name("socket name")?,
+                    data: json_data(r)?,
+                    rooms: r.names()?,
+                });
+            }
+            Reply::Sockets(sockets)
+        }
+        1 => Reply::Done(r.u64()?),
+        2 => Reply::Ack(match r.u8()? {
+            0 => None,
+            1 => Some(r.bytes()?),
+            tag => {
+                return Err(EnvelopeError::Tag {
+                    what: "answer",
+                    tag,
+                })
+            }
+        }),
+        tag => return Err(EnvelopeError::Tag { what: "reply", tag }),
+    })
+}
+
+/// Optional JSON data: a flag, then the text.
+fn json_data(r: &mut Reader) -> Result<Option<Arc<RawValue>>, EnvelopeError> {
+    match r.u8()? {
+        0 => Ok(None),
+        1 => {
+            let bytes = r.bytes()?;
+            let text =
+                std::str::from_utf8(&bytes).map_err(|_| EnvelopeError::Malformed("member data"))?;
+            let raw = RawValue::from_string(text.to_owned())
+                .map_err(|_| EnvelopeError::Malformed("member data"))?;
+            Ok(Some(Arc::from(raw)))
+        }
+        tag => Err(EnvelopeError::Tag {
+            what: "member data",
+            tag,
+        }),
+    }
+}
+
 fn put_membership(out: &mut BytesMut, m: &Membership) {
     put_bytes(out, m.ns.as_bytes());
     put_bytes(out, m.room.as_bytes());
     out.put_u64_le(m.member.id.as_u64());
     put_bytes(out, m.member.name.as_bytes());
-    match &m.member.data {
-        Some(data) => {
-            out.put_u8(1);
-            put_bytes(out, data.get().as_bytes());
-        }
-        None => out.put_u8(0),
-    }
+    put_data(out, m.member.data.as_ref().map(|d| d.get().as_bytes()));
 }
 
 fn membership(r: &mut Reader) -> Result<Membership, EnvelopeError> {
@@ -179,23 +354,7 @@ fn membership(r: &mut Reader) -> Result<Membership, EnvelopeError> {
     let room = r.name("room")?;
     let id = ConnId::from_u64(r.u64()?);
     let name = r.name("member name")?;
-    let data = match r.u8()? {
-        0 => None,
-        1 => {
-            let bytes = r.bytes()?;
-            let text =
-                std::str::from_utf8(&bytes).map_err(|_| EnvelopeError::Malformed("member data"))?;
-            let raw = RawValue::from_string(text.to_owned())
-                .map_err(|_| EnvelopeError::Malformed("member data"))?;
-            Some(Arc::from(raw))
-        }
-        tag => {
-            return Err(EnvelopeError::Tag {
-                what: "member data",
-                tag,
-            })
-        }
-    };
+    let data = json_data(r)?;
     Ok(Membership {
         ns,
         room,
@@ -239,6 +398,41 @@ mod tests {
             Control::Ask,
             Control::Snapshot(vec![member(1, None), member(2, Some("[1,2]"))]),
             Control::Snapshot(Vec::new()),
+            Control::Request {
+                id: 9,
+                ns: Arc::from("/chat"),
+                op: Op::Join(
+                    Selector {
+                        rooms: vec![Arc::from("a")],
+                        except_rooms: vec![Arc::from("b")],
+                    },
+                    vec![Arc::from("c"), Arc::from("d")],
+                ),
+            },
+            Control::Request {
+                id: 10,
+                ns: Arc::from("/"),
+                op: Op::Emit {
+                    event: Arc::from("hello"),
+                    data: Bytes::from_static(b"{\"x\":1}"),
+                    ack: true,
+                },
+            },
+            Control::Reply {
+                id: 9,
+                to: NodeId(3),
+                reply: Reply::Sockets(vec![SocketInfo {
+                    id: ConnId::from_u64(5),
+                    name: Arc::from("eve"),
+                    data: None,
+                    rooms: vec![Arc::from("a")],
+                }]),
+            },
+            Control::Reply {
+                id: 10,
+                to: NodeId(3),
+                reply: Reply::Ack(Some(Bytes::from_static(b"true"))),
+            },
         ];
         for control in signals {
             let signal = Signal {

@@ -409,7 +409,7 @@ pub(super) fn put_bytes(out: &mut BytesMut, bytes: &[u8]) {
     out.put_slice(bytes);
 }
 
-fn put_names(out: &mut BytesMut, names: &[Arc<str>]) {
+pub(super) fn put_names(out: &mut BytesMut, names: &[Arc<str>]) {
     put_len(out, names.len());
     for name in names {
         put_bytes(out, name.as_bytes());
@@ -471,7 +471,7 @@ impl Reader {
             .map_err(|_| EnvelopeError::Malformed(what))
     }
 
-    fn names(&mut self) -> Result<Vec<Arc<str>>, EnvelopeError> {
+    pub(super) fn names(&mut self) -> Result<Vec<Arc<str>>, EnvelopeError> {
         let n = self.count(MAX_ROOMS, "room count")?;
         (0..n).map(|_| self.name("room")).collect()
     }

@@ -36,4 +36,7 @@ pub trait Local: Send + Sync {
 
     /// Every member this node's connections make, in every room of the namespace.
     fn snapshot(&self) -> Vec<Membership>;
+
+    /// Runs another node's op on this node's connections of the namespace.
+    fn run(&self, op: &crate::ops::Op) -> crate::ops::Reply;
 }

@@ -26,7 +26,9 @@
 //! * [`control`] — [`Signal`], what nodes tell each other of themselves: presence changes,
 //!   heartbeats, member snapshots.
 //! * `presence` — the other nodes, and the members they hold.
+//! * `ask` — [`Ask`], an op run on every other node, and its replies.
 
+mod ask;
 pub mod control;
 pub mod envelope;
 mod local;
@@ -41,6 +43,8 @@ use std::sync::{Arc, OnceLock, Weak};
 use bytes::{Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
 
+pub use self::ask::Ask;
+use self::ask::AsksLock;
 pub use self::control::{Control, Membership, Signal};
 pub use self::envelope::{Envelope, EnvelopeError, NodeId, Payload};
 pub(crate) use self::envelope::{Parts, PayloadRef};
@@ -125,6 +129,8 @@ pub struct Cluster {
     presence: Mutex<Presence>,
     /// Where other nodes reach this node's HTTP, if known.
     address: RwLock<Option<Arc<str>>>,
+    /// Requests this node waits on.
+    pub(crate) asks: AsksLock,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -150,6 +156,7 @@ impl Cluster {
             publisher: OnceLock::new(),
             presence: Mutex::new(Presence::default()),
             address: RwLock::new(None),
+            asks: AsksLock::default(),
         });
         let inbox: Weak<dyn Inbox> = Arc::downgrade(&cluster) as Weak<Cluster>;
         cluster.broker.start(inbox);
@@ -197,6 +204,31 @@ impl Cluster {
 
     fn heartbeat(&self) -> Control {
         Control::Heartbeat(self.address.read().clone())
+    }
+
+    /// Runs `op` on the connections of namespace `ns` on every other live node; the replies
+    /// come to the [`Ask`]. With the link down, nobody is asked.
+    pub fn ask(self: &Arc<Self>, ns: &Arc<str>, op: crate::ops::Op) -> Ask {
+        let expected = if self.is_up() { self.nodes() } else { 0 };
+        let (id, done) = self.asks.lock().open(expected);
+        if expected > 0 {
+            self.signal(Control::Request {
+                id,
+                ns: ns.clone(),
+                op,
+            });
+        }
+        Ask::new(self, id, expected, done)
+    }
+
+    /// Runs `op` on every other live node without waiting for replies (a server-side event
+    /// nobody answers).
+    pub fn broadcast_op(&self, ns: &Arc<str>, op: crate::ops::Op) {
+        self.signal(Control::Request {
+            id: 0,
+            ns: ns.clone(),
+            op,
+        });
     }
 
     /// How many other nodes are alive (heard within [`DEAD_AFTER`]).
@@ -331,6 +363,30 @@ impl Cluster {
                     .apply(signal.origin, &membership, action);
                 if changed {
                     self.tell(membership, action);
+                }
+            }
+            Control::Request { id, ns, op } => {
+                let local = self.namespaces.read().get(&ns).cloned();
+                let reply = local
+                    .and_then(|ns| ns.upgrade())
+                    .map(|ns| ns.run(&op))
+                    .unwrap_or(match &op {
+                        crate::ops::Op::Fetch(_) => crate::ops::Reply::Sockets(Vec::new()),
+                        crate::ops::Op::Emit { .. } => crate::ops::Reply::Ack(None),
+                        _ => crate::ops::Reply::Done(0),
+                    });
+                let wants = !matches!(op, crate::ops::Op::Emit { ack: false, .. });
+                if id != 0 && wants {
+                    self.signal(Control::Reply {
+                        id,
+                        to: signal.origin,
+                        reply,
+                    });
+                }
+            }
+            Control::Reply { id, to, reply } => {
+                if to == self.node {
+                    self.asks.lock().reply(id, signal.origin, reply);
                 }
             }
             Control::Snapshot(members) => {

@@ -305,6 +305,10 @@ mod tests {
         fn snapshot(&self) -> Vec<crate::cluster::control::Membership> {
             Vec::new()
         }
+
+        fn run(&self, _op: &crate::ops::Op) -> crate::ops::Reply {
+            crate::ops::Reply::Done(0)
+        }
     }
 
     fn delivery(log: &Arc<Log>, text: &'static str) -> Delivery {

@@ -34,6 +34,8 @@ pub struct Emitter {
     /// Sent on behalf of `from`'s client, held to what the client may do itself.
     on_behalf: bool,
     volatile: bool,
+    /// How long calls on every node wait for the other nodes.
+    wait: Option<std::time::Duration>,
 }
 
 impl Emitter {
@@ -51,6 +53,7 @@ impl Emitter {
             grant,
             on_behalf: false,
             volatile: false,
+            wait: None,
         }
     }
 
@@ -73,6 +76,29 @@ impl Emitter {
     pub fn except(mut self, id: ConnId) -> Self {
         self.except = Some(id);
         self
+    }
+
+    /// How long [`Emitter::fetch_sockets`] and the other calls on every node wait for the
+    /// other nodes (5 s unless set).
+    pub fn timeout(mut self, wait: std::time::Duration) -> Self {
+        self.wait = Some(wait);
+        self
+    }
+
+    pub(crate) fn wait(&self) -> std::time::Duration {
+        self.wait.unwrap_or(super::everywhere::DEFAULT_TIMEOUT)
+    }
+
+    pub(crate) fn namespace(&self) -> &Arc<Namespace> {
+        &self.ns
+    }
+
+    pub(crate) fn rooms(&self) -> &[Arc<str>] {
+        &self.rooms
+    }
+
+    pub(crate) fn except_rooms(&self) -> &[Arc<str>] {
+        &self.except_rooms
     }
 
     /// Drops the event for recipients whose queue is full instead of disconnecting them.

@@ -30,6 +30,10 @@ impl Io {
         Self { inner }
     }
 
+    pub(crate) fn namespace(&self) -> &Arc<Namespace> {
+        &self.inner.ns
+    }
+
     /// The namespace's name (`/` for the main one).
     pub fn name(&self) -> &Arc<str> {
         self.inner.ns.name()

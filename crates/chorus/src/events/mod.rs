@@ -18,11 +18,14 @@
 //! * [`ack`] — [`Ack`], the answer to a client's event, and the table of the server's own
 //!   emits awaiting the client's answer.
 //! * [`wire`] — what a socket's protocol does for the event layer.
+//! * [`everywhere`] — what a server does to sockets on every node of its cluster
+//!   (`fetch_sockets`, `sockets_join`, …) and server-side events between the servers.
 
 pub(crate) mod ack;
 pub(crate) mod data;
 pub(crate) mod emitter;
 pub(crate) mod error;
+pub(crate) mod everywhere;
 pub(crate) mod handshake;
 pub(crate) mod io;
 pub(crate) mod socket;
@@ -32,6 +35,7 @@ pub use ack::{Ack, AckError};
 pub use data::Data;
 pub use emitter::{Emitter, Sent};
 pub use error::EmitError;
+pub use everywhere::{ClusterError, RemoteSocket};
 pub use handshake::{ConnectError, Handshake};
 pub(crate) use socket::close;
 pub(crate) use socket::EventFn;
