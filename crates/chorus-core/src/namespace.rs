@@ -708,3 +708,93 @@ impl Rooms for Namespace {
         peer.rooms_mut().remove(room);
     }
 }
+
+/// The ops of [`crate::ops`]: one node's part.
+impl Namespace {
+    /// Runs `op` on this node's connections.
+    pub fn run(&self, op: &crate::ops::Op) -> crate::ops::Reply {
+        match op {
+            crate::ops::Op::Fetch(selector) => crate::ops::Reply::Sockets(
+                self.select(selector)
+                    .iter()
+                    .map(|peer| crate::ops::SocketInfo {
+                        id: peer.id(),
+                        name: peer.name(),
+                        data: peer.data(),
+                        rooms: peer.rooms(),
+                    })
+                    .collect(),
+            ),
+            crate::ops::Op::Join(selector, rooms) => {
+                let mut changed = 0;
+                for peer in self.select(selector) {
+                    for room in rooms {
+                        if !peer.in_room(room) && self.enter(&peer, room).is_ok() {
+                            changed += 1;
+                        }
+                    }
+                }
+                crate::ops::Reply::Done(changed)
+            }
+            crate::ops::Op::Leave(selector, rooms) => {
+                let mut changed = 0;
+                for peer in self.select(selector) {
+                    for room in rooms {
+                        if self.leave(&peer, room).is_ok() {
+                            changed += 1;
+                        }
+                    }
+                }
+                crate::ops::Reply::Done(changed)
+            }
+            crate::ops::Op::Disconnect(selector) => {
+                let peers = self.select(selector);
+                for peer in &peers {
+                    peer.push(Outbound::Close(crate::CloseReason {
+                        code: 1000,
+                        reason: Arc::from("disconnected by the server"),
+                    }));
+                }
+                crate::ops::Reply::Done(peers.len() as u64)
+            }
+            crate::ops::Op::Emit { event, data, .. } => {
+                let handler = self.server_handler.read().clone();
+                let data = std::str::from_utf8(data).ok().and_then(|text| {
+                    serde_json::value::RawValue::from_string(text.to_owned()).ok()
+                });
+                let answer = match (handler, data) {
+                    (Some(handler), Some(data)) => (handler.0)(event, &data),
+                    _ => None,
+                };
+                crate::ops::Reply::Ack(answer.map(|a| bytes::Bytes::from(a.get().to_owned())))
+            }
+        }
+    }
+
+    /// Sets what this namespace does with other servers' server-side events.
+    pub fn on_server_event(&self, handler: crate::ops::ServerHandler) {
+        *self.server_handler.write() = Some(handler);
+    }
+
+    /// This node's connections a selector picks, each once, closing ones left out.
+    fn select(&self, selector: &crate::ops::Selector) -> Vec<Arc<Peer>> {
+        let mut peers: Vec<Arc<Peer>> = if selector.rooms.is_empty() {
+            self.peers()
+        } else {
+            let mut seen = std::collections::HashSet::new();
+            let mut out = Vec::new();
+            for room in &selector.rooms {
+                for member in self.members_here(room) {
+                    if seen.insert(member.id()) {
+                        out.push(member);
+                    }
+                }
+            }
+            out
+        };
+        peers.retain(|peer| {
+            !peer.is_closing() && !selector.except_rooms.iter().any(|room| peer.in_room(room))
+        });
+        peers
+    }
+}

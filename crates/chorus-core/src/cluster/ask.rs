@@ -12,7 +12,7 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use super::{Cluster, NodeId};
+use super::envelope::NodeId;
 use crate::ops::Reply;
 
 /// The requests this node is waiting on.
@@ -77,12 +77,12 @@ pub struct Ask {
     id: u64,
     expected: usize,
     done: Option<oneshot::Receiver<()>>,
-    cluster: Weak<Cluster>,
+    asks: Weak<AsksLock>,
 }
 
 impl Ask {
     pub(crate) fn new(
-        cluster: &Arc<Cluster>,
+        asks: &Arc<AsksLock>,
         id: u64,
         expected: usize,
         done: oneshot::Receiver<()>,
@@ -91,7 +91,7 @@ impl Ask {
             id,
             expected,
             done: Some(done),
-            cluster: Arc::downgrade(cluster),
+            asks: Arc::downgrade(asks),
         }
     }
 
@@ -114,8 +114,8 @@ impl Ask {
     }
 
     fn close(&self) -> Vec<(NodeId, Reply)> {
-        match self.cluster.upgrade() {
-            Some(cluster) => cluster.asks.lock().close(self.id),
+        match self.asks.upgrade() {
+            Some(asks) => asks.lock().close(self.id),
             None => Vec::new(),
         }
     }

@@ -130,7 +130,7 @@ pub struct Cluster {
     /// Where other nodes reach this node's HTTP, if known.
     address: RwLock<Option<Arc<str>>>,
     /// Requests this node waits on.
-    pub(crate) asks: AsksLock,
+    asks: Arc<AsksLock>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -156,7 +156,7 @@ impl Cluster {
             publisher: OnceLock::new(),
             presence: Mutex::new(Presence::default()),
             address: RwLock::new(None),
-            asks: AsksLock::default(),
+            asks: Arc::default(),
         });
         let inbox: Weak<dyn Inbox> = Arc::downgrade(&cluster) as Weak<Cluster>;
         cluster.broker.start(inbox);
@@ -208,7 +208,7 @@ impl Cluster {
 
     /// Runs `op` on the connections of namespace `ns` on every other live node; the replies
     /// come to the [`Ask`]. With the link down, nobody is asked.
-    pub fn ask(self: &Arc<Self>, ns: &Arc<str>, op: crate::ops::Op) -> Ask {
+    pub fn ask(&self, ns: &Arc<str>, op: crate::ops::Op) -> Ask {
         let expected = if self.is_up() { self.nodes() } else { 0 };
         let (id, done) = self.asks.lock().open(expected);
         if expected > 0 {
@@ -218,7 +218,7 @@ impl Cluster {
                 op,
             });
         }
-        Ask::new(self, id, expected, done)
+        Ask::new(&self.asks, id, expected, done)
     }
 
     /// Runs `op` on every other live node without waiting for replies (a server-side event
