@@ -3,7 +3,7 @@
 #
 #  1. installs what the tests need, quickly when it is already there:
 #       Debian's chromium (browser tests; skipped with CHORUS_TEST_SKIP_BROWSER=1),
-#       Debian's redis-server and nginx (the cluster tests start their own, on free ports,
+#       Debian's redis-server, nats-server and nginx (the cluster tests start their own, on free ports,
 #       and stop them by PID), g++ if
 #       there is no C++ compiler (the fuzz targets' check builds libFuzzer),
 #       e2e/node_modules (npm ci), e2e/.venv (Python websockets + pytest, e2e/requirements.txt)
@@ -168,6 +168,16 @@ else
     || { tail -20 "$LOGS/apt-nginx.log" >&2; fail install "apt-get install nginx-light failed"; }
   # The package starts the system's nginx on port 80; the tests run their own.
   as_root systemctl disable --now nginx >/dev/null 2>&1 || as_root service nginx stop >/dev/null 2>&1 || true
+fi
+
+if [ -x /usr/sbin/nats-server ] || [ -x /usr/bin/nats-server ]; then
+  echo "nats-server: present"
+else
+  echo "nats-server: installing Debian's nats-server (apt-get), for the NATS cluster tests"
+  as_root apt-get update -qq || fail install "apt-get update failed"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >"$LOGS/apt-nats.log" 2>&1 \
+    || { tail -20 "$LOGS/apt-nats.log" >&2; fail install "apt-get install nats-server failed"; }
+  as_root systemctl disable --now nats-server >/dev/null 2>&1 || true
 fi
 
 if [ -x /usr/bin/redis-server ]; then

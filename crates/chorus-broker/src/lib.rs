@@ -4,12 +4,14 @@
 //! * [`error`] — [`ConnectError`], why a broker could not be set up.
 //! * [`redis`] — [`RedisBroker`]: Redis pub/sub, one channel for the cluster; publishes are
 //!   pipelined on one connection and received on another.
+//! * [`nats`] — [`NatsBroker`]: core NATS, one subject for the cluster, one connection.
 //! * [`store`] — [`RedisStore`]: room history and session records in the same Redis, each
 //!   append announced to every node in the same atomic step.
 //!
 //! [`connect`] picks the broker a URL names.
 
 pub mod error;
+pub mod nats;
 pub mod redis;
 pub mod store;
 
@@ -18,10 +20,12 @@ use std::sync::Arc;
 use chorus_core::Broker;
 
 pub use self::error::ConnectError;
+pub use self::nats::NatsBroker;
 pub use self::redis::RedisBroker;
 pub use self::store::RedisStore;
 
-/// The broker `url` names: `redis://host:port[/db]` (or `rediss://`, `redis+unix://`).
+/// The broker `url` names: `redis://host:port[/db]` (or `rediss://`, `redis+unix://`), or
+/// `nats://host:port` (or `tls://`).
 /// Its connections are made in the background, retried until they succeed: a cluster
 /// node starts whether or not its broker is up yet.
 pub fn connect(url: &str) -> Result<Arc<dyn Broker>, ConnectError> {
@@ -30,9 +34,10 @@ pub fn connect(url: &str) -> Result<Arc<dyn Broker>, ConnectError> {
         Some("redis" | "rediss" | "redis+unix" | "unix") => {
             Ok(RedisBroker::new(url)? as Arc<dyn Broker>)
         }
+        Some("nats" | "tls") => Ok(NatsBroker::new(url)? as Arc<dyn Broker>),
         _ => Err(ConnectError::Url {
             url: url.to_owned(),
-            why: "expected redis://…".to_owned(),
+            why: "expected redis://… or nats://…".to_owned(),
         }),
     }
 }

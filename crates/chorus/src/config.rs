@@ -128,7 +128,8 @@ pub struct Config {
     /// `memory` (lost on restart), or `none` (no history, no recovery). Default `sqlite`;
     /// [`Config::embedded`] uses `memory`.
     pub store: StoreKind,
-    /// The broker that makes this server one node of a cluster: `redis://host:port`. Every
+    /// The broker that makes this server one node of a cluster: `redis://host:port` or
+    /// `nats://host:port`. Every
     /// message published on any node then reaches the clients of every node, in one order
     /// per room (see `docs/cluster.md`); with `store = "redis"` history is shared too.
     /// Default none: one node alone.

@@ -152,8 +152,8 @@ struct ServeArgs {
     /// Where room history is kept [default: sqlite].
     #[arg(long, env = "CHORUS_STORE", value_enum)]
     store: Option<chorus::config::StoreKind>,
-    /// The broker that makes this server one node of a cluster: redis://host:port
-    /// (with --store redis, history is shared by the nodes too).
+    /// The broker that makes this server one node of a cluster: redis://host:port or
+    /// nats://host:port (with Redis and --store redis, history is shared by the nodes too).
     #[arg(long, env = "CHORUS_BROKER")]
     broker: Option<String>,
     /// On a cluster: host:port where other nodes reach this one's HTTP (they forward

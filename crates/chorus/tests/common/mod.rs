@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub mod native;
+pub mod nats;
 pub mod recovering;
 pub mod redis;
 pub mod socketio;
