@@ -29,6 +29,9 @@ SERVER_NAMES = {
     "tokio-tungstenite": "tokio-tungstenite",
     "socketio": "Node socket.io",
     "socketioxide": "socketioxide",
+    "chorus-cluster": "chorus, 2 nodes + Redis",
+    "socketio-cluster": "Node socket.io, 2 nodes + @socket.io/redis-adapter",
+    "socketioxide-cluster": "socketioxide, 2 nodes + socketioxide-redis",
 }
 
 SCENARIOS = [
@@ -43,6 +46,12 @@ SCENARIOS = [
     ("rooms", "Rooms: 100 rooms × 10 members, 50 messages/s per room",
      "deliveries/s", "deliveries_per_s"),
     ("fanout-durable", "Durable fan-out: acknowledged publishes stored in SQLite, 1,000 subscribers",
+     "deliveries/s", "deliveries_per_s"),
+    ("cluster-fanout-1k-max",
+     "Cluster fan-out: 2 nodes on one Redis, 1,000 subscribers of one room spread over both, "
+     "1 publisher, maximum rate", "deliveries/s", "deliveries_per_s"),
+    ("cluster-fanout-1k-rate",
+     "Cluster fan-out: 2 nodes on one Redis, 1,000 subscribers spread over both, 200 messages/s",
      "deliveries/s", "deliveries_per_s"),
     ("conns-10k", "Idle connections: 10,000", "KiB per connection", "rss_per_conn_kib"),
     ("conns-max", "Idle connections: 19,000 (the machine's open-files limit is 20,000)",
@@ -124,7 +133,56 @@ def machine():
             f"{rustc}; Node {node}")
 
 
+def cluster_table(runs_by_key, scenario, metric, unit):
+    """A cluster scenario: two nodes of each server on one Redis, against the Node socket.io
+    and socketioxide clusters; Redis commands per published message instead of server CPU
+    (two processes are not one figure)."""
+    keys = sorted({(s, p) for (s, p, sc) in runs_by_key if sc == scenario},
+                  key=lambda k: (list(SERVER_NAMES).index(k[0]) if k[0] in SERVER_NAMES else 99,
+                                 ["socketio", "raw"].index(k[1]) if k[1] in ("socketio", "raw")
+                                 else 99))
+    if not keys:
+        return None
+
+    def base_value(server):
+        chosen, _ = best(runs_by_key.get((server, "socketio", scenario), []), metric)
+        return chosen["result"][metric] if chosen else None
+    sio = base_value("socketio-cluster")
+    sioxide = base_value("socketioxide-cluster")
+    rows = [f"| server | protocol | {unit} | latency p50 / p99 / max (µs) | lost | "
+            "Redis commands per published message | vs socket.io cluster | "
+            "vs socketioxide cluster |",
+            "|---|---|---:|---|---:|---:|---:|---:|"]
+    notes = []
+    for server, proto in keys:
+        runs = runs_by_key[(server, proto, scenario)]
+        chosen, ok = best(runs, metric)
+        name = SERVER_NAMES.get(server, server)
+        if chosen is None:
+            errs = [r.get("error", "") for r in runs if "error" in r]
+            rows.append(f"| {name} | {proto} | failed | – | – | – | – | – |")
+            if errs:
+                notes.append(f"{name} ({proto}) failed: {errs[0].strip()[:200]}")
+            continue
+        r = chosen["result"]
+        value = r[metric]
+        p50, p99, mx = lat(r)
+        lost = r.get("lost")
+        lost_cell = fmt_num(lost) if lost is not None else "–"
+        commands = chosen.get("redis_commands")
+        published = r.get("published_total")
+        per = fmt_num(commands / published, 2) if commands is not None and published else "–"
+        flag = " ⚑" if r.get("client_limited") else ""
+        vs = [ratio(value, sio) if proto == "socketio" else "–",
+              ratio(value, sioxide) if proto == "socketio" else "–"]
+        rows.append(f"| {name} | {proto} | {fmt_num(value)} {spread(chosen, ok, metric)}{flag} | "
+                    f"{p50} / {p99} / {mx} | {lost_cell} | {per} | " + " | ".join(vs) + " |")
+    return rows, notes
+
+
 def table(runs_by_key, scenario, metric, unit):
+    if scenario.startswith("cluster-"):
+        return cluster_table(runs_by_key, scenario, metric, unit)
     rows = []
     # Servers in SERVER_NAMES order, then protocols in a fixed order (a set's order is
     # not stable from one run of this script to the next).

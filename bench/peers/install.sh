@@ -75,6 +75,8 @@ MSG
 fi
 
 # ---------------------------------------------------------------- Rust peers
+# The socketioxide crate builds two binaries: socketioxide-peer and socketioxide-redis-peer (the
+# same peer as one node of a cluster over Redis: PORT, REDIS_URL; needs a Redis >= 6 to run).
 for peer in socketioxide tokio-tungstenite; do
   say "cargo build --release --locked ($peer)"
   if ! (cd "$HERE/$peer" && cargo build --release --locked --quiet); then
@@ -82,6 +84,7 @@ for peer in socketioxide tokio-tungstenite; do
     status=1
   fi
 done
+[[ -x "$CARGO_TARGET_DIR/release/socketioxide-redis-peer" ]] || { echo "error: missing $CARGO_TARGET_DIR/release/socketioxide-redis-peer" >&2; status=1; }
 
 # ---------------------------------------------------------------- summary
 echo

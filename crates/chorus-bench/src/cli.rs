@@ -60,7 +60,8 @@ impl Scenario {
 /// Options every scenario takes.
 #[derive(Debug, Args, Serialize)]
 pub(crate) struct Common {
-    /// Server to drive, ws://host:port; the path is chosen per protocol.
+    /// Server to drive, ws://host:port; the path is chosen per protocol. Several,
+    /// comma-separated, are the nodes of one cluster: connections go to them in turn.
     #[arg(long, global = true, default_value = "ws://127.0.0.1:9001")]
     pub(crate) url: String,
     /// Protocol to speak.

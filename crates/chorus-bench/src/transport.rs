@@ -32,10 +32,10 @@ pub(crate) type Ws = WebSocket<BufReader<TcpStream>>;
 /// Where to connect and how.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
-    /// `ws://host:port`, no path: each connection adds its own.
-    base: Url,
-    /// The server's address, resolved once.
-    addr: SocketAddr,
+    /// The servers: `ws://host:port` (no path: each connection adds its own) and its
+    /// address, resolved once. Several are the nodes of one cluster: connections go to them
+    /// in turn, by index.
+    servers: Vec<(Url, SocketAddr)>,
     /// Source addresses used round-robin by connection index; empty lets the kernel pick.
     sources: Vec<IpAddr>,
     options: Options,
@@ -91,7 +91,8 @@ pub(crate) enum ConnectError {
 }
 
 impl Target {
-    /// Resolves `url` (`ws://host:port`). `buffer` is the initial size of each
+    /// Resolves `url` (`ws://host:port`, or several, comma-separated: the nodes of one
+    /// cluster, which connections go to in turn). `buffer` is the initial size of each
     /// connection's read and write buffers: small for many idle connections, yawc's
     /// default otherwise (they grow for large frames and shrink back either way).
     pub(crate) async fn new(
@@ -99,24 +100,10 @@ impl Target {
         sources: Vec<IpAddr>,
         buffer: Option<usize>,
     ) -> Result<Self, TargetError> {
-        let base = Url::parse(url).map_err(|source| TargetError::Parse {
-            url: url.to_owned(),
-            source,
-        })?;
-        if base.scheme() != "ws" || base.host_str().is_none() {
-            return Err(TargetError::Scheme(url.to_owned()));
+        let mut servers = Vec::new();
+        for url in url.split(',') {
+            servers.push(resolve(url).await?);
         }
-        let host = base.host_str().unwrap_or_default();
-        let port = base.port_or_known_default().unwrap_or(80);
-        let resolve_err = |source| TargetError::Resolve {
-            url: url.to_owned(),
-            source,
-        };
-        let addr = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
-            .await
-            .map_err(resolve_err)?
-            .next()
-            .ok_or_else(|| resolve_err(io::Error::other("no address")))?;
         let mut options = Options::default();
         if let Some(size) = buffer {
             options = options
@@ -124,22 +111,23 @@ impl Target {
                 .with_write_buffer_capacity(size);
         }
         Ok(Self {
-            base,
-            addr,
+            servers,
             sources,
             options,
             read_ahead: if buffer.is_some() { 1 } else { READ_AHEAD },
         })
     }
 
-    /// The server's address.
+    /// The (first) server's address.
     pub(crate) fn addr(&self) -> SocketAddr {
-        self.addr
+        self.servers[0].1
     }
 
-    /// Opens connection `index` to `path` (path and query, e.g. `/ws?name=b3`).
+    /// Opens connection `index` to `path` (path and query, e.g. `/ws?name=b3`), on the
+    /// server whose turn it is.
     pub(crate) async fn open(&self, index: usize, path: &str) -> Result<Ws, ConnectError> {
-        let socket = if self.addr.is_ipv4() {
+        let (base, addr) = &self.servers[index % self.servers.len()];
+        let socket = if addr.is_ipv4() {
             TcpSocket::new_v4()
         } else {
             TcpSocket::new_v6()
@@ -151,10 +139,10 @@ impl Target {
                 .bind(SocketAddr::new(ip, 0))
                 .map_err(|source| ConnectError::Bind { ip, source })?;
         }
-        let stream = socket.connect(self.addr).await.map_err(ConnectError::Tcp)?;
+        let stream = socket.connect(*addr).await.map_err(ConnectError::Tcp)?;
         stream.set_nodelay(true).map_err(ConnectError::Tcp)?;
 
-        let mut url = self.base.clone();
+        let mut url = base.clone();
         let (path, query) = path.split_once('?').unwrap_or((path, ""));
         url.set_path(path);
         url.set_query((!query.is_empty()).then_some(query));
@@ -166,6 +154,29 @@ impl Target {
                 other => ConnectError::Handshake(Box::new(other)),
             })
     }
+}
+
+/// One `ws://host:port`, resolved.
+async fn resolve(url: &str) -> Result<(Url, SocketAddr), TargetError> {
+    let base = Url::parse(url).map_err(|source| TargetError::Parse {
+        url: url.to_owned(),
+        source,
+    })?;
+    if base.scheme() != "ws" || base.host_str().is_none() {
+        return Err(TargetError::Scheme(url.to_owned()));
+    }
+    let host = base.host_str().unwrap_or_default();
+    let port = base.port_or_known_default().unwrap_or(80);
+    let resolve_err = |source| TargetError::Resolve {
+        url: url.to_owned(),
+        source,
+    };
+    let addr = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
+        .await
+        .map_err(resolve_err)?
+        .next()
+        .ok_or_else(|| resolve_err(io::Error::other("no address")))?;
+    Ok((base, addr))
 }
 
 /// How a connection ended, as far as the client could tell.
