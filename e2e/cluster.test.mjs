@@ -1,7 +1,8 @@
 // Three `chorus serve` nodes on one Redis (history there: --store redis), behind nginx
 // doing plain round robin — no ip_hash, no sticky sessions — with the official clients:
 // socket.io-client over WebSocket, over long-polling and over polling upgraded to
-// WebSocket, and a native `/ws` client, all in one room across the nodes. Then one node is
+// WebSocket, and a native `/ws` client, all in one room across the nodes, and plain
+// WebSocket clients in a raw room. Then one node is
 // killed with SIGKILL in mid-traffic: its clients reconnect through nginx to the others and
 // recover every acknowledged message, none twice. And Redis itself stopped (SIGSTOP, then
 // SIGCONT) and killed: the nodes wait, reconnect, subscribe again and go on.
@@ -125,6 +126,29 @@ test('one room across three nodes behind round-robin nginx, every transport', as
   assert.deepEqual([...native.said].sort(), [...everything].sort());
   Object.values(clients).forEach((socket) => socket.close());
   native.ws.close();
+
+  // Plain WebSocket clients in a raw room (the seeds' pages): round robin puts them on
+  // different nodes; each hears the other (and itself, as a raw room does).
+  const raws = [];
+  for (const name of ['raw1', 'raw2', 'raw3']) {
+    const ws = new WebSocket(`${nginx.url.replace('http', 'ws')}/room/cluster-lobby`);
+    ws.heard = [];
+    ws.on('message', (data) => ws.heard.push(String(data)));
+    await withTimeout(new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); }),
+      `${name} connects`, WAIT_MS);
+    raws.push(ws);
+  }
+  // Each is in the room once it hears its own probe.
+  for (const [i, ws] of raws.entries()) {
+    ws.send(`probe ${i}`);
+    await until(`raw${i + 1} is in the room`, () => ws.heard.includes(`probe ${i}`));
+  }
+  raws.forEach((ws, i) => ws.send(`hello from raw${i + 1}`));
+  for (const ws of raws) {
+    await until('every raw client hears every other',
+      () => [1, 2, 3].every((n) => ws.heard.includes(`hello from raw${n}`)));
+  }
+  raws.forEach((ws) => ws.close());
 });
 
 test('a node killed with SIGKILL in mid-traffic: its clients recover every acknowledged message once', async (t) => {

@@ -122,6 +122,8 @@ pub struct Cluster {
     namespaces: RwLock<HashMap<Arc<str>, Weak<dyn Local>>>,
     order: Mutex<Order>,
     up: AtomicBool,
+    /// The link was up once: down now means cut off, not starting.
+    ever_up: AtomicBool,
     stats: ClusterStats,
     /// The node's publisher, when its rooms keep history in a store shared by the cluster.
     publisher: OnceLock<Weak<Publisher>>,
@@ -152,6 +154,7 @@ impl Cluster {
             namespaces: RwLock::new(HashMap::new()),
             order: Mutex::new(Order::default()),
             up: AtomicBool::new(false),
+            ever_up: AtomicBool::new(false),
             stats: ClusterStats::default(),
             publisher: OnceLock::new(),
             presence: Mutex::new(Presence::default()),
@@ -182,6 +185,12 @@ impl Cluster {
     /// Whether the broker's link is up.
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Acquire)
+    }
+
+    /// Whether the node lost its link to the broker (as opposed to not having it yet,
+    /// starting).
+    pub fn is_cut_off(&self) -> bool {
+        !self.is_up() && self.ever_up.load(Ordering::Acquire)
     }
 
     /// The node's counters.
@@ -619,6 +628,9 @@ impl Inbox for Cluster {
 
     fn link(&self, up: bool) {
         self.up.store(up, Ordering::Release);
+        if up {
+            self.ever_up.store(true, Ordering::Release);
+        }
         if up {
             tracing::info!(node = %self.node, "cluster: broker link up");
         } else {

@@ -22,7 +22,9 @@ use super::offsets::OffsetKey;
 use super::rooms::Rooms;
 use super::stream::stream_name;
 use super::streams::{Streams, Waiter};
-use crate::{Broadcast, Entry, Event, HubError, Outbound, Page, Peer, Store, StreamPos};
+use crate::{
+    Broadcast, Entry, Event, HubError, Outbound, Page, Peer, Store, StoreError, StreamPos,
+};
 
 /// What the reader and the writer share to do the work.
 #[derive(Clone)]
@@ -325,6 +327,20 @@ fn park(
     stream: &Arc<str>,
     work: Work,
 ) -> Tell {
+    let cut_off = shared
+        .cluster
+        .get()
+        .and_then(std::sync::Weak::upgrade)
+        .is_some_and(|cluster| cluster.is_cut_off());
+    if cut_off {
+        // No marker can come while this node cannot hear the broker: say so now rather
+        // than keep the joiner waiting until the link is back. (A node starting, whose link
+        // is not up yet, parks the work: the marker is asked again once it is.)
+        let err = StoreError::backend(std::io::Error::other(
+            "this node has lost its link to the cluster's broker; try again",
+        ));
+        return Box::new(move || work.fail(err.into()));
+    }
     shared
         .parked
         .lock()
