@@ -4,6 +4,8 @@
 //! * [`error`] — [`ConnectError`], why a broker could not be set up.
 //! * [`redis`] — [`RedisBroker`]: Redis pub/sub, one channel for the cluster; publishes are
 //!   pipelined on one connection and received on another.
+//! * [`socketio_adapter`] — `@socket.io/redis-adapter`'s broadcast format, so Node
+//!   socket.io servers on the same Redis are nodes of the cluster too.
 //! * [`nats`] — [`NatsBroker`]: core NATS, one subject for the cluster, one connection.
 //! * [`store`] — [`RedisStore`]: room history and session records in the same Redis, each
 //!   append announced to every node in the same atomic step.
@@ -13,6 +15,7 @@
 pub mod error;
 pub mod nats;
 pub mod redis;
+pub mod socketio_adapter;
 pub mod store;
 
 use std::sync::Arc;
@@ -29,11 +32,22 @@ pub use self::store::RedisStore;
 /// Its connections are made in the background, retried until they succeed: a cluster
 /// node starts whether or not its broker is up yet.
 pub fn connect(url: &str) -> Result<Arc<dyn Broker>, ConnectError> {
+    connect_with(url, false)
+}
+
+/// [`connect`]; with `socketio_adapter`, a Redis broker also speaks
+/// `@socket.io/redis-adapter`'s format, so Node socket.io servers on the same Redis are
+/// nodes of the cluster too ([`socketio_adapter`]). Refused for another broker.
+pub fn connect_with(url: &str, socketio_adapter: bool) -> Result<Arc<dyn Broker>, ConnectError> {
     let scheme = url.split_once("://").map(|(scheme, _)| scheme);
     match scheme {
         Some("redis" | "rediss" | "redis+unix" | "unix") => {
-            Ok(RedisBroker::new(url)? as Arc<dyn Broker>)
+            Ok(RedisBroker::with_socketio_adapter(url, socketio_adapter)? as Arc<dyn Broker>)
         }
+        Some("nats" | "tls") if socketio_adapter => Err(ConnectError::Url {
+            url: url.to_owned(),
+            why: "the socket.io Redis adapter's format needs a redis:// broker".to_owned(),
+        }),
         Some("nats" | "tls") => Ok(NatsBroker::new(url)? as Arc<dyn Broker>),
         _ => Err(ConnectError::Url {
             url: url.to_owned(),

@@ -73,7 +73,7 @@ impl NatsBroker {
 }
 
 impl Broker for NatsBroker {
-    fn start(&self, inbox: Weak<dyn Inbox>) {
+    fn start(&self, inbox: Weak<dyn Inbox>, _node: chorus_core::NodeId) {
         let Some(pending) = self.pending.lock().take() else {
             return;
         };

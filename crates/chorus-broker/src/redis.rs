@@ -24,12 +24,14 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
+use chorus_core::cluster::{Envelope, NodeId};
 use chorus_core::{Broker, BrokerError, Inbox};
 use futures::StreamExt;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use crate::error::ConnectError;
+use crate::socketio_adapter;
 
 /// The channel of a cluster.
 pub(crate) const CHANNEL: &str = "chorus:cluster";
@@ -49,6 +51,8 @@ pub struct RedisBroker {
     pending: parking_lot::Mutex<Option<mpsc::UnboundedReceiver<Outgoing>>>,
     /// How many times the reader has subscribed: a new one means a new server connection.
     subscriptions: Arc<AtomicU64>,
+    /// Also speak `@socket.io/redis-adapter`'s format (see [`crate::socketio_adapter`]).
+    socketio_adapter: bool,
 }
 
 impl std::fmt::Debug for RedisBroker {
@@ -66,6 +70,16 @@ impl RedisBroker {
     /// A broker on the Redis server at `url`; nothing is connected until the node starts
     /// it. Must be called inside a tokio runtime, where its connections will run.
     pub fn new(url: &str) -> Result<Arc<Self>, ConnectError> {
+        Self::with_socketio_adapter(url, false)
+    }
+
+    /// [`RedisBroker::new`], also speaking `@socket.io/redis-adapter`'s format when
+    /// `socketio_adapter`: Node socket.io servers on the same Redis are nodes of the cluster
+    /// too (see [`crate::socketio_adapter`]).
+    pub fn with_socketio_adapter(
+        url: &str,
+        socketio_adapter: bool,
+    ) -> Result<Arc<Self>, ConnectError> {
         let client = redis::Client::open(url).map_err(|err| ConnectError::Url {
             url: url.to_owned(),
             why: err.to_string(),
@@ -78,24 +92,29 @@ impl RedisBroker {
             queue,
             pending: parking_lot::Mutex::new(Some(pending)),
             subscriptions: Arc::new(AtomicU64::new(0)),
+            socketio_adapter,
         }))
     }
 }
 
 impl Broker for RedisBroker {
-    fn start(&self, inbox: Weak<dyn Inbox>) {
+    fn start(&self, inbox: Weak<dyn Inbox>, node: NodeId) {
         let Some(pending) = self.pending.lock().take() else {
             return;
         };
         let subscriptions = self.subscriptions.clone();
+        let adapter_uid = self
+            .socketio_adapter
+            .then(|| Arc::<str>::from(socketio_adapter::uid(node)));
         self.runtime.spawn(write(
             self.client.clone(),
             pending,
             inbox.clone(),
             subscriptions.clone(),
+            adapter_uid.clone(),
         ));
         self.runtime
-            .spawn(read(self.client.clone(), inbox, subscriptions));
+            .spawn(read(self.client.clone(), inbox, subscriptions, adapter_uid));
     }
 
     fn publish(&self, seq: u64, envelope: Bytes) {
@@ -110,6 +129,7 @@ async fn write(
     mut queue: mpsc::UnboundedReceiver<Outgoing>,
     inbox: Weak<dyn Inbox>,
     subscriptions: Arc<AtomicU64>,
+    adapter_uid: Option<Arc<str>>,
 ) {
     let mut backoff = FIRST_BACKOFF;
     let mut batch: Vec<Outgoing> = Vec::new();
@@ -146,6 +166,15 @@ async fn write(
             let mut pipe = redis::pipe();
             for (_, envelope) in &batch {
                 pipe.cmd("PUBLISH").arg(CHANNEL).arg(&envelope[..]).ignore();
+                // The same message for the Node socket.io servers of the cluster.
+                if let Some(uid) = &adapter_uid {
+                    let translated = Envelope::decode(envelope.clone())
+                        .ok()
+                        .and_then(|e| socketio_adapter::encode(&e, uid));
+                    if let Some((channel, message)) = translated {
+                        pipe.cmd("PUBLISH").arg(channel).arg(message).ignore();
+                    }
+                }
             }
             if let Err(err) = pipe.query_async::<()>(&mut conn).await {
                 tracing::warn!(%err, "redis broker: publishing failed; reconnecting");
@@ -162,11 +191,16 @@ async fn write(
 }
 
 /// The reader: the cluster's envelopes, and the link's state.
-async fn read(client: redis::Client, inbox: Weak<dyn Inbox>, subscriptions: Arc<AtomicU64>) {
+async fn read(
+    client: redis::Client,
+    inbox: Weak<dyn Inbox>,
+    subscriptions: Arc<AtomicU64>,
+    adapter_uid: Option<Arc<str>>,
+) {
     let mut backoff = FIRST_BACKOFF;
     let mut reported = false;
     loop {
-        match subscribe(&client).await {
+        match subscribe(&client, adapter_uid.is_some()).await {
             Ok(mut pubsub) => {
                 backoff = FIRST_BACKOFF;
                 reported = false;
@@ -178,6 +212,18 @@ async fn read(client: redis::Client, inbox: Weak<dyn Inbox>, subscriptions: Arc<
                 let mut messages = pubsub.on_message();
                 while let Some(msg) = messages.next().await {
                     let Some(inbox) = inbox.upgrade() else { return };
+                    if let Some(uid) = &adapter_uid {
+                        if msg.get_channel_name() != CHANNEL {
+                            // A Node socket.io server's broadcast: a message of another node.
+                            let bytes = msg.get_payload_bytes();
+                            if let Some(envelope) =
+                                socketio_adapter::decode(msg.get_channel_name(), bytes, uid)
+                            {
+                                inbox.receive(envelope.encode());
+                            }
+                            continue;
+                        }
+                    }
                     inbox.receive(Bytes::copy_from_slice(msg.get_payload_bytes()));
                 }
                 drop(messages);
@@ -200,8 +246,14 @@ async fn read(client: redis::Client, inbox: Weak<dyn Inbox>, subscriptions: Arc<
     }
 }
 
-async fn subscribe(client: &redis::Client) -> redis::RedisResult<redis::aio::PubSub> {
+async fn subscribe(
+    client: &redis::Client,
+    socketio_adapter: bool,
+) -> redis::RedisResult<redis::aio::PubSub> {
     let mut pubsub = client.get_async_pubsub().await?;
     pubsub.subscribe(CHANNEL).await?;
+    if socketio_adapter {
+        pubsub.psubscribe(socketio_adapter::PATTERN).await?;
+    }
     Ok(pubsub)
 }

@@ -140,6 +140,11 @@ pub struct Config {
     /// that is `0.0.0.0` / `::` (then set it: polling requests for this node's sessions
     /// that reach another node are refused as unknown).
     pub advertise: Option<String>,
+    /// On a cluster over Redis: `"socket.io-redis"` makes this node also speak
+    /// `@socket.io/redis-adapter`'s format, so Node socket.io servers (with that adapter) and
+    /// `@socket.io/redis-emitter` on the same Redis are part of the cluster: their
+    /// broadcasts reach this node's clients and this node's reach theirs. Default none.
+    pub socketio_adapter: Option<String>,
     /// The directory of the SQLite history file (`chorus.db`). Default `./chorus-data`.
     pub data_dir: std::path::PathBuf,
     /// When an acknowledged message is on disk: `batched` (committed with its batch;
@@ -291,6 +296,7 @@ impl Default for Config {
             store: StoreKind::Sqlite,
             broker: None,
             advertise: None,
+            socketio_adapter: None,
             data_dir: "./chorus-data".into(),
             durability: Durability::Batched,
             history_max_messages: 1000,
@@ -430,6 +436,30 @@ impl Config {
                  `jwt_secret` (HS256) or `jwt_public_key` (RS256/ES256)"
                     .into(),
             ));
+        }
+        match (&self.socketio_adapter, &self.broker) {
+            (None, _) => {}
+            (Some(kind), _) if kind != "socket.io-redis" => {
+                return Err(ConfigError::Invalid(format!(
+                    "`socketio_adapter = {kind:?}`: the one known is \"socket.io-redis\""
+                )));
+            }
+            (Some(_), Some(url)) if url.starts_with("redis") || url.starts_with("unix") => {
+                if self.store != StoreKind::None {
+                    return Err(ConfigError::Invalid(
+                        "`socketio_adapter` needs `store = \"none\"` for now: messages of rooms \
+                         with history would not reach the Node servers"
+                            .into(),
+                    ));
+                }
+            }
+            (Some(_), _) => {
+                return Err(ConfigError::Invalid(
+                    "`socketio_adapter` joins a Node socket.io cluster over Redis: set \
+                     `broker = \"redis://…\"`"
+                        .into(),
+                ));
+            }
         }
         match (&self.broker, self.store) {
             (Some(_), StoreKind::Sqlite | StoreKind::Memory) => {

@@ -161,6 +161,10 @@ struct ServeArgs {
     /// address, unless it is 0.0.0.0 or ::].
     #[arg(long, env = "CHORUS_ADVERTISE")]
     advertise: Option<String>,
+    /// On a cluster over Redis, also speak another Socket.IO adapter's format so its
+    /// servers join the cluster: socket.io-redis (@socket.io/redis-adapter) [default: none].
+    #[arg(long, env = "CHORUS_SOCKETIO_ADAPTER")]
+    socketio_adapter: Option<String>,
     /// Directory of the SQLite history file [default: ./chorus-data].
     #[arg(long, env = "CHORUS_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -221,7 +225,8 @@ impl ServeArgs {
             jwt_issuer,
             jwt_audience,
             broker,
-            advertise
+            advertise,
+            socketio_adapter
         );
         macro_rules! overlay {
             ($($field:ident),*) => { $( if let Some(v) = self.$field { config.$field = v; } )* };

@@ -352,7 +352,10 @@ async fn a_join_that_needs_the_broker_is_refused_while_the_node_is_cut_off() {
     let redis = Redis::start();
     let (a, addr_a) = node(&redis).await;
     // Cut off from the broker (Redis itself still answers the store).
-    assert_eq!(redis.command(&["ACL", "SETUSER", "default", "-subscribe"]), "+OK");
+    assert_eq!(
+        redis.command(&["ACL", "SETUSER", "default", "-subscribe"]),
+        "+OK"
+    );
     redis.command(&["CLIENT", "KILL", "TYPE", "pubsub"]);
     until("the link is down", || !link_up(&a)).await;
     let (mut ws, _) = native::connect(addr_a, "").await;
@@ -360,9 +363,15 @@ async fn a_join_that_needs_the_broker_is_refused_while_the_node_is_cut_off() {
                       "since": {"epoch": "unknown", "offset": 0}});
     send_json(&mut ws, join.clone()).await;
     let refused = native::reply(&mut ws, 1).await;
-    assert_eq!(refused["ok"], false, "told at once, not left waiting: {refused}");
+    assert_eq!(
+        refused["ok"], false,
+        "told at once, not left waiting: {refused}"
+    );
     // Back on the broker: the same join goes through.
-    assert_eq!(redis.command(&["ACL", "SETUSER", "default", "+subscribe"]), "+OK");
+    assert_eq!(
+        redis.command(&["ACL", "SETUSER", "default", "+subscribe"]),
+        "+OK"
+    );
     until("the link is up", || link_up(&a)).await;
     let mut again = join;
     again["rid"] = json!(2);

@@ -71,10 +71,10 @@ pub struct BrokerError(pub Arc<str>);
 /// subscriber receives a namespace's envelopes in one order, and the publishing node its
 /// own in the order it published them.
 pub trait Broker: Send + Sync + 'static {
-    /// Starts carrying for a node: `inbox` hears every envelope of the cluster (this node's
-    /// own included), the failure of a publish, and the link going up (once it receives)
-    /// and down. Called once, by [`Cluster::new`].
-    fn start(&self, inbox: Weak<dyn Inbox>);
+    /// Starts carrying for node `node`: `inbox` hears every envelope of the cluster (this
+    /// node's own included), the failure of a publish, and the link going up (once it
+    /// receives) and down. Called once, by [`Cluster::new`].
+    fn start(&self, inbox: Weak<dyn Inbox>, node: NodeId);
 
     /// Sends `envelope`, this node's `seq`th, to every node of the cluster, this one
     /// included.
@@ -162,7 +162,7 @@ impl Cluster {
             asks: Arc::default(),
         });
         let inbox: Weak<dyn Inbox> = Arc::downgrade(&cluster) as Weak<Cluster>;
-        cluster.broker.start(inbox);
+        cluster.broker.start(inbox, cluster.node);
         let clock = Arc::downgrade(&cluster);
         std::thread::Builder::new()
             .name("chorus-cluster-clock".into())

@@ -176,7 +176,9 @@ impl Server {
         let hub = Arc::new(match &config.broker {
             Some(url) => {
                 config.validate()?;
-                let cluster = chorus_core::Cluster::new(chorus_broker::connect(url)?);
+                let adapter = config.socketio_adapter.is_some();
+                let broker = chorus_broker::connect_with(url, adapter)?;
+                let cluster = chorus_core::Cluster::new(broker);
                 tracing::info!(node = %cluster.node(), broker = %url, "a node of a cluster");
                 Hub::clustered(hub_config, cluster, publisher.clone())
             }

@@ -1,0 +1,350 @@
+//! `@socket.io/redis-adapter`'s broadcast format, so that chorus nodes and Node socket.io
+//! servers on one Redis are one cluster: what a Node server (or `@socket.io/redis-emitter`)
+//! broadcasts reaches chorus's clients, and what a chorus node publishes reaches the Node
+//! servers' clients.
+//!
+//! The adapter (version 8, the one socket.io 4.8 uses) publishes each broadcast on channel
+//! `socket.io#<namespace>#` — `socket.io#<namespace>#<room>#` when it goes to exactly one
+//! room — and every server pattern-subscribes to `socket.io#<namespace>#*`. The message is
+//! MessagePack (the `notepack.io` encoding) of `[uid, packet, opts]`: the sending server's
+//! id, the Socket.IO packet `{type: 2, data: [event, ...args], nsp}` (binary arguments are
+//! MessagePack binaries), and `{rooms: [...], except: [...], flags: {...}}`. A server
+//! ignores its own uid.
+//!
+//! A broadcast read here becomes a chorus [`Envelope`] from a node that is not this one, and
+//! goes the way of every other node's message; an envelope this node publishes is also
+//! written in the adapter's format. Only events cross (a raw WebSocket frame has no Socket.IO
+//! form), and only to rooms, everyone, or everyone but some rooms — a connection of a chorus
+//! node is nobody a Node server can reach.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chorus_core::cluster::{Envelope, NodeId, Payload};
+use chorus_core::{EventData, Target};
+use rmpv::Value as Pack;
+use serde_json::value::RawValue;
+use serde_json::{Map, Number, Value as Json};
+
+/// The channels' prefix (the adapter's `key` option, default `socket.io`).
+pub const KEY: &str = "socket.io";
+/// The pattern a node subscribes to: every namespace's broadcasts.
+pub const PATTERN: &str = "socket.io#*";
+
+/// Socket.IO's EVENT packet type.
+const EVENT: u64 = 2;
+/// Deepest nesting of a message read (an event's arguments are a few levels below the top).
+const MAX_DEPTH: usize = 64;
+
+/// This node's id in the adapter's messages: its node id, in hex.
+pub fn uid(node: NodeId) -> String {
+    format!("chorus-{node}")
+}
+
+/// The envelope a broadcast of the adapter's format on `channel` stands for; `None` if it
+/// is not one (another key, this node's own, not an event, malformed).
+pub fn decode(channel: &str, message: &[u8], own_uid: &str) -> Option<Envelope> {
+    let rest = channel.strip_prefix(KEY)?.strip_prefix('#')?;
+    let (namespace, _) = rest.split_once('#')?;
+    // Bounded nesting: anyone who can publish on the Redis server can send this.
+    let value = rmpv::decode::read_value_with_max_depth(&mut &message[..], MAX_DEPTH).ok()?;
+    let Pack::Array(parts) = value else {
+        return None;
+    };
+    let [uid, packet, opts] = <[Pack; 3]>::try_from(parts).ok()?;
+    let uid = uid.as_str()?.to_owned();
+    if uid == own_uid {
+        return None;
+    }
+    let packet = map(&packet)?;
+    let nsp = packet.get("nsp").and_then(|v| v.as_str()).unwrap_or("/");
+    if nsp != namespace || packet.get("type").and_then(|v| v.as_u64()) != Some(EVENT) {
+        return None;
+    }
+    let Some(Pack::Array(data)) = packet.get("data") else {
+        return None;
+    };
+    let (name, args) = data.split_first()?;
+    let name: Arc<str> = Arc::from(name.as_str()?);
+    let opts = map(&opts)?;
+    let names = |key: &str| -> Vec<Arc<str>> {
+        match opts.get(key) {
+            Some(Pack::Array(items)) => items
+                .iter()
+                .filter_map(|item| item.as_str().map(Arc::from))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let rooms = names("rooms");
+    let except_rooms = names("except");
+    let volatile = matches!(opts.get("flags"), Some(flags)
+        if map(flags).is_some_and(|f| f.get("volatile").and_then(|v| v.as_bool()) == Some(true)));
+    let to = match rooms.len() {
+        0 => Target::Everyone,
+        1 => Target::Room(rooms[0].clone()),
+        _ => Target::Rooms(rooms),
+    };
+    Some(Envelope {
+        origin: NodeId(fnv(&uid)),
+        seq: 0,
+        namespace: Arc::from(nsp),
+        to,
+        except_rooms,
+        except: None,
+        volatile,
+        payload: Payload::Event {
+            name,
+            data: event_data(args)?,
+            from: None,
+        },
+    })
+}
+
+/// `envelope` in the adapter's format: its channel and message. `None` for what has no
+/// such form (a raw frame, one connection).
+pub fn encode(envelope: &Envelope, uid: &str) -> Option<(String, Vec<u8>)> {
+    let Payload::Event { name, data, .. } = &envelope.payload else {
+        return None;
+    };
+    let rooms: Vec<Arc<str>> = match &envelope.to {
+        Target::Everyone => Vec::new(),
+        Target::Room(room) => vec![room.clone()],
+        Target::Rooms(rooms) => rooms.clone(),
+        Target::Conn(_) => return None,
+    };
+    let mut items = vec![Pack::from(&**name)];
+    match data {
+        EventData::Json(value) => items.push(pack(&serde_json::from_str(value.get()).ok()?, &[])),
+        EventData::Binary(bytes) => items.push(Pack::Binary(bytes.to_vec())),
+        EventData::Args { args, attachments } => match serde_json::from_str(args.get()).ok()? {
+            Json::Array(args) => items.extend(args.iter().map(|a| pack(a, attachments))),
+            other => items.push(pack(&other, attachments)),
+        },
+    }
+    let namespace = &*envelope.namespace;
+    let packet = Pack::Map(vec![
+        (Pack::from("type"), Pack::from(EVENT)),
+        (Pack::from("data"), Pack::Array(items)),
+        (Pack::from("nsp"), Pack::from(namespace)),
+    ]);
+    let strings =
+        |names: &[Arc<str>]| Pack::Array(names.iter().map(|n| Pack::from(&**n)).collect());
+    let mut flags = Vec::new();
+    if envelope.volatile {
+        flags.push((Pack::from("volatile"), Pack::Boolean(true)));
+    }
+    let opts = Pack::Map(vec![
+        (Pack::from("rooms"), strings(&rooms)),
+        (Pack::from("except"), strings(&envelope.except_rooms)),
+        (Pack::from("flags"), Pack::Map(flags)),
+    ]);
+    let message = Pack::Array(vec![Pack::from(uid), packet, opts]);
+    let mut out = Vec::new();
+    rmpv::encode::write_value(&mut out, &message).ok()?;
+    let channel = match rooms.as_slice() {
+        [room] => format!("{KEY}#{namespace}#{room}#"),
+        _ => format!("{KEY}#{namespace}#"),
+    };
+    Some((channel, out))
+}
+
+/// A MessagePack map's string keys and values.
+fn map(value: &Pack) -> Option<std::collections::HashMap<&str, &Pack>> {
+    let Pack::Map(entries) = value else {
+        return None;
+    };
+    Some(
+        entries
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str()?, v)))
+            .collect(),
+    )
+}
+
+/// An event's arguments as chorus keeps them: one JSON value when there is one argument and
+/// no binary, else the arguments with their binaries as attachments.
+fn event_data(args: &[Pack]) -> Option<EventData> {
+    let mut attachments = Vec::new();
+    let json: Vec<Json> = args.iter().map(|a| unpack(a, &mut attachments)).collect();
+    if json.len() == 1 && attachments.is_empty() {
+        let text = serde_json::to_string(&json[0]).ok()?;
+        return Some(EventData::Json(RawValue::from_string(text).ok()?));
+    }
+    let text = serde_json::to_string(&json).ok()?;
+    Some(EventData::Args {
+        args: RawValue::from_string(text).ok()?,
+        attachments,
+    })
+}
+
+/// MessagePack → JSON; a binary becomes a placeholder for the attachment it is added as.
+fn unpack(value: &Pack, attachments: &mut Vec<Bytes>) -> Json {
+    match value {
+        Pack::Nil | Pack::Ext(..) => Json::Null,
+        Pack::Boolean(b) => Json::Bool(*b),
+        Pack::Integer(n) => n
+            .as_u64()
+            .map(Number::from)
+            .or_else(|| n.as_i64().map(Number::from))
+            .map_or(Json::Null, Json::Number),
+        Pack::F32(f) => Number::from_f64(f64::from(*f)).map_or(Json::Null, Json::Number),
+        Pack::F64(f) => Number::from_f64(*f).map_or(Json::Null, Json::Number),
+        Pack::String(s) => Json::String(s.as_str().map_or_else(
+            || String::from_utf8_lossy(s.as_bytes()).into_owned(),
+            str::to_owned,
+        )),
+        Pack::Binary(bytes) => {
+            attachments.push(Bytes::copy_from_slice(bytes));
+            serde_json::json!({"_placeholder": true, "num": attachments.len() - 1})
+        }
+        Pack::Array(items) => Json::Array(items.iter().map(|v| unpack(v, attachments)).collect()),
+        Pack::Map(entries) => {
+            let mut object = Map::new();
+            for (k, v) in entries {
+                let key = match k {
+                    Pack::String(s) => s.as_str().unwrap_or_default().to_owned(),
+                    other => other.to_string(),
+                };
+                object.insert(key, unpack(v, attachments));
+            }
+            Json::Object(object)
+        }
+    }
+}
+
+/// JSON → MessagePack; a placeholder becomes the attachment it stands for.
+fn pack(value: &Json, attachments: &[Bytes]) -> Pack {
+    match value {
+        Json::Null => Pack::Nil,
+        Json::Bool(b) => Pack::Boolean(*b),
+        Json::Number(n) => n
+            .as_u64()
+            .map(Pack::from)
+            .or_else(|| n.as_i64().map(Pack::from))
+            .unwrap_or_else(|| Pack::F64(n.as_f64().unwrap_or_default())),
+        Json::String(s) => Pack::from(s.as_str()),
+        Json::Array(items) => Pack::Array(items.iter().map(|v| pack(v, attachments)).collect()),
+        Json::Object(object) => {
+            if object.get("_placeholder") == Some(&Json::Bool(true)) {
+                let n = object.get("num").and_then(Json::as_u64).unwrap_or(u64::MAX);
+                if let Some(bytes) = usize::try_from(n).ok().and_then(|n| attachments.get(n)) {
+                    return Pack::Binary(bytes.to_vec());
+                }
+            }
+            Pack::Map(
+                object
+                    .iter()
+                    .map(|(k, v)| (Pack::from(k.as_str()), pack(v, attachments)))
+                    .collect(),
+            )
+        }
+    }
+}
+
+/// A stable 64-bit id for another server's uid (FNV-1a): never this node's, which is random.
+fn fnv(text: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(to: Target, data: EventData) -> Envelope {
+        Envelope {
+            origin: NodeId(1),
+            seq: 3,
+            namespace: Arc::from("/"),
+            to,
+            except_rooms: vec![Arc::from("muted")],
+            except: None,
+            volatile: true,
+            payload: Payload::Event {
+                name: Arc::from("said"),
+                data,
+                from: None,
+            },
+        }
+    }
+
+    #[test]
+    fn an_envelope_goes_and_comes_back_through_the_format() {
+        let args = EventData::Args {
+            args: RawValue::from_string(
+                r#"["hi",{"_placeholder":true,"num":0},{"n":1.5,"ok":[true,null]}]"#.into(),
+            )
+            .unwrap(),
+            attachments: vec![Bytes::from_static(b"\x00\x01\xff")],
+        };
+        let out = envelope(Target::Room(Arc::from("lobby")), args);
+        let (channel, message) = encode(&out, "chorus-a").unwrap();
+        assert_eq!(channel, "socket.io#/#lobby#");
+        // Read back by another node (the sender ignores its own).
+        assert!(decode(&channel, &message, "chorus-a").is_none());
+        let back = decode(&channel, &message, "chorus-b").unwrap();
+        assert_eq!(back.to, Target::Room(Arc::from("lobby")));
+        assert_eq!(back.except_rooms, [Arc::from("muted")]);
+        assert!(back.volatile);
+        let Payload::Event { name, data, .. } = back.payload else {
+            panic!("an event")
+        };
+        assert_eq!(&*name, "said");
+        let EventData::Args { args, attachments } = data else {
+            panic!("args")
+        };
+        assert_eq!(
+            args.get(),
+            r#"["hi",{"_placeholder":true,"num":0},{"n":1.5,"ok":[true,null]}]"#
+        );
+        assert_eq!(attachments, [Bytes::from_static(b"\x00\x01\xff")]);
+    }
+
+    #[test]
+    fn one_plain_argument_is_one_json_value_and_several_rooms_one_channel() {
+        let json = EventData::Json(RawValue::from_string(r#"{"a":[1,2]}"#.into()).unwrap());
+        let out = envelope(Target::Rooms(vec![Arc::from("a"), Arc::from("b")]), json);
+        let (channel, message) = encode(&out, "x").unwrap();
+        assert_eq!(channel, "socket.io#/#");
+        let back = decode(&channel, &message, "y").unwrap();
+        let Payload::Event {
+            data: EventData::Json(v),
+            ..
+        } = back.payload
+        else {
+            panic!("one JSON value")
+        };
+        assert_eq!(v.get(), r#"{"a":[1,2]}"#);
+        // What has no form in the adapter's: one connection.
+        let id: chorus_core::ConnId = "0000000000000005".parse().unwrap();
+        let conn = envelope(Target::Conn(id), EventData::null());
+        assert!(encode(&conn, "x").is_none());
+    }
+
+    #[test]
+    fn lying_lengths_do_not_allocate_what_they_claim() {
+        // An array, a map, a string and a binary each claiming 4 GiB of content.
+        for head in [0xdd_u8, 0xdf, 0xdb, 0xc6] {
+            let message = [head, 0xff, 0xff, 0xff, 0xff, 0x00];
+            assert!(decode("socket.io#/#", &message, "x").is_none());
+        }
+        // Deep nesting.
+        let deep = vec![0x91_u8; 100_000];
+        assert!(decode("socket.io#/#", &deep, "x").is_none());
+    }
+
+    #[test]
+    fn garbage_and_other_channels_are_ignored() {
+        assert!(decode("socket.io#/#", b"\xc1", "x").is_none());
+        assert!(decode("other#/#", b"\x93", "x").is_none());
+        assert!(decode("socket.io#/#", &[], "x").is_none());
+        let (_, message) = encode(&envelope(Target::Everyone, EventData::null()), "x").unwrap();
+        // A namespace the channel does not name.
+        assert!(decode("socket.io#/admin#", &message, "y").is_none());
+    }
+}
