@@ -129,4 +129,36 @@ test('a chorus node and a Node socket.io server share rooms through the Redis ad
   // Nothing arrived twice on the chorus side.
   const saids = onChorus.got.filter(([e, text]) => e === 'said' && text === 'from node');
   assert.equal(saids.length, 1);
+
+  // The Node server's requests reach chorus's sockets too.
+  const fetched = await node.server.in('mixed').fetchSockets();
+  const ids = fetched.map((s) => s.id).sort();
+  assert.ok(ids.includes(onNode.id), 'its own socket');
+  assert.ok(ids.includes(onChorus.id), `chorus's socket, by its id: ${JSON.stringify(ids)}`);
+  const remote = fetched.find((s) => s.id === onChorus.id);
+  assert.ok(remote.rooms.has('mixed'), 'with its rooms');
+  node.server.in('mixed').socketsJoin('vip');
+  await new Promise((r) => setTimeout(r, 200));
+  node.server.to('vip').emit('vip-only', 'welcome');
+  await until('a socket of chorus made to join by the Node server hears the room',
+    () => has(onChorus, 'vip-only', ([text]) => text === 'welcome'));
+  assert.ok(!has(outsider, 'vip-only', () => true));
+  node.server.in('vip').socketsLeave('vip');
+  await new Promise((r) => setTimeout(r, 200));
+  node.server.to('vip').emit('vip-only', 'gone');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.ok(!has(onChorus, 'vip-only', ([text]) => text === 'gone'), 'and made to leave');
+  // serverSideEmitWithAck: chorus answers (no handler in chorus serve: null), nobody waits
+  // for a timeout.
+  const answers = await withTimeout(node.server.serverSideEmitWithAck('ping', 1), 'ack', WAIT_MS);
+  assert.deepEqual(answers, [null]);
+  // A chorus socket by its id, as socket.io servers address one socket.
+  node.server.to(onChorus.id).emit('direct', 'just you');
+  await until('one chorus socket by its id', () => has(onChorus, 'direct', ([t]) => t === 'just you'));
+  assert.ok(!has(outsider, 'direct', () => true));
+  // disconnectSockets reaches chorus's socket.
+  const gone = new Promise((resolve) => outsider.once('disconnect', resolve));
+  outsider.io.reconnection(false);
+  node.server.in(outsider.id).disconnectSockets(true);
+  await withTimeout(gone, 'outsider disconnected', WAIT_MS);
 });

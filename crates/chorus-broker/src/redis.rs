@@ -19,12 +19,13 @@
 //! that restarted broke the writer's connection too, and the writer would otherwise learn
 //! it only by losing the next batch.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use chorus_core::cluster::{Envelope, NodeId};
+use chorus_core::cluster::{Control, Envelope, NodeId, Signal};
 use chorus_core::{Broker, BrokerError, Inbox};
 use futures::StreamExt;
 use tokio::runtime::Handle;
@@ -103,18 +104,19 @@ impl Broker for RedisBroker {
             return;
         };
         let subscriptions = self.subscriptions.clone();
-        let adapter_uid = self
-            .socketio_adapter
-            .then(|| Arc::<str>::from(socketio_adapter::uid(node)));
+        let adapter = self.socketio_adapter.then(|| Adapter {
+            uid: Arc::from(socketio_adapter::uid(node)),
+            asked: Arc::default(),
+        });
         self.runtime.spawn(write(
             self.client.clone(),
             pending,
             inbox.clone(),
             subscriptions.clone(),
-            adapter_uid.clone(),
+            adapter.clone(),
         ));
         self.runtime
-            .spawn(read(self.client.clone(), inbox, subscriptions, adapter_uid));
+            .spawn(read(self.client.clone(), inbox, subscriptions, adapter));
     }
 
     fn publish(&self, seq: u64, envelope: Bytes) {
@@ -129,7 +131,7 @@ async fn write(
     mut queue: mpsc::UnboundedReceiver<Outgoing>,
     inbox: Weak<dyn Inbox>,
     subscriptions: Arc<AtomicU64>,
-    adapter_uid: Option<Arc<str>>,
+    adapter: Option<Adapter>,
 ) {
     let mut backoff = FIRST_BACKOFF;
     let mut batch: Vec<Outgoing> = Vec::new();
@@ -165,15 +167,22 @@ async fn write(
             }
             let mut pipe = redis::pipe();
             for (_, envelope) in &batch {
+                let Some(adapter) = &adapter else {
+                    pipe.cmd("PUBLISH").arg(CHANNEL).arg(&envelope[..]).ignore();
+                    continue;
+                };
+                if let Some((channel, message)) = adapter.answer(envelope) {
+                    // This node's answer to a Node server's request: for it alone.
+                    pipe.cmd("PUBLISH").arg(channel).arg(message).ignore();
+                    continue;
+                }
                 pipe.cmd("PUBLISH").arg(CHANNEL).arg(&envelope[..]).ignore();
                 // The same message for the Node socket.io servers of the cluster.
-                if let Some(uid) = &adapter_uid {
-                    let translated = Envelope::decode(envelope.clone())
-                        .ok()
-                        .and_then(|e| socketio_adapter::encode(&e, uid));
-                    if let Some((channel, message)) = translated {
-                        pipe.cmd("PUBLISH").arg(channel).arg(message).ignore();
-                    }
+                let translated = Envelope::decode(envelope.clone())
+                    .ok()
+                    .and_then(|e| socketio_adapter::encode(&e, &adapter.uid));
+                if let Some((channel, message)) = translated {
+                    pipe.cmd("PUBLISH").arg(channel).arg(message).ignore();
                 }
             }
             if let Err(err) = pipe.query_async::<()>(&mut conn).await {
@@ -195,12 +204,12 @@ async fn read(
     client: redis::Client,
     inbox: Weak<dyn Inbox>,
     subscriptions: Arc<AtomicU64>,
-    adapter_uid: Option<Arc<str>>,
+    adapter: Option<Adapter>,
 ) {
     let mut backoff = FIRST_BACKOFF;
     let mut reported = false;
     loop {
-        match subscribe(&client, adapter_uid.is_some()).await {
+        match subscribe(&client, adapter.is_some()).await {
             Ok(mut pubsub) => {
                 backoff = FIRST_BACKOFF;
                 reported = false;
@@ -212,14 +221,11 @@ async fn read(
                 let mut messages = pubsub.on_message();
                 while let Some(msg) = messages.next().await {
                     let Some(inbox) = inbox.upgrade() else { return };
-                    if let Some(uid) = &adapter_uid {
+                    if let Some(adapter) = &adapter {
                         if msg.get_channel_name() != CHANNEL {
-                            // A Node socket.io server's broadcast: a message of another node.
-                            let bytes = msg.get_payload_bytes();
-                            if let Some(envelope) =
-                                socketio_adapter::decode(msg.get_channel_name(), bytes, uid)
-                            {
-                                inbox.receive(envelope.encode());
+                            // A Node socket.io server's broadcast or request.
+                            if let Some(bytes) = adapter.translate(&msg) {
+                                inbox.receive(bytes);
                             }
                             continue;
                         }
@@ -254,6 +260,82 @@ async fn subscribe(
     pubsub.subscribe(CHANNEL).await?;
     if socketio_adapter {
         pubsub.psubscribe(socketio_adapter::PATTERN).await?;
+        // Exact, so that the Node servers count this node among those who answer.
+        pubsub
+            .subscribe(socketio_adapter::request_channel("/"))
+            .await?;
     }
     Ok(pubsub)
+}
+
+/// Most Node servers' requests waiting for this node's answer; beyond it they are forgotten
+/// (an answer that never came).
+const MAX_ASKED: usize = 4096;
+
+/// What a node speaking `@socket.io/redis-adapter`'s format keeps: its uid there, and the
+/// Node servers' requests it owes an answer, by the number the cluster knows them by.
+#[derive(Clone)]
+struct Adapter {
+    uid: Arc<str>,
+    asked: Arc<parking_lot::Mutex<(u64, HashMap<u64, socketio_adapter::Asked>)>>,
+}
+
+impl Adapter {
+    /// A message of the adapter's format as the cluster's own: a broadcast as an envelope,
+    /// a request as a signal from [`socketio_adapter::FOREIGN`].
+    fn translate(&self, msg: &redis::Msg) -> Option<Bytes> {
+        let channel = msg.get_channel_name();
+        let bytes = msg.get_payload_bytes();
+        if let Some(envelope) = socketio_adapter::decode(channel, bytes, &self.uid) {
+            return Some(envelope.encode());
+        }
+        let (op, asked) = socketio_adapter::decode_request(channel, bytes, &self.uid)?;
+        let id = match asked {
+            Some(asked) => {
+                let mut table = self.asked.lock();
+                if table.1.len() >= MAX_ASKED {
+                    table.1.clear();
+                }
+                table.0 += 1;
+                let id = table.0;
+                table.1.insert(id, asked);
+                id
+            }
+            None => 0,
+        };
+        let ns = channel
+            .strip_prefix(socketio_adapter::KEY)
+            .and_then(|c| c.strip_prefix("-request#"))
+            .and_then(|c| c.strip_suffix('#'))
+            .unwrap_or("/");
+        let signal = Signal {
+            origin: socketio_adapter::FOREIGN,
+            control: Control::Request {
+                id,
+                ns: Arc::from(ns),
+                op,
+            },
+        };
+        Some(signal.encode())
+    }
+
+    /// This node's reply to a Node server's request, in the adapter's format; `None` for
+    /// anything else.
+    fn answer(&self, bytes: &Bytes) -> Option<(String, Vec<u8>)> {
+        if !Signal::is_signal(bytes) {
+            return None;
+        }
+        let Ok(Signal {
+            control: Control::Reply { id, to, reply },
+            ..
+        }) = Signal::decode(bytes.clone())
+        else {
+            return None;
+        };
+        if to != socketio_adapter::FOREIGN {
+            return None;
+        }
+        let asked = self.asked.lock().1.remove(&id)?;
+        socketio_adapter::encode_response(&asked, &reply)
+    }
 }

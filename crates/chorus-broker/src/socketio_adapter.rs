@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chorus_core::cluster::{Envelope, NodeId, Payload};
+use chorus_core::ops::{Op, Reply, Selector};
 use chorus_core::{EventData, Target};
 use rmpv::Value as Pack;
 use serde_json::value::RawValue;
@@ -147,6 +148,181 @@ pub fn encode(envelope: &Envelope, uid: &str) -> Option<(String, Vec<u8>)> {
         _ => format!("{KEY}#{namespace}#"),
     };
     Some((channel, out))
+}
+
+/// The node Node socket.io servers' requests come from, as far as the cluster knows: they
+/// are answered in the adapter's format, not through the cluster's channel.
+pub const FOREIGN: NodeId = NodeId(0x736f_636b_6574_2e69); // "socket.i"
+
+/// The channel a Node server's requests about namespace `ns` come on (an exact
+/// subscription: the servers count its subscribers to know how many answers to wait for).
+pub fn request_channel(ns: &str) -> String {
+    format!("{KEY}-request#{ns}#")
+}
+
+fn response_channel(ns: &str) -> String {
+    format!("{KEY}-response#{ns}#")
+}
+
+/// A Node server's request this node answers: what the answer needs.
+#[derive(Debug, Clone)]
+pub struct Asked {
+    namespace: Arc<str>,
+    request_id: String,
+    kind: u64,
+}
+
+// The adapter's request types.
+const SOCKETS: u64 = 0;
+const ALL_ROOMS: u64 = 1;
+const REMOTE_JOIN: u64 = 2;
+const REMOTE_LEAVE: u64 = 3;
+const REMOTE_DISCONNECT: u64 = 4;
+const REMOTE_FETCH: u64 = 5;
+const SERVER_SIDE_EMIT: u64 = 6;
+
+/// A Node server's request on `channel` as a cluster op, and what its answer needs (`None`:
+/// it wants none). `None` altogether for what this node does not take part in (its own,
+/// a broadcast with acknowledgements, a request about one socket by id, malformed).
+pub fn decode_request(channel: &str, message: &[u8], own_uid: &str) -> Option<(Op, Option<Asked>)> {
+    let ns = channel
+        .strip_prefix(KEY)?
+        .strip_prefix("-request#")?
+        .strip_suffix('#')?;
+    let json: Json = if message.first() == Some(&b'{') {
+        serde_json::from_slice(message).ok()?
+    } else {
+        let value = rmpv::decode::read_value_with_max_depth(&mut &message[..], MAX_DEPTH).ok()?;
+        unpack(&value, &mut Vec::new())
+    };
+    if json.get("uid").and_then(Json::as_str) == Some(own_uid) {
+        return None;
+    }
+    let kind = json.get("type")?.as_u64()?;
+    let request_id = json
+        .get("requestId")
+        .and_then(Json::as_str)
+        .map(str::to_owned);
+    let names = |value: Option<&Json>| -> Vec<Arc<str>> {
+        value
+            .and_then(Json::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(Arc::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let selector = || Selector {
+        rooms: names(json.pointer("/opts/rooms")),
+        except_rooms: names(json.pointer("/opts/except")),
+    };
+    let asked = |request_id: Option<String>| {
+        request_id.map(|request_id| Asked {
+            namespace: Arc::from(ns),
+            request_id,
+            kind,
+        })
+    };
+    let op = match kind {
+        SOCKETS | REMOTE_FETCH | ALL_ROOMS => {
+            let selector = if kind == SOCKETS {
+                Selector {
+                    rooms: names(json.get("rooms")),
+                    except_rooms: Vec::new(),
+                }
+            } else if kind == ALL_ROOMS {
+                Selector::default()
+            } else {
+                selector()
+            };
+            return Some((Op::Fetch(selector), Some(asked(request_id)?)));
+        }
+        // A join, leave or disconnect by selection (the Node server waits for no answer);
+        // one by socket id is for the server holding that socket.
+        REMOTE_JOIN | REMOTE_LEAVE if json.get("opts").is_some() => {
+            let rooms = names(json.get("rooms"));
+            if kind == REMOTE_JOIN {
+                Op::Join(selector(), rooms)
+            } else {
+                Op::Leave(selector(), rooms)
+            }
+        }
+        REMOTE_DISCONNECT if json.get("opts").is_some() => Op::Disconnect(selector()),
+        SERVER_SIDE_EMIT => {
+            let Some(Json::Array(data)) = json.get("data") else {
+                return None;
+            };
+            let (event, args) = data.split_first()?;
+            let data = match args {
+                [one] => one.clone(),
+                many => Json::Array(many.to_vec()),
+            };
+            let op = Op::Emit {
+                event: Arc::from(event.as_str()?),
+                data: Bytes::from(serde_json::to_vec(&data).ok()?),
+                ack: request_id.is_some(),
+            };
+            return Some((op, asked(request_id)));
+        }
+        _ => return None,
+    };
+    Some((op, None))
+}
+
+/// The answer to a Node server's request, in the adapter's format: its channel and message.
+pub fn encode_response(asked: &Asked, reply: &Reply) -> Option<(String, Vec<u8>)> {
+    let body = match (asked.kind, reply) {
+        (SOCKETS, Reply::Sockets(sockets)) => serde_json::json!({
+            "requestId": asked.request_id,
+            "sockets": sockets.iter().map(|s| s.id.to_string()).collect::<Vec<_>>(),
+        }),
+        (ALL_ROOMS, Reply::Sockets(sockets)) => {
+            let mut rooms: Vec<&str> = sockets
+                .iter()
+                .flat_map(|s| s.rooms.iter().map(|r| &**r))
+                .collect();
+            rooms.sort_unstable();
+            rooms.dedup();
+            serde_json::json!({"requestId": asked.request_id, "rooms": rooms})
+        }
+        (REMOTE_FETCH, Reply::Sockets(sockets)) => serde_json::json!({
+            "requestId": asked.request_id,
+            "sockets": sockets.iter().map(|s| {
+                let id = s.id.to_string();
+                let mut rooms: Vec<&str> = vec![&id];
+                rooms.extend(s.rooms.iter().map(|r| &**r));
+                let data = s
+                    .data
+                    .as_ref()
+                    .and_then(|d| serde_json::from_str::<Json>(d.get()).ok())
+                    .unwrap_or_else(|| serde_json::json!({}));
+                serde_json::json!({
+                    "id": id,
+                    "handshake": {
+                        "headers": {}, "time": "", "address": "", "xdomain": false,
+                        "secure": false, "issued": 0, "url": "", "query": {}, "auth": {},
+                    },
+                    "rooms": rooms,
+                    "data": data,
+                })
+            }).collect::<Vec<_>>(),
+        }),
+        (SERVER_SIDE_EMIT, Reply::Ack(answer)) => serde_json::json!({
+            "type": SERVER_SIDE_EMIT,
+            "requestId": asked.request_id,
+            "data": answer
+                .as_ref()
+                .and_then(|a| serde_json::from_slice::<Json>(a).ok())
+                .unwrap_or(Json::Null),
+        }),
+        _ => return None,
+    };
+    Some((
+        response_channel(&asked.namespace),
+        serde_json::to_vec(&body).ok()?,
+    ))
 }
 
 /// A MessagePack map's string keys and values.
@@ -336,6 +512,55 @@ mod tests {
         // Deep nesting.
         let deep = vec![0x91_u8; 100_000];
         assert!(decode("socket.io#/#", &deep, "x").is_none());
+    }
+
+    #[test]
+    fn node_servers_requests_become_ops_and_their_answers_the_adapters_responses() {
+        let fetch =
+            br#"{"uid":"n1","requestId":"r1","type":5,"opts":{"rooms":["a"],"except":["b"]}}"#;
+        let (op, asked) = decode_request("socket.io-request#/#", fetch, "me").unwrap();
+        assert_eq!(
+            op,
+            Op::Fetch(Selector {
+                rooms: vec![Arc::from("a")],
+                except_rooms: vec![Arc::from("b")],
+            })
+        );
+        let asked = asked.unwrap();
+        let socket = chorus_core::ops::SocketInfo {
+            id: "00000000000000a1".parse().unwrap(),
+            name: Arc::from("ann"),
+            data: None,
+            rooms: vec![Arc::from("a")],
+        };
+        let (channel, body) = encode_response(&asked, &Reply::Sockets(vec![socket])).unwrap();
+        assert_eq!(channel, "socket.io-response#/#");
+        let body: Json = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["requestId"], "r1");
+        assert_eq!(body["sockets"][0]["id"], "00000000000000a1");
+        assert_eq!(
+            body["sockets"][0]["rooms"],
+            serde_json::json!(["00000000000000a1", "a"])
+        );
+        // A join by selection wants no answer; this node's own request is not taken.
+        let join = br#"{"uid":"n1","type":2,"opts":{"rooms":["a"],"except":[]},"rooms":["vip"]}"#;
+        let (op, asked) = decode_request("socket.io-request#/#", join, "me").unwrap();
+        assert!(matches!(op, Op::Join(_, ref rooms) if rooms[..] == [Arc::from("vip")]));
+        assert!(asked.is_none());
+        assert!(decode_request("socket.io-request#/#", join, "n1").is_none());
+        // A server-side event with an acknowledgement.
+        let emit = br#"{"uid":"n1","requestId":"r2","type":6,"data":["ping",1]}"#;
+        let (op, asked) = decode_request("socket.io-request#/#", emit, "me").unwrap();
+        assert!(matches!(op, Op::Emit { ack: true, ref data, .. } if &data[..] == b"1"));
+        let (_, body) = encode_response(&asked.unwrap(), &Reply::Ack(None)).unwrap();
+        let body: Json = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"type": 6, "requestId": "r2", "data": null})
+        );
+        // Garbage.
+        assert!(decode_request("socket.io-request#/#", b"{not json", "me").is_none());
+        assert!(decode_request("socket.io-request#/#", b"\xdd\xff\xff\xff\xff", "me").is_none());
     }
 
     #[test]

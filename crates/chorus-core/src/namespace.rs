@@ -389,8 +389,27 @@ impl Namespace {
         item: &Outbound,
         volatile: bool,
     ) -> usize {
-        let room = self.rooms.read().get(room).cloned();
-        room.map_or(0, |room| room.push_all(item, except, volatile))
+        let found = self.rooms.read().get(room).cloned();
+        match found {
+            Some(found) => found.push_all(item, except, volatile),
+            // Socket.IO's way: every socket is alone in a room named by its id.
+            None => match self.own_room(room) {
+                Some(peer) if Some(peer.id()) != except => {
+                    let to = Audience::Conn(peer.id());
+                    self.deliver(&to, &[], None, item.clone(), volatile)
+                }
+                _ => 0,
+            },
+        }
+    }
+
+    /// The connection a room named by a connection's id stands for (a socket is alone in
+    /// the room of its id, as in socket.io), when no room of that name exists here.
+    fn own_room(&self, room: &str) -> Option<Arc<Peer>> {
+        if room.len() != 16 {
+            return None;
+        }
+        self.peer(room.parse().ok()?)
     }
 
     /// [`Namespace::deliver_room`] for a message `sender` sends, which must be a member:
@@ -480,7 +499,7 @@ impl Namespace {
     /// This node's members of `room`.
     pub(crate) fn members_here(&self, room: &str) -> Vec<Arc<Peer>> {
         let Some(room) = self.rooms.read().get(room).cloned() else {
-            return Vec::new();
+            return self.own_room(room).into_iter().collect();
         };
         let mut out = Vec::with_capacity(room.len());
         room.for_each(|_, peer| out.push(peer.clone()));
@@ -793,7 +812,12 @@ impl Namespace {
             out
         };
         peers.retain(|peer| {
-            !peer.is_closing() && !selector.except_rooms.iter().any(|room| peer.in_room(room))
+            let id = peer.id().to_string();
+            !peer.is_closing()
+                && !selector
+                    .except_rooms
+                    .iter()
+                    .any(|room| peer.in_room(room) || **room == *id)
         });
         peers
     }

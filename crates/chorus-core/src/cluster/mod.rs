@@ -352,9 +352,13 @@ impl Cluster {
         if signal.origin == self.node {
             return;
         }
-        self.presence
-            .lock()
-            .heard(signal.origin, std::time::Instant::now());
+        // A node is what beats: a request from something else (a Node socket.io server,
+        // through the broker) does not make it one this node waits for.
+        if matches!(signal.control, Control::Heartbeat(_)) {
+            self.presence
+                .lock()
+                .heard(signal.origin, std::time::Instant::now());
+        }
         match signal.control {
             Control::Heartbeat(address) => {
                 if let Some(address) = address {
