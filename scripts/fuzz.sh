@@ -23,7 +23,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SECONDS_PER_TARGET="${1:-30}"
 shift || true
-ALL_TARGETS=(native_command engineio_packet engineio_payload socketio_packet config_toml ws_frames cluster_envelope)
+ALL_TARGETS=(native_command engineio_packet engineio_payload socketio_packet config_toml ws_frames cluster_envelope socketio_adapter)
 if [ "$#" -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
 
 if ! [[ "$SECONDS_PER_TARGET" =~ ^[0-9]+$ ]] || [ "$SECONDS_PER_TARGET" -lt 1 ]; then
@@ -60,7 +60,7 @@ cd "$ROOT/fuzz"
 # (another change half made in the tree) is never taken for a finding, and a target runs
 # the code that was built when the script started. Only `config_toml` needs the server
 # crate; the codec targets (`ws_frames` among them) are built without it.
-features() { case "$1" in config_toml) ;; *) echo --no-default-features ;; esac; }
+features() { case "$1" in config_toml|socketio_adapter) ;; *) echo --no-default-features ;; esac; }
 TARGET_DIR="$ROOT/fuzz/target"
 for target in "${TARGETS[@]}"; do
     # shellcheck disable=SC2046 # one flag or none
