@@ -1,27 +1,29 @@
-//! [`NatsBroker`]: a NATS server (`nats-server`) as a cluster's broker — core NATS
-//! publish/subscribe on one subject, `chorus.cluster`.
+//! [`NatsBroker`]: a NATS server (`nats-server`, JetStream enabled) as a cluster's broker.
 //!
-//! One client connection both publishes and subscribes; the client reconnects by itself
-//! and subscribes again. NATS delivers what one connection publishes in order, and a single
-//! server hands every subscriber a subject's messages in the order it received them — the
-//! one order per room a cluster needs. (A NATS *cluster* of several servers does not: nodes
-//! on different servers may see two publishers' messages in different orders. Run the
-//! chorus nodes on one `nats-server`, or use Redis.)
+//! Core NATS keeps each publisher's order but not one order across publishers: two nodes'
+//! messages may reach two subscribers in different orders (each connection's messages are
+//! fanned out by the server as they come). A cluster needs one order per room, so the nodes
+//! publish into one JetStream stream, `CHORUS` (subject `chorus.cluster`, in memory, kept a
+//! minute), which numbers every message, and each node reads it with an *ordered consumer*:
+//! every node sees the stream's one order. The ordered consumer also resumes after a
+//! reconnection from the last message it had, so a node that lost its connection for a while
+//! gets what was published meanwhile (within the minute) — no hole.
 //!
-//! The link's state comes from the client's events: disconnected → down; connected again
-//! (subscription re-sent, then a round trip to the server so it is in place) → up. A slow
-//! consumer — the client dropped messages this node did not read fast enough — counts as the
-//! link going down and up: what was missed is never silently skipped.
+//! The link's state comes from the client's events: disconnected → down; connected again →
+//! up. What was published meanwhile still arrives, in order — unless the server restarted
+//! (the stream was in memory): then the stream is made again and read from then on.
 //!
-//! Core NATS keeps nothing: history shared by the nodes needs the Redis store
-//! (`store = "redis"` with a Redis broker).
+//! NATS keeps nothing chorus needs for history: history shared by the nodes needs the Redis
+//! store (`store = "redis"` with a Redis broker).
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use async_nats::jetstream::{self, consumer, stream};
 use async_nats::{Client, ConnectOptions, Event};
 use bytes::Bytes;
 use chorus_core::{Broker, BrokerError, Inbox};
+use futures::stream::FuturesOrdered;
 use futures::StreamExt;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -30,6 +32,12 @@ use crate::error::ConnectError;
 
 /// The subject of a cluster.
 const SUBJECT: &str = "chorus.cluster";
+/// The JetStream stream that orders it.
+const STREAM: &str = "CHORUS";
+/// How long the stream keeps a message: enough for a node that reconnects to catch up.
+const KEEP: Duration = Duration::from_secs(60);
+/// Most publishes waiting for the server's acknowledgement at once.
+const MAX_UNACKED: usize = 4096;
 /// Most envelopes published before the writer yields to flush.
 const MAX_BATCH: usize = 512;
 
@@ -86,8 +94,8 @@ impl Broker for NatsBroker {
     }
 }
 
-/// Connects (retrying until the server is there), then publishes, receives and reports the
-/// link, until the node is gone.
+/// Connects (retrying until the server is there), sets up the stream, then publishes,
+/// receives and reports the link, until the node is gone.
 async fn run(url: String, queue: mpsc::UnboundedReceiver<Outgoing>, inbox: Weak<dyn Inbox>) {
     let (events_tx, events) = mpsc::unbounded_channel();
     let options = ConnectOptions::new()
@@ -109,69 +117,132 @@ async fn run(url: String, queue: mpsc::UnboundedReceiver<Outgoing>, inbox: Weak<
             return;
         }
     };
-    let subscriber = loop {
-        match client.subscribe(SUBJECT).await {
-            Ok(subscriber) => break subscriber,
-            Err(err) => {
-                tracing::warn!(%err, "nats broker: cannot subscribe; retrying");
-                if inbox.strong_count() == 0 {
-                    return;
+    let js = jetstream::new(client.clone());
+    let mut events = events;
+    tokio::spawn(write(js.clone(), queue, inbox.clone()));
+    loop {
+        let (created, mut messages) = loop {
+            match consume(&js, &client).await {
+                Ok(consumed) => break consumed,
+                Err(err) => {
+                    tracing::warn!(%err, "nats broker: cannot set up the JetStream stream; retrying (is JetStream enabled? nats-server -js)");
+                    if inbox.strong_count() == 0 {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        };
+        // The stream this node reads, by when it was made: after a reconnection a stream
+        // made anew (the server restarted: it was in memory) needs a new consumer.
+        let made = Some(created);
+        if let Some(inbox) = inbox.upgrade() {
+            inbox.link(true);
+        }
+        loop {
+            tokio::select! {
+                message = messages.next() => {
+                    let Some(inbox) = inbox.upgrade() else { return };
+                    match message {
+                        Some(Ok(message)) => inbox.receive(message.message.payload),
+                        Some(Err(err)) => {
+                            tracing::warn!(%err, "nats broker: reading the stream; setting it up again");
+                            inbox.link(false);
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                event = events.recv() => {
+                    let Some(inbox) = inbox.upgrade() else { return };
+                    match event {
+                        Some(Event::Disconnected) => {
+                            tracing::warn!("nats broker: connection lost; reconnecting");
+                            inbox.link(false);
+                        }
+                        Some(Event::Connected) => {
+                            // The same stream: the ordered consumer goes on from where it
+                            // was. Another one: read it anew.
+                            let same = js
+                                .get_stream(STREAM)
+                                .await
+                                .is_ok_and(|s| Some(s.cached_info().created) == made);
+                            if !same {
+                                break;
+                            }
+                            inbox.link(true);
+                        }
+                        Some(other) => tracing::debug!(event = %other, "nats broker"),
+                        None => return,
+                    }
+                }
             }
         }
-    };
-    tokio::spawn(link(client.clone(), events, inbox.clone()));
-    tokio::spawn(write(client.clone(), queue, inbox.clone()));
-    let mut subscriber = subscriber;
-    while let Some(message) = subscriber.next().await {
-        let Some(inbox) = inbox.upgrade() else { return };
-        inbox.receive(message.payload);
+        if inbox.strong_count() == 0 {
+            return;
+        }
     }
 }
 
-/// Reports the link from the client's events.
-async fn link(client: Client, mut events: mpsc::UnboundedReceiver<Event>, inbox: Weak<dyn Inbox>) {
-    // The first connection: up once the subscription is in place.
-    if client.flush().await.is_ok() {
-        let Some(inbox) = inbox.upgrade() else { return };
-        inbox.link(true);
-    }
-    while let Some(event) = events.recv().await {
-        let Some(inbox) = inbox.upgrade() else { return };
-        match event {
-            Event::Disconnected => {
-                tracing::warn!("nats broker: connection lost; reconnecting");
-                inbox.link(false);
-            }
-            Event::Connected => {
-                // The client sent the subscription again; a round trip puts it in place.
-                if client.flush().await.is_ok() {
-                    inbox.link(true);
-                }
-            }
-            Event::SlowConsumer(_) => {
-                tracing::warn!("nats broker: messages were dropped for this node; resyncing");
-                inbox.link(false);
-                inbox.link(true);
-            }
-            other => tracing::debug!(event = %other, "nats broker"),
-        }
-    }
+/// The stream (made if missing) and an ordered consumer of it from now on.
+async fn consume(
+    js: &jetstream::Context,
+    client: &Client,
+) -> Result<(Created, consumer::push::Ordered), Box<dyn std::error::Error + Send + Sync>> {
+    let mut stream = js
+        .get_or_create_stream(stream::Config {
+            name: STREAM.to_owned(),
+            subjects: vec![SUBJECT.to_owned()],
+            storage: stream::StorageType::Memory,
+            max_age: KEEP,
+            discard: stream::DiscardPolicy::Old,
+            ..Default::default()
+        })
+        .await?;
+    let consumer = stream
+        .create_consumer(consumer::push::OrderedConfig {
+            deliver_subject: client.new_inbox(),
+            deliver_policy: consumer::DeliverPolicy::New,
+            ..Default::default()
+        })
+        .await?;
+    let created = stream.info().await?.created;
+    Ok((created, consumer.messages().await?))
 }
 
-/// The writer: the node's envelopes, in order.
+/// When a stream was made.
+type Created = async_nats::datetime::DateTime;
+
+/// The writer: the node's envelopes, in order, the server's acknowledgements awaited behind
+/// them (a publish the stream did not take is reported failed).
 async fn write(
-    client: Client,
+    js: jetstream::Context,
     mut queue: mpsc::UnboundedReceiver<Outgoing>,
     inbox: Weak<dyn Inbox>,
 ) {
+    let mut unacked = FuturesOrdered::new();
     let mut batch: Vec<Outgoing> = Vec::new();
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        for (seq, envelope) in batch.drain(..) {
-            if let Err(err) = client.publish(SUBJECT, envelope).await {
-                let Some(inbox) = inbox.upgrade() else { return };
-                inbox.failed(seq, BrokerError(Arc::from(err.to_string())));
+    loop {
+        tokio::select! {
+            n = queue.recv_many(&mut batch, MAX_BATCH), if unacked.len() < MAX_UNACKED => {
+                if n == 0 {
+                    return;
+                }
+                for (seq, envelope) in batch.drain(..) {
+                    match js.publish(SUBJECT, envelope).await {
+                        Ok(ack) => unacked.push_back(async move { (seq, ack.await.err()) }),
+                        Err(err) => {
+                            let Some(inbox) = inbox.upgrade() else { return };
+                            inbox.failed(seq, BrokerError(Arc::from(err.to_string())));
+                        }
+                    }
+                }
+            }
+            Some((seq, err)) = unacked.next(), if !unacked.is_empty() => {
+                if let Some(err) = err {
+                    let Some(inbox) = inbox.upgrade() else { return };
+                    inbox.failed(seq, BrokerError(Arc::from(err.to_string())));
+                }
             }
         }
     }

@@ -1,5 +1,5 @@
-//! A real `nats-server` (Debian's package; `scripts/test.sh` installs it) on a free loopback
-//! port, stopped by its PID when dropped.
+//! A real `nats-server` (Debian's package; `scripts/test.sh` installs it) with JetStream on
+//! a free loopback port, stopped by its PID when dropped.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -29,8 +29,10 @@ impl Nats {
             "nats-server is not installed: scripts/test.sh installs it \
                  (apt-get install nats-server)",
         );
+        let dir = super::temp_dir("nats");
         let child = Command::new(binary)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(&dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
