@@ -11,8 +11,11 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let bytes = Bytes::copy_from_slice(data);
     if Notice::is_notice(data) {
+        let peeked = Notice::peek_stream(data).map(str::to_owned);
         if let Ok(notice) = Notice::decode(bytes) {
             assert_eq!(Notice::decode(notice.encode()).as_ref(), Ok(&notice));
+            // What the head says is what the whole says.
+            assert_eq!(peeked.as_deref(), Some(&*notice.stream));
         }
         return;
     }

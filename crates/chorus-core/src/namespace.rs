@@ -653,6 +653,13 @@ impl Local for Namespace {
         Namespace::run(self, op)
     }
 
+    fn listens(&self, room: &str) -> bool {
+        self.room_len(room) > 0
+            || self
+                .publisher()
+                .is_some_and(|p| p.follows(&crate::publisher::stream_name(&self.name, room)))
+    }
+
     fn snapshot(&self) -> Vec<crate::cluster::Membership> {
         let rooms: Vec<Arc<Room>> = self.rooms.read().values().cloned().collect();
         let mut out = Vec::new();

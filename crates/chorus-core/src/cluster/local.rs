@@ -34,6 +34,10 @@ pub trait Local: Send + Sync {
     /// the room, if the namespace tells presence.
     fn presence(self: Arc<Self>, notice: PresenceNotice);
 
+    /// Whether stored messages of `room` matter here: it has members here, or its stream is
+    /// followed (a join waits on it, a gap is being filled).
+    fn listens(&self, room: &str) -> bool;
+
     /// Every member this node's connections make, in every room of the namespace.
     fn snapshot(&self) -> Vec<Membership>;
 

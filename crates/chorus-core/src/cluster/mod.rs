@@ -515,6 +515,20 @@ impl Cluster {
     /// handed to its namespace in its stream's order, where the broker put it among this
     /// node's own messages.
     fn arrived(&self, bytes: Bytes) {
+        let peeked = Notice::is_notice(&bytes)
+            .then(|| Notice::peek_stream(&bytes))
+            .flatten()
+            .and_then(|stream| stream.split_once('\u{1f}'));
+        if let Some((ns, room)) = peeked {
+            // A room nobody here hears: not worth decoding.
+            let ns = self.namespaces.read().get(ns).cloned();
+            if ns
+                .and_then(|ns| ns.upgrade())
+                .is_none_or(|ns| !ns.listens(room))
+            {
+                return;
+            }
+        }
         let decoded = if Notice::is_notice(&bytes) {
             Notice::decode(bytes).map(Stored::Notice)
         } else {

@@ -306,6 +306,10 @@ mod tests {
             Vec::new()
         }
 
+        fn listens(&self, _room: &str) -> bool {
+            true
+        }
+
         fn run(&self, _op: &crate::ops::Op) -> crate::ops::Reply {
             crate::ops::Reply::Done(0)
         }

@@ -66,6 +66,26 @@ impl Notice {
         bytes.first() == Some(&NOTICE)
     }
 
+    /// The stream a notice (not a marker) is about, read from its head alone (no entry
+    /// decoded): enough to drop a notice of a room nobody here hears.
+    pub fn peek_stream(bytes: &[u8]) -> Option<&str> {
+        let mut at = 1;
+        for _ in 0..3 {
+            let n = usize::from(*bytes.get(at)?);
+            at += 1 + n;
+        }
+        let mut len = 0usize;
+        for shift in (0..35).step_by(7) {
+            let byte = *bytes.get(at)?;
+            at += 1;
+            len |= usize::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return std::str::from_utf8(bytes.get(at..at.checked_add(len)?)?).ok();
+            }
+        }
+        None
+    }
+
     /// What the store's script appends to the head it writes: the stream's name, then the
     /// entry.
     pub fn tail(stream: &str) -> Bytes {
@@ -326,6 +346,7 @@ mod tests {
         };
         let bytes = notice.encode();
         assert!(Notice::is_notice(&bytes));
+        assert_eq!(Notice::peek_stream(&bytes), Some("/\u{1f}lobby"));
         assert_eq!(Notice::decode(bytes).unwrap(), notice);
         assert!(!Notice::is_notice(&[1, 0, 0]));
     }

@@ -228,6 +228,12 @@ impl Publisher {
         }
     }
 
+    /// Whether this publisher keeps state for `stream` (a position, a join waiting on it, a
+    /// gap being filled): its notices matter even with no member here.
+    pub(crate) fn follows(&self, stream: &str) -> bool {
+        self.shared.streams.lock().get_mut(stream).is_some()
+    }
+
     /// On a cluster: the broker's link is back — what was announced while this node could
     /// not hear it is read from the store and delivered.
     pub(crate) fn resync(&self) {
