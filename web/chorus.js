@@ -99,6 +99,7 @@
       this._handlers = new Map();    // event -> Set of handlers
       this._pending = new Map();     // rid -> {resolve, reject, timer}
       this._queue = [];              // [{frame, rid}] waiting for a connection
+      this._restoring = false;       // re-joining after a reconnect: sends wait in _queue
       this._rooms = new Set();       // rooms to re-join after a reconnect
       this._positions = new Map();   // room -> {epoch, offset} of the last message seen
       this._set = null;              // {name, data} from setName(), re-sent on reconnect
@@ -379,6 +380,7 @@
       this._attempt = 0;
       this._everConnected = true;
       // Restore first (nickname, then rooms), then whatever was queued, all in order.
+      this._restoring = false;
       const restore = [];
       if (this._set) {
         restore.push(this._request(this._set).then((r) => { if (r.name) this.name = r.name; }));
@@ -389,21 +391,27 @@
           this._fire("error", { code: err.code, message: err.message, room });
           return null;
         }));
-      const queued = this._queue;
-      this._queue = [];
-      for (const item of queued) this._send(item.frame, item.rid);
+      // What was queued goes once the client is back in its rooms (a room's join with
+      // `since` finishes on the server after its replay): a message sent while away then
+      // reaches the room as the client left it, itself included.
+      // Until then, what the application sends queues behind it.
+      this._restoring = true;
+      const socket = this._ws;
       this._fire("connect", { id: this.id, name: this.name });
-      if (again) {
-        Promise.all(restore.concat(rooms).map((p) => p.catch(() => null))).then((results) => {
-          if (this._ws !== null && this.readyState === 1) {
-            this._fire("reconnect", {
-              id: this.id,
-              name: this.name,
-              rooms: results.slice(restore.length).filter(Boolean),
-            });
-          }
-        });
-      }
+      Promise.all(restore.concat(rooms).map((p) => p.catch(() => null))).then((results) => {
+        if (this._ws !== socket || this.readyState !== 1) return;
+        this._restoring = false;
+        const queued = this._queue;
+        this._queue = [];
+        for (const item of queued) this._send(item.frame, item.rid);
+        if (again) {
+          this._fire("reconnect", {
+            id: this.id,
+            name: this.name,
+            rooms: results.slice(restore.length).filter(Boolean),
+          });
+        }
+      });
     }
 
     _reply(msg) {
@@ -426,7 +434,7 @@
       const frame = binary ? encodeBinary(header, binary) : JSON.stringify(header);
       return new Promise((resolve, reject) => {
         this._pending.set(rid, { resolve, reject, timer: null });
-        if (this.readyState === 1 && this._ws.readyState === 1) {
+        if (this.readyState === 1 && this._ws.readyState === 1 && !this._restoring) {
           this._send(frame, rid);
         } else if (this._queue.length < (this.opts.queueLimit || 100)) {
           this._queue.push({ frame, rid });
