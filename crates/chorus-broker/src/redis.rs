@@ -20,7 +20,7 @@
 //! it only by losing the next batch.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -54,6 +54,9 @@ pub struct RedisBroker {
     subscriptions: Arc<AtomicU64>,
     /// Also speak `@socket.io/redis-adapter`'s format (see [`crate::socketio_adapter`]).
     socketio_adapter: bool,
+    /// Subscribers of the adapter's request channel of `/` (Node servers and chorus nodes
+    /// speaking its format), refreshed every second.
+    answering: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for RedisBroker {
@@ -94,6 +97,7 @@ impl RedisBroker {
             pending: parking_lot::Mutex::new(Some(pending)),
             subscriptions: Arc::new(AtomicU64::new(0)),
             socketio_adapter,
+            answering: Arc::new(AtomicUsize::new(0)),
         }))
     }
 }
@@ -106,8 +110,17 @@ impl Broker for RedisBroker {
         let subscriptions = self.subscriptions.clone();
         let adapter = self.socketio_adapter.then(|| Adapter {
             uid: Arc::from(socketio_adapter::uid(node)),
+            node,
             asked: Arc::default(),
+            answers: Arc::default(),
         });
+        if adapter.is_some() {
+            self.runtime.spawn(count_answering(
+                self.client.clone(),
+                self.answering.clone(),
+                inbox.clone(),
+            ));
+        }
         self.runtime.spawn(write(
             self.client.clone(),
             pending,
@@ -122,6 +135,44 @@ impl Broker for RedisBroker {
     fn publish(&self, seq: u64, envelope: Bytes) {
         // The writer only stops when the node is gone: nobody waits for this one then.
         let _ = self.queue.send((seq, envelope));
+    }
+
+    fn other_servers(&self, ns: &str) -> usize {
+        if self.socketio_adapter && ns == "/" {
+            self.answering.load(Ordering::Acquire)
+        } else {
+            0
+        }
+    }
+}
+
+/// Keeps the count of the adapter's request channel's subscribers (`PUBSUB NUMSUB`): how
+/// many servers answer a request, as the Node servers count them.
+async fn count_answering(
+    client: redis::Client,
+    answering: Arc<AtomicUsize>,
+    inbox: Weak<dyn Inbox>,
+) {
+    let channel = socketio_adapter::request_channel("/");
+    loop {
+        if inbox.strong_count() == 0 {
+            return;
+        }
+        if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+            while inbox.strong_count() > 0 {
+                let counted: redis::RedisResult<(String, usize)> = redis::cmd("PUBSUB")
+                    .arg("NUMSUB")
+                    .arg(&channel)
+                    .query_async(&mut conn)
+                    .await;
+                match counted {
+                    Ok((_, n)) => answering.store(n, Ordering::Release),
+                    Err(_) => break,
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
@@ -175,6 +226,10 @@ async fn write(
                     // This node's answer to a Node server's request: for it alone.
                     pipe.cmd("PUBLISH").arg(channel).arg(message).ignore();
                     continue;
+                }
+                if let Some((channel, message)) = adapter.request(envelope) {
+                    // This node's request, for the Node servers too.
+                    pipe.cmd("PUBLISH").arg(channel).arg(message).ignore();
                 }
                 pipe.cmd("PUBLISH").arg(CHANNEL).arg(&envelope[..]).ignore();
                 // The same message for the Node socket.io servers of the cluster.
@@ -264,6 +319,9 @@ async fn subscribe(
         pubsub
             .subscribe(socketio_adapter::request_channel("/"))
             .await?;
+        pubsub
+            .subscribe(socketio_adapter::response_channel_of("/"))
+            .await?;
     }
     Ok(pubsub)
 }
@@ -277,7 +335,10 @@ const MAX_ASKED: usize = 4096;
 #[derive(Clone)]
 struct Adapter {
     uid: Arc<str>,
+    node: NodeId,
     asked: Arc<parking_lot::Mutex<(u64, HashMap<u64, socketio_adapter::Asked>)>>,
+    /// Answers of Node servers received: each counts as another node's reply.
+    answers: Arc<AtomicU64>,
 }
 
 impl Adapter {
@@ -288,6 +349,19 @@ impl Adapter {
         let bytes = msg.get_payload_bytes();
         if let Some(envelope) = socketio_adapter::decode(channel, bytes, &self.uid) {
             return Some(envelope.encode());
+        }
+        if channel == socketio_adapter::response_channel_of("/") {
+            let (id, reply) = socketio_adapter::decode_response(bytes, &self.uid)?;
+            let n = self.answers.fetch_add(1, Ordering::Relaxed) + 1;
+            let signal = Signal {
+                origin: NodeId(socketio_adapter::FOREIGN.0 ^ n),
+                control: Control::Reply {
+                    id,
+                    to: self.node,
+                    reply,
+                },
+            };
+            return Some(signal.encode());
         }
         let (op, asked) = socketio_adapter::decode_request(channel, bytes, &self.uid)?;
         let id = match asked {
@@ -317,6 +391,25 @@ impl Adapter {
             },
         };
         Some(signal.encode())
+    }
+
+    /// This node's request to the other nodes, in the adapter's format for the Node servers;
+    /// `None` for anything else.
+    fn request(&self, bytes: &Bytes) -> Option<(String, Vec<u8>)> {
+        if !Signal::is_signal(bytes) {
+            return None;
+        }
+        let Ok(Signal {
+            origin,
+            control: Control::Request { id, ns, op },
+        }) = Signal::decode(bytes.clone())
+        else {
+            return None;
+        };
+        if origin != self.node || &*ns != "/" {
+            return None;
+        }
+        socketio_adapter::encode_request(&ns, id, &op, &self.uid)
     }
 
     /// This node's reply to a Node server's request, in the adapter's format; `None` for

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chorus_core::cluster::{Envelope, NodeId, Payload};
-use chorus_core::ops::{Op, Reply, Selector};
+use chorus_core::ops::{Op, Reply, Selector, SocketInfo};
 use chorus_core::{EventData, Target};
 use rmpv::Value as Pack;
 use serde_json::value::RawValue;
@@ -195,7 +195,9 @@ pub fn decode_request(channel: &str, message: &[u8], own_uid: &str) -> Option<(O
         let value = rmpv::decode::read_value_with_max_depth(&mut &message[..], MAX_DEPTH).ok()?;
         unpack(&value, &mut Vec::new())
     };
-    if json.get("uid").and_then(Json::as_str) == Some(own_uid) {
+    // Its own, and another chorus node's (that one asks the chorus nodes directly).
+    let uid = json.get("uid").and_then(Json::as_str);
+    if uid == Some(own_uid) || uid.is_some_and(|u| u.starts_with("chorus-")) {
         return None;
     }
     let kind = json.get("type")?.as_u64()?;
@@ -276,7 +278,7 @@ pub fn encode_response(asked: &Asked, reply: &Reply) -> Option<(String, Vec<u8>)
     let body = match (asked.kind, reply) {
         (SOCKETS, Reply::Sockets(sockets)) => serde_json::json!({
             "requestId": asked.request_id,
-            "sockets": sockets.iter().map(|s| s.id.to_string()).collect::<Vec<_>>(),
+            "sockets": sockets.iter().map(|s| &*s.id).collect::<Vec<_>>(),
         }),
         (ALL_ROOMS, Reply::Sockets(sockets)) => {
             let mut rooms: Vec<&str> = sockets
@@ -290,8 +292,8 @@ pub fn encode_response(asked: &Asked, reply: &Reply) -> Option<(String, Vec<u8>)
         (REMOTE_FETCH, Reply::Sockets(sockets)) => serde_json::json!({
             "requestId": asked.request_id,
             "sockets": sockets.iter().map(|s| {
-                let id = s.id.to_string();
-                let mut rooms: Vec<&str> = vec![&id];
+                let id = &*s.id;
+                let mut rooms: Vec<&str> = vec![id];
                 rooms.extend(s.rooms.iter().map(|r| &**r));
                 let data = s
                     .data
@@ -323,6 +325,106 @@ pub fn encode_response(asked: &Asked, reply: &Reply) -> Option<(String, Vec<u8>)
         response_channel(&asked.namespace),
         serde_json::to_vec(&body).ok()?,
     ))
+}
+
+/// The channel answers to requests about namespace `ns` come on.
+pub fn response_channel_of(ns: &str) -> String {
+    response_channel(ns)
+}
+
+/// Names as JSON strings.
+fn strs(names: &[Arc<str>]) -> Vec<&str> {
+    names.iter().map(|n| &**n).collect()
+}
+
+/// This node's request (the cluster's `id`) in the adapter's format, for the Node servers:
+/// its channel and message. `None` for an op they have no request for.
+pub fn encode_request(ns: &str, id: u64, op: &Op, uid: &str) -> Option<(String, Vec<u8>)> {
+    let request_id = format!("{uid}:{id}");
+    let opts = |s: &Selector| serde_json::json!({"rooms": strs(&s.rooms), "except": strs(&s.except_rooms)});
+    let body = match op {
+        Op::Fetch(selector) => serde_json::json!({
+            "uid": uid, "requestId": request_id, "type": REMOTE_FETCH, "opts": opts(selector),
+        }),
+        Op::Join(selector, rooms) => serde_json::json!({
+            "uid": uid, "type": REMOTE_JOIN, "opts": opts(selector), "rooms": strs(rooms),
+        }),
+        Op::Leave(selector, rooms) => serde_json::json!({
+            "uid": uid, "type": REMOTE_LEAVE, "opts": opts(selector), "rooms": strs(rooms),
+        }),
+        Op::Disconnect(selector) => serde_json::json!({
+            "uid": uid, "type": REMOTE_DISCONNECT, "opts": opts(selector), "close": true,
+        }),
+        Op::Emit { event, data, ack } => {
+            let data: Json = serde_json::from_slice(data).ok()?;
+            let mut body = serde_json::json!({
+                "uid": uid, "type": SERVER_SIDE_EMIT, "data": [&**event, data],
+            });
+            if *ack {
+                body["requestId"] = Json::String(request_id);
+            }
+            body
+        }
+    };
+    Some((request_channel(ns), serde_json::to_vec(&body).ok()?))
+}
+
+/// A Node server's answer to this node's request: the request's number here and the reply.
+/// `None` for anything else (another node's request, malformed).
+pub fn decode_response(message: &[u8], uid: &str) -> Option<(u64, Reply)> {
+    let json: Json = if message.first() == Some(&b'{') {
+        serde_json::from_slice(message).ok()?
+    } else {
+        let value = rmpv::decode::read_value_with_max_depth(&mut &message[..], MAX_DEPTH).ok()?;
+        unpack(&value, &mut Vec::new())
+    };
+    let request_id = json.get("requestId")?.as_str()?;
+    let id = request_id
+        .strip_prefix(uid)?
+        .strip_prefix(':')?
+        .parse()
+        .ok()?;
+    if let Some(Json::Array(sockets)) = json.get("sockets") {
+        let sockets = sockets
+            .iter()
+            .filter_map(|s| {
+                let id: Arc<str> = Arc::from(s.get("id")?.as_str()?);
+                let rooms = s
+                    .get("rooms")
+                    .and_then(Json::as_array)
+                    .map(|rooms| {
+                        rooms
+                            .iter()
+                            .filter_map(Json::as_str)
+                            .filter(|room| *room != &*id)
+                            .map(Arc::from)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let data = s
+                    .get("data")
+                    .filter(|d| !d.is_null())
+                    .and_then(|d| serde_json::value::to_raw_value(d).ok())
+                    .map(Arc::from);
+                Some(SocketInfo {
+                    name: id.clone(),
+                    id,
+                    data,
+                    rooms,
+                })
+            })
+            .collect();
+        return Some((id, Reply::Sockets(sockets)));
+    }
+    if json.get("type").and_then(Json::as_u64) == Some(SERVER_SIDE_EMIT) {
+        let answer = json
+            .get("data")
+            .filter(|d| !d.is_null())
+            .and_then(|d| serde_json::to_vec(d).ok())
+            .map(Bytes::from);
+        return Some((id, Reply::Ack(answer)));
+    }
+    None
 }
 
 /// A MessagePack map's string keys and values.
@@ -528,7 +630,7 @@ mod tests {
         );
         let asked = asked.unwrap();
         let socket = chorus_core::ops::SocketInfo {
-            id: "00000000000000a1".parse().unwrap(),
+            id: Arc::from("00000000000000a1"),
             name: Arc::from("ann"),
             data: None,
             rooms: vec![Arc::from("a")],
@@ -561,6 +663,39 @@ mod tests {
         // Garbage.
         assert!(decode_request("socket.io-request#/#", b"{not json", "me").is_none());
         assert!(decode_request("socket.io-request#/#", b"\xdd\xff\xff\xff\xff", "me").is_none());
+    }
+
+    #[test]
+    fn this_nodes_requests_go_in_the_adapters_form_and_node_answers_come_back() {
+        let fetch = Op::Fetch(Selector {
+            rooms: vec![Arc::from("mixed")],
+            except_rooms: Vec::new(),
+        });
+        let (channel, body) = encode_request("/", 7, &fetch, "chorus-x").unwrap();
+        assert_eq!(channel, "socket.io-request#/#");
+        let body: Json = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["type"], 5);
+        assert_eq!(body["requestId"], "chorus-x:7");
+        assert_eq!(body["opts"]["rooms"], serde_json::json!(["mixed"]));
+        // Another chorus node ignores it (it asks the chorus nodes directly).
+        let raw = serde_json::to_vec(&body).unwrap();
+        assert!(decode_request(&channel, &raw, "chorus-y").is_none());
+        // A Node server's answer.
+        let answer = br#"{"requestId":"chorus-x:7","sockets":[{"id":"AbCdEfGhIjKlMnOpQrSt","handshake":{},"rooms":["AbCdEfGhIjKlMnOpQrSt","mixed"],"data":{"a":1}}]}"#;
+        let (id, reply) = decode_response(answer, "chorus-x").unwrap();
+        assert_eq!(id, 7);
+        let Reply::Sockets(sockets) = reply else {
+            panic!("sockets")
+        };
+        assert_eq!(&*sockets[0].id, "AbCdEfGhIjKlMnOpQrSt");
+        assert_eq!(sockets[0].rooms, [Arc::from("mixed")]);
+        assert_eq!(sockets[0].data.as_ref().unwrap().get(), r#"{"a":1}"#);
+        // Not ours.
+        assert!(decode_response(answer, "chorus-z").is_none());
+        let ack = br#"{"type":6,"requestId":"chorus-x:8","data":{"node":"n"}}"#;
+        let (id, reply) = decode_response(ack, "chorus-x").unwrap();
+        assert_eq!(id, 8);
+        assert!(matches!(reply, Reply::Ack(Some(ref a)) if &a[..] == br#"{"node":"n"}"#));
     }
 
     #[test]

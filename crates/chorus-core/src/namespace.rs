@@ -744,7 +744,7 @@ impl Namespace {
                 self.select(selector)
                     .iter()
                     .map(|peer| crate::ops::SocketInfo {
-                        id: peer.id(),
+                        id: Arc::from(peer.id().to_string()),
                         name: peer.name(),
                         data: peer.data(),
                         rooms: peer.rooms(),

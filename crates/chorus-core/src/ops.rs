@@ -9,8 +9,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::value::RawValue;
 
-use crate::ConnId;
-
 /// Which connections an op is for: the members of `rooms` (everyone if there is none), but
 /// the members of `except_rooms`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,8 +45,9 @@ pub enum Op {
 /// A connection as a fetch lists it, from whichever node holds it.
 #[derive(Debug, Clone)]
 pub struct SocketInfo {
-    /// Its id.
-    pub id: ConnId,
+    /// Its id: a chorus connection's ([`crate::ConnId`], as text), or a socket of a Node
+    /// socket.io server in a mixed cluster.
+    pub id: Arc<str>,
     /// Its nickname.
     pub name: Arc<str>,
     /// Its user data.

@@ -275,7 +275,7 @@ fn put_reply(out: &mut BytesMut, reply: &Reply) {
             out.put_u8(0);
             put_len(out, sockets.len());
             for s in sockets {
-                out.put_u64_le(s.id.as_u64());
+                put_bytes(out, s.id.as_bytes());
                 put_bytes(out, s.name.as_bytes());
                 put_data(out, s.data.as_ref().map(|d| d.get().as_bytes()));
                 put_names(out, &s.rooms);
@@ -299,7 +299,7 @@ fn reply(r: &mut Reader) -> Result<Reply, EnvelopeError> {
             let mut sockets = Vec::with_capacity(n);
             for _ in 0..n {
                 sockets.push(SocketInfo {
-                    id: ConnId::from_u64(r.u64()?),
+                    id: r.name("socket id")?,
                     name: r.name("socket name")?,
                     data: json_data(r)?,
                     rooms: r.names()?,
@@ -422,7 +422,7 @@ mod tests {
                 id: 9,
                 to: NodeId(3),
                 reply: Reply::Sockets(vec![SocketInfo {
-                    id: ConnId::from_u64(5),
+                    id: Arc::from("0000000000000005"),
                     name: Arc::from("eve"),
                     data: None,
                     rooms: vec![Arc::from("a")],

@@ -79,6 +79,15 @@ pub trait Broker: Send + Sync + 'static {
     /// Sends `envelope`, this node's `seq`th, to every node of the cluster, this one
     /// included.
     fn publish(&self, seq: u64, envelope: Bytes);
+
+    /// How many servers answer requests about namespace `ns` in another server's format
+    /// (Node socket.io servers, when the broker speaks their adapter's), counted as that
+    /// format counts them — chorus nodes speaking it included. A request this node makes
+    /// waits for the others' replies too. None by default.
+    fn other_servers(&self, ns: &str) -> usize {
+        let _ = ns;
+        0
+    }
 }
 
 /// What a broker tells its node.
@@ -218,9 +227,20 @@ impl Cluster {
     /// Runs `op` on the connections of namespace `ns` on every other live node; the replies
     /// come to the [`Ask`]. With the link down, nobody is asked.
     pub fn ask(&self, ns: &Arc<str>, op: crate::ops::Op) -> Ask {
-        let expected = if self.is_up() { self.nodes() } else { 0 };
+        let chorus = self.nodes();
+        // Servers of another kind on the broker answer what has an answer for them (and
+        // count this node and the other chorus nodes among their subscribers).
+        let others = match op {
+            crate::ops::Op::Fetch(_) | crate::ops::Op::Emit { ack: true, .. } => {
+                self.broker.other_servers(ns).saturating_sub(chorus + 1)
+            }
+            _ => 0,
+        };
+        let expected = if self.is_up() { chorus + others } else { 0 };
         let (id, done) = self.asks.lock().open(expected);
-        if expected > 0 {
+        // Sent even when no reply is awaited: other servers act on what they do not answer
+        // (a join, a leave, a disconnect).
+        if self.is_up() {
             self.signal(Control::Request {
                 id,
                 ns: ns.clone(),

@@ -15,7 +15,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use chorus_core::cluster::NodeId;
 use chorus_core::ops::{Op, Reply, Selector, ServerHandler};
-use chorus_core::ConnId;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -45,8 +44,9 @@ pub enum ClusterError {
 /// A socket as [`Emitter::fetch_sockets`] lists it, wherever it is.
 #[derive(Debug, Clone)]
 pub struct RemoteSocket {
-    /// Its id.
-    pub id: ConnId,
+    /// Its id (a chorus connection's, or a Node socket.io server's socket's in a mixed
+    /// cluster).
+    pub id: Arc<str>,
     /// Its nickname.
     pub name: Arc<str>,
     /// Its user data.

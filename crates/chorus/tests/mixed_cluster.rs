@@ -1,0 +1,146 @@
+//! A chorus node (the library) and a Node socket.io server with the official
+//! `@socket.io/redis-adapter` on one real `redis-server`: what the chorus side asks of every
+//! node — `fetch_sockets`, `sockets_join`, `server_side_emit_with_ack` — reaches the Node
+//! server's sockets and handlers too. (The other direction, and broadcasts both ways, are in
+//! `e2e/mixed-cluster.test.mjs`.) Needs Node and `e2e/node_modules` (`scripts/test.sh`
+//! installs both before the Rust tests).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chorus::{builtin, Config, Server};
+use common::redis::Redis;
+use common::*;
+use serde_json::json;
+
+/// The Node server, killed when dropped.
+struct NodeServer(Child);
+
+impl Drop for NodeServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn e2e_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../e2e")
+}
+
+async fn node_server(redis: &Redis) -> (NodeServer, SocketAddr) {
+    assert!(
+        e2e_dir()
+            .join("node_modules/@socket.io/redis-adapter")
+            .exists(),
+        "e2e/node_modules is missing: scripts/test.sh installs it (npm ci in e2e/)"
+    );
+    let port = free_port();
+    let child = Command::new("node")
+        .arg("cluster-node-server.mjs")
+        .current_dir(e2e_dir())
+        .env("PORT", port.to_string())
+        .env("REDIS_URL", redis.url())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node runs");
+    let server = NodeServer(child);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(Instant::now() < deadline, "the Node server did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (server, addr)
+}
+
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chorus_side_asks_the_node_servers_too() {
+    let redis = Redis::start();
+    let config = Config {
+        broker: Some(redis.url()),
+        store: chorus::config::StoreKind::None,
+        socketio_adapter: Some("socket.io-redis".into()),
+        presence_notices: false,
+        ..config()
+    };
+    let chorus = Server::try_new(config).unwrap();
+    builtin::install(&chorus.io(), true);
+    let chorus_addr = start(chorus.clone()).await;
+    let (_node, node_addr) = node_server(&redis).await;
+
+    // A socket on each side, both in "mixed".
+    let mut on_node = socketio::connect(node_addr, "").await;
+    let mut on_chorus = socketio::connect(chorus_addr, "").await;
+    for ws in [&mut on_node, &mut on_chorus] {
+        assert_eq!(
+            socketio::call(ws, 1, json!(["join", "mixed"])).await["room"],
+            "mixed"
+        );
+    }
+    // The Node server is counted once it subscribed (its adapter counts the same way).
+    let io = chorus.io();
+    let mut sockets = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sockets.len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the Node server's socket never listed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        sockets = io.to("mixed").fetch_sockets().await.unwrap_or_default();
+    }
+    assert_eq!(sockets.len(), 2, "{sockets:?}");
+    let remote = sockets.iter().find(|s| s.node.is_some()).unwrap();
+    assert!(remote.rooms.iter().any(|r| &**r == "mixed"), "{remote:?}");
+    assert_eq!(remote.id.len(), 20, "a socket.io socket id: {remote:?}");
+
+    // A server-side event reaches the Node server's handler; its answer comes back.
+    let answers = io
+        .server_side_emit_with_ack("ping", &json!(7))
+        .await
+        .unwrap();
+    assert_eq!(answers, [json!({"node": "node", "n": 7})]);
+
+    // sockets_join: the Node server's socket joins too, and hears the room.
+    assert!(io.to("mixed").sockets_join("vip").await.is_ok());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        io.to("vip").emit("vip-only", &json!("welcome")).unwrap();
+        let got = tokio::time::timeout(Duration::from_millis(300), async {
+            loop {
+                let args = socketio::event(&mut on_node).await;
+                if args[0] == "vip-only" {
+                    return args;
+                }
+            }
+        })
+        .await;
+        if let Ok(args) = got {
+            assert_eq!(args[1], "welcome");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the Node socket never joined vip"
+        );
+    }
+    until("the chorus socket is in vip too", || {
+        chorus
+            .hub()
+            .get_namespace("/")
+            .is_some_and(|ns| ns.room_len("vip") == 1)
+    })
+    .await;
+}
