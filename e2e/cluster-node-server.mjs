@@ -22,5 +22,7 @@ io.on('connection', (socket) => {
   });
 });
 io.on('ping', (n, callback) => callback({ node: 'node', n }));
+// Another namespace, whose sockets join "staff".
+io.of('/admin').on('connection', (socket) => socket.join('staff'));
 httpServer.listen(Number(process.env.PORT), '127.0.0.1', () => console.log('listening'));
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(0));

@@ -20,7 +20,7 @@
 //! it only by losing the next batch.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -54,9 +54,14 @@ pub struct RedisBroker {
     subscriptions: Arc<AtomicU64>,
     /// Also speak `@socket.io/redis-adapter`'s format (see [`crate::socketio_adapter`]).
     socketio_adapter: bool,
-    /// Subscribers of the adapter's request channel of `/` (Node servers and chorus nodes
-    /// speaking its format), refreshed every second.
-    answering: Arc<AtomicUsize>,
+    /// Subscribers of the adapter's request channel of each Socket.IO namespace (Node
+    /// servers and chorus nodes speaking its format), refreshed every second.
+    answering: Arc<parking_lot::Mutex<HashMap<String, usize>>>,
+    /// This node's Socket.IO namespaces, whose requests it answers: the reader subscribes
+    /// to each one's channels (told of new ones through `opened`).
+    namespaces: Arc<parking_lot::Mutex<Vec<String>>>,
+    opened: mpsc::UnboundedSender<String>,
+    opened_rx: parking_lot::Mutex<Option<mpsc::UnboundedReceiver<String>>>,
 }
 
 impl std::fmt::Debug for RedisBroker {
@@ -90,6 +95,7 @@ impl RedisBroker {
         })?;
         let runtime = Handle::try_current().map_err(|_| ConnectError::NoRuntime)?;
         let (queue, pending) = mpsc::unbounded_channel();
+        let (opened, opened_rx) = mpsc::unbounded_channel();
         Ok(Arc::new(Self {
             client,
             runtime,
@@ -97,7 +103,10 @@ impl RedisBroker {
             pending: parking_lot::Mutex::new(Some(pending)),
             subscriptions: Arc::new(AtomicU64::new(0)),
             socketio_adapter,
-            answering: Arc::new(AtomicUsize::new(0)),
+            answering: Arc::default(),
+            namespaces: Arc::default(),
+            opened,
+            opened_rx: parking_lot::Mutex::new(Some(opened_rx)),
         }))
     }
 }
@@ -118,9 +127,14 @@ impl Broker for RedisBroker {
             self.runtime.spawn(count_answering(
                 self.client.clone(),
                 self.answering.clone(),
+                self.namespaces.clone(),
                 inbox.clone(),
             ));
         }
+        let namespaces = adapter.is_some().then(|| Namespaces {
+            known: self.namespaces.clone(),
+            opened: self.opened_rx.lock().take(),
+        });
         self.runtime.spawn(write(
             self.client.clone(),
             pending,
@@ -128,8 +142,13 @@ impl Broker for RedisBroker {
             subscriptions.clone(),
             adapter.clone(),
         ));
-        self.runtime
-            .spawn(read(self.client.clone(), inbox, subscriptions, adapter));
+        self.runtime.spawn(read(
+            self.client.clone(),
+            inbox,
+            subscriptions,
+            adapter,
+            namespaces,
+        ));
     }
 
     fn publish(&self, seq: u64, envelope: Bytes) {
@@ -138,36 +157,64 @@ impl Broker for RedisBroker {
     }
 
     fn other_servers(&self, ns: &str) -> usize {
-        if self.socketio_adapter && ns == "/" {
-            self.answering.load(Ordering::Acquire)
-        } else {
-            0
+        if !self.socketio_adapter {
+            return 0;
+        }
+        self.answering.lock().get(ns).copied().unwrap_or(0)
+    }
+
+    fn namespace_opened(&self, ns: &str) {
+        if !self.socketio_adapter || !ns.starts_with('/') {
+            return;
+        }
+        let mut known = self.namespaces.lock();
+        if !known.iter().any(|n| n == ns) {
+            known.push(ns.to_owned());
+            let _ = self.opened.send(ns.to_owned());
         }
     }
+}
+
+/// The namespaces whose requests a node answers, for the reader.
+struct Namespaces {
+    known: Arc<parking_lot::Mutex<Vec<String>>>,
+    opened: Option<mpsc::UnboundedReceiver<String>>,
 }
 
 /// Keeps the count of the adapter's request channel's subscribers (`PUBSUB NUMSUB`): how
 /// many servers answer a request, as the Node servers count them.
 async fn count_answering(
     client: redis::Client,
-    answering: Arc<AtomicUsize>,
+    answering: Arc<parking_lot::Mutex<HashMap<String, usize>>>,
+    namespaces: Arc<parking_lot::Mutex<Vec<String>>>,
     inbox: Weak<dyn Inbox>,
 ) {
-    let channel = socketio_adapter::request_channel("/");
     loop {
         if inbox.strong_count() == 0 {
             return;
         }
         if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
             while inbox.strong_count() > 0 {
-                let counted: redis::RedisResult<(String, usize)> = redis::cmd("PUBSUB")
-                    .arg("NUMSUB")
-                    .arg(&channel)
-                    .query_async(&mut conn)
-                    .await;
-                match counted {
-                    Ok((_, n)) => answering.store(n, Ordering::Release),
-                    Err(_) => break,
+                let names = namespaces.lock().clone();
+                let mut ok = true;
+                for ns in names {
+                    let counted: redis::RedisResult<(String, usize)> = redis::cmd("PUBSUB")
+                        .arg("NUMSUB")
+                        .arg(socketio_adapter::request_channel(&ns))
+                        .query_async(&mut conn)
+                        .await;
+                    match counted {
+                        Ok((_, n)) => {
+                            answering.lock().insert(ns, n);
+                        }
+                        Err(_) => {
+                            ok = false;
+                            break;
+                        }
+                    }
+                }
+                if !ok {
+                    break;
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -260,12 +307,17 @@ async fn read(
     inbox: Weak<dyn Inbox>,
     subscriptions: Arc<AtomicU64>,
     adapter: Option<Adapter>,
+    mut namespaces: Option<Namespaces>,
 ) {
     let mut backoff = FIRST_BACKOFF;
     let mut reported = false;
     loop {
-        match subscribe(&client, adapter.is_some()).await {
-            Ok(mut pubsub) => {
+        let known = namespaces
+            .as_ref()
+            .map(|n| n.known.lock().clone())
+            .unwrap_or_default();
+        match subscribe(&client, adapter.is_some(), &known).await {
+            Ok(pubsub) => {
                 backoff = FIRST_BACKOFF;
                 reported = false;
                 subscriptions.fetch_add(1, Ordering::AcqRel);
@@ -273,8 +325,21 @@ async fn read(
                     let Some(inbox) = inbox.upgrade() else { return };
                     inbox.link(true);
                 }
-                let mut messages = pubsub.on_message();
-                while let Some(msg) = messages.next().await {
+                let (mut sink, mut messages) = pubsub.split();
+                let mut opened = namespaces.as_mut().and_then(|n| n.opened.as_mut());
+                loop {
+                    let msg = tokio::select! {
+                        msg = messages.next() => msg,
+                        // A namespace opened since: answer its requests too.
+                        Some(ns) = async { opened.as_mut()?.recv().await }, if opened.is_some() => {
+                            let _ = sink.subscribe(socketio_adapter::request_channel(&ns)).await;
+                            let _ = sink
+                                .subscribe(socketio_adapter::response_channel_of(&ns))
+                                .await;
+                            continue;
+                        }
+                    };
+                    let Some(msg) = msg else { break };
                     let Some(inbox) = inbox.upgrade() else { return };
                     if let Some(adapter) = &adapter {
                         if msg.get_channel_name() != CHANNEL {
@@ -310,18 +375,21 @@ async fn read(
 async fn subscribe(
     client: &redis::Client,
     socketio_adapter: bool,
+    namespaces: &[String],
 ) -> redis::RedisResult<redis::aio::PubSub> {
     let mut pubsub = client.get_async_pubsub().await?;
     pubsub.subscribe(CHANNEL).await?;
     if socketio_adapter {
         pubsub.psubscribe(socketio_adapter::PATTERN).await?;
         // Exact, so that the Node servers count this node among those who answer.
-        pubsub
-            .subscribe(socketio_adapter::request_channel("/"))
-            .await?;
-        pubsub
-            .subscribe(socketio_adapter::response_channel_of("/"))
-            .await?;
+        for ns in namespaces {
+            pubsub
+                .subscribe(socketio_adapter::request_channel(ns))
+                .await?;
+            pubsub
+                .subscribe(socketio_adapter::response_channel_of(ns))
+                .await?;
+        }
     }
     Ok(pubsub)
 }
@@ -350,7 +418,7 @@ impl Adapter {
         if let Some(envelope) = socketio_adapter::decode(channel, bytes, &self.uid) {
             return Some(envelope.encode());
         }
-        if channel == socketio_adapter::response_channel_of("/") {
+        if channel.starts_with("socket.io-response#") {
             let (id, reply) = socketio_adapter::decode_response(bytes, &self.uid)?;
             let n = self.answers.fetch_add(1, Ordering::Relaxed) + 1;
             let signal = Signal {
@@ -406,7 +474,7 @@ impl Adapter {
         else {
             return None;
         };
-        if origin != self.node || &*ns != "/" {
+        if origin != self.node || !ns.starts_with('/') {
             return None;
         }
         socketio_adapter::encode_request(&ns, id, &op, &self.uid)

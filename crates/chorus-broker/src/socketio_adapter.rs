@@ -108,6 +108,10 @@ pub fn encode(envelope: &Envelope, uid: &str) -> Option<(String, Vec<u8>)> {
     let Payload::Event { name, data, .. } = &envelope.payload else {
         return None;
     };
+    if !envelope.namespace.starts_with('/') {
+        // chorus's own spaces (raw rooms, raw Engine.IO endpoints): no Socket.IO namespace.
+        return None;
+    }
     let rooms: Vec<Arc<str>> = match &envelope.to {
         Target::Everyone => Vec::new(),
         Target::Room(room) => vec![room.clone()],

@@ -144,3 +144,51 @@ async fn the_chorus_side_asks_the_node_servers_too() {
     })
     .await;
 }
+
+/// A Socket.IO client of namespace `ns` at `addr`.
+async fn connect_to(addr: SocketAddr, ns: &str) -> Ws {
+    use futures::SinkExt;
+    let mut ws = connect(addr, "/socket.io/?EIO=4&transport=websocket").await;
+    assert!(recv_text(&mut ws).await.starts_with("0{"));
+    ws.send(tokio_tungstenite::tungstenite::Message::text(format!(
+        "40{ns},"
+    )))
+    .await
+    .unwrap();
+    let connected = socketio::recv(&mut ws).await;
+    assert!(connected.starts_with(&format!("40{ns},{{")), "{connected}");
+    ws
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_namespace_is_shared_too() {
+    let redis = Redis::start();
+    let config = Config {
+        broker: Some(redis.url()),
+        store: chorus::config::StoreKind::None,
+        socketio_adapter: Some("socket.io-redis".into()),
+        presence_notices: false,
+        ..config()
+    };
+    let chorus = Server::try_new(config).unwrap();
+    let admin = chorus.of("/admin");
+    admin.on_connection(|socket| {
+        let _ = socket.join("staff");
+    });
+    let chorus_addr = start(chorus.clone()).await;
+    let (_node, node_addr) = node_server(&redis).await;
+    let _on_node = connect_to(node_addr, "/admin").await;
+    let _on_chorus = connect_to(chorus_addr, "/admin").await;
+    let mut staff = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while staff.len() < 2 {
+        assert!(Instant::now() < deadline, "never both: {staff:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        staff = admin.to("staff").fetch_sockets().await.unwrap_or_default();
+    }
+    assert_eq!(
+        staff.iter().filter(|s| s.node.is_some()).count(),
+        1,
+        "{staff:?}"
+    );
+}

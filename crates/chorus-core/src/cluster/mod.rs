@@ -88,6 +88,12 @@ pub trait Broker: Send + Sync + 'static {
         let _ = ns;
         0
     }
+
+    /// Namespace `ns` now exists on this node (a broker speaking another server's format
+    /// subscribes to that namespace's requests). Nothing by default.
+    fn namespace_opened(&self, ns: &str) {
+        let _ = ns;
+    }
 }
 
 /// What a broker tells its node.
@@ -445,6 +451,7 @@ impl Cluster {
         self.namespaces
             .write()
             .insert(ns.name().clone(), Arc::downgrade(ns));
+        self.broker.namespace_opened(ns.name());
     }
 
     /// Publishes an encoded envelope (numbered here: see [`Parts::encode`]) to the cluster;
