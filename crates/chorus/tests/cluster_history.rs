@@ -297,6 +297,14 @@ async fn a_socketio_client_whose_node_was_killed_recovers_its_session_on_another
     bob.say("lobby", "seen").await;
     assert_eq!(said(&mut alice, 1).await, ["seen"]);
     let gone = alice.left();
+    // Her session record (written by her node's publisher thread within milliseconds of
+    // the join) names the room. A node that dies inside that window loses the join from
+    // the record: docs/cluster.md says so.
+    let key = format!("chorus:s:{}", gone.pid);
+    until("alice's session record names the room", || {
+        redis.command(&["GET", &key]).contains("lobby")
+    })
+    .await;
 
     // Alice's node dies; bob's messages are acknowledged (stored) meanwhile.
     node_a.kill();
