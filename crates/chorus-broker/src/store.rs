@@ -45,8 +45,9 @@ use redis::Value;
 use crate::error::ConnectError;
 use crate::redis::CHANNEL;
 
-/// Most connections kept idle in the pool.
-const POOL: usize = 4;
+/// Most connections open at once (the publisher's writer and reader, and session reads
+/// from the connections' tasks share them).
+const MAX_OPEN: usize = 8;
 /// How long a connection may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long one command may take before the call fails.
@@ -106,7 +107,32 @@ impl Keys {
 /// A connection with the scripts' hashes.
 struct Conn {
     con: redis::Connection,
-    sha: [String; 5],
+    sha: Arc<[String; 5]>,
+}
+
+/// The connections: idle ones, and how many are open (idle or in use).
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Conn>,
+    open: usize,
+}
+
+/// Loads every script; their hashes.
+fn load_scripts(con: &mut redis::Connection) -> redis::RedisResult<Arc<[String; 5]>> {
+    let mut sha: [String; 5] = Default::default();
+    for (i, src) in [
+        SCRIPTS.append,
+        SCRIPTS.dataset,
+        SCRIPTS.trim,
+        SCRIPTS.sessions,
+        SCRIPTS.mark,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        sha[i] = redis::cmd("SCRIPT").arg("LOAD").arg(src).query(con)?;
+    }
+    Ok(Arc::new(sha))
 }
 
 const APPEND: usize = 0;
@@ -119,7 +145,11 @@ const MARK: usize = 4;
 pub struct RedisStore {
     client: redis::Client,
     keys: Keys,
-    pool: Mutex<Vec<Conn>>,
+    pool: Mutex<Pool>,
+    /// Told when a connection is given back or dropped.
+    freed: parking_lot::Condvar,
+    /// The scripts' hashes, once loaded.
+    shas: Mutex<Option<Arc<[String; 5]>>>,
     /// The dataset id appends are checked against.
     dataset: Mutex<Option<Arc<str>>>,
     /// The dataset id the last append stored under.
@@ -169,11 +199,13 @@ impl RedisStore {
             keys: Keys {
                 prefix: prefix.to_owned(),
             },
-            pool: Mutex::new(Vec::new()),
+            pool: Mutex::new(Pool::default()),
+            freed: parking_lot::Condvar::new(),
+            shas: Mutex::new(None),
             dataset: Mutex::new(None),
             appended: Mutex::new(None),
         };
-        let conn = store.connect().map_err(|err| ConnectError::Store {
+        let conn = store.take().map_err(|err| ConnectError::Store {
             url: url.to_owned(),
             why: err.to_string(),
         })?;
@@ -181,7 +213,7 @@ impl RedisStore {
         Ok(store)
     }
 
-    /// A new connection: timeouts set, scripts loaded, the dataset id settled.
+    /// A new connection: timeouts set, scripts known to the server, the dataset id settled.
     fn connect(&self) -> Result<Conn, StoreError> {
         let mut con = self
             .client
@@ -189,23 +221,17 @@ impl RedisStore {
             .map_err(backend)?;
         con.set_read_timeout(Some(IO_TIMEOUT)).map_err(backend)?;
         con.set_write_timeout(Some(IO_TIMEOUT)).map_err(backend)?;
-        let mut sha: [String; 5] = Default::default();
-        for (i, src) in [
-            SCRIPTS.append,
-            SCRIPTS.dataset,
-            SCRIPTS.trim,
-            SCRIPTS.sessions,
-            SCRIPTS.mark,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            sha[i] = redis::cmd("SCRIPT")
-                .arg("LOAD")
-                .arg(src)
-                .query(&mut con)
-                .map_err(backend)?;
-        }
+        // The server keeps scripts for every connection: loaded once, and again when it
+        // says it lost them (NOSCRIPT).
+        let cached = self.shas.lock().clone();
+        let sha = match cached {
+            Some(sha) => sha,
+            None => {
+                let sha = load_scripts(&mut con).map_err(backend)?;
+                *self.shas.lock() = Some(sha.clone());
+                sha
+            }
+        };
         let mut conn = Conn { con, sha };
         self.settle_dataset(&mut conn)?;
         Ok(conn)
@@ -225,15 +251,26 @@ impl RedisStore {
             .to_owned();
         let durable = self.every_write_synced(conn);
         let fresh = format!("{:016x}", rand::random::<u64>());
-        let id: String = redis::cmd("EVALSHA")
-            .arg(&conn.sha[DATASET])
-            .arg(1)
-            .arg(self.keys.dataset())
-            .arg(&fresh)
-            .arg(&run)
-            .arg(if durable { "1" } else { "0" })
-            .query(&mut conn.con)
-            .map_err(backend)?;
+        let settle = |conn: &mut Conn| -> redis::RedisResult<String> {
+            redis::cmd("EVALSHA")
+                .arg(&conn.sha[DATASET])
+                .arg(1)
+                .arg(self.keys.dataset())
+                .arg(&fresh)
+                .arg(&run)
+                .arg(if durable { "1" } else { "0" })
+                .query(&mut conn.con)
+        };
+        let id = match settle(conn) {
+            // A server that lost the scripts (restarted): load them again, once.
+            Err(err) if err.code() == Some("NOSCRIPT") => {
+                let sha = load_scripts(&mut conn.con).map_err(backend)?;
+                *self.shas.lock() = Some(sha.clone());
+                conn.sha = sha;
+                settle(conn).map_err(backend)?
+            }
+            other => other.map_err(backend)?,
+        };
         if id == fresh {
             tracing::warn!(
                 dataset = %id,
@@ -256,24 +293,48 @@ impl RedisStore {
             && get(&mut conn.con, "appendfsync").as_deref() == Some("always")
     }
 
+    /// A connection: an idle one, a new one while fewer than [`MAX_OPEN`] are open, or the
+    /// next one given back — waiting at most [`IO_TIMEOUT`]. A burst of callers shares the
+    /// connections rather than opening one each.
     fn take(&self) -> Result<Conn, StoreError> {
-        if let Some(conn) = self.pool.lock().pop() {
-            return Ok(conn);
+        let deadline = std::time::Instant::now() + IO_TIMEOUT;
+        let mut pool = self.pool.lock();
+        loop {
+            if let Some(conn) = pool.idle.pop() {
+                return Ok(conn);
+            }
+            if pool.open < MAX_OPEN {
+                pool.open += 1;
+                drop(pool);
+                return self.connect().inspect_err(|_| self.discard());
+            }
+            if self.freed.wait_until(&mut pool, deadline).timed_out() {
+                return Err(backend(redis::RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "every connection to the store is busy",
+                ))));
+            }
         }
-        self.connect()
     }
 
+    /// Gives a working connection back.
     fn put_back(&self, conn: Conn) {
+        self.pool.lock().idle.push(conn);
+        self.freed.notify_one();
+    }
+
+    /// Forgets a connection that was dropped (broken, or never made).
+    fn discard(&self) {
         let mut pool = self.pool.lock();
-        if pool.len() < POOL {
-            pool.push(conn);
-        }
+        pool.open = pool.open.saturating_sub(1);
+        drop(pool);
+        self.freed.notify_one();
     }
 
     /// Runs `f` on a pooled connection; a connection whose call failed for anything but
-    /// a reply is dropped, and the call is tried once more on a fresh connection. Every
-    /// call made through here is safe to run twice: reads, session writes (the same value
-    /// again), markers (a second one changes nothing), and appends (their token).
+    /// a reply is dropped, and the call is tried once more on another. Every call made
+    /// through here is safe to run twice: reads, session writes (the same value again),
+    /// markers (a second one changes nothing), and appends (their token).
     fn with<T>(
         &self,
         mut f: impl FnMut(&mut Conn) -> redis::RedisResult<T>,
@@ -286,11 +347,20 @@ impl RedisStore {
             }
             Err(err) if err.code() == Some("NOSCRIPT") => {
                 // The server lost its scripts (restarted, or flushed them): load them again.
-                drop(conn);
-                let mut conn = self.connect()?;
-                let value = f(&mut conn).map_err(backend)?;
+                match load_scripts(&mut conn.con) {
+                    Ok(sha) => {
+                        *self.shas.lock() = Some(sha.clone());
+                        conn.sha = sha;
+                    }
+                    Err(err) => {
+                        drop(conn);
+                        self.discard();
+                        return Err(backend(err));
+                    }
+                }
+                let value = f(&mut conn);
                 self.put_back(conn);
-                Ok(value)
+                value.map_err(backend)
             }
             Err(err) if err.code().is_some() => {
                 self.put_back(conn);
@@ -298,13 +368,29 @@ impl RedisStore {
             }
             Err(err) => {
                 drop(conn);
+                self.discard();
                 if err.is_connection_dropped() || err.is_io_error() {
-                    // A pooled connection the server closed meanwhile; one new try.
-                    self.pool.lock().clear();
-                    let mut conn = self.connect()?;
-                    let value = f(&mut conn).map_err(backend)?;
-                    self.put_back(conn);
-                    return Ok(value);
+                    // The server closed the connections meanwhile (restarted, say): the
+                    // idle ones are as dead. One new try.
+                    let stale = {
+                        let mut pool = self.pool.lock();
+                        let stale = std::mem::take(&mut pool.idle);
+                        pool.open = pool.open.saturating_sub(stale.len());
+                        stale
+                    };
+                    drop(stale);
+                    let mut conn = self.take()?;
+                    return match f(&mut conn) {
+                        Ok(value) => {
+                            self.put_back(conn);
+                            Ok(value)
+                        }
+                        Err(err) => {
+                            drop(conn);
+                            self.discard();
+                            Err(backend(err))
+                        }
+                    };
                 }
                 Err(backend(err))
             }
@@ -317,9 +403,9 @@ impl RedisStore {
             return Ok(id);
         }
         let mut conn = self.take()?;
-        let id = self.settle_dataset(&mut conn)?;
+        let settled = self.settle_dataset(&mut conn);
         self.put_back(conn);
-        Ok(id)
+        settled
     }
 
     /// One consistent look at a stream: the dataset id, its last offset, the highest

@@ -249,3 +249,34 @@ fn an_append_sent_again_after_a_timeout_is_stored_once() {
     let page = store.read_after("/\u{1f}room", None, 0, 10).unwrap();
     assert_eq!(page.entries.len(), 1, "stored once, announced once");
 }
+
+#[test]
+fn a_burst_of_callers_shares_a_few_connections() {
+    let redis = Redis::start();
+    let store = Arc::new(RedisStore::open_with_prefix(&redis.url(), "burst").unwrap());
+    let threads: Vec<_> = (0..32)
+        .map(|i| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for _ in 0..20 {
+                    store.position(&format!("/\u{1f}room{i}")).unwrap();
+                    let _ = store.read_session("nobody", 0).unwrap();
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    // Every connection ever accepted by the server: the store's, and this test's INFO.
+    let info = redis.command(&["INFO", "stats"]);
+    let accepted: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("total_connections_received:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap();
+    assert!(
+        accepted <= 8 + 4,
+        "32 threads opened {accepted} connections (at most 8 open at once, none for nothing)"
+    );
+}
