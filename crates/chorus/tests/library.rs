@@ -298,3 +298,69 @@ async fn http_router_shares_paths_with_websocket_endpoints() {
     let mut ws = connect(addr, "/").await;
     assert_eq!(recv_text(&mut ws).await, "message from server");
 }
+
+#[tokio::test]
+async fn on_any_hears_every_event_a_client_sends_before_its_handler() {
+    let server = Server::new(config());
+    let heard = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = heard.clone();
+    server.io().on_connection(move |socket| {
+        let any = log.clone();
+        socket.on_any(move |_, event, data| {
+            any.lock()
+                .unwrap()
+                .push(format!("{event} {}", data.json_text().unwrap_or("-")));
+        });
+        let log = log.clone();
+        socket.on("known", move |_, _, ack| {
+            log.lock().unwrap().push("handler".into());
+            ack.send(&json!("ok"));
+        });
+    });
+    let addr = start(server.clone()).await;
+
+    // A Socket.IO client: an event with a handler (any first), one without.
+    let mut sio = socketio::connect(addr, "").await;
+    assert_eq!(
+        socketio::call(&mut sio, 1, json!(["known", {"n": 1}])).await,
+        "ok"
+    );
+    sio.send(Message::text(r#"42["unknown",2]"#)).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while heard.lock().unwrap().len() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            heard.lock().unwrap()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // A native client too.
+    let (mut native_ws, _) = native::connect(addr, "").await;
+    send_json(
+        &mut native_ws,
+        json!({"type": "emit", "rid": 1, "event": "known", "data": 3}),
+    )
+    .await;
+    assert_eq!(native::reply(&mut native_ws, 1).await["ok"], true);
+    send_json(
+        &mut native_ws,
+        json!({"type": "emit", "rid": 2, "event": "nobody", "data": 4}),
+    )
+    .await;
+    assert_eq!(native::reply(&mut native_ws, 2).await["ok"], false);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while heard.lock().unwrap().len() < 6 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            heard.lock().unwrap()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let heard = heard.lock().unwrap().clone();
+    let sio_part: Vec<&str> = heard.iter().take(3).map(String::as_str).collect();
+    assert_eq!(sio_part, [r#"known {"n":1}"#, "handler", "unknown 2"]);
+    let native_part: Vec<&str> = heard.iter().skip(3).map(String::as_str).collect();
+    assert_eq!(native_part, ["known 3", "handler", "nobody 4"]);
+}

@@ -26,6 +26,8 @@ use crate::auth::{Identity, RefreshError, Refreshed};
 use crate::wire::close;
 
 pub(crate) type EventFn = Arc<dyn Fn(&Socket, Data, Ack) + Send + Sync>;
+/// A listener of every event a client sends (socket.io's `onAny`).
+pub(crate) type AnyFn = Arc<dyn Fn(&Socket, &str, &Data) + Send + Sync>;
 type DisconnectFn = Box<dyn FnOnce(&Socket, &str) + Send>;
 
 /// One client of the event layer. Cheap to clone; all clones are the same socket.
@@ -43,6 +45,8 @@ pub(crate) struct SocketInner {
     /// By event name. A short list searched in order rather than a map: a socket has a
     /// handful of events, and a map's table costs every socket ~0.3 KiB more.
     pub(crate) handlers: RwLock<Vec<(Cow<'static, str>, EventFn)>>,
+    /// Listeners of every event, before its handler (usually none).
+    pub(crate) any: RwLock<Vec<AnyFn>>,
     pub(crate) on_disconnect: Mutex<Vec<DisconnectFn>>,
     pub(crate) data: Mutex<http::Extensions>,
     pub(crate) acks: Mutex<Pending>,
@@ -73,6 +77,7 @@ impl Socket {
                 handshake,
                 wire,
                 handlers: RwLock::new(Vec::new()),
+                any: RwLock::new(Vec::new()),
                 on_disconnect: Mutex::new(Vec::new()),
                 data: Mutex::new(http::Extensions::new()),
                 acks: Mutex::new(Pending::default()),
@@ -180,6 +185,25 @@ impl Socket {
     /// and an [`Ack`] to answer with.
     pub fn on(&self, event: &str, f: impl Fn(&Socket, Data, Ack) + Send + Sync + 'static) {
         self.set_handler(Cow::Owned(event.to_owned()), Arc::new(f));
+    }
+
+    /// Adds a listener of every event this client sends (socket.io's `socket.onAny`): it
+    /// gets the event's name and data before the event's own handler runs, whether or not
+    /// there is one. Listeners run in the order they were added.
+    pub fn on_any(&self, f: impl Fn(&Socket, &str, &Data) + Send + Sync + 'static) {
+        self.inner.any.write().push(Arc::new(f));
+    }
+
+    /// Tells the [`Socket::on_any`] listeners of an event the client sent.
+    pub(crate) fn heard(&self, event: &str, data: &Data) {
+        let listeners = self.inner.any.read();
+        if listeners.is_empty() {
+            return;
+        }
+        let listeners = listeners.clone();
+        for f in listeners {
+            f(self, event, data);
+        }
     }
 
     /// Registers handlers shared with other sockets (made once, referenced by each).

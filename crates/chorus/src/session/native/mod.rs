@@ -166,21 +166,25 @@ impl NativeSession {
                 event,
                 data,
                 to: None,
-            } => match self.socket.handler(&event) {
-                Some(handler) => handler(
-                    &self.socket,
-                    Data::new(event_data(data)),
-                    Ack::new(
-                        rid.map(|rid| Box::new(Reply(rid)) as Box<dyn Responder>),
-                        peer,
+            } => {
+                let data = Data::new(event_data(data));
+                self.socket.heard(&event, &data);
+                match self.socket.handler(&event) {
+                    Some(handler) => handler(
+                        &self.socket,
+                        data,
+                        Ack::new(
+                            rid.map(|rid| Box::new(Reply(rid)) as Box<dyn Responder>),
+                            peer,
+                        ),
                     ),
-                ),
-                None => self.fail(
-                    rid.as_ref(),
-                    ErrorCode::UnknownEvent,
-                    &format!("no handler for event {event:?}; give `to` to send it to clients"),
-                ),
-            },
+                    None => self.fail(
+                        rid.as_ref(),
+                        ErrorCode::UnknownEvent,
+                        &format!("no handler for event {event:?}; give `to` to send it to clients"),
+                    ),
+                }
+            }
             Command::Emit {
                 rid,
                 event,

@@ -97,6 +97,8 @@ impl SocketIoConn {
                 let Some(socket) = self.connector.link.get(&nsp) else {
                     return;
                 };
+                let data = Data::new(event_data(args, attachments));
+                socket.heard(&name, &data);
                 let Some(handler) = socket.handler(&name) else {
                     return;
                 };
@@ -107,7 +109,7 @@ impl SocketIoConn {
                     }) as Box<dyn Responder>
                 });
                 let ack = Ack::new(reply, socket.peer().clone());
-                handler(&socket, Data::new(event_data(args, attachments)), ack);
+                handler(&socket, data, ack);
             }
             Packet::Ack { nsp, id, args, .. } => {
                 if let Some(socket) = self.connector.link.get(&nsp) {
