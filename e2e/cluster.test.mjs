@@ -56,6 +56,7 @@ async function sioClient(url, transports, name) {
     reconnectionDelayMax: 300,
     query: { name },
   });
+  running.push(() => socket.close());
   socket.said = [];
   socket.drops = 0;
   socket.recoveries = 0;
@@ -155,11 +156,17 @@ test('a node killed with SIGKILL in mid-traffic: its clients recover every ackno
   if (missing) return t.skip(missing);
   const { nodes, nginx } = await cluster(3);
   const room = 'news';
-  // Six listeners through nginx: round robin puts two on each node (handshakes in turn).
+  // Six listeners through nginx (round robin sends their requests to every node, their
+  // sessions land where their handshakes did), and two straight on the node to be killed,
+  // so that it surely holds some.
   const listeners = [];
-  for (const transports of [['websocket'], ['polling'], ['polling', 'websocket'],
-    ['websocket'], ['polling'], ['polling', 'websocket']]) {
-    const socket = await sioClient(nginx.url, transports, `listener${listeners.length}`);
+  const victim = `http://127.0.0.1:${nodes[2].port}`;
+  for (const [url, transports] of [[nginx.url, ['websocket']], [nginx.url, ['polling']],
+    [nginx.url, ['polling', 'websocket']], [nginx.url, ['websocket']], [nginx.url, ['polling']],
+    [nginx.url, ['polling', 'websocket']], [victim, ['websocket']], [victim, ['polling']]]) {
+    // A client of the doomed node reconnects through nginx, as a browser behind it would.
+    const socket = await sioClient(url, transports, `listener${listeners.length}`);
+    if (url === victim) socket.io.uri = nginx.url;
     await socket.timeout(WAIT_MS).emitWithAck('join', room);
     listeners.push(socket);
   }
