@@ -29,7 +29,7 @@ async function untilListening(port, what) {
 
 /**
  * A redis-server with nothing saved to disk (on `port`, or a free one):
- * `{ port, url, child, stop() }`.
+ * `{ port, url, child, stop() }`; `await stop()` resolves once the process has exited.
  */
 export async function startRedis(port = null) {
   port ??= await freePort();
@@ -41,8 +41,12 @@ export async function startRedis(port = null) {
     port,
     url: `redis://127.0.0.1:${port}`,
     child,
-    stop() {
+    async stop() {
+      const exited = child.exitCode !== null || child.signalCode !== null
+        ? Promise.resolve()
+        : new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGKILL');
+      await exited;
       rmSync(dir, { recursive: true, force: true });
     },
   };

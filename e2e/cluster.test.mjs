@@ -18,7 +18,7 @@ import { NGINX, REDIS, startNginx, startRedis } from './cluster-process.mjs';
 
 const WAIT_MS = 15000;
 const running = [];
-after(() => running.forEach((stop) => stop()));
+after(async () => { for (const stop of running) await stop(); });
 
 const missing = !haveChorus() ? `no chorus binary at ${BIN}`
   : !REDIS ? 'no redis-server' : !NGINX ? 'no nginx' : null;
@@ -234,7 +234,7 @@ test('Redis stopped for seconds, then killed and restarted: the nodes wait, reco
   // Killed, and a new one on the same port (nothing saved): the nodes reconnect by
   // themselves, subscribe again, and the room works across them.
   const port = redis.port;
-  redis.stop();
+  await redis.stop();
   redis = await startRedis(port);
   stopRedis = () => redis.stop();
   let delivered = false;

@@ -27,6 +27,14 @@ pub use self::nats::NatsBroker;
 pub use self::redis::RedisBroker;
 pub use self::store::RedisStore;
 
+/// Whether `url` names a Redis server (the schemes [`connect`] takes for one).
+pub fn is_redis_url(url: &str) -> bool {
+    matches!(
+        url.split_once("://").map(|(scheme, _)| scheme),
+        Some("redis" | "rediss" | "redis+unix" | "unix")
+    )
+}
+
 /// The broker `url` names: `redis://host:port[/db]` (or `rediss://`, `redis+unix://`), or
 /// `nats://host:port` (or `tls://`).
 /// Its connections are made in the background, retried until they succeed: a cluster
@@ -39,11 +47,11 @@ pub fn connect(url: &str) -> Result<Arc<dyn Broker>, ConnectError> {
 /// `@socket.io/redis-adapter`'s format, so Node socket.io servers on the same Redis are
 /// nodes of the cluster too ([`socketio_adapter`]). Refused for another broker.
 pub fn connect_with(url: &str, socketio_adapter: bool) -> Result<Arc<dyn Broker>, ConnectError> {
+    if is_redis_url(url) {
+        return Ok(RedisBroker::with_socketio_adapter(url, socketio_adapter)? as Arc<dyn Broker>);
+    }
     let scheme = url.split_once("://").map(|(scheme, _)| scheme);
     match scheme {
-        Some("redis" | "rediss" | "redis+unix" | "unix") => {
-            Ok(RedisBroker::with_socketio_adapter(url, socketio_adapter)? as Arc<dyn Broker>)
-        }
         Some("nats" | "tls") if socketio_adapter => Err(ConnectError::Url {
             url: url.to_owned(),
             why: "the socket.io Redis adapter's format needs a redis:// broker".to_owned(),

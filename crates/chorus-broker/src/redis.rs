@@ -269,21 +269,13 @@ async fn write(
                     pipe.cmd("PUBLISH").arg(CHANNEL).arg(&envelope[..]).ignore();
                     continue;
                 };
-                if let Some((channel, message)) = adapter.answer(envelope) {
-                    // This node's answer to a Node server's request: for it alone.
-                    pipe.cmd("PUBLISH").arg(channel).arg(message).ignore();
-                    continue;
+                let (own, extra) = adapter.outgoing(envelope);
+                if own {
+                    pipe.cmd("PUBLISH").arg(CHANNEL).arg(&envelope[..]).ignore();
                 }
-                if let Some((channel, message)) = adapter.request(envelope) {
-                    // This node's request, for the Node servers too.
-                    pipe.cmd("PUBLISH").arg(channel).arg(message).ignore();
-                }
-                pipe.cmd("PUBLISH").arg(CHANNEL).arg(&envelope[..]).ignore();
-                // The same message for the Node socket.io servers of the cluster.
-                let translated = Envelope::decode(envelope.clone())
-                    .ok()
-                    .and_then(|e| socketio_adapter::encode(&e, &adapter.uid));
-                if let Some((channel, message)) = translated {
+                // The same message (or request, or this node's answer to one) for the Node
+                // socket.io servers of the cluster.
+                if let Some((channel, message)) = extra {
                     pipe.cmd("PUBLISH").arg(channel).arg(message).ignore();
                 }
             }
@@ -461,42 +453,37 @@ impl Adapter {
         Some(signal.encode())
     }
 
-    /// This node's request to the other nodes, in the adapter's format for the Node servers;
-    /// `None` for anything else.
-    fn request(&self, bytes: &Bytes) -> Option<(String, Vec<u8>)> {
+    /// What this node publishes, for the adapter's side too: whether it goes on the
+    /// cluster's channel, and its form for the Node servers — an event in their broadcast
+    /// format, this node's request in their request format, or (alone) this node's answer
+    /// to one of theirs. Read once, by its first byte; notices and markers pass as they are.
+    fn outgoing(&self, bytes: &Bytes) -> (bool, Option<(String, Vec<u8>)>) {
+        if Envelope::peek(bytes).is_some() {
+            let translated = Envelope::decode(bytes.clone())
+                .ok()
+                .and_then(|e| socketio_adapter::encode(&e, &self.uid));
+            return (true, translated);
+        }
         if !Signal::is_signal(bytes) {
-            return None;
+            return (true, None);
         }
-        let Ok(Signal {
-            origin,
-            control: Control::Request { id, ns, op },
-        }) = Signal::decode(bytes.clone())
-        else {
-            return None;
-        };
-        if origin != self.node || !ns.starts_with('/') {
-            return None;
+        match Signal::decode(bytes.clone()) {
+            Ok(Signal {
+                control: Control::Reply { id, to, reply },
+                ..
+            }) if to == socketio_adapter::FOREIGN => {
+                let asked = self.asked.lock().1.remove(&id);
+                let answer = asked.and_then(|a| socketio_adapter::encode_response(&a, &reply));
+                (false, answer)
+            }
+            Ok(Signal {
+                origin,
+                control: Control::Request { id, ns, op },
+            }) if origin == self.node && ns.starts_with('/') => (
+                true,
+                socketio_adapter::encode_request(&ns, id, &op, &self.uid),
+            ),
+            _ => (true, None),
         }
-        socketio_adapter::encode_request(&ns, id, &op, &self.uid)
-    }
-
-    /// This node's reply to a Node server's request, in the adapter's format; `None` for
-    /// anything else.
-    fn answer(&self, bytes: &Bytes) -> Option<(String, Vec<u8>)> {
-        if !Signal::is_signal(bytes) {
-            return None;
-        }
-        let Ok(Signal {
-            control: Control::Reply { id, to, reply },
-            ..
-        }) = Signal::decode(bytes.clone())
-        else {
-            return None;
-        };
-        if to != socketio_adapter::FOREIGN {
-            return None;
-        }
-        let asked = self.asked.lock().1.remove(&id)?;
-        socketio_adapter::encode_response(&asked, &reply)
     }
 }

@@ -444,7 +444,7 @@ impl Config {
                     "`socketio_adapter = {kind:?}`: the one known is \"socket.io-redis\""
                 )));
             }
-            (Some(_), Some(url)) if url.starts_with("redis") || url.starts_with("unix") => {
+            (Some(_), Some(url)) if chorus_broker::is_redis_url(url) => {
                 if self.store != StoreKind::None {
                     return Err(ConfigError::Invalid(
                         "`socketio_adapter` needs `store = \"none\"` for now: messages of rooms \
@@ -469,12 +469,7 @@ impl Config {
                         .into(),
                 ));
             }
-            (Some(url), StoreKind::Redis)
-                if !matches!(
-                    url.split_once("://").map(|(scheme, _)| scheme),
-                    Some("redis" | "rediss" | "redis+unix" | "unix")
-                ) =>
-            {
+            (Some(url), StoreKind::Redis) if !chorus_broker::is_redis_url(url) => {
                 return Err(ConfigError::Invalid(
                     "`store = \"redis\"` keeps history in the broker's Redis server: \
                      `broker` must be a redis:// URL"

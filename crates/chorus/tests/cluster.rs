@@ -7,9 +7,9 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
 use chorus::{builtin, Config, Server};
+use common::cluster::until;
 use common::native::{event, reply};
 use common::redis::Redis;
 use common::*;
@@ -38,14 +38,6 @@ async fn node(redis: &Redis) -> (Server, SocketAddr) {
     })
     .await;
     (server, addr)
-}
-
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// A native client of `addr`: its socket and its connection id.

@@ -8,9 +8,9 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
 use chorus::{Config, Server};
+use common::cluster::{link_up, until, Process};
 use common::recovering::{said, Client};
 use common::redis::Redis;
 use common::*;
@@ -31,18 +31,6 @@ async fn node(redis: &Redis) -> (Server, SocketAddr) {
     let addr = start(server.clone()).await;
     until("the broker link is up", || link_up(&server)).await;
     (server, addr)
-}
-
-fn link_up(server: &Server) -> bool {
-    server.hub().cluster().is_some_and(|c| c.is_up())
-}
-
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// A native client of `addr` in `room`; its position there.
@@ -188,29 +176,12 @@ async fn a_node_that_could_not_hear_the_broker_reads_what_it_missed_from_the_sto
     );
 }
 
-/// A `chorus serve` process, killed (SIGKILL) when dropped if it still runs.
-struct Node(std::process::Child);
-
-impl Node {
-    /// Kills it now, as `kill -9` would, and waits for it to be gone.
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// `chorus serve` as a node on `redis` keeping history there, with Socket.IO recovery on.
-async fn serve_node(redis: &Redis) -> (Node, SocketAddr) {
+async fn serve_node(redis: &Redis) -> (Process, SocketAddr) {
     let url = redis.url();
     let (child, addr) =
         serve_binary(&["--broker", &url, "--store", "redis", "--chat-page", "false"]).await;
-    (Node(child), addr)
+    (Process(child), addr)
 }
 
 /// Waits until the node at `addr` hears its broker: its link comes up just after it

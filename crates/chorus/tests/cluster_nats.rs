@@ -7,9 +7,9 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
 use chorus::{builtin, Config, Server};
+use common::cluster::{link_up, until};
 use common::native::{event, reply};
 use common::nats::Nats;
 use common::*;
@@ -31,18 +31,6 @@ async fn node(nats: &Nats) -> (Server, SocketAddr) {
     let addr = start(server.clone()).await;
     until("the broker link is up", || link_up(&server)).await;
     (server, addr)
-}
-
-fn link_up(server: &Server) -> bool {
-    server.hub().cluster().is_some_and(|c| c.is_up())
-}
-
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 async fn member(addr: SocketAddr, room: &str) -> Ws {

@@ -7,9 +7,10 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chorus::{ClusterError, Config, Server};
+use common::cluster::{until, Process};
 use common::redis::Redis;
 use common::*;
 use serde_json::{json, Value};
@@ -27,14 +28,6 @@ async fn node(redis: &Redis) -> (Server, SocketAddr) {
     let server = Server::try_new(node_config(redis)).unwrap();
     let addr = start(server.clone()).await;
     (server, addr)
-}
-
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 fn nodes_known(server: &Server) -> usize {
@@ -162,22 +155,6 @@ async fn the_library_acts_on_sockets_of_every_node() {
     assert_eq!(names(&lobby), set(&["bob"]));
 }
 
-/// A `chorus serve` process, killed (SIGKILL) when dropped if it still runs.
-struct Node(std::process::Child);
-
-impl Node {
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_does_not_answer_makes_the_call_time_out() {
     let redis = Redis::start();
@@ -191,7 +168,7 @@ async fn a_node_that_does_not_answer_makes_the_call_time_out() {
         "false",
     ])
     .await;
-    let mut other = Node(other);
+    let mut other = Process(other);
     until("a knows the other node", || nodes_known(&a) == 1).await;
     // Frozen: alive a few seconds more as far as a knows, but silent.
     let pid = other.0.id().to_string();

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use chorus::{Config, Server};
 use chorus_core::cluster::{DEAD_AFTER, HEARTBEAT};
+use common::cluster::{until, Process};
 use common::redis::Redis;
 use common::*;
 use serde_json::{json, Value};
@@ -32,14 +33,6 @@ async fn node(redis: &Redis) -> (Server, SocketAddr) {
     })
     .await;
     (server, addr)
-}
-
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// A native client named `name` of `addr`; its socket and connection id.
@@ -172,21 +165,11 @@ async fn members_joins_and_leaves_are_the_clusters() {
     assert_eq!(seen, set(&["ann", "cid"]));
 }
 
-/// A `chorus serve` process, killed (SIGKILL) when dropped if it still runs.
-struct Node(std::process::Child);
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn serve_node(redis: &Redis) -> (Node, SocketAddr) {
+async fn serve_node(redis: &Redis) -> (Process, SocketAddr) {
     let url = redis.url();
     let (child, addr) =
         serve_binary(&["--broker", &url, "--store", "none", "--chat-page", "false"]).await;
-    (Node(child), addr)
+    (Process(child), addr)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,29 +8,20 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chorus::{builtin, Config, Server};
+use common::cluster::{until, Process};
 use common::redis::Redis;
 use common::*;
 use serde_json::json;
-
-/// The Node server, killed when dropped.
-struct NodeServer(Child);
-
-impl Drop for NodeServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn e2e_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../e2e")
 }
 
-async fn node_server(redis: &Redis) -> (NodeServer, SocketAddr) {
+async fn node_server(redis: &Redis) -> (Process, SocketAddr) {
     assert!(
         e2e_dir()
             .join("node_modules/@socket.io/redis-adapter")
@@ -47,7 +38,7 @@ async fn node_server(redis: &Redis) -> (NodeServer, SocketAddr) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("node runs");
-    let server = NodeServer(child);
+    let server = Process(child);
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while tokio::net::TcpStream::connect(addr).await.is_err() {
@@ -55,14 +46,6 @@ async fn node_server(redis: &Redis) -> (NodeServer, SocketAddr) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     (server, addr)
-}
-
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

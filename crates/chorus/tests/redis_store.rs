@@ -44,6 +44,9 @@ fn event(n: u64) -> StoredEvent {
 fn subscribe(redis: &Redis) -> std::net::TcpStream {
     use std::io::{Read, Write};
     let mut tcp = std::net::TcpStream::connect(("127.0.0.1", redis.port)).unwrap();
+    // A publish that never comes fails the test instead of hanging it.
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
     tcp.write_all(b"SUBSCRIBE chorus:cluster\r\n").unwrap();
     // The subscription's confirmation: *3 $9 subscribe $14 chorus:cluster :1
     let mut seen = Vec::new();

@@ -542,46 +542,38 @@ impl Cluster {
     /// handed to its namespace in its stream's order, where the broker put it among this
     /// node's own messages.
     fn arrived(&self, bytes: Bytes) {
-        let peeked = Notice::is_notice(&bytes)
-            .then(|| Notice::peek_stream(&bytes))
-            .flatten()
-            .and_then(|stream| stream.split_once('\u{1f}'));
-        if let Some((ns, room)) = peeked {
-            // A room nobody here hears: not worth decoding.
-            let ns = self.namespaces.read().get(ns).cloned();
-            if ns
-                .and_then(|ns| ns.upgrade())
-                .is_none_or(|ns| !ns.listens(room))
-            {
+        let (ns, room, stored) = if Notice::is_notice(&bytes) {
+            // The namespace and room from the head alone: a notice of a room nobody here
+            // hears is not decoded.
+            let Some(stream) = Notice::peek_stream(&bytes) else {
+                return self.malformed("a stored message's notice is cut short");
+            };
+            let Some((ns, room)) = self.local_room(stream) else {
+                return;
+            };
+            if !ns.listens(room) {
                 return;
             }
-        }
-        let decoded = if Notice::is_notice(&bytes) {
-            Notice::decode(bytes).map(Stored::Notice)
+            let room: Arc<str> = Arc::from(room);
+            match Notice::decode(bytes) {
+                Ok(notice) => (ns, room, Stored::Notice(notice)),
+                Err(err) => return self.malformed(&err.to_string()),
+            }
         } else {
-            Marker::decode(bytes).map(Stored::Marker)
-        };
-        let stored = match decoded {
-            Ok(stored) => stored,
-            Err(err) => {
-                self.stats.malformed.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%err, "cluster: a stored message's notice could not be read; dropped");
+            let marker = match Marker::decode(bytes) {
+                Ok(marker) => marker,
+                Err(err) => return self.malformed(&err.to_string()),
+            };
+            let Some((ns, room)) = self.local_room(&marker.stream) else {
                 return;
-            }
+            };
+            let room: Arc<str> = Arc::from(room);
+            (ns, room, Stored::Marker(marker))
         };
         let stream = match &stored {
             Stored::Notice(notice) => notice.stream.clone(),
             Stored::Marker(marker) => marker.stream.clone(),
         };
-        let Some((ns, room)) = stream.split_once('\u{1f}') else {
-            self.stats.malformed.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
-        let ns = self.namespaces.read().get(ns).cloned();
-        let Some(ns) = ns.and_then(|ns| ns.upgrade()) else {
-            return;
-        };
-        let room: Arc<str> = Arc::from(room);
         let offset = match &stored {
             Stored::Notice(notice) => Some(notice.pos.offset),
             Stored::Marker(_) => None,
@@ -602,6 +594,22 @@ impl Cluster {
                 self.hand(deliver);
             }
         }
+    }
+
+    /// The namespace of this node a stream (`namespace\x1froom`) is in, and its room.
+    fn local_room<'s>(&self, stream: &'s str) -> Option<(Arc<dyn Local>, &'s str)> {
+        let (ns, room) = stream.split_once('\u{1f}')?;
+        let ns = self.namespaces.read().get(ns).cloned()?.upgrade()?;
+        Some((ns, room))
+    }
+
+    /// Counts and logs what the store published that could not be read.
+    fn malformed(&self, why: &str) {
+        self.stats.malformed.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            why,
+            "cluster: a stored message's notice could not be read; dropped"
+        );
     }
 
     /// An envelope of another node: delivered to this node's connections.

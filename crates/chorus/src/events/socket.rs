@@ -45,8 +45,10 @@ pub(crate) struct SocketInner {
     /// By event name. A short list searched in order rather than a map: a socket has a
     /// handful of events, and a map's table costs every socket ~0.3 KiB more.
     pub(crate) handlers: RwLock<Vec<(Cow<'static, str>, EventFn)>>,
-    /// Listeners of every event, before its handler (usually none).
+    /// Listeners of every event, before its handler (usually none: `has_any` says so
+    /// without the lock).
     pub(crate) any: RwLock<Vec<AnyFn>>,
+    pub(crate) has_any: AtomicBool,
     pub(crate) on_disconnect: Mutex<Vec<DisconnectFn>>,
     pub(crate) data: Mutex<http::Extensions>,
     pub(crate) acks: Mutex<Pending>,
@@ -78,6 +80,7 @@ impl Socket {
                 wire,
                 handlers: RwLock::new(Vec::new()),
                 any: RwLock::new(Vec::new()),
+                has_any: AtomicBool::new(false),
                 on_disconnect: Mutex::new(Vec::new()),
                 data: Mutex::new(http::Extensions::new()),
                 acks: Mutex::new(Pending::default()),
@@ -192,15 +195,20 @@ impl Socket {
     /// there is one. Listeners run in the order they were added.
     pub fn on_any(&self, f: impl Fn(&Socket, &str, &Data) + Send + Sync + 'static) {
         self.inner.any.write().push(Arc::new(f));
+        self.inner.has_any.store(true, Ordering::Release);
+    }
+
+    /// Whether an [`Socket::on_any`] listener is set.
+    pub(crate) fn hears_any(&self) -> bool {
+        self.inner.has_any.load(Ordering::Acquire)
     }
 
     /// Tells the [`Socket::on_any`] listeners of an event the client sent.
     pub(crate) fn heard(&self, event: &str, data: &Data) {
-        let listeners = self.inner.any.read();
-        if listeners.is_empty() {
+        if !self.hears_any() {
             return;
         }
-        let listeners = listeners.clone();
+        let listeners = self.inner.any.read().clone();
         for f in listeners {
             f(self, event, data);
         }

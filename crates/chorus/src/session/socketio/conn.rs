@@ -97,9 +97,14 @@ impl SocketIoConn {
                 let Some(socket) = self.connector.link.get(&nsp) else {
                     return;
                 };
+                let handler = socket.handler(&name);
+                if handler.is_none() && !socket.hears_any() {
+                    // Nobody listens: the data is not even read.
+                    return;
+                }
                 let data = Data::new(event_data(args, attachments));
                 socket.heard(&name, &data);
-                let Some(handler) = socket.handler(&name) else {
+                let Some(handler) = handler else {
                     return;
                 };
                 let reply = id.map(|id| {
