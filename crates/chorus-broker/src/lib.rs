@@ -3,10 +3,12 @@
 //!
 //! * [`error`] — [`ConnectError`], why a broker could not be set up.
 //! * [`redis`] — [`RedisBroker`]: Redis pub/sub, one channel for the cluster; publishes are
-//!   pipelined on one connection and received on another.
+//!   pipelined on one connection and received on another. On a Redis Cluster, sharded
+//!   pub/sub on one shard channel (`redis::sharded`).
 //! * [`socketio_adapter`] — `@socket.io/redis-adapter`'s broadcast format, so Node
 //!   socket.io servers on the same Redis are nodes of the cluster too.
-//! * [`nats`] — [`NatsBroker`]: core NATS, one subject for the cluster, one connection.
+//! * [`nats`] — [`NatsBroker`]: one JetStream stream for the cluster, read by an ordered
+//!   consumer.
 //! * [`store`] — [`RedisStore`]: room history and session records in the same Redis, each
 //!   append announced to every node in the same atomic step.
 //!

@@ -18,6 +18,9 @@
 //! second). The writer also reconnects whenever the reader has subscribed anew: a server
 //! that restarted broke the writer's connection too, and the writer would otherwise learn
 //! it only by losing the next batch.
+//!
+//! The broker first asks the server what it is: on a Redis Cluster it runs `sharded`
+//! instead (sharded pub/sub, one cluster connection).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +36,8 @@ use tokio::sync::mpsc;
 
 use crate::error::ConnectError;
 use crate::socketio_adapter;
+
+mod sharded;
 
 /// The channel of a cluster.
 pub(crate) const CHANNEL: &str = "chorus:cluster";
@@ -113,42 +118,29 @@ impl RedisBroker {
 
 impl Broker for RedisBroker {
     fn start(&self, inbox: Weak<dyn Inbox>, node: NodeId) {
-        let Some(pending) = self.pending.lock().take() else {
+        let Some(queue) = self.pending.lock().take() else {
             return;
         };
-        let subscriptions = self.subscriptions.clone();
         let adapter = self.socketio_adapter.then(|| Adapter {
             uid: Arc::from(socketio_adapter::uid(node)),
             node,
             asked: Arc::default(),
             answers: Arc::default(),
         });
-        if adapter.is_some() {
-            self.runtime.spawn(count_answering(
-                self.client.clone(),
-                self.answering.clone(),
-                self.namespaces.clone(),
-                inbox.clone(),
-            ));
-        }
         let namespaces = adapter.is_some().then(|| Namespaces {
             known: self.namespaces.clone(),
             opened: self.opened_rx.lock().take(),
         });
-        self.runtime.spawn(write(
-            self.client.clone(),
-            pending,
-            inbox.clone(),
-            subscriptions.clone(),
-            adapter.clone(),
-        ));
-        self.runtime.spawn(read(
-            self.client.clone(),
+        self.runtime.spawn(run(Run {
+            client: self.client.clone(),
+            queue,
             inbox,
-            subscriptions,
+            node,
+            subscriptions: self.subscriptions.clone(),
             adapter,
             namespaces,
-        ));
+            answering: self.answering.clone(),
+        }));
     }
 
     fn publish(&self, seq: u64, envelope: Bytes) {
@@ -173,6 +165,143 @@ impl Broker for RedisBroker {
             let _ = self.opened.send(ns.to_owned());
         }
     }
+}
+
+/// What a started broker runs with.
+struct Run {
+    client: redis::Client,
+    queue: mpsc::UnboundedReceiver<Outgoing>,
+    inbox: Weak<dyn Inbox>,
+    node: NodeId,
+    subscriptions: Arc<AtomicU64>,
+    adapter: Option<Adapter>,
+    namespaces: Option<Namespaces>,
+    answering: Arc<parking_lot::Mutex<HashMap<String, usize>>>,
+}
+
+/// Finds out what the server is (retrying until it answers), then runs the broker on it:
+/// pub/sub on one server, sharded pub/sub on a Redis Cluster ([`sharded`]).
+async fn run(mut run: Run) {
+    let mut backoff = FIRST_BACKOFF;
+    let server = loop {
+        match Server::detect(&run.client).await {
+            Ok(server) => break server,
+            Err(err) => {
+                // Nothing can be sent now: what waits is delivered on its own node only.
+                if !fail_waiting(&mut run.queue, &run.inbox, &err) {
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    };
+    match server {
+        Server::Standalone => {
+            if run.adapter.is_some() {
+                tokio::spawn(count_answering(
+                    run.client.clone(),
+                    run.answering,
+                    run.namespaces
+                        .as_ref()
+                        .map(|n| n.known.clone())
+                        .unwrap_or_default(),
+                    run.inbox.clone(),
+                ));
+            }
+            tokio::spawn(write(
+                run.client.clone(),
+                run.queue,
+                run.inbox.clone(),
+                run.subscriptions.clone(),
+                run.adapter.clone(),
+            ));
+            read(
+                run.client,
+                run.inbox,
+                run.subscriptions,
+                run.adapter,
+                run.namespaces,
+            )
+            .await;
+        }
+        Server::Cluster { sharded: true } if run.adapter.is_none() => {
+            let info = run.client.get_connection_info().clone();
+            sharded::run(info, run.queue, run.inbox, run.node).await;
+        }
+        Server::Cluster { sharded } => {
+            let why = if sharded {
+                "on a Redis Cluster, Node socket.io servers use the sharded adapter's format, \
+                 which chorus does not speak; run the mixed cluster on one Redis server"
+            } else {
+                "a Redis Cluster older than 7.0 has no sharded pub/sub; \
+                 chorus needs Redis 7 or later for a cluster"
+            };
+            tracing::error!("redis broker: {why}; this node stays cut off from the others");
+            let error = BrokerError(Arc::from(why));
+            while let Some((seq, _)) = run.queue.recv().await {
+                let Some(inbox) = run.inbox.upgrade() else {
+                    return;
+                };
+                inbox.failed(seq, error.clone());
+            }
+        }
+    }
+}
+
+/// What the broker's server is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Server {
+    /// One server (perhaps with replicas): pub/sub.
+    Standalone,
+    /// A node of a Redis Cluster, which has sharded pub/sub if its version is 7 or later.
+    Cluster { sharded: bool },
+}
+
+impl Server {
+    /// Asks the server (`INFO server`: `redis_mode`, `redis_version`).
+    async fn detect(client: &redis::Client) -> redis::RedisResult<Server> {
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut conn)
+            .await?;
+        Ok(Server::from_info(&info))
+    }
+
+    fn from_info(info: &str) -> Server {
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+                .map(str::trim)
+        };
+        if field("redis_mode") != Some("cluster") {
+            return Server::Standalone;
+        }
+        let major = field("redis_version")
+            .and_then(|v| v.split('.').next())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0);
+        Server::Cluster {
+            sharded: major >= 7,
+        }
+    }
+}
+
+/// Fails every message waiting to be sent; false when the node is gone.
+fn fail_waiting(
+    queue: &mut mpsc::UnboundedReceiver<Outgoing>,
+    inbox: &Weak<dyn Inbox>,
+    err: &redis::RedisError,
+) -> bool {
+    let error = BrokerError(Arc::from(err.to_string()));
+    while let Ok((seq, _)) = queue.try_recv() {
+        let Some(inbox) = inbox.upgrade() else {
+            return false;
+        };
+        inbox.failed(seq, error.clone());
+    }
+    inbox.strong_count() > 0
 }
 
 /// The namespaces whose requests a node answers, for the reader.
@@ -242,12 +371,7 @@ async fn write(
             }
             Err(err) => {
                 // Nothing can be sent now: what waits is delivered on its own node only.
-                let error = BrokerError(Arc::from(err.to_string()));
-                while let Ok((seq, _)) = queue.try_recv() {
-                    let Some(inbox) = inbox.upgrade() else { return };
-                    inbox.failed(seq, error.clone());
-                }
-                if inbox.strong_count() == 0 {
+                if !fail_waiting(&mut queue, &inbox, &err) {
                     return;
                 }
                 tokio::time::sleep(backoff).await;
@@ -485,5 +609,23 @@ impl Adapter {
             ),
             _ => (true, None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Server;
+
+    #[test]
+    fn the_server_kind_is_read_from_info() {
+        let standalone = "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n";
+        assert_eq!(Server::from_info(standalone), Server::Standalone);
+        let cluster = "# Server\r\nredis_version:7.2.4\r\nredis_mode:cluster\r\n";
+        assert_eq!(
+            Server::from_info(cluster),
+            Server::Cluster { sharded: true }
+        );
+        let old = "# Server\r\nredis_version:6.2.14\r\nredis_mode:cluster\r\n";
+        assert_eq!(Server::from_info(old), Server::Cluster { sharded: false });
     }
 }

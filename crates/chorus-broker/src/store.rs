@@ -243,6 +243,14 @@ impl RedisStore {
             .arg("server")
             .query(&mut conn.con)
             .map_err(backend)?;
+        if info.lines().any(|line| line.trim() == "redis_mode:cluster") {
+            // The scripts touch a room's keys and the cluster-wide ones in one step: one
+            // server's keys, not a Redis Cluster's slots.
+            return Err(StoreError::backend(std::io::Error::other(
+                "the history store needs one Redis server (with replicas if you like), not a \
+                 Redis Cluster: use store = \"none\" with a Redis Cluster broker",
+            )));
+        }
         let run = info
             .lines()
             .find_map(|line| line.strip_prefix("run_id:"))

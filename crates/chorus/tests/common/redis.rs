@@ -127,3 +127,123 @@ impl Drop for Redis {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A Redis Cluster of real `redis-server`s on free loopback ports: three masters holding
+/// the 16384 slots in thirds, and `replicas` replicas of the master that holds `key`'s
+/// slot. Formed with `CLUSTER ADDSLOTSRANGE`, `MEET` and `REPLICATE` (no `redis-cli`).
+pub struct RedisCluster {
+    pub masters: Vec<Redis>,
+    pub replicas: Vec<Redis>,
+    /// The index in `masters` of the one holding `key`'s slot.
+    pub owner: usize,
+}
+
+impl RedisCluster {
+    pub fn start(key: &str, replicas: usize) -> RedisCluster {
+        let mut buses = std::collections::HashMap::new();
+        let mut node = || {
+            let (redis, bus) = Self::node();
+            buses.insert(redis.port, bus);
+            redis
+        };
+        let masters: Vec<Redis> = (0..3).map(|_| node()).collect();
+        let ranges = [(0, 5460), (5461, 10922), (10923, 16383)];
+        for (master, (from, to)) in masters.iter().zip(ranges) {
+            let added = master.command(&[
+                "CLUSTER",
+                "ADDSLOTSRANGE",
+                &from.to_string(),
+                &to.to_string(),
+            ]);
+            assert_eq!(added, "+OK");
+        }
+        let slot: u16 = masters[0]
+            .command(&["CLUSTER", "KEYSLOT", key])
+            .trim_start_matches(':')
+            .parse()
+            .unwrap();
+        let owner = ranges
+            .iter()
+            .position(|&(from, to)| (from..=to).contains(&slot))
+            .unwrap();
+        let replicas: Vec<Redis> = (0..replicas).map(|_| node()).collect();
+        for other in masters.iter().skip(1).chain(&replicas) {
+            // The bus port too: it is not the default (port + 10000).
+            let met = masters[0].command(&[
+                "CLUSTER",
+                "MEET",
+                "127.0.0.1",
+                &other.port.to_string(),
+                &buses[&other.port].to_string(),
+            ]);
+            assert_eq!(met, "+OK");
+        }
+        let everyone = || masters.iter().chain(&replicas);
+        let known = (masters.len() + replicas.len()).to_string();
+        Self::wait("every node knows every other", || {
+            everyone().all(|node| {
+                node.command(&["CLUSTER", "INFO"])
+                    .lines()
+                    .any(|l| l.trim() == format!("cluster_known_nodes:{known}"))
+            })
+        });
+        let owner_id = masters[owner].command(&["CLUSTER", "MYID"]);
+        for replica in &replicas {
+            assert_eq!(replica.command(&["CLUSTER", "REPLICATE", &owner_id]), "+OK");
+        }
+        Self::wait("the cluster is ok and the replicas in sync", || {
+            everyone().all(|node| {
+                node.command(&["CLUSTER", "INFO"])
+                    .contains("cluster_state:ok")
+            }) && replicas.iter().all(|r| {
+                r.command(&["INFO", "replication"])
+                    .contains("master_link_status:up")
+            })
+        });
+        RedisCluster {
+            masters,
+            replicas,
+            owner,
+        }
+    }
+
+    /// A node, and its cluster bus port.
+    fn node() -> (Redis, u16) {
+        let port = super::free_port();
+        let bus_port = super::free_port();
+        let bus = bus_port.to_string();
+        let dir = super::temp_dir("redis-cluster");
+        let redis = Redis::start_with(
+            port,
+            &dir,
+            &[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-port",
+                &bus,
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "1000",
+            ],
+        );
+        (redis, bus_port)
+    }
+
+    fn wait(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !done() {
+            assert!(Instant::now() < deadline, "never: {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Calls of `command` on every node.
+    pub fn calls(&self, command: &str) -> Vec<u64> {
+        self.masters
+            .iter()
+            .chain(&self.replicas)
+            .map(|n| n.calls(command))
+            .collect()
+    }
+}
