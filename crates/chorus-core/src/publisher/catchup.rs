@@ -67,6 +67,8 @@ pub(super) struct Join {
     /// Whether the joiner wants the member list.
     pub(super) members: bool,
     pub(super) done: JoinDone,
+    /// On a cluster: it already waited once for this node to catch up (see [`lagging`]).
+    pub(super) waited: bool,
 }
 
 /// A connection restored in its rooms (see [`super::Publisher::restore`]).
@@ -78,6 +80,8 @@ pub(super) struct Restore {
     pub(super) max_replay: usize,
     pub(super) ready: Box<dyn FnOnce() + Send>,
     pub(super) done: RestoreDone,
+    /// On a cluster: it already waited once for this node to catch up (see [`lagging`]).
+    pub(super) waited: bool,
 }
 
 /// What is left to do once the gate is released: tell whoever asked.
@@ -106,7 +110,7 @@ impl Work {
 }
 
 impl Join {
-    fn run(self, shared: &Shared, exact: bool) -> Result<Tell, Join> {
+    fn run(mut self, shared: &Shared, exact: bool) -> Result<Tell, Join> {
         let stream: Arc<str> = Arc::from(stream_name(self.rooms.name(), &self.room));
         let store = &shared.store;
         let read = match &self.replay {
@@ -148,6 +152,12 @@ impl Join {
         let Some(at) = state.settle(&page.pos, exact, shared.announces) else {
             return Err(self);
         };
+        if let Replay::After { since, .. } = &self.replay {
+            if shared.announces && !self.waited && lagging(&at, since, since.offset) {
+                self.waited = true;
+                return Ok(park(shared, state, &stream, Work::Join(self)));
+            }
+        }
         state.home_in(&self.rooms, &self.room);
         let Join {
             rooms,
@@ -156,6 +166,7 @@ impl Join {
             replay,
             members,
             done,
+            ..
         } = self;
         let Some(members) = rooms.admit(&peer, &room, members) else {
             drop(streams);
@@ -202,7 +213,7 @@ impl Join {
 }
 
 impl Restore {
-    fn run(self, shared: &Shared, exact: bool) -> Result<Tell, Restore> {
+    fn run(mut self, shared: &Shared, exact: bool) -> Result<Tell, Restore> {
         // The rooms with history, each read after its join position: what the client has
         // not seen (a sequence number above the last it got).
         let mut pages = Vec::new();
@@ -234,10 +245,21 @@ impl Restore {
                 let stream = stream.clone();
                 return Ok(park(shared, state, &stream, Work::Restore(self)));
             }
-            match state.settle(&page.pos, exact, shared.announces) {
-                Some(at) => settled.push(at),
-                None => return Err(self),
+            let Some(at) = state.settle(&page.pos, exact, shared.announces) else {
+                return Err(self);
+            };
+            // The client saw every message of the room before the first one the read
+            // found (those have higher sequence numbers), or all of them if it found none.
+            let seen = page
+                .entries
+                .first()
+                .map_or(page.pos.offset, |entry| entry.offset.saturating_sub(1));
+            if shared.announces && !self.waited && lagging(&at, &page.pos, seen) {
+                self.waited = true;
+                let stream = stream.clone();
+                return Ok(park(shared, state, &stream, Work::Restore(self)));
             }
+            settled.push(at);
         }
         let Restore {
             rooms,
@@ -308,6 +330,16 @@ impl Work {
             Work::Position(_) | Work::Fill(..) | Work::Resync | Work::Mark(_) => {}
         }
     }
+}
+
+/// On a cluster: whether a client that saw a stream up to offset `seen` (in `of`'s epoch)
+/// on another node is ahead of what this node has delivered (`at`) — this node lags behind
+/// the broker by the messages on their way to it. Finishing now would replay nothing of
+/// them and send them live again: the client would get them twice and be told it did not
+/// recover. The work waits (once) for the stream's position through the broker, behind
+/// those messages.
+fn lagging(at: &StreamPos, of: &StreamPos, seen: u64) -> bool {
+    at.epoch == of.epoch && seen > at.offset
 }
 
 /// On a cluster: whether this node knows where the stream stands, in the epoch a read

@@ -381,6 +381,7 @@ impl Publisher {
             replay,
             members,
             done,
+            waited: false,
         }));
     }
 
@@ -404,6 +405,7 @@ impl Publisher {
             max_replay,
             ready,
             done,
+            waited: false,
         }));
     }
 

@@ -36,3 +36,73 @@ impl Drop for Process {
         self.kill();
     }
 }
+
+/// A TCP proxy on a free loopback port in front of `upstream` that holds back, by
+/// `delay`, what the server sends on connections that subscribe (`SUBSCRIBE` seen from
+/// the client): a node whose broker subscription lags behind its commands, as one whose
+/// pub/sub output queues up at the server would.
+pub async fn lagging_subscriptions(upstream: u16, delay: Duration) -> u16 {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else {
+                continue;
+            };
+            let (mut client_rx, mut client_tx) = client.into_split();
+            let (mut server_rx, mut server_tx) = server.into_split();
+            let subscribes = Arc::new(AtomicBool::new(false));
+            let seen = subscribes.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0; 16 * 1024];
+                while let Ok(n) = client_rx.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    if buf[..n]
+                        .windows(9)
+                        .any(|w| w.eq_ignore_ascii_case(b"SUBSCRIBE"))
+                    {
+                        seen.store(true, Ordering::Release);
+                    }
+                    if server_tx.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            let (chunks, mut queued) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+            tokio::spawn(async move {
+                while let Some((at, bytes)) = queued.recv().await {
+                    tokio::time::sleep_until(at.into()).await;
+                    if client_tx.write_all(&bytes).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                let mut buf = vec![0; 16 * 1024];
+                while let Ok(n) = server_rx.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    let held = if subscribes.load(Ordering::Acquire) {
+                        delay
+                    } else {
+                        Duration::ZERO
+                    };
+                    if chunks
+                        .send((Instant::now() + held, buf[..n].to_vec()))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
