@@ -814,6 +814,15 @@ impl Store for RedisStore {
                             .arg(&**id)
                             .ignore();
                     }
+                    SessionWrite::Touch { id, expires_ms } => {
+                        // XX: only a record still there (a deleted one stays deleted).
+                        pipe.cmd("ZADD")
+                            .arg(&sessions)
+                            .arg("XX")
+                            .arg(*expires_ms)
+                            .arg(&**id)
+                            .ignore();
+                    }
                     SessionWrite::Delete { id } => {
                         pipe.cmd("DEL")
                             .arg(format!("{prefix}{id}"))

@@ -120,6 +120,16 @@ pub enum SessionWrite {
         /// The record's id.
         id: Arc<str>,
     },
+    /// Gives a record the store still holds a new expiry (nothing happens if there is
+    /// none). A store several servers share keeps a connected client's record under a
+    /// lease its server renews so: a server that dies stops renewing, and its clients'
+    /// records expire some time after, rather than stay open for ever.
+    Touch {
+        /// The record's id.
+        id: Arc<str>,
+        /// Its new expiry, in milliseconds since the Unix epoch.
+        expires_ms: u64,
+    },
 }
 
 /// How long a stream keeps its messages: whichever limit is hit first.

@@ -31,7 +31,7 @@ pub use self::sequence::{
 };
 pub use self::sessions::{
     expire_open_sessions_touches_only_open_records, sessions_are_put_read_replaced_and_deleted,
-    sessions_expire, trim_removes_expired_sessions,
+    sessions_are_touched, sessions_expire, trim_removes_expired_sessions,
 };
 
 /// One conformance case: checks a fresh, empty store.
@@ -91,6 +91,7 @@ cases! {
     read_after_seq_is_truncated_only_by_removing_unseen_messages,
     sessions_are_put_read_replaced_and_deleted,
     sessions_expire,
+    sessions_are_touched,
     expire_open_sessions_touches_only_open_records,
     trim_removes_expired_sessions,
 }

@@ -435,6 +435,7 @@ impl Store for MemoryStore {
                     sessions.put(id, record.clone(), *expires_ms, now_ms);
                 }
                 SessionWrite::Delete { id } => sessions.delete(id),
+                SessionWrite::Touch { id, expires_ms } => sessions.touch(id, *expires_ms),
             }
         }
         Ok(())

@@ -477,3 +477,84 @@ async fn a_socketio_client_that_moves_to_a_node_lagging_behind_recovers_without_
     );
     assert_eq!(said(&mut carol, 4).await, ["one", "two", "three", "four"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_s_socketio_sessions_expire_after_their_lease() {
+    let redis = Redis::start();
+    // Recovery within 2 s: a connected client's record is leased for 2 s + 2 × 1 s,
+    // renewed every second.
+    let node = |redis: &Redis| {
+        let url = redis.url();
+        async move {
+            let args = [
+                "--broker",
+                &url,
+                "--store",
+                "redis",
+                "--chat-page",
+                "false",
+                "--socketio-recovery-secs",
+                "2",
+            ];
+            let (child, addr) = serve_binary(&args).await;
+            (Process(child), addr)
+        }
+    };
+    let (mut node_a, addr_a) = node(&redis).await;
+    let (_node_b, addr_b) = node(&redis).await;
+    settle(addr_a).await;
+    settle(addr_b).await;
+
+    let mut alice = Client::connect(addr_a, None).await;
+    alice.join("lobby").await;
+    let pid = alice.pid.clone().unwrap();
+    let key = format!("chorus:s:{pid}");
+    let score = || -> u64 {
+        let score = redis.command(&["ZSCORE", "chorus:sessions", &pid]);
+        score
+            .parse()
+            .unwrap_or_else(|_| panic!("a finite expiry, not {score:?}"))
+    };
+    until("alice's record is written", || {
+        redis.command(&["GET", &key]).contains("lobby")
+    })
+    .await;
+    let first = score();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(score() > first, "renewed while she is connected");
+
+    // Her node dies: nobody renews her record, which still lets her recover for the
+    // recovery window, then expires.
+    node_a.kill();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    };
+    let last = score();
+    assert!(
+        last >= now() + 2000 - 100,
+        "at least the recovery window from now"
+    );
+    while now() <= last {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(score(), last, "not renewed since");
+    let gone = alice.left();
+    let mut auth = json!({ "pid": gone.pid });
+    if let Some(offset) = &gone.offset {
+        auth["offset"] = json!(offset);
+    }
+    let again = Client::connect(addr_b, Some(auth)).await;
+    assert_ne!(again.sid, gone.sid, "expired: a new session");
+    // And the store's retention pass (every 10 s, on the live node) removes it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while redis.command(&["EXISTS", &key]) != ":0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the record was never removed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

@@ -67,8 +67,8 @@ pub(super) struct Join {
     /// Whether the joiner wants the member list.
     pub(super) members: bool,
     pub(super) done: JoinDone,
-    /// On a cluster: it already waited once for this node to catch up (see [`lagging`]).
-    pub(super) waited: bool,
+    /// On a cluster: how many times it waited for this node to catch up (see [`lagging`]).
+    pub(super) waits: u8,
 }
 
 /// A connection restored in its rooms (see [`super::Publisher::restore`]).
@@ -80,8 +80,8 @@ pub(super) struct Restore {
     pub(super) max_replay: usize,
     pub(super) ready: Box<dyn FnOnce() + Send>,
     pub(super) done: RestoreDone,
-    /// On a cluster: it already waited once for this node to catch up (see [`lagging`]).
-    pub(super) waited: bool,
+    /// On a cluster: how many times it waited for this node to catch up (see [`lagging`]).
+    pub(super) waits: u8,
 }
 
 /// What is left to do once the gate is released: tell whoever asked.
@@ -153,8 +153,11 @@ impl Join {
             return Err(self);
         };
         if let Replay::After { since, .. } = &self.replay {
-            if shared.announces && !self.waited && lagging(&at, since, since.offset) {
-                self.waited = true;
+            // What the client saw, as far as the store has it (a position beyond the
+            // store's end is the client's mistake, not messages on their way).
+            let seen = since.offset.min(page.pos.offset);
+            if shared.announces && self.waits < MAX_WAITS && lagging(&at, since, seen) {
+                self.waits += 1;
                 return Ok(park(shared, state, &stream, Work::Join(self)));
             }
         }
@@ -254,8 +257,8 @@ impl Restore {
                 .entries
                 .first()
                 .map_or(page.pos.offset, |entry| entry.offset.saturating_sub(1));
-            if shared.announces && !self.waited && lagging(&at, &page.pos, seen) {
-                self.waited = true;
+            if shared.announces && self.waits < MAX_WAITS && lagging(&at, &page.pos, seen) {
+                self.waits += 1;
                 let stream = stream.clone();
                 return Ok(park(shared, state, &stream, Work::Restore(self)));
             }
@@ -332,12 +335,16 @@ impl Work {
     }
 }
 
+/// Most times a join or restore waits for this node to catch up with the broker.
+const MAX_WAITS: u8 = 8;
+
 /// On a cluster: whether a client that saw a stream up to offset `seen` (in `of`'s epoch)
 /// on another node is ahead of what this node has delivered (`at`) — this node lags behind
 /// the broker by the messages on their way to it. Finishing now would replay nothing of
 /// them and send them live again: the client would get them twice and be told it did not
-/// recover. The work waits (once) for the stream's position through the broker, behind
-/// those messages.
+/// recover. The work waits for the stream's position through the broker, behind those
+/// messages — again if the position that came was one another node asked for earlier (it
+/// is broadcast), at most [`MAX_WAITS`] times; then it finishes as it can.
 fn lagging(at: &StreamPos, of: &StreamPos, seen: u64) -> bool {
     at.epoch == of.epoch && seen > at.offset
 }

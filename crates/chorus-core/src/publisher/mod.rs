@@ -381,7 +381,7 @@ impl Publisher {
             replay,
             members,
             done,
-            waited: false,
+            waits: 0,
         }));
     }
 
@@ -405,7 +405,7 @@ impl Publisher {
             max_replay,
             ready,
             done,
-            waited: false,
+            waits: 0,
         }));
     }
 

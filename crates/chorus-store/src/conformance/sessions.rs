@@ -24,6 +24,45 @@ fn session(store: &dyn Store, id: &str, now_ms: u64) -> Option<Bytes> {
     store.read_session(id, now_ms).expect("read_session")
 }
 
+fn touch(id: &str, expires_ms: u64) -> SessionWrite {
+    SessionWrite::Touch {
+        id: id.into(),
+        expires_ms,
+    }
+}
+
+/// Touching gives a record its new expiry (an open one, one that expires, either way) and
+/// leaves its content; a record that is not there, or was deleted, stays absent.
+pub fn sessions_are_touched(store: &dyn Store) {
+    store
+        .write_sessions(&[put("open", b"o", None), put("soon", b"s", Some(T0 + 5))])
+        .unwrap();
+    store
+        .write_sessions(&[
+            touch("open", T0 + 100),
+            touch("soon", T0 + 200),
+            touch("absent", T0 + 100),
+        ])
+        .unwrap();
+    assert_eq!(session(store, "open", T0 + 100).as_deref(), Some(&b"o"[..]));
+    assert_eq!(session(store, "open", T0 + 101), None, "no longer open");
+    assert_eq!(session(store, "soon", T0 + 200).as_deref(), Some(&b"s"[..]));
+    assert_eq!(session(store, "absent", T0), None);
+    store
+        .write_sessions(&[delete("soon"), touch("soon", T0 + 500)])
+        .unwrap();
+    assert_eq!(
+        session(store, "soon", T0),
+        None,
+        "a deleted record stays deleted"
+    );
+    // The touched expiry is what retention removes by (read as of long ago: only removal
+    // can explain a missing record).
+    let everything = |_: &str| keep(u64::MAX, Duration::MAX);
+    store.trim(T0 + 101, &everything).unwrap();
+    assert_eq!(session(store, "open", 0), None);
+}
+
 /// Records are created, replaced and deleted in the order written, and come back exactly,
 /// from any thread.
 pub fn sessions_are_put_read_replaced_and_deleted(store: &dyn Store) {

@@ -120,6 +120,20 @@ impl Sessions {
         }
     }
 
+    /// Gives the record `id`, if there is one, the expiry `expires_ms`.
+    pub(super) fn touch(&mut self, id: &str, expires_ms: u64) {
+        let Some((id, record)) = self.records.get_key_value(id) else {
+            return;
+        };
+        let id = id.clone();
+        let order = Order::Expires(expires_ms);
+        self.order.remove(&(record.order, id.clone()));
+        self.order.insert((order, id.clone()));
+        if let Some(record) = self.records.get_mut(&id) {
+            record.order = order;
+        }
+    }
+
     /// The record `id`, unless it has expired as of `now_ms`.
     pub(super) fn get(&self, id: &str, now_ms: u64) -> Option<Bytes> {
         self.records

@@ -26,6 +26,7 @@ pub(super) fn write(conn: &mut Connection, writes: &[SessionWrite]) -> Result<()
             "INSERT OR REPLACE INTO sessions (id, record, expires_ms) VALUES (?1, ?2, ?3)",
         )?;
         let mut delete = tx.prepare_cached("DELETE FROM sessions WHERE id = ?1")?;
+        let mut touch = tx.prepare_cached("UPDATE sessions SET expires_ms = ?2 WHERE id = ?1")?;
         for write in writes {
             match write {
                 SessionWrite::Put {
@@ -38,6 +39,9 @@ pub(super) fn write(conn: &mut Connection, writes: &[SessionWrite]) -> Result<()
                     expires_ms.map(row::clamp_to_sql)
                 ])?,
                 SessionWrite::Delete { id } => delete.execute([&**id])?,
+                SessionWrite::Touch { id, expires_ms } => {
+                    touch.execute(params![&**id, row::clamp_to_sql(*expires_ms)])?
+                }
             };
         }
     }

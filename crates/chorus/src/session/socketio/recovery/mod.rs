@@ -36,6 +36,14 @@
 //! messages are beyond retention: it gets a new id and `pid`, and `socket.recovered` is
 //! false, as socket.io does.
 //!
+//! On a cluster the store is shared, and a node that dies cannot give its clients' open
+//! records their expiry, nor can a node starting tell them from another live node's. So
+//! there a connected client's record is not open but *leased* ([`Lease`]): it expires
+//! `max_disconnection` plus two renewal periods from now, and its node renews it every
+//! period while the socket stays. A node killed stops renewing: its clients can recover on
+//! another node for at least `max_disconnection` after its death, and their records expire
+//! at most two periods after that.
+//!
 //! While a client is connected its session is owned by that socket; a client that recovers
 //! while the server still holds its old connection (the server has not noticed it is dead)
 //! takes the session over, and the old socket is disconnected without touching it.
@@ -76,10 +84,34 @@ const RECOVERABLE: [&str; 4] = [
     "server shutting down",
 ];
 
+/// On a store several servers share: how long a connected client's record is kept beyond
+/// `max_disconnection`, and how often its server renews it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lease {
+    renew_every: Duration,
+}
+
+impl Lease {
+    /// A renewal period of a tenth of `max_disconnection`, between 1 s and 10 s.
+    fn for_max(max_disconnection: Duration) -> Self {
+        Self {
+            renew_every: (max_disconnection / 10)
+                .clamp(Duration::from_secs(1), Duration::from_secs(10)),
+        }
+    }
+
+    /// The expiry a connected client's record gets now.
+    fn expiry(&self, max_disconnection: Duration) -> u64 {
+        expiry_ms(max_disconnection + 2 * self.renew_every)
+    }
+}
+
 /// The recovery sessions of a server.
 pub(crate) struct Recovery {
     publisher: Arc<Publisher>,
     max_disconnection: Duration,
+    /// On a shared store: connected clients' records are leased, not open.
+    lease: Option<Lease>,
     /// Most messages one restore replays, over all rooms: more and the client starts
     /// afresh (its queue could not take them, and the replay is read under the gate).
     max_replay: usize,
@@ -162,13 +194,56 @@ impl Recovery {
             Err(err) => tracing::warn!(%err, "cannot read the previous run's socket.io sessions"),
         }
         publisher.set_offset_key(offset_key(&publisher));
-        Arc::new(Self {
+        let lease = shared.then(|| Lease::for_max(max_disconnection));
+        let recovery = Arc::new(Self {
             publisher,
             max_disconnection,
             max_replay,
+            lease,
             sessions: Mutex::new(Sessions::default()),
             generation: AtomicU64::new(1),
-        })
+        });
+        if let Some(lease) = lease {
+            let weak = Arc::downgrade(&recovery);
+            let renewing = std::thread::Builder::new()
+                .name("chorus-session-lease".into())
+                .spawn(move || loop {
+                    std::thread::sleep(lease.renew_every);
+                    let Some(recovery) = weak.upgrade() else {
+                        return;
+                    };
+                    recovery.renew();
+                });
+            if let Err(err) = renewing {
+                tracing::error!(%err, "cannot start renewing socket.io sessions");
+            }
+        }
+        recovery
+    }
+
+    /// The expiry a connected client's record gets: none (open) on a store of this server's
+    /// own, a lease on a shared one.
+    fn open_expiry(&self) -> Option<u64> {
+        self.lease.map(|lease| lease.expiry(self.max_disconnection))
+    }
+
+    /// Renews the lease of every session a socket of this server holds.
+    fn renew(&self) {
+        let Some(expires_ms) = self.open_expiry() else {
+            return;
+        };
+        let held: Vec<Arc<str>> = self
+            .sessions
+            .lock()
+            .by_pid
+            .values()
+            .filter(|session| matches!(session.state.lock().owner, Owner::Socket(_)))
+            .map(|session| session.pid.clone())
+            .collect();
+        for id in held {
+            self.publisher
+                .write_session(SessionWrite::Touch { id, expires_ms }, None);
+        }
     }
 
     /// Most messages one restore replays, over all rooms.
@@ -389,12 +464,12 @@ impl Recovery {
             session: session.clone(),
             generation,
         };
-        self.save(session, None);
+        self.save(session, self.open_expiry());
         self.sweep();
         link
     }
 
-    /// Writes a session's record, open (`None`) or expiring.
+    /// Writes a session's record, open (`None`) or expiring (lost, or leased).
     fn save(&self, session: &Session, expires_ms: Option<u64>) {
         let record = {
             let state = session.state.lock();
@@ -539,7 +614,9 @@ impl SessionLink {
                 return;
             }
             match (state.owner, state.disconnected) {
-                (Owner::Socket(generation), _) if generation == self.generation => None,
+                (Owner::Socket(generation), _) if generation == self.generation => {
+                    self.recovery.open_expiry()
+                }
                 (Owner::Nobody, Some(at)) => {
                     let left = self.recovery.max_disconnection.saturating_sub(at.elapsed());
                     Some(expiry_ms(left))
@@ -556,7 +633,8 @@ impl SessionLink {
         let mut removed = false;
         let owned = self.update(|rooms| removed = rooms.remove(room));
         if owned && removed {
-            self.recovery.save(&self.session, None);
+            self.recovery
+                .save(&self.session, self.recovery.open_expiry());
         }
     }
 
