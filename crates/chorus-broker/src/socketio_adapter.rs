@@ -369,6 +369,9 @@ pub fn encode_request(ns: &str, id: u64, op: &Op, uid: &str) -> Option<(String, 
             }
             body
         }
+        // The adapter's broadcast with acks is a broadcast packet with a request id and
+        // answers of its own kinds: not spoken yet, so Node servers' sockets are not asked.
+        Op::EmitWithAck { .. } => return None,
     };
     Some((request_channel(ns), serde_json::to_vec(&body).ok()?))
 }

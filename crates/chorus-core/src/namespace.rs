@@ -74,6 +74,8 @@ pub struct Namespace {
     pub(crate) published: AtomicU64,
     /// What other servers' server-side events do here (see [`crate::ops`]).
     pub(crate) server_handler: RwLock<Option<crate::ops::ServerHandler>>,
+    /// What sends a broadcast with acks to this node's connections.
+    ack_handler: RwLock<Option<crate::ops::AckHandler>>,
 }
 
 impl Namespace {
@@ -97,6 +99,7 @@ impl Namespace {
             next_user: AtomicU64::new(1),
             published: AtomicU64::new(0),
             server_handler: RwLock::new(None),
+            ack_handler: RwLock::new(None),
         }
     }
 
@@ -649,8 +652,8 @@ impl Local for Namespace {
         room.push_all(&item, None, false);
     }
 
-    fn run(&self, op: &crate::ops::Op) -> crate::ops::Reply {
-        Namespace::run(self, op)
+    fn run_then(&self, op: &crate::ops::Op, done: Box<dyn FnOnce(crate::ops::Reply) + Send>) {
+        Namespace::run_then(self, op, done)
     }
 
     fn listens(&self, room: &str) -> bool {
@@ -737,8 +740,50 @@ impl Rooms for Namespace {
 
 /// The ops of [`crate::ops`]: one node's part.
 impl Namespace {
-    /// Runs `op` on this node's connections.
-    pub fn run(&self, op: &crate::ops::Op) -> crate::ops::Reply {
+    /// Runs `op` on this node's connections; `done` gets the reply — at once, or for a
+    /// broadcast with acks once the answers are in or the wait is over.
+    pub fn run_then(&self, op: &crate::ops::Op, done: Box<dyn FnOnce(crate::ops::Reply) + Send>) {
+        let crate::ops::Op::EmitWithAck {
+            selector,
+            except,
+            event,
+            data,
+            wait_ms,
+        } = op
+        else {
+            return done(self.run(op));
+        };
+        let mut peers = self.select(selector);
+        if let Some(except) = except {
+            peers.retain(|peer| *peer.id().to_string() != **except);
+        }
+        let handler = self.ack_handler.read().clone();
+        match handler {
+            Some(handler) => (handler.0)(
+                crate::ops::AckBroadcast {
+                    peers,
+                    event: event.clone(),
+                    data: data.clone(),
+                    wait: std::time::Duration::from_millis(*wait_ms),
+                },
+                done,
+            ),
+            // Nothing here can ask a connection for an acknowledgement.
+            None => done(crate::ops::Reply::Acks {
+                expected: 0,
+                answers: Vec::new(),
+            }),
+        }
+    }
+
+    /// Sets what sends this namespace's broadcasts with acks (the event layer).
+    pub fn on_ack_broadcast(&self, handler: crate::ops::AckHandler) {
+        *self.ack_handler.write() = Some(handler);
+    }
+
+    /// Runs `op` on this node's connections, when it answers at once (not a broadcast
+    /// with acks: see [`Namespace::run_then`]).
+    pub(crate) fn run(&self, op: &crate::ops::Op) -> crate::ops::Reply {
         match op {
             crate::ops::Op::Fetch(selector) => crate::ops::Reply::Sockets(
                 self.select(selector)
@@ -794,6 +839,10 @@ impl Namespace {
                 };
                 crate::ops::Reply::Ack(answer.map(|a| bytes::Bytes::from(a.get().to_owned())))
             }
+            crate::ops::Op::EmitWithAck { .. } => crate::ops::Reply::Acks {
+                expected: 0,
+                answers: Vec::new(),
+            },
         }
     }
 

@@ -30,6 +30,20 @@ pub enum Op {
     Leave(Selector, Vec<Arc<str>>),
     /// Close their connections.
     Disconnect(Selector),
+    /// Send them an event and collect each one's acknowledgement (socket.io's broadcast
+    /// with acks), for at most `wait_ms`: what [`AckHandler`] does with them.
+    EmitWithAck {
+        /// Who gets it.
+        selector: Selector,
+        /// A connection left out by id (the sender of a `socket.broadcast`).
+        except: Option<Arc<str>>,
+        /// The event's name.
+        event: Arc<str>,
+        /// Its data, JSON text.
+        data: Bytes,
+        /// How long the acknowledgements are waited for, in milliseconds.
+        wait_ms: u64,
+    },
     /// A server-side event for the other servers' handler: its name, its data (JSON text),
     /// and whether the sender waits for each handler's answer.
     Emit {
@@ -65,6 +79,51 @@ pub enum Reply {
     Done(u64),
     /// The server-side handler's answer (JSON text), if it gave one.
     Ack(Option<Bytes>),
+    /// A broadcast with acks there: to how many connections it went, and the answers
+    /// that came in time.
+    Acks {
+        /// Connections it was sent to.
+        expected: u64,
+        /// Their acknowledgements, in the order they came.
+        answers: Vec<crate::EventData>,
+    },
+}
+
+/// A broadcast with acks to this node's connections (see [`Op::EmitWithAck`]).
+#[derive(Debug)]
+pub struct AckBroadcast {
+    /// The connections it goes to.
+    pub peers: Vec<Arc<crate::Peer>>,
+    /// The event's name.
+    pub event: Arc<str>,
+    /// Its data, JSON text.
+    pub data: Bytes,
+    /// How long the acknowledgements are waited for.
+    pub wait: std::time::Duration,
+}
+
+/// What sends a broadcast with acks to connections and collects their answers — the
+/// event layer, which knows each connection's protocol and its table of acks. It calls
+/// `done` once with [`Reply::Acks`], at the latest when the wait is over.
+#[derive(Clone)]
+pub struct AckHandler(pub(crate) Arc<AckHandlerFn>);
+
+/// The function inside an [`AckHandler`].
+type AckHandlerFn = dyn Fn(AckBroadcast, Box<dyn FnOnce(Reply) + Send>) + Send + Sync;
+
+impl AckHandler {
+    /// A handler.
+    pub fn new(
+        f: impl Fn(AckBroadcast, Box<dyn FnOnce(Reply) + Send>) + Send + Sync + 'static,
+    ) -> Self {
+        Self(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for AckHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AckHandler(..)")
+    }
 }
 
 /// What a server does with another server's server-side event (its name and data): its

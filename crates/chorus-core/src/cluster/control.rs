@@ -11,10 +11,10 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::value::RawValue;
 
-use super::envelope::{put_bytes, put_len, put_names, EnvelopeError, Reader};
+use super::envelope::{put_bytes, put_len, put_names, EnvelopeError, Reader, MAX_ATTACHMENTS};
 use super::NodeId;
 use crate::ops::{Op, Reply, Selector, SocketInfo};
-use crate::{ConnId, PeerInfo, PresenceAction};
+use crate::{ConnId, EventData, PeerInfo, PresenceAction};
 
 /// The first byte of a signal.
 pub const SIGNAL: u8 = 4;
@@ -241,6 +241,20 @@ fn put_op(out: &mut BytesMut, op: &Op) {
             put_bytes(out, data);
             out.put_u8(u8::from(*ack));
         }
+        Op::EmitWithAck {
+            selector,
+            except,
+            event,
+            data,
+            wait_ms,
+        } => {
+            out.put_u8(5);
+            put_selector(out, selector);
+            put_data(out, except.as_deref().map(str::as_bytes));
+            put_bytes(out, event.as_bytes());
+            put_bytes(out, data);
+            out.put_u64_le(*wait_ms);
+        }
     }
 }
 
@@ -254,6 +268,22 @@ fn op(r: &mut Reader) -> Result<Op, EnvelopeError> {
             event: r.name("event name")?,
             data: r.bytes()?,
             ack: r.u8()? != 0,
+        },
+        5 => Op::EmitWithAck {
+            selector: selector(r)?,
+            except: match r.u8()? {
+                0 => None,
+                1 => Some(r.name("socket id")?),
+                tag => {
+                    return Err(EnvelopeError::Tag {
+                        what: "except",
+                        tag,
+                    })
+                }
+            },
+            event: r.name("event name")?,
+            data: r.bytes()?,
+            wait_ms: r.u64()?,
         },
         tag => return Err(EnvelopeError::Tag { what: "op", tag }),
     })
@@ -289,7 +319,59 @@ fn put_reply(out: &mut BytesMut, reply: &Reply) {
             out.put_u8(2);
             put_data(out, answer.as_deref());
         }
+        Reply::Acks { expected, answers } => {
+            out.put_u8(3);
+            out.put_u64_le(*expected);
+            put_len(out, answers.len());
+            for answer in answers {
+                put_event_data(out, answer);
+            }
+        }
     }
+}
+
+/// Event data: its kind, then its parts.
+fn put_event_data(out: &mut BytesMut, data: &EventData) {
+    match data {
+        EventData::Json(raw) => {
+            out.put_u8(0);
+            put_bytes(out, raw.get().as_bytes());
+        }
+        EventData::Binary(bytes) => {
+            out.put_u8(1);
+            put_bytes(out, bytes);
+        }
+        EventData::Args { args, attachments } => {
+            out.put_u8(2);
+            put_bytes(out, args.get().as_bytes());
+            put_len(out, attachments.len());
+            for attachment in attachments {
+                put_bytes(out, attachment);
+            }
+        }
+    }
+}
+
+fn event_data(r: &mut Reader) -> Result<EventData, EnvelopeError> {
+    Ok(match r.u8()? {
+        0 => EventData::Json(r.json("answer")?),
+        1 => EventData::Binary(r.bytes()?),
+        2 => {
+            let args = r.json("answer arguments")?;
+            let n = r.count(MAX_ATTACHMENTS, "attachments")?;
+            let mut attachments = Vec::with_capacity(n);
+            for _ in 0..n {
+                attachments.push(r.bytes()?);
+            }
+            EventData::Args { args, attachments }
+        }
+        tag => {
+            return Err(EnvelopeError::Tag {
+                what: "answer",
+                tag,
+            })
+        }
+    })
 }
 
 fn reply(r: &mut Reader) -> Result<Reply, EnvelopeError> {
@@ -318,6 +400,15 @@ fn reply(r: &mut Reader) -> Result<Reply, EnvelopeError> {
                 })
             }
         }),
+        3 => {
+            let expected = r.u64()?;
+            let n = r.count(MAX_MEMBERS, "answer count")?;
+            let mut answers = Vec::with_capacity(n);
+            for _ in 0..n {
+                answers.push(event_data(r)?);
+            }
+            Reply::Acks { expected, answers }
+        }
         tag => return Err(EnvelopeError::Tag { what: "reply", tag }),
     })
 }
@@ -378,6 +469,10 @@ mod tests {
         }
     }
 
+    fn raw(json: &str) -> Box<RawValue> {
+        RawValue::from_string(json.to_owned()).unwrap()
+    }
+
     fn same(a: &Signal, b: &Signal) {
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
     }
@@ -432,6 +527,35 @@ mod tests {
                 id: 10,
                 to: NodeId(3),
                 reply: Reply::Ack(Some(Bytes::from_static(b"true"))),
+            },
+            Control::Request {
+                id: 11,
+                ns: Arc::from("/chat"),
+                op: Op::EmitWithAck {
+                    selector: Selector {
+                        rooms: vec![Arc::from("vote")],
+                        except_rooms: vec![],
+                    },
+                    except: Some(Arc::from("0000000000000009")),
+                    event: Arc::from("poll"),
+                    data: Bytes::from_static(b"[1,2]"),
+                    wait_ms: 1500,
+                },
+            },
+            Control::Reply {
+                id: 11,
+                to: NodeId(3),
+                reply: Reply::Acks {
+                    expected: 3,
+                    answers: vec![
+                        EventData::Json(raw("\"yes\"")),
+                        EventData::Binary(Bytes::from_static(&[0, 1, 2])),
+                        EventData::Args {
+                            args: raw(r#"[1,{"_placeholder":true,"num":0}]"#),
+                            attachments: vec![Bytes::from_static(b"xy")],
+                        },
+                    ],
+                },
             },
         ];
         for control in signals {

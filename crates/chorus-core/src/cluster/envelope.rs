@@ -27,7 +27,7 @@ const SEQ_AT: usize = 9;
 /// Most rooms an audience or an exclusion names in one envelope.
 const MAX_ROOMS: u64 = 4096;
 /// Most binary attachments one event carries.
-const MAX_ATTACHMENTS: u64 = 4096;
+pub(super) const MAX_ATTACHMENTS: u64 = 4096;
 
 /// A node's identity in a cluster: random, fresh at every start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -476,7 +476,7 @@ impl Reader {
         (0..n).map(|_| self.name("room")).collect()
     }
 
-    fn json(&mut self, what: &'static str) -> Result<Box<RawValue>, EnvelopeError> {
+    pub(super) fn json(&mut self, what: &'static str) -> Result<Box<RawValue>, EnvelopeError> {
         let bytes = self.bytes()?;
         let text = std::str::from_utf8(&bytes).map_err(|_| EnvelopeError::Malformed(what))?;
         RawValue::from_string(text.to_owned()).map_err(|_| EnvelopeError::Malformed(what))

@@ -41,6 +41,7 @@ pub trait Local: Send + Sync {
     /// Every member this node's connections make, in every room of the namespace.
     fn snapshot(&self) -> Vec<Membership>;
 
-    /// Runs another node's op on this node's connections of the namespace.
-    fn run(&self, op: &crate::ops::Op) -> crate::ops::Reply;
+    /// Runs another node's op on this node's connections of the namespace; `done` gets
+    /// the reply (later, for a broadcast with acks).
+    fn run_then(&self, op: &crate::ops::Op, done: Box<dyn FnOnce(crate::ops::Reply) + Send>);
 }

@@ -148,6 +148,8 @@ pub struct Cluster {
     address: RwLock<Option<Arc<str>>>,
     /// Requests this node waits on.
     asks: Arc<AsksLock>,
+    /// This node itself, for what answers later (a broadcast with acks).
+    me: OnceLock<Weak<Cluster>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -175,7 +177,9 @@ impl Cluster {
             presence: Mutex::new(Presence::default()),
             address: RwLock::new(None),
             asks: Arc::default(),
+            me: OnceLock::new(),
         });
+        let _ = cluster.me.set(Arc::downgrade(&cluster));
         let inbox: Weak<dyn Inbox> = Arc::downgrade(&cluster) as Weak<Cluster>;
         cluster.broker.start(inbox, cluster.node);
         let clock = Arc::downgrade(&cluster);
@@ -405,23 +409,34 @@ impl Cluster {
                 }
             }
             Control::Request { id, ns, op } => {
+                let wants = id != 0 && !matches!(op, crate::ops::Op::Emit { ack: false, .. });
+                let to = signal.origin;
                 let local = self.namespaces.read().get(&ns).cloned();
-                let reply = local
-                    .and_then(|ns| ns.upgrade())
-                    .map(|ns| ns.run(&op))
-                    .unwrap_or(match &op {
-                        crate::ops::Op::Fetch(_) => crate::ops::Reply::Sockets(Vec::new()),
-                        crate::ops::Op::Emit { .. } => crate::ops::Reply::Ack(None),
-                        _ => crate::ops::Reply::Done(0),
-                    });
-                let wants = !matches!(op, crate::ops::Op::Emit { ack: false, .. });
-                if id != 0 && wants {
-                    self.signal(Control::Reply {
-                        id,
-                        to: signal.origin,
-                        reply,
-                    });
-                }
+                let Some(ns) = local.and_then(|ns| ns.upgrade()) else {
+                    if wants {
+                        let reply = match &op {
+                            crate::ops::Op::Fetch(_) => crate::ops::Reply::Sockets(Vec::new()),
+                            crate::ops::Op::Emit { .. } => crate::ops::Reply::Ack(None),
+                            crate::ops::Op::EmitWithAck { .. } => crate::ops::Reply::Acks {
+                                expected: 0,
+                                answers: Vec::new(),
+                            },
+                            _ => crate::ops::Reply::Done(0),
+                        };
+                        self.signal(Control::Reply { id, to, reply });
+                    }
+                    return;
+                };
+                // A broadcast with acks answers later, when its wait is over.
+                let me = self.me.get().cloned();
+                ns.run_then(
+                    &op,
+                    Box::new(move |reply| {
+                        if let (true, Some(cluster)) = (wants, me.and_then(|me| me.upgrade())) {
+                            cluster.signal(Control::Reply { id, to, reply });
+                        }
+                    }),
+                );
             }
             Control::Reply { id, to, reply } => {
                 if to == self.node {

@@ -310,8 +310,8 @@ mod tests {
             true
         }
 
-        fn run(&self, _op: &crate::ops::Op) -> crate::ops::Reply {
-            crate::ops::Reply::Done(0)
+        fn run_then(&self, _op: &crate::ops::Op, done: Box<dyn FnOnce(crate::ops::Reply) + Send>) {
+            done(crate::ops::Reply::Done(0))
         }
     }
 

@@ -93,6 +93,10 @@ impl Emitter {
         &self.ns
     }
 
+    pub(crate) fn except_id(&self) -> Option<ConnId> {
+        self.except
+    }
+
     pub(crate) fn rooms(&self) -> &[Arc<str>] {
         &self.rooms
     }

@@ -95,7 +95,7 @@ impl Emitter {
         self.count(Op::Disconnect(self.selector())).await
     }
 
-    fn selector(&self) -> Selector {
+    pub(crate) fn selector(&self) -> Selector {
         Selector {
             rooms: self.rooms().to_vec(),
             except_rooms: self.except_rooms().to_vec(),
@@ -117,7 +117,7 @@ impl Emitter {
     /// Runs `op` here, then on every other node; every node's reply (`None`: this one).
     async fn everywhere(&self, op: Op) -> Result<Vec<(Option<NodeId>, Reply)>, ClusterError> {
         let ns = self.namespace();
-        let mut out = vec![(None, ns.run(&op))];
+        let mut out = vec![(None, here(ns, &op).await)];
         let Some(cluster) = ns.cluster() else {
             return Ok(out);
         };
@@ -134,6 +134,18 @@ impl Emitter {
         out.extend(replies.into_iter().map(|(node, reply)| (Some(node), reply)));
         Ok(out)
     }
+}
+
+/// Runs `op` on this node's sockets of `ns`: its reply.
+pub(crate) async fn here(ns: &Arc<chorus_core::Namespace>, op: &Op) -> Reply {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    ns.run_then(
+        op,
+        Box::new(move |reply| {
+            let _ = tx.send(reply);
+        }),
+    );
+    rx.await.unwrap_or(Reply::Done(0))
 }
 
 impl Io {

@@ -16,14 +16,17 @@ use super::wire::Wire;
 
 impl Io {
     pub(crate) fn new(ns: Arc<Namespace>) -> Self {
-        Self {
-            inner: Arc::new(IoInner {
-                ns,
-                on_connection: RwLock::new(None),
-                middlewares: RwLock::new(Vec::new()),
-                sockets: RwLock::new(HashMap::new()),
-            }),
-        }
+        let inner = Arc::new(IoInner {
+            ns,
+            on_connection: RwLock::new(None),
+            middlewares: RwLock::new(Vec::new()),
+            sockets: RwLock::new(HashMap::new()),
+        });
+        // Broadcasts with acks, from this node or another, reach this layer's sockets.
+        inner
+            .ns
+            .on_ack_broadcast(super::gather::handler(Arc::downgrade(&inner)));
+        Self { inner }
     }
 
     pub(crate) fn from_inner(inner: Arc<IoInner>) -> Self {

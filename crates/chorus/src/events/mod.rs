@@ -20,12 +20,14 @@
 //! * [`wire`] — what a socket's protocol does for the event layer.
 //! * [`everywhere`] — what a server does to sockets on every node of its cluster
 //!   (`fetch_sockets`, `sockets_join`, …) and server-side events between the servers.
+//! * [`gather`] — broadcasts with acks: every socket's answer, on every node.
 
 pub(crate) mod ack;
 pub(crate) mod data;
 pub(crate) mod emitter;
 pub(crate) mod error;
 pub(crate) mod everywhere;
+pub(crate) mod gather;
 pub(crate) mod handshake;
 pub(crate) mod io;
 pub(crate) mod socket;
@@ -36,6 +38,7 @@ pub use data::Data;
 pub use emitter::{Emitter, Sent};
 pub use error::EmitError;
 pub use everywhere::{ClusterError, RemoteSocket};
+pub use gather::GatherError;
 pub use handshake::{ConnectError, Handshake};
 pub(crate) use socket::close;
 pub(crate) use socket::EventFn;
