@@ -152,6 +152,23 @@ test('a chorus node and a Node socket.io server share rooms through the Redis ad
   // for a timeout.
   const answers = await withTimeout(node.server.serverSideEmitWithAck('ping', 1), 'ack', WAIT_MS);
   assert.deepEqual(answers, [null]);
+  // A broadcast with acks from the Node server (`io.to(room).timeout(t).emitWithAck`):
+  // chorus's sockets, Socket.IO and native, are asked too and answer; it completes without
+  // waiting for its timeout (chorus tells how many sockets it asked).
+  onNode.on('poll', (q, callback) => callback(`node:${q}`));
+  onChorus.on('poll', (q, callback) => callback(`chorus:${q}`));
+  native.on('message', (data, binary) => {
+    if (binary) return;
+    const m = JSON.parse(String(data));
+    if (m.type === 'event' && m.event === 'poll' && m.ack !== undefined) {
+      native.send(JSON.stringify({ type: 'ack', ack: m.ack, data: `native:${m.data}` }));
+    }
+  });
+  const asked = Date.now();
+  const responses = await withTimeout(
+    node.server.to('mixed').timeout(WAIT_MS / 2).emitWithAck('poll', 'q'), 'broadcast with acks', WAIT_MS);
+  assert.deepEqual([...responses].sort(), ['chorus:q', 'native:q', 'node:q']);
+  assert.ok(Date.now() - asked < WAIT_MS / 2, 'complete before the timeout');
   // A chorus socket by its id, as socket.io servers address one socket.
   node.server.to(onChorus.id).emit('direct', 'just you');
   await until('one chorus socket by its id', () => has(onChorus, 'direct', ([t]) => t === 'just you'));

@@ -399,7 +399,7 @@ async fn write(
                 }
                 // The same message (or request, or this node's answer to one) for the Node
                 // socket.io servers of the cluster.
-                if let Some((channel, message)) = extra {
+                for (channel, message) in extra {
                     pipe.cmd("PUBLISH").arg(channel).arg(message).ignore();
                 }
             }
@@ -581,15 +581,15 @@ impl Adapter {
     /// cluster's channel, and its form for the Node servers — an event in their broadcast
     /// format, this node's request in their request format, or (alone) this node's answer
     /// to one of theirs. Read once, by its first byte; notices and markers pass as they are.
-    fn outgoing(&self, bytes: &Bytes) -> (bool, Option<(String, Vec<u8>)>) {
+    fn outgoing(&self, bytes: &Bytes) -> (bool, Vec<(String, Vec<u8>)>) {
         if Envelope::peek(bytes).is_some() {
             let translated = Envelope::decode(bytes.clone())
                 .ok()
                 .and_then(|e| socketio_adapter::encode(&e, &self.uid));
-            return (true, translated);
+            return (true, translated.into_iter().collect());
         }
         if !Signal::is_signal(bytes) {
-            return (true, None);
+            return (true, Vec::new());
         }
         match Signal::decode(bytes.clone()) {
             Ok(Signal {
@@ -597,17 +597,21 @@ impl Adapter {
                 ..
             }) if to == socketio_adapter::FOREIGN => {
                 let asked = self.asked.lock().1.remove(&id);
-                let answer = asked.and_then(|a| socketio_adapter::encode_response(&a, &reply));
-                (false, answer)
+                let answers = asked
+                    .map(|a| socketio_adapter::encode_responses(&a, &reply))
+                    .unwrap_or_default();
+                (false, answers)
             }
             Ok(Signal {
                 origin,
                 control: Control::Request { id, ns, op },
             }) if origin == self.node && ns.starts_with('/') => (
                 true,
-                socketio_adapter::encode_request(&ns, id, &op, &self.uid),
+                socketio_adapter::encode_request(&ns, id, &op, &self.uid)
+                    .into_iter()
+                    .collect(),
             ),
-            _ => (true, None),
+            _ => (true, Vec::new()),
         }
     }
 }

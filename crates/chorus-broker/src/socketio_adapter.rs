@@ -184,10 +184,15 @@ const REMOTE_LEAVE: u64 = 3;
 const REMOTE_DISCONNECT: u64 = 4;
 const REMOTE_FETCH: u64 = 5;
 const SERVER_SIDE_EMIT: u64 = 6;
+const BROADCAST: u64 = 7;
+const BROADCAST_CLIENT_COUNT: u64 = 8;
+const BROADCAST_ACK: u64 = 9;
+/// How long a broadcast with acks waits when the request does not say.
+const DEFAULT_ACK_WAIT_MS: u64 = 5000;
 
 /// A Node server's request on `channel` as a cluster op, and what its answer needs (`None`:
 /// it wants none). `None` altogether for what this node does not take part in (its own,
-/// a broadcast with acknowledgements, a request about one socket by id, malformed).
+/// a request about one socket by id, malformed).
 pub fn decode_request(channel: &str, message: &[u8], own_uid: &str) -> Option<(Op, Option<Asked>)> {
     let ns = channel
         .strip_prefix(KEY)?
@@ -272,9 +277,83 @@ pub fn decode_request(channel: &str, message: &[u8], own_uid: &str) -> Option<(O
             };
             return Some((op, asked(request_id)));
         }
+        // A broadcast with acknowledgements (`io.timeout(t).emitWithAck`): this node's
+        // sockets get the event, and the Node server their count and each answer.
+        BROADCAST => {
+            let Some(Json::Array(data)) = json.pointer("/packet/data") else {
+                return None;
+            };
+            let (event, args) = data.split_first()?;
+            let data = match args {
+                [one] => one.clone(),
+                many => Json::Array(many.to_vec()),
+            };
+            let op = Op::EmitWithAck {
+                selector: selector(),
+                except: None,
+                event: Arc::from(event.as_str()?),
+                data: Bytes::from(serde_json::to_vec(&data).ok()?),
+                wait_ms: json
+                    .pointer("/opts/flags/timeout")
+                    .and_then(Json::as_u64)
+                    .unwrap_or(DEFAULT_ACK_WAIT_MS),
+            };
+            return Some((op, Some(asked(request_id)?)));
+        }
         _ => return None,
     };
     Some((op, None))
+}
+
+/// Every message answering a Node server's request: one for most, and for a broadcast
+/// with acks the count of sockets asked (JSON) then each answer (MessagePack, binary kept),
+/// as the adapter sends them.
+pub fn encode_responses(asked: &Asked, reply: &Reply) -> Vec<(String, Vec<u8>)> {
+    let Reply::Acks { expected, answers } = reply else {
+        return encode_response(asked, reply).into_iter().collect();
+    };
+    if asked.kind != BROADCAST {
+        return Vec::new();
+    }
+    let channel = response_channel(&asked.namespace);
+    let count = serde_json::json!({
+        "type": BROADCAST_CLIENT_COUNT,
+        "requestId": asked.request_id,
+        "clientCount": expected,
+    });
+    let mut out = Vec::with_capacity(1 + answers.len());
+    if let Ok(count) = serde_json::to_vec(&count) {
+        out.push((channel.clone(), count));
+    }
+    for answer in answers {
+        let packet = match answer {
+            EventData::Json(raw) => match serde_json::from_str::<Json>(raw.get()) {
+                Ok(json) => pack(&json, &[]),
+                Err(_) => continue,
+            },
+            EventData::Binary(bytes) => Pack::Binary(bytes.to_vec()),
+            // An answer of several arguments: the first, as the adapter passes on.
+            EventData::Args { args, attachments } => {
+                match serde_json::from_str::<Vec<Json>>(args.get()) {
+                    Ok(args) => pack(args.first().unwrap_or(&Json::Null), attachments),
+                    Err(_) => continue,
+                }
+            }
+        };
+        let message = Pack::Map(vec![
+            (Pack::from("type"), Pack::from(BROADCAST_ACK)),
+            (
+                Pack::from("requestId"),
+                Pack::from(asked.request_id.as_str()),
+            ),
+            (Pack::from("packet"), packet),
+        ]);
+        let mut bytes = Vec::new();
+        if rmpv::encode::write_value(&mut bytes, &message).is_ok() {
+            out.push((channel.clone(), bytes));
+        }
+    }
+    out
 }
 
 /// The answer to a Node server's request, in the adapter's format: its channel and message.
@@ -621,6 +700,82 @@ mod tests {
         // Deep nesting.
         let deep = vec![0x91_u8; 100_000];
         assert!(decode("socket.io#/#", &deep, "x").is_none());
+    }
+
+    #[test]
+    fn a_node_servers_broadcast_with_acks_is_answered_with_a_count_then_each_answer() {
+        // As the adapter encodes it: MessagePack of {uid, requestId, type: 7, packet, opts}.
+        let request = Pack::Map(vec![
+            (Pack::from("uid"), Pack::from("n1")),
+            (Pack::from("requestId"), Pack::from("r7")),
+            (Pack::from("type"), Pack::from(7)),
+            (
+                Pack::from("packet"),
+                Pack::Map(vec![
+                    (Pack::from("type"), Pack::from(2)),
+                    (
+                        Pack::from("data"),
+                        Pack::Array(vec![Pack::from("poll"), Pack::from("q")]),
+                    ),
+                    (Pack::from("nsp"), Pack::from("/")),
+                ]),
+            ),
+            (
+                Pack::from("opts"),
+                Pack::Map(vec![
+                    (Pack::from("rooms"), Pack::Array(vec![Pack::from("vote")])),
+                    (Pack::from("except"), Pack::Array(vec![])),
+                    (
+                        Pack::from("flags"),
+                        Pack::Map(vec![(Pack::from("timeout"), Pack::from(1500))]),
+                    ),
+                ]),
+            ),
+        ]);
+        let mut message = Vec::new();
+        rmpv::encode::write_value(&mut message, &request).unwrap();
+        let (op, asked) = decode_request("socket.io-request#/#", &message, "me").unwrap();
+        assert_eq!(
+            op,
+            Op::EmitWithAck {
+                selector: Selector {
+                    rooms: vec![Arc::from("vote")],
+                    except_rooms: vec![],
+                },
+                except: None,
+                event: Arc::from("poll"),
+                data: Bytes::from_static(b"\"q\""),
+                wait_ms: 1500,
+            }
+        );
+        let reply = Reply::Acks {
+            expected: 2,
+            answers: vec![
+                EventData::Json(RawValue::from_string("\"yes\"".into()).unwrap()),
+                EventData::Binary(Bytes::from_static(&[1, 2])),
+            ],
+        };
+        let messages = encode_responses(&asked.unwrap(), &reply);
+        assert_eq!(messages.len(), 3);
+        assert!(messages.iter().all(|(c, _)| c == "socket.io-response#/#"));
+        let count: Json = serde_json::from_slice(&messages[0].1).unwrap();
+        assert_eq!(
+            count,
+            serde_json::json!({"type": 8, "requestId": "r7", "clientCount": 2})
+        );
+        let first = rmpv::decode::read_value(&mut &messages[1].1[..]).unwrap();
+        assert_eq!(
+            unpack(&first, &mut Vec::new()),
+            serde_json::json!({"type": 9, "requestId": "r7", "packet": "yes"})
+        );
+        let second = rmpv::decode::read_value(&mut &messages[2].1[..]).unwrap();
+        let mut attachments = Vec::new();
+        unpack(&second, &mut attachments);
+        assert_eq!(
+            attachments,
+            [Bytes::from_static(&[1, 2])],
+            "binary stays binary"
+        );
     }
 
     #[test]
