@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chorus_core::cluster::{Control, Envelope, NodeId, Signal};
+use chorus_core::ops::{Op, Reply};
 use chorus_core::{Broker, BrokerError, Inbox};
 use futures::StreamExt;
 use tokio::runtime::Handle;
@@ -126,6 +127,8 @@ impl Broker for RedisBroker {
             node,
             asked: Arc::default(),
             answers: Arc::default(),
+            gathers: Arc::default(),
+            inbox: inbox.clone(),
         });
         let namespaces = adapter.is_some().then(|| Namespaces {
             known: self.namespaces.clone(),
@@ -459,8 +462,8 @@ async fn read(
                     let Some(inbox) = inbox.upgrade() else { return };
                     if let Some(adapter) = &adapter {
                         if msg.get_channel_name() != CHANNEL {
-                            // A Node socket.io server's broadcast or request.
-                            if let Some(bytes) = adapter.translate(&msg) {
+                            // A Node socket.io server's broadcast, request or answer.
+                            for bytes in adapter.translate(&msg) {
                                 inbox.receive(bytes);
                             }
                             continue;
@@ -523,29 +526,98 @@ struct Adapter {
     asked: Arc<parking_lot::Mutex<(u64, HashMap<u64, socketio_adapter::Asked>)>>,
     /// Answers of Node servers received: each counts as another node's reply.
     answers: Arc<AtomicU64>,
+    /// This node's broadcasts with acks, gathering the Node servers' answers.
+    gathers: Arc<parking_lot::Mutex<HashMap<u64, Gather>>>,
+    /// Where gathered answers go when a gather's time is up.
+    inbox: Weak<dyn Inbox>,
+}
+
+/// The Node servers' answers to one of this node's broadcasts with acks. A Node server
+/// says how many sockets it asked, then sends each answer, with nothing to tell which
+/// server an answer is from: so replies (one per server, as the cluster counts them) go
+/// out when every answer counted so far is in — the sums are what matter — and whatever
+/// came goes out when the wait is over.
+#[derive(Default)]
+struct Gather {
+    /// Each Node server's count, in the order they came.
+    counts: Vec<u64>,
+    /// Servers whose reply went out.
+    replied: usize,
+    /// Answers not yet in a reply.
+    answers: Vec<chorus_core::EventData>,
+    /// Answers received in all.
+    received: u64,
+}
+
+impl Gather {
+    /// The replies due: one per server counted and not yet replied for, the answers with
+    /// the first — all of them when `all` (the wait is over), else only once every answer
+    /// counted is in.
+    fn due(&mut self, all: bool) -> Vec<Reply> {
+        let counted: u64 = self.counts.iter().sum();
+        if !all && self.received < counted {
+            return Vec::new();
+        }
+        let mut replies = Vec::new();
+        while self.replied < self.counts.len() {
+            replies.push(Reply::Acks {
+                expected: self.counts[self.replied],
+                answers: std::mem::take(&mut self.answers),
+            });
+            self.replied += 1;
+        }
+        replies
+    }
 }
 
 impl Adapter {
+    /// A reply to this node's request `id` from a Node server, as the cluster's signal.
+    fn reply(&self, id: u64, reply: Reply) -> Bytes {
+        let n = self.answers.fetch_add(1, Ordering::Relaxed) + 1;
+        Signal {
+            origin: NodeId(socketio_adapter::FOREIGN.0 ^ n),
+            control: Control::Reply {
+                id,
+                to: self.node,
+                reply,
+            },
+        }
+        .encode()
+    }
+
     /// A message of the adapter's format as the cluster's own: a broadcast as an envelope,
-    /// a request as a signal from [`socketio_adapter::FOREIGN`].
-    fn translate(&self, msg: &redis::Msg) -> Option<Bytes> {
+    /// a request as a signal from [`socketio_adapter::FOREIGN`], answers as replies.
+    fn translate(&self, msg: &redis::Msg) -> Vec<Bytes> {
         let channel = msg.get_channel_name();
         let bytes = msg.get_payload_bytes();
+        if channel.starts_with("socket.io-response#") {
+            if let Some((id, part)) = socketio_adapter::decode_gathered(bytes, &self.uid) {
+                let mut gathers = self.gathers.lock();
+                let Some(gather) = gathers.get_mut(&id) else {
+                    return Vec::new();
+                };
+                match part {
+                    socketio_adapter::Gathered::Count(n) => gather.counts.push(n),
+                    socketio_adapter::Gathered::Answer(data) => {
+                        gather.received += 1;
+                        gather.answers.push(data);
+                    }
+                }
+                let due = gather.due(false);
+                drop(gathers);
+                return due.into_iter().map(|reply| self.reply(id, reply)).collect();
+            }
+        }
+        self.translate_one(channel, bytes).into_iter().collect()
+    }
+
+    fn translate_one(&self, channel: &str, bytes: &[u8]) -> Option<Bytes> {
         if let Some(envelope) = socketio_adapter::decode(channel, bytes, &self.uid) {
             return Some(envelope.encode());
         }
         if channel.starts_with("socket.io-response#") {
             let (id, reply) = socketio_adapter::decode_response(bytes, &self.uid)?;
-            let n = self.answers.fetch_add(1, Ordering::Relaxed) + 1;
-            let signal = Signal {
-                origin: NodeId(socketio_adapter::FOREIGN.0 ^ n),
-                control: Control::Reply {
-                    id,
-                    to: self.node,
-                    reply,
-                },
-            };
-            return Some(signal.encode());
+            return Some(self.reply(id, reply));
         }
         let (op, asked) = socketio_adapter::decode_request(channel, bytes, &self.uid)?;
         let id = match asked {
@@ -577,6 +649,25 @@ impl Adapter {
         Some(signal.encode())
     }
 
+    /// Starts gathering the Node servers' answers to this node's broadcast with acks `id`;
+    /// when `wait` is over, what came is replied and the gather forgotten.
+    fn gather(&self, id: u64, wait: Duration) {
+        self.gathers.lock().insert(id, Gather::default());
+        let adapter = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let Some(mut gather) = adapter.gathers.lock().remove(&id) else {
+                return;
+            };
+            let Some(inbox) = adapter.inbox.upgrade() else {
+                return;
+            };
+            for reply in gather.due(true) {
+                inbox.receive(adapter.reply(id, reply));
+            }
+        });
+    }
+
     /// What this node publishes, for the adapter's side too: whether it goes on the
     /// cluster's channel, and its form for the Node servers — an event in their broadcast
     /// format, this node's request in their request format, or (alone) this node's answer
@@ -605,12 +696,17 @@ impl Adapter {
             Ok(Signal {
                 origin,
                 control: Control::Request { id, ns, op },
-            }) if origin == self.node && ns.starts_with('/') => (
-                true,
-                socketio_adapter::encode_request(&ns, id, &op, &self.uid)
-                    .into_iter()
-                    .collect(),
-            ),
+            }) if origin == self.node && ns.starts_with('/') => {
+                if let Op::EmitWithAck { wait_ms, .. } = &op {
+                    self.gather(id, Duration::from_millis(*wait_ms));
+                }
+                (
+                    true,
+                    socketio_adapter::encode_request(&ns, id, &op, &self.uid)
+                        .into_iter()
+                        .collect(),
+                )
+            }
             _ => (true, Vec::new()),
         }
     }
@@ -618,7 +714,39 @@ impl Adapter {
 
 #[cfg(test)]
 mod tests {
-    use super::Server;
+    use super::{Gather, Reply, Server};
+
+    fn totals(replies: &[Reply]) -> (u64, usize) {
+        replies.iter().fold((0, 0), |(e, a), reply| match reply {
+            Reply::Acks { expected, answers } => (e + expected, a + answers.len()),
+            _ => (e, a),
+        })
+    }
+
+    #[test]
+    fn node_servers_answers_are_replied_once_every_counted_one_is_in() {
+        let json = || chorus_core::EventData::null();
+        let mut gather = Gather::default();
+        // Server one asked 2 sockets; one answer in: nothing yet.
+        gather.counts.push(2);
+        gather.received += 1;
+        gather.answers.push(json());
+        assert!(gather.due(false).is_empty());
+        // Server two asked none; server one's second answer: both servers' replies.
+        gather.counts.push(0);
+        gather.received += 1;
+        gather.answers.push(json());
+        let due = gather.due(false);
+        assert_eq!(due.len(), 2);
+        assert_eq!(totals(&due), (2, 2));
+        // A third server asked 1 and never answers: when the wait is over, its reply goes
+        // out with nothing in it, and nothing is replied twice.
+        gather.counts.push(1);
+        assert!(gather.due(false).is_empty());
+        let last = gather.due(true);
+        assert_eq!(totals(&last), (1, 0));
+        assert!(gather.due(true).is_empty());
+    }
 
     #[test]
     fn the_server_kind_is_read_from_info() {

@@ -448,11 +448,76 @@ pub fn encode_request(ns: &str, id: u64, op: &Op, uid: &str) -> Option<(String, 
             }
             body
         }
-        // The adapter's broadcast with acks is a broadcast packet with a request id and
-        // answers of its own kinds: not spoken yet, so Node servers' sockets are not asked.
-        Op::EmitWithAck { .. } => return None,
+        // A broadcast with acks: each Node server answers with its count of sockets asked,
+        // then each answer ([`decode_gathered`]).
+        Op::EmitWithAck {
+            selector,
+            except,
+            event,
+            data,
+            wait_ms,
+        } => {
+            let data: Json = serde_json::from_slice(data).ok()?;
+            let mut except_rooms = strs(&selector.except_rooms);
+            except_rooms.extend(except.as_deref());
+            serde_json::json!({
+                "uid": uid, "requestId": request_id, "type": BROADCAST,
+                "packet": {"type": EVENT, "data": [&**event, data], "nsp": ns},
+                "opts": {
+                    "rooms": strs(&selector.rooms), "except": except_rooms,
+                    "flags": {"timeout": wait_ms},
+                },
+            })
+        }
     };
     Some((request_channel(ns), serde_json::to_vec(&body).ok()?))
+}
+
+/// Part of a Node server's answer to this node's broadcast with acks.
+#[derive(Debug, Clone)]
+pub enum Gathered {
+    /// How many of its sockets it asked (one per Node server).
+    Count(u64),
+    /// One socket's answer.
+    Answer(EventData),
+}
+
+/// A Node server's message answering this node's broadcast with acks (request number
+/// here, and what it says); `None` for anything else.
+pub fn decode_gathered(message: &[u8], uid: &str) -> Option<(u64, Gathered)> {
+    let mut attachments = Vec::new();
+    let json: Json = if message.first() == Some(&b'{') {
+        serde_json::from_slice(message).ok()?
+    } else {
+        let value = rmpv::decode::read_value_with_max_depth(&mut &message[..], MAX_DEPTH).ok()?;
+        unpack(&value, &mut attachments)
+    };
+    let id = json
+        .get("requestId")?
+        .as_str()?
+        .strip_prefix(uid)?
+        .strip_prefix(':')?
+        .parse()
+        .ok()?;
+    match json.get("type")?.as_u64()? {
+        BROADCAST_CLIENT_COUNT => Some((id, Gathered::Count(json.get("clientCount")?.as_u64()?))),
+        BROADCAST_ACK => {
+            let packet = json.get("packet")?;
+            let data = match (packet, attachments.len()) {
+                // One binary answer.
+                (Json::Object(o), 1) if o.contains_key("_placeholder") => {
+                    EventData::Binary(attachments.pop()?)
+                }
+                (_, 0) => EventData::Json(serde_json::value::to_raw_value(packet).ok()?),
+                _ => EventData::Args {
+                    args: serde_json::value::to_raw_value(&[packet]).ok()?,
+                    attachments,
+                },
+            };
+            Some((id, Gathered::Answer(data)))
+        }
+        _ => None,
+    }
 }
 
 /// A Node server's answer to this node's request: the request's number here and the reply.

@@ -128,6 +128,110 @@ async fn the_chorus_side_asks_the_node_servers_too() {
     .await;
 }
 
+/// Answers the next `poll` on `ws` (a Socket.IO client) with `answer`.
+fn answer_poll(mut ws: Ws, answer: &'static str) -> tokio::task::JoinHandle<Ws> {
+    use futures::SinkExt;
+    tokio::spawn(async move {
+        loop {
+            let packet = socketio::recv(&mut ws).await;
+            let Some(rest) = packet.strip_prefix("42") else {
+                continue;
+            };
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let (id, args) = rest.split_at(digits);
+            let args: Vec<serde_json::Value> = serde_json::from_str(args).unwrap();
+            if args[0] == "poll" && !id.is_empty() {
+                let reply = format!("43{id}[\"{answer}\"]");
+                ws.send(tokio_tungstenite::tungstenite::Message::text(reply))
+                    .await
+                    .unwrap();
+                return ws;
+            }
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_with_acks_gathers_the_node_servers_sockets_answers_too() {
+    let redis = Redis::start();
+    let config = Config {
+        broker: Some(redis.url()),
+        store: chorus::config::StoreKind::None,
+        socketio_adapter: Some("socket.io-redis".into()),
+        presence_notices: false,
+        ..config()
+    };
+    let chorus = Server::try_new(config).unwrap();
+    builtin::install(&chorus.io(), true);
+    let chorus_addr = start(chorus.clone()).await;
+    let (_node, node_addr) = node_server(&redis).await;
+    let mut on_node = socketio::connect(node_addr, "").await;
+    let mut on_chorus = socketio::connect(chorus_addr, "").await;
+    for ws in [&mut on_node, &mut on_chorus] {
+        assert_eq!(
+            socketio::call(ws, 1, json!(["join", "vote"])).await["room"],
+            "vote"
+        );
+    }
+    let io = chorus.io();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while io
+        .to("vote")
+        .fetch_sockets()
+        .await
+        .unwrap_or_default()
+        .len()
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the Node server is never counted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let on_node = answer_poll(on_node, "from node");
+    let on_chorus = answer_poll(on_chorus, "from chorus");
+
+    // The Node server says how many of its sockets it asked, then each answer: the gather
+    // completes as soon as both answered, well before its timeout.
+    let started = Instant::now();
+    let answers = io
+        .to("vote")
+        .timeout(Duration::from_secs(4))
+        .emit_with_ack("poll", &json!("tea or coffee?"))
+        .await
+        .unwrap();
+    let mut answers: Vec<serde_json::Value> = answers.iter().map(|a| a.parse().unwrap()).collect();
+    answers.sort_by_key(|v| v.to_string());
+    assert_eq!(answers, [json!("from chorus"), json!("from node")]);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // Both stay connected, and stop answering.
+    let _still_here = (on_node.await.unwrap(), on_chorus.await.unwrap());
+
+    // Nobody answers now: the Node server's count came, its answer did not — incomplete,
+    // with what came, once the wait is over.
+    let silent = io
+        .to("vote")
+        .timeout(Duration::from_millis(500))
+        .emit_with_ack("poll", &json!("again?"))
+        .await;
+    match silent {
+        Err(chorus::GatherError::Incomplete {
+            answers,
+            expected,
+            silent_nodes,
+        }) => {
+            assert!(answers.is_empty());
+            assert_eq!((expected, silent_nodes), (2, 0), "both sides counted");
+        }
+        other => panic!("incomplete, not {other:?}"),
+    }
+}
+
 /// A Socket.IO client of namespace `ns` at `addr`.
 async fn connect_to(addr: SocketAddr, ns: &str) -> Ws {
     use futures::SinkExt;

@@ -241,7 +241,9 @@ impl Cluster {
         // Servers of another kind on the broker answer what has an answer for them (and
         // count this node and the other chorus nodes among their subscribers).
         let others = match op {
-            crate::ops::Op::Fetch(_) | crate::ops::Op::Emit { ack: true, .. } => {
+            crate::ops::Op::Fetch(_)
+            | crate::ops::Op::Emit { ack: true, .. }
+            | crate::ops::Op::EmitWithAck { .. } => {
                 self.broker.other_servers(ns).saturating_sub(chorus + 1)
             }
             _ => 0,
