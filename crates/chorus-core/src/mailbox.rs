@@ -73,16 +73,23 @@ pub struct Mailbox {
     limits: QueueLimits,
 }
 
-/// Why the connection was told to close, and who else wants to hear of it.
+/// What few connections need, boxed apart: why the connection was told to close and who
+/// else wants to hear of it, and who is told of the events queued.
 #[derive(Default)]
 struct Kill {
     reason: Option<CloseReason>,
     hook: Option<CloseHook>,
     /// For [`Mailbox::closing`], made by the first to wait.
     closed: Option<Arc<Notify>>,
+    /// Told of each event queued for an identity of this connection, by the identity's
+    /// namespace (see [`Mailbox::observe_outgoing`]).
+    observers: Vec<(Arc<str>, Observer)>,
 }
 
 type CloseHook = Box<dyn FnOnce(&CloseReason) + Send>;
+
+/// What [`Mailbox::observe_outgoing`] keeps.
+pub type Observer = Box<dyn Fn(&crate::Event) + Send + Sync>;
 
 impl std::fmt::Debug for Kill {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -90,6 +97,7 @@ impl std::fmt::Debug for Kill {
             .field("reason", &self.reason)
             .field("hook", &self.hook.is_some())
             .field("awaited", &self.closed.is_some())
+            .field("observers", &self.observers.len())
             .finish()
     }
 }
@@ -100,8 +108,27 @@ struct Queue {
     bytes: usize,
     /// The reading side is gone: the connection is over.
     gone: bool,
-    /// Made when the connection is told to close, or something waits for that.
+    /// Made when the connection is told to close, or something waits for that, or
+    /// something observes what is queued.
     kill: Option<Box<Kill>>,
+}
+
+/// Tells the observer of `item`'s namespace, if any, of an event about to be queued.
+fn observe(observers: &[(Arc<str>, Observer)], item: &Outbound) {
+    if observers.is_empty() {
+        return;
+    }
+    let Outbound::Shared(shared) = item else {
+        return;
+    };
+    let Some(event) = shared.as_event() else {
+        return;
+    };
+    for (namespace, f) in observers {
+        if *namespace == event.namespace {
+            f(event);
+        }
+    }
 }
 
 impl Queue {
@@ -195,6 +222,9 @@ impl Mailbox {
             {
                 return Err(Refused::Full);
             }
+            if let Some(kill) = queue.kill.as_deref() {
+                observe(&kill.observers, &item);
+            }
             queue.items.push_back(item);
             queue.bytes += weight;
             len == 0
@@ -203,6 +233,15 @@ impl Mailbox {
             self.reader.wake();
         }
         Ok(())
+    }
+
+    /// Has `f` told of every event queued from now on for this connection's identity in
+    /// `namespace` (socket.io's `onAnyOutgoing`); a multiplexed connection has one identity
+    /// per namespace. `f` runs where the event is queued — on the publisher's path, under
+    /// this queue's lock and perhaps a room's — so it must only hand the event on (to a
+    /// channel), never call back into the hub.
+    pub fn observe_outgoing(&self, namespace: Arc<str>, f: Observer) {
+        self.queue.lock().kill().observers.push((namespace, f));
     }
 
     /// Bytes waiting on the queue.

@@ -364,3 +364,80 @@ async fn on_any_hears_every_event_a_client_sends_before_its_handler() {
     let native_part: Vec<&str> = heard.iter().skip(3).map(String::as_str).collect();
     assert_eq!(native_part, ["known 3", "handler", "nobody 4"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_any_outgoing_hears_every_event_sent_to_a_socket_in_order() {
+    let server = Server::new(config());
+    let sent = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = sent.clone();
+    server.io().on_connection(move |socket| {
+        socket.join("room").unwrap();
+        let log = log.clone();
+        socket.on_any_outgoing(move |_, event, data| {
+            log.lock()
+                .unwrap()
+                .push(format!("{event} {}", data.json_text().unwrap_or("-")));
+        });
+        let socket = socket.clone();
+        socket.clone().on("start", move |_, _, _| {
+            // Its own emit, one to everyone, one to its room, and one that wants an ack.
+            socket.emit("direct", &1).unwrap();
+            socket.io().emit("everyone", &2).unwrap();
+            socket.io().to("room").emit("room", &3).unwrap();
+            let asking = socket.clone();
+            tokio::spawn(async move {
+                let _ = asking
+                    .emit_with_ack("asked", &4, std::time::Duration::from_millis(50))
+                    .await;
+            });
+        });
+    });
+    let addr = start(server.clone()).await;
+    let mut sio = socketio::connect(addr, "").await;
+    sio.send(Message::text(r#"42["start"]"#)).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while sent.lock().unwrap().len() < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            sent.lock().unwrap()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // A second client's event to the room reaches the first: told too.
+    let (mut other, _) = native::connect(addr, "").await;
+    send_json(
+        &mut other,
+        json!({"type": "emit", "rid": 1, "event": "from-other", "data": 5,
+               "to": {"room": "room", "except_self": true}}),
+    )
+    .await;
+    assert_eq!(native::reply(&mut other, 1).await["ok"], true);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !sent.lock().unwrap().iter().any(|s| s == "from-other 5") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            sent.lock().unwrap()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let sent = sent.lock().unwrap().clone();
+    // What the Socket.IO client heard, in its order; the native client's own emits are its
+    // own socket's (the first socket is the Socket.IO one).
+    // (A room keeps history by default: its event is queued once stored, after the others
+    // perhaps — the listeners hear the order of the socket's queue.)
+    let mut first: Vec<&str> = sent.iter().take(4).map(String::as_str).collect();
+    assert_eq!(
+        &first[..2],
+        ["direct 1", "everyone 2"],
+        "queued at once, in order"
+    );
+    first.sort_unstable();
+    assert_eq!(first, ["asked 4", "direct 1", "everyone 2", "room 3"]);
+    assert_eq!(
+        sent.iter().filter(|s| s.starts_with("everyone")).count(),
+        1,
+        "once"
+    );
+}

@@ -53,6 +53,16 @@ pub(crate) struct SocketInner {
     pub(crate) data: Mutex<http::Extensions>,
     pub(crate) acks: Mutex<Pending>,
     pub(crate) connected: AtomicBool,
+    /// Listeners of every event sent to this socket; made by the first one.
+    pub(crate) outgoing: std::sync::OnceLock<Box<Outgoing>>,
+}
+
+/// A socket's listeners of every event it is sent (socket.io's `onAnyOutgoing`), and the
+/// channel they hear through: its queue hands each event on as it is queued, and a task
+/// calls the listeners in that order, off the publisher's path.
+pub(crate) struct Outgoing {
+    listeners: RwLock<Vec<AnyFn>>,
+    told: tokio::sync::mpsc::UnboundedSender<(Arc<str>, EventData)>,
 }
 
 impl fmt::Debug for Socket {
@@ -85,6 +95,7 @@ impl Socket {
                 data: Mutex::new(http::Extensions::new()),
                 acks: Mutex::new(Pending::default()),
                 connected: AtomicBool::new(true),
+                outgoing: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -198,6 +209,56 @@ impl Socket {
         self.inner.has_any.store(true, Ordering::Release);
     }
 
+    /// Adds a listener of every event sent to this socket (socket.io's
+    /// `socket.onAnyOutgoing`): its own emits, with or without an ack, and every broadcast
+    /// it receives — in the order they were queued for it, each once, whichever node sent
+    /// it. Listeners run on a task of their own, after the event is queued, not in the
+    /// sender's path. Acks answering the client are not events and are not told.
+    pub fn on_any_outgoing(&self, f: impl Fn(&Socket, &str, &Data) + Send + Sync + 'static) {
+        let outgoing = self.inner.outgoing.get_or_init(|| {
+            let (told, mut heard) = tokio::sync::mpsc::unbounded_channel();
+            let queued = told.clone();
+            self.inner.peer.mailbox().observe_outgoing(
+                self.namespace().clone(),
+                Box::new(move |event: &chorus_core::Event| {
+                    let _ = queued.send((event.name.clone(), event.data.clone()));
+                }),
+            );
+            let socket = Arc::downgrade(&self.inner);
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(async move {
+                        while let Some((event, data)) = heard.recv().await {
+                            let Some(inner) = socket.upgrade() else {
+                                return;
+                            };
+                            Socket { inner }.sent(&event, &Data::new(data));
+                        }
+                    });
+                }
+                Err(_) => tracing::error!(
+                    "on_any_outgoing called outside a tokio runtime: its listeners will not run"
+                ),
+            }
+            Box::new(Outgoing {
+                listeners: RwLock::new(Vec::new()),
+                told,
+            })
+        });
+        outgoing.listeners.write().push(Arc::new(f));
+    }
+
+    /// Tells the [`Socket::on_any_outgoing`] listeners of an event sent to this socket.
+    fn sent(&self, event: &str, data: &Data) {
+        let Some(outgoing) = self.inner.outgoing.get() else {
+            return;
+        };
+        let listeners = outgoing.listeners.read().clone();
+        for f in listeners {
+            f(self, event, data);
+        }
+    }
+
     /// Whether an [`Socket::on_any`] listener is set.
     pub(crate) fn hears_any(&self) -> bool {
         self.inner.has_any.load(Ordering::Acquire)
@@ -293,6 +354,13 @@ impl Socket {
             return Err(AckError::Disconnected);
         }
         let (id, answer) = self.inner.acks.lock().register().ok_or(AckError::TooMany)?;
+        // Encoded for this socket alone (with its ack id), so not seen by its queue's
+        // observer: told here, in order with the rest.
+        if let Some(outgoing) = self.inner.outgoing.get() {
+            let _ = outgoing
+                .told
+                .send((Arc::from(event), data.clone().into_inner()));
+        }
         let item = self
             .inner
             .wire
