@@ -110,8 +110,8 @@ pub use chorus_core::{ConnId, EventData, HubError, PeerInfo};
 pub use chorus_proto::{MessageKind, WsMessage};
 pub use config::{Config, ConfigError};
 pub use events::{
-    Ack, AckError, ClusterError, ConnectError, Data, EmitError, Emitter, GatherError, Handshake,
-    Io, RemoteSocket, Sent, Socket,
+    Ack, AckError, ClusterError, ConnectError, Data, DynamicIo, EmitError, Emitter, GatherError,
+    Handshake, Io, RemoteSocket, Sent, Socket,
 };
 pub use server::{Server, StartError};
 pub use session::raw::{Conn, RawEndpoint, RawHandlers};

@@ -441,3 +441,83 @@ async fn on_any_outgoing_hears_every_event_sent_to_a_socket_in_order() {
         "once"
     );
 }
+
+/// A Socket.IO connection (namespace `/` joined first) that connects to namespace `ns` with
+/// `auth`: the server's answer to that CONNECT.
+async fn connect_namespace(ws: &mut Ws, ns: &str, auth: &str) -> String {
+    ws.send(Message::text(format!("40{ns},{auth}")))
+        .await
+        .unwrap();
+    loop {
+        let packet = socketio::recv(ws).await;
+        if packet.starts_with(&format!("40{ns},")) || packet.starts_with(&format!("44{ns},")) {
+            return packet;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_matching_a_family_are_made_when_a_client_asks_for_one() {
+    let server = Server::new(config());
+    let boards = server.of_matching(|name| {
+        name.strip_prefix("/board-")
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+    });
+    boards.on_connection(|socket| {
+        let ns = socket.namespace().to_string();
+        socket.emit("welcome", &ns).unwrap();
+    });
+    let addr = start(server.clone()).await;
+    let mut sio = socketio::connect(addr, "").await;
+
+    // A name the family takes: made now, with the family's handler.
+    let answer = connect_namespace(&mut sio, "/board-1", "").await;
+    assert!(answer.starts_with("40/board-1,{\"sid\""), "{answer}");
+    let welcome = socketio::recv(&mut sio).await;
+    assert_eq!(welcome, r#"42/board-1,["welcome","/board-1"]"#);
+    // One it does not: refused as socket.io refuses an unknown namespace.
+    let answer = connect_namespace(&mut sio, "/board-x", "").await;
+    assert!(answer.starts_with("44/board-x,"), "{answer}");
+    assert!(answer.contains("Invalid namespace"), "{answer}");
+
+    // A middleware added later reaches the namespaces made already, and new ones.
+    boards.middleware(|handshake| match handshake.auth::<serde_json::Value>() {
+        Some(Ok(auth)) if auth["key"] == "open sesame" => Ok(()),
+        _ => Err(chorus::ConnectError::new("no key")),
+    });
+    let mut other = socketio::connect(addr, "").await;
+    let refused = connect_namespace(&mut other, "/board-1", "").await;
+    assert!(
+        refused.starts_with("44/board-1,") && refused.contains("no key"),
+        "{refused}"
+    );
+    let admitted = connect_namespace(&mut other, "/board-2", r#"{"key":"open sesame"}"#).await;
+    assert!(admitted.starts_with("40/board-2,"), "{admitted}");
+    assert_eq!(
+        socketio::recv(&mut other).await,
+        r#"42/board-2,["welcome","/board-2"]"#
+    );
+
+    // Each made namespace is one of its own: a broadcast in one stays there.
+    let mut names: Vec<String> = boards
+        .namespaces()
+        .iter()
+        .map(|io| io.name().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["/board-1", "/board-2"]);
+    server.of("/board-2").emit("only-two", &2).unwrap();
+    assert_eq!(
+        socketio::recv(&mut other).await,
+        r#"42/board-2,["only-two",2]"#
+    );
+    let next = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        socketio::recv(&mut sio),
+    )
+    .await;
+    assert!(
+        next.is_err() || !next.as_ref().unwrap().contains("only-two"),
+        "{next:?}"
+    );
+}

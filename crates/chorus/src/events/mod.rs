@@ -11,6 +11,7 @@
 //! * [`io`] — [`Io`]: a namespace's sockets, handlers, middlewares and broadcasts.
 //! * [`socket`] — [`Socket`]: one client; handlers, emits, rooms, acks, disconnect.
 //! * [`emitter`] — [`Emitter`]: a broadcast being built (rooms, exclusions, volatile).
+//! * [`dynamic`] — [`DynamicIo`]: a family of namespaces made on demand.
 //! * [`handshake`] — [`Handshake`], what a client said when it connected, and the
 //!   middlewares' [`ConnectError`].
 //! * [`data`] — [`Data`]: an event's data, parsed only when asked.
@@ -24,6 +25,7 @@
 
 pub(crate) mod ack;
 pub(crate) mod data;
+pub(crate) mod dynamic;
 pub(crate) mod emitter;
 pub(crate) mod error;
 pub(crate) mod everywhere;
@@ -35,6 +37,7 @@ pub(crate) mod wire;
 
 pub use ack::{Ack, AckError};
 pub use data::Data;
+pub use dynamic::DynamicIo;
 pub use emitter::{Emitter, Sent};
 pub use error::EmitError;
 pub use everywhere::{ClusterError, RemoteSocket};

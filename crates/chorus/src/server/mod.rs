@@ -16,7 +16,7 @@ use parking_lot::RwLock;
 
 use crate::auth::{self, Auth};
 use crate::config::Config;
-use crate::events::Io;
+use crate::events::{DynamicIo, Io};
 use crate::http::Routes;
 use crate::metrics::Metrics;
 use crate::session::engineio::{Engine, EngineConfig};
@@ -25,7 +25,7 @@ use crate::session::raw::{self, RawEndpoint, RawHandlers};
 use crate::session::socketio;
 use crate::session::socketio::conn::SocketIoConn;
 use crate::session::socketio::recovery::Recovery;
-use crate::session::socketio::{Namespaces, SocketIoConfig};
+use crate::session::socketio::{Dynamic, Namespaces, SocketIoConfig};
 use crate::session::Context;
 use crate::wire::listener::{self, Admission};
 use crate::wire::{close, tls};
@@ -297,8 +297,31 @@ impl Server {
                 .hub
                 .namespace(name, event_policy(&self.ctx().config)),
         );
-        self.inner.namespaces.insert(name, io.clone());
-        self.inner.namespaces.get(name).unwrap_or(io)
+        self.inner.namespaces.insert(name, io)
+    }
+
+    /// A family of Socket.IO namespaces made on demand (socket.io's `io.of(/^\/room-\d+$/)`
+    /// or `io.of((name, auth, next) => …)`): when a client connects to a namespace that does
+    /// not exist and `matches` takes its name, it is made then, with the handlers and
+    /// middlewares set on the returned [`DynamicIo`] — those set later reach the namespaces
+    /// already made too. Families are tried in the order they were added; a name made once
+    /// stays (as with [`Server::of`]).
+    pub fn of_matching(&self, matches: impl Fn(&str) -> bool + Send + Sync + 'static) -> DynamicIo {
+        let family = DynamicIo::default();
+        let server = Arc::downgrade(&self.inner);
+        let parent = family.clone();
+        self.inner.namespaces.add_dynamic(Dynamic {
+            matches: Box::new(matches),
+            make: Box::new(move |name| {
+                let server = Server {
+                    inner: server.upgrade()?,
+                };
+                let io = server.of(name);
+                parent.adopt(&io);
+                Some(io)
+            }),
+        });
+        family
     }
 
     /// Serves a raw Engine.IO endpoint at `path`: clients connect with an Engine.IO client

@@ -126,7 +126,7 @@ impl SocketIoConn {
     }
 
     fn connect(&mut self, nsp: String, auth: Option<Box<RawValue>>) {
-        match self.namespaces.get(&nsp) {
+        match self.namespaces.resolve(&nsp) {
             Some(io) => self.connector.connect(io, &nsp, auth),
             None => {
                 let packet = socketio::connect_error(&nsp, "Invalid namespace", None);

@@ -31,10 +31,28 @@ use parking_lot::RwLock;
 
 use crate::events::Io;
 
-/// The Socket.IO namespaces of a server, by name.
-#[derive(Debug, Default)]
+/// The Socket.IO namespaces of a server, by name, and the dynamic ones it makes when a
+/// client asks for a name one of them matches.
+#[derive(Default)]
 pub(crate) struct Namespaces {
     by_name: RwLock<HashMap<String, Io>>,
+    dynamic: RwLock<Vec<Dynamic>>,
+}
+
+/// A family of namespaces made on demand (`Server::of_matching`): which names it takes,
+/// and what makes one.
+pub(crate) struct Dynamic {
+    pub(crate) matches: Box<dyn Fn(&str) -> bool + Send + Sync>,
+    pub(crate) make: Box<dyn Fn(&str) -> Option<Io> + Send + Sync>,
+}
+
+impl std::fmt::Debug for Namespaces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Namespaces")
+            .field("names", &self.by_name.read().len())
+            .field("dynamic", &self.dynamic.read().len())
+            .finish()
+    }
 }
 
 impl Namespaces {
@@ -42,8 +60,28 @@ impl Namespaces {
         self.by_name.read().get(name).cloned()
     }
 
-    pub(crate) fn insert(&self, name: &str, io: Io) {
-        self.by_name.write().insert(name.to_owned(), io);
+    /// The namespace `name`, made now if a dynamic family takes the name (the first that
+    /// does, in the order they were added).
+    pub(crate) fn resolve(&self, name: &str) -> Option<Io> {
+        if let Some(io) = self.get(name) {
+            return Some(io);
+        }
+        let dynamic = self.dynamic.read();
+        let family = dynamic.iter().find(|d| (d.matches)(name))?;
+        (family.make)(name)
+    }
+
+    /// Keeps `io` as namespace `name` unless there is one already; returns the one kept.
+    pub(crate) fn insert(&self, name: &str, io: Io) -> Io {
+        self.by_name
+            .write()
+            .entry(name.to_owned())
+            .or_insert(io)
+            .clone()
+    }
+
+    pub(crate) fn add_dynamic(&self, dynamic: Dynamic) {
+        self.dynamic.write().push(dynamic);
     }
 }
 
