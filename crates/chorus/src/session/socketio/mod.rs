@@ -43,8 +43,11 @@ pub(crate) struct Namespaces {
 /// and what makes one.
 pub(crate) struct Dynamic {
     pub(crate) matches: Box<dyn Fn(&str) -> bool + Send + Sync>,
-    pub(crate) make: Box<dyn Fn(&str) -> Option<Io> + Send + Sync>,
+    pub(crate) make: Box<MakeFn>,
 }
+
+/// What makes a namespace of a dynamic family (`None` once the server is gone).
+pub(crate) type MakeFn = dyn Fn(&str) -> Option<Io> + Send + Sync;
 
 impl std::fmt::Debug for Namespaces {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
