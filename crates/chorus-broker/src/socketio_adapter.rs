@@ -23,9 +23,10 @@ use bytes::Bytes;
 use chorus_core::cluster::{Envelope, NodeId, Payload};
 use chorus_core::ops::{Op, Reply, Selector, SocketInfo};
 use chorus_core::{EventData, Target};
+use chorus_proto::socketio::msgpack::{pack, unpack};
 use rmpv::Value as Pack;
 use serde_json::value::RawValue;
-use serde_json::{Map, Number, Value as Json};
+use serde_json::Value as Json;
 
 /// The channels' prefix (the adapter's `key` option, default `socket.io`).
 pub const KEY: &str = "socket.io";
@@ -605,70 +606,6 @@ fn event_data(args: &[Pack]) -> Option<EventData> {
         args: RawValue::from_string(text).ok()?,
         attachments,
     })
-}
-
-/// MessagePack → JSON; a binary becomes a placeholder for the attachment it is added as.
-fn unpack(value: &Pack, attachments: &mut Vec<Bytes>) -> Json {
-    match value {
-        Pack::Nil | Pack::Ext(..) => Json::Null,
-        Pack::Boolean(b) => Json::Bool(*b),
-        Pack::Integer(n) => n
-            .as_u64()
-            .map(Number::from)
-            .or_else(|| n.as_i64().map(Number::from))
-            .map_or(Json::Null, Json::Number),
-        Pack::F32(f) => Number::from_f64(f64::from(*f)).map_or(Json::Null, Json::Number),
-        Pack::F64(f) => Number::from_f64(*f).map_or(Json::Null, Json::Number),
-        Pack::String(s) => Json::String(s.as_str().map_or_else(
-            || String::from_utf8_lossy(s.as_bytes()).into_owned(),
-            str::to_owned,
-        )),
-        Pack::Binary(bytes) => {
-            attachments.push(Bytes::copy_from_slice(bytes));
-            serde_json::json!({"_placeholder": true, "num": attachments.len() - 1})
-        }
-        Pack::Array(items) => Json::Array(items.iter().map(|v| unpack(v, attachments)).collect()),
-        Pack::Map(entries) => {
-            let mut object = Map::new();
-            for (k, v) in entries {
-                let key = match k {
-                    Pack::String(s) => s.as_str().unwrap_or_default().to_owned(),
-                    other => other.to_string(),
-                };
-                object.insert(key, unpack(v, attachments));
-            }
-            Json::Object(object)
-        }
-    }
-}
-
-/// JSON → MessagePack; a placeholder becomes the attachment it stands for.
-fn pack(value: &Json, attachments: &[Bytes]) -> Pack {
-    match value {
-        Json::Null => Pack::Nil,
-        Json::Bool(b) => Pack::Boolean(*b),
-        Json::Number(n) => n
-            .as_u64()
-            .map(Pack::from)
-            .or_else(|| n.as_i64().map(Pack::from))
-            .unwrap_or_else(|| Pack::F64(n.as_f64().unwrap_or_default())),
-        Json::String(s) => Pack::from(s.as_str()),
-        Json::Array(items) => Pack::Array(items.iter().map(|v| pack(v, attachments)).collect()),
-        Json::Object(object) => {
-            if object.get("_placeholder") == Some(&Json::Bool(true)) {
-                let n = object.get("num").and_then(Json::as_u64).unwrap_or(u64::MAX);
-                if let Some(bytes) = usize::try_from(n).ok().and_then(|n| attachments.get(n)) {
-                    return Pack::Binary(bytes.to_vec());
-                }
-            }
-            Pack::Map(
-                object
-                    .iter()
-                    .map(|(k, v)| (Pack::from(k.as_str()), pack(v, attachments)))
-                    .collect(),
-            )
-        }
-    }
 }
 
 /// A stable 64-bit id for another server's uid (FNV-1a): never this node's, which is random.

@@ -15,6 +15,8 @@
 //! * [`encode`] builds the server's packets, Engine.IO `4` included, as
 //!   [`WsMessage`](crate::WsMessage)s ready for either transport;
 //! * [`error`] — [`DecodeError`], why a packet could not be decoded;
+//! * [`msgpack`] — the MessagePack parser's form (`socket.io-msgpack-parser`), translated
+//!   to and from the default one;
 //! * [`binary`] checks placeholders against the announced attachment count and collects the
 //!   attachment frames that follow a binary packet.
 //!
@@ -25,6 +27,7 @@
 pub mod binary;
 pub mod encode;
 pub mod error;
+pub mod msgpack;
 pub mod packet;
 
 pub use binary::{check_placeholders, placeholder, placeholder_num, Attachments};
