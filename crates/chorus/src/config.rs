@@ -120,6 +120,9 @@ pub struct Config {
     /// last argument, as socket.io does. Default 120 (socket.io's
     /// `maxDisconnectionDuration`).
     pub socketio_recovery_secs: u64,
+    /// The Socket.IO parser: `default` (socket.io's) or `msgpack` (clients made with
+    /// `socket.io-msgpack-parser`). Default `default`.
+    pub socketio_parser: SocketIoParser,
     /// The official Socket.IO browser client to serve at `<socketio_path>socket.io.js`
     /// (a `dist/` file of the npm package `socket.io-client`). Default: looked up in
     /// `node_modules/` and `e2e/node_modules/` under the working directory.
@@ -220,6 +223,18 @@ impl std::str::FromStr for Secret {
     }
 }
 
+/// How Socket.IO packets are written: the parser the server and its clients share (as in
+/// socket.io, every client of a server uses the server's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SocketIoParser {
+    /// socket.io's own: text packets, binary values as attachments.
+    #[default]
+    Default,
+    /// `socket.io-msgpack-parser`: each packet one MessagePack binary message.
+    Msgpack,
+}
+
 /// Where room history is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -292,6 +307,7 @@ impl Default for Config {
             socketio_path: "/socket.io/".into(),
             connect_timeout_ms: 45_000,
             socketio_recovery_secs: 120,
+            socketio_parser: SocketIoParser::Default,
             socketio_client: None,
             store: StoreKind::Sqlite,
             broker: None,

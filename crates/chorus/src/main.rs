@@ -145,6 +145,10 @@ struct ServeArgs {
     /// what it missed, in seconds; 0 turns recovery off [default: 120].
     #[arg(long, env = "CHORUS_SOCKETIO_RECOVERY_SECS")]
     socketio_recovery_secs: Option<u64>,
+    /// The Socket.IO parser every client of this server uses: default, or msgpack
+    /// (socket.io-msgpack-parser) [default: default].
+    #[arg(long, env = "CHORUS_SOCKETIO_PARSER", value_enum)]
+    socketio_parser: Option<chorus::config::SocketIoParser>,
     /// The socket.io-client browser bundle to serve at <socketio_path>socket.io.js
     /// [default: looked up in ./node_modules and ./e2e/node_modules].
     #[arg(long, env = "CHORUS_SOCKETIO_CLIENT")]
@@ -262,6 +266,7 @@ impl ServeArgs {
             socketio_path,
             connect_timeout_ms,
             socketio_recovery_secs,
+            socketio_parser,
             store,
             durability,
             history_max_messages,

@@ -50,19 +50,25 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<(Packet, Vec<Bytes>), Dec
             })
         }
     };
+    // notepack.io writes `undefined` (a packet's absent `data` or `id`) as an extension.
+    let absent = |v: &&Pack| matches!(v, Pack::Nil | Pack::Ext(..));
     let mut attachments = Vec::new();
-    let data = field("data").map(|d| unpack(d, &mut attachments));
+    let data = field("data")
+        .filter(|v| !absent(v))
+        .map(|d| unpack(d, &mut attachments));
     if attachments.len() > limits.max_attachments {
         return Err(DecodeError::TooManyAttachments(limits.max_attachments));
     }
-    let id = match field("id") {
-        None | Some(Pack::Nil) => None,
+    let id = match field("id").filter(|v| !absent(v)) {
+        None => None,
         Some(id) => Some(id.as_u64().ok_or(DecodeError::BadAckId)?),
     };
     // The default parser's text for the same packet, read the default parser's way.
     let binary = !attachments.is_empty() && matches!(ty, 2 | 3);
     let mut text = String::new();
-    text.push(char::from(b'0' + u8::try_from(ty).unwrap_or(9) + if binary { 3 } else { 0 }));
+    text.push(char::from(
+        b'0' + u8::try_from(ty).unwrap_or(9) + if binary { 3 } else { 0 },
+    ));
     if binary {
         text.push_str(&attachments.len().to_string());
         text.push('-');
@@ -93,7 +99,11 @@ pub fn encode(text: &str, attachments: &[Bytes]) -> Result<Vec<u8>, DecodeError>
         Packet::Connect { nsp, auth } => (0, nsp, auth.as_deref().map(json), None),
         Packet::Disconnect { nsp } => (1, nsp, None, None),
         Packet::Event {
-            nsp, id, name, args, ..
+            nsp,
+            id,
+            name,
+            args,
+            ..
         } => {
             let mut items = vec![Json::String(name.clone())];
             if let Json::Array(args) = json(args) {
@@ -199,7 +209,12 @@ mod tests {
     }
 
     fn map(entries: Vec<(&str, Pack)>) -> Pack {
-        Pack::Map(entries.into_iter().map(|(k, v)| (Pack::from(k), v)).collect())
+        Pack::Map(
+            entries
+                .into_iter()
+                .map(|(k, v)| (Pack::from(k), v))
+                .collect(),
+        )
     }
 
     #[test]
@@ -228,7 +243,10 @@ mod tests {
         else {
             panic!("an event");
         };
-        assert_eq!((nsp.as_str(), id, name.as_str(), n), ("/chat", Some(7), "file", 1));
+        assert_eq!(
+            (nsp.as_str(), id, name.as_str(), n),
+            ("/chat", Some(7), "file", 1)
+        );
         assert_eq!(args.get(), r#"[{"_placeholder":true,"num":0},{"n":1}]"#);
         assert_eq!(attachments, [Bytes::from_static(&[0, 1, 255])]);
     }
@@ -241,7 +259,9 @@ mod tests {
             ("data", map(vec![("token", Pack::from("t"))])),
         ]));
         let (packet, _) = decode(&connect, &Limits::default()).unwrap();
-        assert!(matches!(packet, Packet::Connect { ref nsp, auth: Some(ref a) } if nsp == "/" && a.get() == r#"{"token":"t"}"#));
+        assert!(
+            matches!(packet, Packet::Connect { ref nsp, auth: Some(ref a) } if nsp == "/" && a.get() == r#"{"token":"t"}"#)
+        );
         let ack = packed(&map(vec![
             ("type", Pack::from(3)),
             ("nsp", Pack::from("/")),
@@ -253,10 +273,27 @@ mod tests {
     }
 
     #[test]
+    fn undefined_data_and_id_are_absent() {
+        // What socket.io-client writes for a CONNECT without auth: data undefined.
+        let undefined = Pack::Ext(0, vec![0]);
+        let connect = packed(&map(vec![
+            ("type", Pack::from(0)),
+            ("nsp", Pack::from("/")),
+            ("data", undefined.clone()),
+            ("id", undefined),
+        ]));
+        let (packet, _) = decode(&connect, &Limits::default()).unwrap();
+        assert!(matches!(packet, Packet::Connect { auth: None, .. }));
+    }
+
+    #[test]
     fn bad_packets_are_errors_not_panics() {
         for bad in [
             packed(&Pack::from(1)),
-            packed(&map(vec![("type", Pack::from(9)), ("nsp", Pack::from("/"))])),
+            packed(&map(vec![
+                ("type", Pack::from(9)),
+                ("nsp", Pack::from("/")),
+            ])),
             packed(&map(vec![("type", Pack::from(2)), ("nsp", Pack::from(1))])),
             packed(&map(vec![
                 ("type", Pack::from(2)),

@@ -259,15 +259,14 @@ impl Server {
                 Recovery::start(publisher, max, max_replay)
             });
         // With recovery on, stored events carry their offset (as socket.io's do then).
-        let format = match recovery {
-            Some(_) => socketio::format::socketio_recovery(),
-            None => socketio::format::socketio(),
-        };
+        let parser = socketio::parser::Parser(config.socketio_parser);
+        let format = socketio::format::for_server(recovery.is_some(), parser);
         let sio = SocketIoConfig {
             connect_timeout: Duration::from_millis(config.connect_timeout_ms),
             limits: chorus_proto::socketio::Limits::default(),
             auth: self.ctx().auth.clone(),
             recovery,
+            parser,
         };
         let engine = Engine::new(
             self.engine_config(format),

@@ -111,6 +111,7 @@ impl SocketIoConn {
                     Box::new(AckReply {
                         nsp: socket.namespace().clone(),
                         id,
+                        parser: self.connector.config.parser,
                     }) as Box<dyn Responder>
                 });
                 let ack = Ack::new(reply, socket.peer().clone());
@@ -130,7 +131,8 @@ impl SocketIoConn {
             Some(io) => self.connector.connect(io, &nsp, auth),
             None => {
                 let packet = socketio::connect_error(&nsp, "Invalid namespace", None);
-                self.connector.mailbox.push(Outbound::Message(packet));
+                let packet = self.connector.config.parser.out(Outbound::Message(packet));
+                self.connector.mailbox.push(packet);
             }
         }
     }
@@ -138,6 +140,17 @@ impl SocketIoConn {
 
 impl Session for SocketIoConn {
     fn on_message(&mut self, msg: WsMessage) {
+        if self.connector.config.parser.is_msgpack() && msg.kind == MessageKind::Binary {
+            // A whole packet, binary values inside it.
+            match socketio::msgpack::decode(&msg.payload, &self.connector.config.limits) {
+                Ok((packet, attachments)) => self.on_packet(packet, attachments),
+                Err(err) => {
+                    tracing::debug!(%err, "socket.io: bad MessagePack packet");
+                    self.fail();
+                }
+            }
+            return;
+        }
         if let Some(incomplete) = self.incomplete.as_mut() {
             if msg.kind != MessageKind::Binary {
                 return self.fail();

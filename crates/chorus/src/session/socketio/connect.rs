@@ -105,7 +105,8 @@ impl Connector {
 
     fn refuse(&self, nsp: &str, message: &str, data: Option<&RawValue>) {
         let packet = socketio::connect_error(nsp, message, data);
-        self.mailbox.push(Outbound::Message(packet));
+        self.mailbox
+            .push(self.config.parser.out(Outbound::Message(packet)));
     }
 
     /// The restore of a claimed session, off the connection's task; a new socket if it
@@ -149,7 +150,11 @@ impl Connector {
             recovery.release(found);
             return None;
         };
-        let connect = socketio::connect(&admitted.nsp, &peer.id().to_string(), Some(found.pid()));
+        let connect = self.config.parser.out(Outbound::Message(socketio::connect(
+            &admitted.nsp,
+            &peer.id().to_string(),
+            Some(found.pid()),
+        )));
         let greeted = peer.clone();
         let (told, outcome) = tokio::sync::oneshot::channel();
         let done: RestoreDone = Box::new(move |restored| drop(told.send(restored)));
@@ -160,7 +165,7 @@ impl Connector {
             recovery.max_replay(),
             // The CONNECT answer goes first, before what was missed.
             Box::new(move || {
-                greeted.push(Outbound::Message(connect));
+                greeted.push(connect);
             }),
             done,
         );
@@ -202,7 +207,7 @@ impl Connector {
         // The CONNECT answer goes first, before any handler can emit.
         let pid = session.as_ref().map(|s| s.pid().clone());
         let connect = socketio::connect(&admitted.nsp, &peer.id().to_string(), pid.as_deref());
-        peer.push(Outbound::Message(connect));
+        peer.push(self.config.parser.out(Outbound::Message(connect)));
         let wire = self.wire(session.clone(), false);
         let socket = admitted.io.open(peer, admitted.handshake.clone(), wire);
         (socket, session)
@@ -236,6 +241,7 @@ impl Connector {
             link: Arc::downgrade(&self.link),
             session,
             recovered,
+            parser: self.config.parser,
         })
     }
 

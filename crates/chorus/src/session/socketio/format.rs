@@ -14,6 +14,8 @@ use chorus_proto::socketio::{self, binary, Args};
 use chorus_proto::WsMessage;
 use serde_json::value::RawValue;
 
+use super::parser::{to_msgpack, Parser};
+
 /// The Socket.IO format, registered once.
 pub(crate) fn socketio() -> Format {
     static FORMAT: LazyLock<Format> = LazyLock::new(|| Format::register(&SocketIo));
@@ -26,13 +28,66 @@ pub(crate) fn socketio_recovery() -> Format {
     *FORMAT
 }
 
-/// True for both Socket.IO formats.
+/// The MessagePack parser's Socket.IO formats, without and with recovery offsets.
+fn socketio_msgpack() -> Format {
+    static FORMAT: LazyLock<Format> = LazyLock::new(|| Format::register(&SocketIoMsgpack));
+    *FORMAT
+}
+
+fn socketio_msgpack_recovery() -> Format {
+    static FORMAT: LazyLock<Format> = LazyLock::new(|| Format::register(&SocketIoMsgpackRecovery));
+    *FORMAT
+}
+
+/// The format of a server's Socket.IO clients: with or without recovery offsets, in its
+/// parser's form.
+pub(crate) fn for_server(recovery: bool, parser: Parser) -> Format {
+    match (parser.is_msgpack(), recovery) {
+        (false, false) => socketio(),
+        (false, true) => socketio_recovery(),
+        (true, false) => socketio_msgpack(),
+        (true, true) => socketio_msgpack_recovery(),
+    }
+}
+
+/// True for every Socket.IO format.
 pub(crate) fn is_socketio(format: Format) -> bool {
-    format == socketio() || format == socketio_recovery()
+    [socketio(), socketio_recovery()].contains(&format)
+        || (format.name().starts_with("socket.io+msgpack"))
 }
 
 struct SocketIo;
 struct SocketIoRecovery;
+struct SocketIoMsgpack;
+struct SocketIoMsgpackRecovery;
+
+impl Encode for SocketIoMsgpack {
+    fn name(&self) -> &'static str {
+        "socket.io+msgpack"
+    }
+
+    fn event(&self, event: &Event) -> Option<Encoded> {
+        Some(msgpack(encode(event, None)))
+    }
+}
+
+impl Encode for SocketIoMsgpackRecovery {
+    fn name(&self) -> &'static str {
+        "socket.io+msgpack+recovery"
+    }
+
+    fn event(&self, event: &Event) -> Option<Encoded> {
+        Some(msgpack(encode(event, event.offset.as_deref())))
+    }
+}
+
+/// The default form of a packet as one MessagePack message.
+fn msgpack(encoded: Encoded) -> Encoded {
+    match to_msgpack(encoded.messages()) {
+        Some(message) => message.into(),
+        None => encoded,
+    }
+}
 
 impl Encode for SocketIo {
     fn name(&self) -> &'static str {

@@ -11,6 +11,7 @@
 //!   timeout.
 //! * [`connect`] — a CONNECT: tokens, middlewares, a new socket or a restored one.
 //! * [`link`] — [`link::Link`], the namespaces one connection has joined.
+//! * [`parser`] — the default parser or MessagePack, as the server's clients speak.
 //! * [`recovery`] — connection-state recovery (`pid` / offsets), backed by the store.
 //! * [`wire`] — what the protocol does for the event layer: acks, disconnects, recovery.
 //! * [`builtin`] — the events `chorus serve` answers for clients (`join`, `to`, …).
@@ -20,6 +21,7 @@ pub(crate) mod conn;
 pub(crate) mod connect;
 pub(crate) mod format;
 pub(crate) mod link;
+pub(crate) mod parser;
 pub(crate) mod recovery;
 pub(crate) mod wire;
 
@@ -99,4 +101,6 @@ pub(crate) struct SocketIoConfig {
     pub(crate) auth: Option<Arc<crate::auth::Auth>>,
     /// Connection-state recovery; `None` when it is off (or the server keeps no store).
     pub(crate) recovery: Option<Arc<recovery::Recovery>>,
+    /// The parser every client of the server speaks.
+    pub(crate) parser: parser::Parser,
 }

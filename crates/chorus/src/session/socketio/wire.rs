@@ -9,6 +9,7 @@ use chorus_proto::socketio::{self, binary, Args};
 use chorus_proto::WsMessage;
 
 use super::link::Link;
+use super::parser::Parser;
 use super::recovery::{RoomJoin, SessionLink};
 use crate::events::wire::{Answer, Disconnect, Joining, Responder, Wire};
 
@@ -18,6 +19,7 @@ pub(crate) struct SocketIoWire {
     pub(crate) link: Weak<Link>,
     pub(crate) session: Option<SessionLink>,
     pub(crate) recovered: bool,
+    pub(crate) parser: Parser,
 }
 
 impl Wire for SocketIoWire {
@@ -36,9 +38,9 @@ impl Wire for SocketIoWire {
         data: EventData,
         id: u64,
     ) -> Outbound {
-        packet(data, |args, n| {
+        self.parser.out(packet(data, |args, n| {
             socketio::event(namespace, Some(id), name, args, n)
-        })
+        }))
     }
 
     /// The client is told it was disconnected from this namespace (its reason: `io server
@@ -50,7 +52,10 @@ impl Wire for SocketIoWire {
             .upgrade()
             .map_or(0, |link| link.remove(namespace, id));
         Disconnect {
-            notice: Some(Outbound::Message(socketio::disconnect(namespace))),
+            notice: Some(
+                self.parser
+                    .out(Outbound::Message(socketio::disconnect(namespace))),
+            ),
             gone: true,
             close_connection: remaining == 0,
         }
@@ -88,12 +93,13 @@ impl Joining for RoomJoin {
 pub(crate) struct AckReply {
     pub(crate) nsp: Arc<str>,
     pub(crate) id: u64,
+    pub(crate) parser: Parser,
 }
 
 impl Responder for AckReply {
     fn answer(self: Box<Self>, answer: Answer<'_>) -> Outbound {
         let (nsp, id) = (&self.nsp, self.id);
-        match answer {
+        let packet = match answer {
             Answer::Json(raw) => Outbound::Message(socketio::ack(nsp, id, Args::One(&raw), 0)),
             Answer::Data(data) => packet(data, |args, n| socketio::ack(nsp, id, args, n)),
             Answer::Error(message) => {
@@ -101,7 +107,8 @@ impl Responder for AckReply {
                     .expect("a JSON object");
                 Outbound::Message(socketio::ack(nsp, id, Args::One(&raw), 0))
             }
-        }
+        };
+        self.parser.out(packet)
     }
 }
 
