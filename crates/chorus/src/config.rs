@@ -120,6 +120,12 @@ pub struct Config {
     /// last argument, as socket.io does. Default 120 (socket.io's
     /// `maxDisconnectionDuration`).
     pub socketio_recovery_secs: u64,
+    /// The password of the official Socket.IO admin UI (`@socket.io/admin-ui`): set, the
+    /// server answers the UI on its `/admin` namespace, for `admin_ui_username` with this
+    /// password. Default none: off.
+    pub admin_ui_password: Option<Secret>,
+    /// The admin UI's user name. Default `admin`.
+    pub admin_ui_username: String,
     /// The Socket.IO parser: `default` (socket.io's) or `msgpack` (clients made with
     /// `socket.io-msgpack-parser`). Default `default`.
     pub socketio_parser: SocketIoParser,
@@ -308,6 +314,8 @@ impl Default for Config {
             connect_timeout_ms: 45_000,
             socketio_recovery_secs: 120,
             socketio_parser: SocketIoParser::Default,
+            admin_ui_password: None,
+            admin_ui_username: "admin".into(),
             socketio_client: None,
             store: StoreKind::Sqlite,
             broker: None,

@@ -92,6 +92,7 @@
 //! protocol codecs, the WebSocket frame codec among them, are `chorus-proto`.
 //! `docs/architecture.md` follows one message through all of them.
 
+mod admin_ui;
 pub mod auth;
 pub mod config;
 mod events;

@@ -145,6 +145,13 @@ struct ServeArgs {
     /// what it missed, in seconds; 0 turns recovery off [default: 120].
     #[arg(long, env = "CHORUS_SOCKETIO_RECOVERY_SECS")]
     socketio_recovery_secs: Option<u64>,
+    /// The password of the official Socket.IO admin UI: set, the server answers the UI on
+    /// its /admin namespace [default: none, off]; prefer the environment variable.
+    #[arg(long, env = "CHORUS_ADMIN_UI_PASSWORD", hide_env_values = true)]
+    admin_ui_password: Option<chorus::config::Secret>,
+    /// The admin UI's user name [default: admin].
+    #[arg(long, env = "CHORUS_ADMIN_UI_USERNAME")]
+    admin_ui_username: Option<String>,
     /// The Socket.IO parser every client of this server uses: default, or msgpack
     /// (socket.io-msgpack-parser) [default: default].
     #[arg(long, env = "CHORUS_SOCKETIO_PARSER", value_enum)]
@@ -230,7 +237,8 @@ impl ServeArgs {
             jwt_audience,
             broker,
             advertise,
-            socketio_adapter
+            socketio_adapter,
+            admin_ui_password
         );
         macro_rules! overlay {
             ($($field:ident),*) => { $( if let Some(v) = self.$field { config.$field = v; } )* };
@@ -267,6 +275,7 @@ impl ServeArgs {
             connect_timeout_ms,
             socketio_recovery_secs,
             socketio_parser,
+            admin_ui_username,
             store,
             durability,
             history_max_messages,

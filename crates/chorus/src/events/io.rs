@@ -21,6 +21,7 @@ impl Io {
             on_connection: RwLock::new(None),
             middlewares: RwLock::new(Vec::new()),
             sockets: RwLock::new(HashMap::new()),
+            watchers: RwLock::new(Vec::new()),
         });
         // Broadcasts with acks, from this node or another, reach this layer's sockets.
         inner
@@ -117,11 +118,20 @@ impl Io {
             .sockets
             .write()
             .insert(socket.id(), socket.clone());
+        let watchers = self.inner.watchers.read().clone();
+        for w in watchers {
+            w.connected(&socket);
+        }
         let on_connection = self.inner.on_connection.read().clone();
         if let Some(f) = on_connection {
             f(&socket);
         }
         socket
+    }
+
+    /// Adds a watcher of the namespace's sockets.
+    pub(crate) fn watch(&self, watcher: Arc<dyn super::socket::Watcher>) {
+        self.inner.watchers.write().push(watcher);
     }
 
     pub(crate) fn close(&self, socket: &Socket, reason: &str) {

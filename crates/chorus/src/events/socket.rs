@@ -412,7 +412,17 @@ impl Socket {
                 }
             },
         );
-        self.inner.io.ns.join_at(&self.inner.peer, room, at)
+        let members = self.inner.io.ns.join_at(&self.inner.peer, room, at)?;
+        self.watched(room, true);
+        Ok(members)
+    }
+
+    /// Tells the namespace's watchers of a room joined or left.
+    fn watched(&self, room: &str, joined: bool) {
+        let watchers = self.inner.io.watchers.read().clone();
+        for w in watchers {
+            w.room(self, room, joined);
+        }
     }
 
     /// Whether this socket's client may join `room` if it asks to itself: the hub's check
@@ -430,6 +440,7 @@ impl Socket {
     pub fn leave(&self, room: &str) -> Result<(), HubError> {
         self.inner.io.ns.leave(&self.inner.peer, room)?;
         self.inner.wire.left(room);
+        self.watched(room, false);
         Ok(())
     }
 
@@ -517,6 +528,16 @@ pub(crate) struct IoInner {
     pub(crate) on_connection: RwLock<Option<ConnectFn>>,
     pub(crate) middlewares: RwLock<Vec<MiddlewareFn>>,
     pub(crate) sockets: RwLock<HashMap<ConnId, Socket>>,
+    /// What watches the namespace besides the application (the admin UI's namespace).
+    pub(crate) watchers: RwLock<Vec<Arc<dyn Watcher>>>,
+}
+
+/// Something told of every socket of a namespace as it connects (before the application's
+/// handler) and of each room it joins or leaves through [`Socket::join`] /
+/// [`Socket::leave`].
+pub(crate) trait Watcher: Send + Sync {
+    fn connected(&self, socket: &Socket);
+    fn room(&self, socket: &Socket, room: &str, joined: bool);
 }
 
 pub(crate) type ConnectFn = Arc<dyn Fn(&Socket) + Send + Sync>;

@@ -68,6 +68,8 @@ struct Inner {
     publisher: Option<Arc<Publisher>>,
     namespaces: Arc<Namespaces>,
     shutdown: tokio::sync::watch::Sender<bool>,
+    /// The official admin UI's namespace, when it has a password.
+    admin_ui: std::sync::OnceLock<crate::admin_ui::AdminUi>,
 }
 
 /// The policy of the event layer's namespaces (`/` and Socket.IO's named ones).
@@ -216,12 +218,32 @@ impl Server {
                 publisher,
                 namespaces,
                 shutdown: tokio::sync::watch::channel(false).0,
+                admin_ui: std::sync::OnceLock::new(),
             }),
         };
         if socketio {
             server.mount_socketio();
+            server.mount_admin_ui();
         }
         Ok(server)
+    }
+
+    /// Answers the official Socket.IO admin UI on `/admin`, if the config gives it a
+    /// password.
+    fn mount_admin_ui(&self) {
+        let config = &self.ctx().config;
+        let Some(password) = config.admin_ui_password.clone() else {
+            return;
+        };
+        let routes = Arc::downgrade(&self.inner.routes);
+        let admin = crate::admin_ui::install(
+            self.of("/admin"),
+            self.inner.namespaces.clone(),
+            config.admin_ui_username.clone(),
+            password,
+            Box::new(move || routes.upgrade().map_or(0, |r| r.admission.open())),
+        );
+        let _ = self.inner.admin_ui.set(admin);
     }
 
     fn ctx(&self) -> &Context {

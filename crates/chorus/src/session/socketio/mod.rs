@@ -39,6 +39,8 @@ use crate::events::Io;
 pub(crate) struct Namespaces {
     by_name: RwLock<HashMap<String, Io>>,
     dynamic: RwLock<Vec<Dynamic>>,
+    /// Told of every namespace, those there and each new one.
+    watchers: RwLock<Vec<Arc<dyn Fn(&Io) + Send + Sync>>>,
 }
 
 /// A family of namespaces made on demand (`Server::of_matching`): which names it takes,
@@ -78,11 +80,37 @@ impl Namespaces {
 
     /// Keeps `io` as namespace `name` unless there is one already; returns the one kept.
     pub(crate) fn insert(&self, name: &str, io: Io) -> Io {
-        self.by_name
-            .write()
-            .entry(name.to_owned())
-            .or_insert(io)
-            .clone()
+        let (kept, new) = {
+            let mut by_name = self.by_name.write();
+            match by_name.get(name) {
+                Some(kept) => (kept.clone(), false),
+                None => {
+                    by_name.insert(name.to_owned(), io.clone());
+                    (io, true)
+                }
+            }
+        };
+        if new {
+            let watchers = self.watchers.read().clone();
+            for w in watchers {
+                w(&kept);
+            }
+        }
+        kept
+    }
+
+    /// Has `f` told of every namespace: each there now, and each made later.
+    pub(crate) fn watch(&self, f: Arc<dyn Fn(&Io) + Send + Sync>) {
+        self.watchers.write().push(f.clone());
+        let there: Vec<Io> = self.by_name.read().values().cloned().collect();
+        for io in there {
+            f(&io);
+        }
+    }
+
+    /// Every namespace there now.
+    pub(crate) fn all(&self) -> Vec<Io> {
+        self.by_name.read().values().cloned().collect()
     }
 
     pub(crate) fn add_dynamic(&self, dynamic: Dynamic) {
