@@ -265,11 +265,20 @@ impl Server {
     /// Asks the server (`INFO server`: `redis_mode`, `redis_version`).
     async fn detect(client: &redis::Client) -> redis::RedisResult<Server> {
         let mut conn = client.get_multiplexed_async_connection().await?;
-        let info: String = redis::cmd("INFO")
+        let info: redis::RedisResult<String> = redis::cmd("INFO")
             .arg("server")
             .query_async(&mut conn)
-            .await?;
-        Ok(Server::from_info(&info))
+            .await;
+        match info {
+            Ok(info) => Ok(Server::from_info(&info)),
+            // The server answered, and refused (`INFO` renamed away or denied by an ACL,
+            // as managed services do): one server, as before chorus asked.
+            Err(err) if matches!(err.kind(), redis::ErrorKind::Server(_)) => {
+                tracing::info!(%err, "redis broker: INFO refused; taking the server for one server");
+                Ok(Server::Standalone)
+            }
+            Err(err) => Err(err),
+        }
     }
 
     fn from_info(info: &str) -> Server {
@@ -513,6 +522,10 @@ async fn subscribe(
     Ok(pubsub)
 }
 
+/// How long after its wait this node's broadcast with acks still takes the Node servers'
+/// answers: within the second the sender gives replies to cross the broker.
+const GATHER_GRACE: Duration = Duration::from_millis(500);
+
 /// Most Node servers' requests waiting for this node's answer; beyond it they are forgotten
 /// (an answer that never came).
 const MAX_ASKED: usize = 4096;
@@ -655,7 +668,8 @@ impl Adapter {
         self.gathers.lock().insert(id, Gather::default());
         let adapter = self.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(wait).await;
+            // Until the sender stops waiting (its wait, and the grace it gives replies).
+            tokio::time::sleep(wait + GATHER_GRACE).await;
             let Some(mut gather) = adapter.gathers.lock().remove(&id) else {
                 return;
             };

@@ -294,10 +294,15 @@ pub fn decode_request(channel: &str, message: &[u8], own_uid: &str) -> Option<(O
                 except: None,
                 event: Arc::from(event.as_str()?),
                 data: Bytes::from(serde_json::to_vec(&data).ok()?),
-                wait_ms: json
-                    .pointer("/opts/flags/timeout")
-                    .and_then(Json::as_u64)
-                    .unwrap_or(DEFAULT_ACK_WAIT_MS),
+                // Answered a little before the Node server stops waiting, so that what this
+                // node's sockets said arrives in time even when one of them stays silent.
+                wait_ms: {
+                    let wait = json
+                        .pointer("/opts/flags/timeout")
+                        .and_then(Json::as_u64)
+                        .unwrap_or(DEFAULT_ACK_WAIT_MS);
+                    wait.saturating_sub((wait / 10).clamp(50, 1000))
+                },
             };
             return Some((op, Some(asked(request_id)?)));
         }
@@ -747,7 +752,7 @@ mod tests {
                 except: None,
                 event: Arc::from("poll"),
                 data: Bytes::from_static(b"\"q\""),
-                wait_ms: 1500,
+                wait_ms: 1350, // a little before the Node server stops waiting (1500)
             }
         );
         let reply = Reply::Acks {

@@ -81,10 +81,7 @@ pub(crate) fn install(
         let Some(admin) = checking.upgrade() else {
             return Err(ConnectError::new("invalid credentials"));
         };
-        let auth: Value = handshake
-            .auth()
-            .and_then(Result::ok)
-            .unwrap_or(Value::Null);
+        let auth: Value = handshake.auth().and_then(Result::ok).unwrap_or(Value::Null);
         if admin.admits(&auth) {
             Ok(())
         } else {
@@ -204,7 +201,9 @@ impl Admin {
         let t = target.clone();
         socket.on("emit", move |_, data, _| {
             // (nsp, filter, event, ...args)
-            let Some((emitter, args)) = t(&data, 1) else { return };
+            let Some((emitter, args)) = t(&data, 1) else {
+                return;
+            };
             let Some(event) = args.get(2).and_then(Value::as_str) else {
                 return;
             };
@@ -223,7 +222,9 @@ impl Admin {
             let t = target.clone();
             socket.on(action, move |_, data, _| {
                 // (nsp, room, filter)
-                let Some((emitter, args)) = t(&data, 2) else { return };
+                let Some((emitter, args)) = t(&data, 2) else {
+                    return;
+                };
                 let Some(room) = args.get(1).and_then(Value::as_str).map(str::to_owned) else {
                     return;
                 };
@@ -239,7 +240,9 @@ impl Admin {
         let t = target;
         socket.on("_disconnect", move |_, data, _| {
             // (nsp, close, filter)
-            let Some((emitter, _)) = t(&data, 2) else { return };
+            let Some((emitter, _)) = t(&data, 2) else {
+                return;
+            };
             tokio::spawn(async move {
                 let _ = emitter.disconnect_sockets().await;
             });
@@ -307,7 +310,9 @@ struct Watch {
 
 impl Watcher for Watch {
     fn connected(&self, socket: &Socket) {
-        let Some(admin) = self.admin.upgrade() else { return };
+        let Some(admin) = self.admin.upgrade() else {
+            return;
+        };
         emit_many(
             &admin.io,
             "socket_connected",
@@ -316,7 +321,8 @@ impl Watcher for Watch {
         let ns = self.ns.clone();
         let io = admin.io.clone();
         socket.on_disconnect(move |socket, reason| {
-            emit_many(&io, 
+            emit_many(
+                &io,
                 "socket_disconnected",
                 json!([ns, socket.id().to_string(), reason, now()]),
             );
@@ -326,14 +332,16 @@ impl Watcher for Watch {
         }
         let (ns, io) = (self.ns.clone(), admin.io.clone());
         socket.on_any(move |socket, event, data| {
-            emit_many(&io, 
+            emit_many(
+                &io,
                 "event_received",
                 json!([ns, socket.id().to_string(), args_of(event, data), now()]),
             );
         });
         let (ns, io) = (self.ns.clone(), admin.io.clone());
         socket.on_any_outgoing(move |socket, event, data| {
-            emit_many(&io, 
+            emit_many(
+                &io,
                 "event_sent",
                 json!([ns, socket.id().to_string(), args_of(event, data), now()]),
             );
@@ -341,9 +349,12 @@ impl Watcher for Watch {
     }
 
     fn room(&self, socket: &Socket, room: &str, joined: bool) {
-        let Some(admin) = self.admin.upgrade() else { return };
+        let Some(admin) = self.admin.upgrade() else {
+            return;
+        };
         let event = if joined { "room_joined" } else { "room_left" };
-        emit_many(&admin.io, 
+        emit_many(
+            &admin.io,
             event,
             json!([self.ns, room, socket.id().to_string(), now()]),
         );
@@ -367,7 +378,12 @@ fn serialize(socket: &Socket, ns: &str) -> Value {
     let headers: serde_json::Map<String, Value> = handshake
         .headers()
         .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_owned(), Value::String(v.to_str().ok()?.to_owned()))))
+        .filter_map(|(k, v)| {
+            Some((
+                k.as_str().to_owned(),
+                Value::String(v.to_str().ok()?.to_owned()),
+            ))
+        })
         .collect();
     let id = socket.id().to_string();
     let mut rooms = vec![id.clone()];

@@ -54,7 +54,10 @@ pub(super) async fn run(
         .push_sender(pushed)
         .connection_timeout(CONNECT_TIMEOUT)
         .response_timeout(RESPONSE_TIMEOUT)
-        .retries(2)
+        // A pipeline the server ran but whose reply was slow must not be sent again: the
+        // other nodes would deliver its messages twice. A failed one is reported (its
+        // messages delivered on this node only).
+        .retries(0)
         .build()
     {
         Ok(client) => client,
@@ -104,6 +107,7 @@ pub(super) async fn run(
                 if up && probes.overdue(now) {
                     // Nothing said the subscription ended, but it no longer hears this node.
                     up = false;
+                    probes.went_down();
                     tracing::warn!("redis broker: this node's probe did not come back; subscribing again");
                     let Some(inbox) = inbox.upgrade() else { return };
                     inbox.link(false);
@@ -129,6 +133,8 @@ pub(super) async fn run(
                 };
                 if payload.starts_with(PROBE) {
                     if probes.came_back(&payload) && !up {
+                        // A probe sent since the link went down crossed: the subscription is
+                        // in place again.
                         up = true;
                         tracing::info!("redis broker: subscribed on the Redis Cluster again");
                         inbox.link(true);
@@ -142,6 +148,7 @@ pub(super) async fn run(
                 // the subscription is on.
                 if up {
                     up = false;
+                    probes.went_down();
                     tracing::warn!("redis broker: a Redis Cluster connection closed; waiting for the subscription");
                     inbox.link(false);
                 }
@@ -172,17 +179,21 @@ fn payload(data: Vec<Value>) -> Option<Bytes> {
     }
 }
 
-/// This node's probes: numbered; only the last one sent counts.
+/// This node's probes, numbered.
 ///
-/// While the link is up one goes out every [`PROBE_EVERY`], and one not back after
-/// [`PROBE_LOST`] means the subscription is gone though nothing said so. While the link is
-/// down one goes out every [`PROBE_WAIT`] until one comes back.
+/// While the link is up one is out at a time: the next goes [`PROBE_EVERY`] after the last
+/// came back, and one not back [`PROBE_LOST`] after it was sent means the subscription is
+/// gone though nothing said so. While the link is down one goes out every [`PROBE_WAIT`],
+/// and any of them coming back — any sent since the link went down — proves the
+/// subscription is in place again, however long the round trip.
 struct Probes {
     node: NodeId,
     sent: u64,
     sent_at: Instant,
     /// Whether the last one sent came back.
     back: bool,
+    /// The first probe that counts as sent since the link went down.
+    since: u64,
 }
 
 impl Probes {
@@ -192,6 +203,7 @@ impl Probes {
             sent: 0,
             sent_at: Instant::now(),
             back: true,
+            since: 0,
         }
     }
 
@@ -202,14 +214,29 @@ impl Probes {
         bytes
     }
 
-    /// Whether the next probe is due (the link up).
+    /// The number of this node's probe `payload` is, if it is one of this node's.
+    fn number(&self, payload: &[u8]) -> Option<u64> {
+        let rest = payload.strip_prefix(PROBE)?;
+        let (node, n) = rest.split_at_checked(8)?;
+        if node != self.node.0.to_be_bytes() {
+            return None;
+        }
+        Some(u64::from_be_bytes(n.try_into().ok()?))
+    }
+
+    /// Whether the next probe is due (the link up): the last came back a while ago.
     fn due(&self, now: Instant) -> bool {
-        now.duration_since(self.sent_at) >= PROBE_EVERY
+        self.back && now.duration_since(self.sent_at) >= PROBE_EVERY
     }
 
     /// Whether the last probe is late enough to count as lost.
     fn overdue(&self, now: Instant) -> bool {
         !self.back && now.duration_since(self.sent_at) >= PROBE_LOST
+    }
+
+    /// The link went down: only probes sent from now on prove it is back.
+    fn went_down(&mut self) {
+        self.since = self.sent + 1;
     }
 
     /// Publishes the next probe, in the background: the client may be waiting for a node.
@@ -231,13 +258,16 @@ impl Probes {
         });
     }
 
-    /// Whether `payload` is the last probe this node sent, published after whatever went
-    /// wrong: its coming back proves the subscription is in place now.
+    /// A probe came back: whether it is one of this node's sent since the link last went
+    /// down (its coming back proves the subscription is in place).
     fn came_back(&mut self, payload: &[u8]) -> bool {
-        if self.sent > 0 && payload == self.encode(self.sent).as_slice() {
+        let Some(n) = self.number(payload) else {
+            return false;
+        };
+        if n == self.sent {
             self.back = true;
         }
-        self.back
+        n >= self.since
     }
 }
 
@@ -265,5 +295,38 @@ async fn write(
             }
         }
         batch.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_probe_is_out_one_at_a_time_and_any_sent_since_going_down_proves_the_link() {
+        let t0 = Instant::now();
+        let mut p = Probes::new(NodeId(7));
+        // Sent by hand (no connection): as `send` counts them.
+        let sent = |p: &mut Probes, at: Instant| {
+            p.sent += 1;
+            p.sent_at = at;
+            p.back = false;
+            p.encode(p.sent)
+        };
+        let first = sent(&mut p, t0);
+        // Not back: no second one however long, and lost after PROBE_LOST.
+        assert!(!p.due(t0 + PROBE_EVERY * 5));
+        assert!(!p.overdue(t0 + PROBE_LOST - Duration::from_millis(1)));
+        assert!(p.overdue(t0 + PROBE_LOST));
+        // Down; probes go out; an old one (sent before) proves nothing, a slow new one
+        // does, even when a newer one is already out.
+        p.went_down();
+        let slow = sent(&mut p, t0 + PROBE_LOST);
+        let _newer = sent(&mut p, t0 + PROBE_LOST + PROBE_WAIT);
+        assert!(!p.came_back(&first));
+        assert!(p.came_back(&slow));
+        // Another node's probe is not this one's.
+        let other = Probes::new(NodeId(8)).encode(p.sent);
+        assert!(!p.came_back(&other));
     }
 }

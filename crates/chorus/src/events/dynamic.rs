@@ -10,6 +10,9 @@ use parking_lot::RwLock;
 use super::handshake::{ConnectError, Handshake};
 use super::socket::{ConnectFn, Io, MiddlewareFn, Socket};
 
+/// Most namespaces one family makes: clients choose the names, and a namespace made stays.
+pub(crate) const MAX_NAMESPACES: usize = 10_000;
+
 /// A family of namespaces made on demand: set its connection handler and middlewares
 /// once, for every namespace of the family, made already or later.
 #[derive(Clone, Default)]
@@ -61,6 +64,12 @@ impl DynamicIo {
     /// The namespaces of the family made so far.
     pub fn namespaces(&self) -> Vec<Io> {
         self.inner.children.read().clone()
+    }
+
+    /// Whether the family may make one more namespace: at most [`MAX_NAMESPACES`], since
+    /// clients choose the names.
+    pub(crate) fn admits_more(&self) -> bool {
+        self.inner.children.read().len() < MAX_NAMESPACES
     }
 
     /// Makes `io` one of the family: its handler and middlewares are the family's.

@@ -80,6 +80,10 @@ impl Emitter {
             let Some(cluster) = ns.cluster() else {
                 return (Vec::new(), 0);
             };
+            if cluster.is_cut_off() {
+                // Nobody can be asked: the nodes known to be alive are silent.
+                return (Vec::new(), cluster.nodes());
+            }
             let mut ask = cluster.ask(ns.name(), op.clone());
             let nodes = ask.expected();
             let _ = tokio::time::timeout(wait + REPLY_GRACE, ask.answered()).await;

@@ -355,12 +355,12 @@ impl Socket {
         }
         let (id, answer) = self.inner.acks.lock().register().ok_or(AckError::TooMany)?;
         // Encoded for this socket alone (with its ack id), so not seen by its queue's
-        // observer: told here, in order with the rest.
-        if let Some(outgoing) = self.inner.outgoing.get() {
-            let _ = outgoing
-                .told
-                .send((Arc::from(event), data.clone().into_inner()));
-        }
+        // observer: told here once queued.
+        let told = self
+            .inner
+            .outgoing
+            .get()
+            .map(|_| (Arc::from(event), data.clone().into_inner()));
         let item = self
             .inner
             .wire
@@ -368,6 +368,9 @@ impl Socket {
         if !self.inner.peer.push(item) {
             self.inner.acks.lock().forget(id);
             return Err(AckError::Disconnected);
+        }
+        if let (Some(told), Some(outgoing)) = (told, self.inner.outgoing.get()) {
+            let _ = outgoing.told.send(told);
         }
         match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(data)) => Ok(data),

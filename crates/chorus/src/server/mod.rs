@@ -312,13 +312,20 @@ impl Server {
         if let Some(io) = self.inner.namespaces.get(name) {
             return io;
         }
-        let io = Io::new(
+        self.inner
+            .namespaces
+            .get_or_make(name, || Some(self.make_io(name)))
+            .expect("made")
+    }
+
+    /// A new event-layer namespace `name` (not yet in the table).
+    fn make_io(&self, name: &str) -> Io {
+        Io::new(
             self.inner
                 .routes
                 .hub
                 .namespace(name, event_policy(&self.ctx().config)),
-        );
-        self.inner.namespaces.insert(name, io)
+        )
     }
 
     /// A family of Socket.IO namespaces made on demand (socket.io's `io.of(/^\/room-\d+$/)`
@@ -333,11 +340,20 @@ impl Server {
         let parent = family.clone();
         self.inner.namespaces.add_dynamic(Dynamic {
             matches: Box::new(matches),
+            // Called under the table's lock for making namespaces: made whole (the family's
+            // handlers set) before it is in the table.
             make: Box::new(move |name| {
                 let server = Server {
                     inner: server.upgrade()?,
                 };
-                let io = server.of(name);
+                if !parent.admits_more() {
+                    tracing::warn!(
+                        namespace = name,
+                        "a dynamic namespace family is full; refused"
+                    );
+                    return None;
+                }
+                let io = server.make_io(name);
                 parent.adopt(&io);
                 Some(io)
             }),

@@ -140,8 +140,11 @@ impl SocketIoConn {
 
 impl Session for SocketIoConn {
     fn on_message(&mut self, msg: WsMessage) {
-        if self.connector.config.parser.is_msgpack() && msg.kind == MessageKind::Binary {
-            // A whole packet, binary values inside it.
+        if self.connector.config.parser.is_msgpack() {
+            // A whole packet, binary values inside it; a text packet is another parser's.
+            if msg.kind != MessageKind::Binary {
+                return self.fail();
+            }
             match socketio::msgpack::decode(&msg.payload, &self.connector.config.limits) {
                 Ok((packet, attachments)) => self.on_packet(packet, attachments),
                 Err(err) => {

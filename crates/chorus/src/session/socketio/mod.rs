@@ -41,6 +41,8 @@ pub(crate) struct Namespaces {
     dynamic: RwLock<Vec<Dynamic>>,
     /// Told of every namespace, those there and each new one.
     watchers: RwLock<Vec<Arc<dyn Fn(&Io) + Send + Sync>>>,
+    /// Held while a namespace is made: one `Io` per name, made whole before anyone sees it.
+    making: parking_lot::Mutex<()>,
 }
 
 /// A family of namespaces made on demand (`Server::of_matching`): which names it takes,
@@ -73,9 +75,21 @@ impl Namespaces {
         if let Some(io) = self.get(name) {
             return Some(io);
         }
-        let dynamic = self.dynamic.read();
-        let family = dynamic.iter().find(|d| (d.matches)(name))?;
-        (family.make)(name)
+        self.get_or_make(name, || {
+            let dynamic = self.dynamic.read();
+            let family = dynamic.iter().find(|d| (d.matches)(name))?;
+            (family.make)(name)
+        })
+    }
+
+    /// The namespace `name`, or the one `make` makes (whole: handlers set), kept as it —
+    /// one maker at a time, so a name is made once and nobody sees it half made.
+    pub(crate) fn get_or_make(&self, name: &str, make: impl FnOnce() -> Option<Io>) -> Option<Io> {
+        let _making = self.making.lock();
+        if let Some(io) = self.get(name) {
+            return Some(io);
+        }
+        Some(self.insert(name, make()?))
     }
 
     /// Keeps `io` as namespace `name` unless there is one already; returns the one kept.
