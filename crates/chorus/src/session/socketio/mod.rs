@@ -40,7 +40,7 @@ pub(crate) struct Namespaces {
     by_name: RwLock<HashMap<String, Io>>,
     dynamic: RwLock<Vec<Dynamic>>,
     /// Told of every namespace, those there and each new one.
-    watchers: RwLock<Vec<Arc<dyn Fn(&Io) + Send + Sync>>>,
+    watchers: RwLock<Vec<Arc<NamespaceWatcher>>>,
     /// Held while a namespace is made: one `Io` per name, made whole before anyone sees it.
     making: parking_lot::Mutex<()>,
 }
@@ -51,6 +51,9 @@ pub(crate) struct Dynamic {
     pub(crate) matches: Box<dyn Fn(&str) -> bool + Send + Sync>,
     pub(crate) make: Box<MakeFn>,
 }
+
+/// What is told of each namespace ([`Namespaces::watch`]).
+pub(crate) type NamespaceWatcher = dyn Fn(&Io) + Send + Sync;
 
 /// What makes a namespace of a dynamic family (`None` once the server is gone).
 pub(crate) type MakeFn = dyn Fn(&str) -> Option<Io> + Send + Sync;
@@ -114,7 +117,7 @@ impl Namespaces {
     }
 
     /// Has `f` told of every namespace: each there now, and each made later.
-    pub(crate) fn watch(&self, f: Arc<dyn Fn(&Io) + Send + Sync>) {
+    pub(crate) fn watch(&self, f: Arc<NamespaceWatcher>) {
         self.watchers.write().push(f.clone());
         let there: Vec<Io> = self.by_name.read().values().cloned().collect();
         for io in there {
