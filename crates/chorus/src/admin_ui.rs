@@ -459,7 +459,8 @@ mod tests {
     #[test]
     fn dates_read_as_javascript_writes_them() {
         assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso8601(1_796_675_460_276), "2026-12-07T21:11:00.276Z");
+        // Checked against Python's datetime.fromtimestamp(…, timezone.utc).
+        assert_eq!(iso8601(1_796_675_460_276), "2026-12-07T20:31:00.276Z");
         assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 
