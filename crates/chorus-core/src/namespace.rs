@@ -76,6 +76,9 @@ pub struct Namespace {
     pub(crate) server_handler: RwLock<Option<crate::ops::ServerHandler>>,
     /// What sends a broadcast with acks to this node's connections.
     ack_handler: RwLock<Option<crate::ops::AckHandler>>,
+    /// What disconnects one of this node's connections the way its protocol does (a
+    /// Socket.IO client is told, and does not come back by itself); true if it did.
+    disconnecter: RwLock<Option<Disconnecter>>,
 }
 
 impl Namespace {
@@ -100,6 +103,7 @@ impl Namespace {
             published: AtomicU64::new(0),
             server_handler: RwLock::new(None),
             ack_handler: RwLock::new(None),
+            disconnecter: RwLock::new(None),
         }
     }
 
@@ -738,6 +742,25 @@ impl Rooms for Namespace {
     }
 }
 
+/// What disconnects a connection the way its protocol does; true if it knew it.
+#[derive(Clone)]
+pub struct Disconnecter(Arc<DisconnectFn>);
+
+type DisconnectFn = dyn Fn(&Arc<Peer>) -> bool + Send + Sync;
+
+impl Disconnecter {
+    /// A disconnecter.
+    pub fn new(f: impl Fn(&Arc<Peer>) -> bool + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for Disconnecter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Disconnecter(..)")
+    }
+}
+
 /// The ops of [`crate::ops`]: one node's part.
 impl Namespace {
     /// Runs `op` on this node's connections; `done` gets the reply — at once, or for a
@@ -774,6 +797,12 @@ impl Namespace {
                 answers: Vec::new(),
             }),
         }
+    }
+
+    /// Sets what disconnects a connection the way its protocol does (the event layer); a
+    /// connection it does not know is closed.
+    pub fn on_disconnect_request(&self, f: Disconnecter) {
+        *self.disconnecter.write() = Some(f);
     }
 
     /// Sets what sends this namespace's broadcasts with acks (the event layer).
@@ -820,7 +849,11 @@ impl Namespace {
             }
             crate::ops::Op::Disconnect(selector) => {
                 let peers = self.select(selector);
+                let disconnecter = self.disconnecter.read().clone();
                 for peer in &peers {
+                    if disconnecter.as_ref().is_some_and(|f| (f.0)(peer)) {
+                        continue;
+                    }
                     peer.push(Outbound::Close(crate::CloseReason {
                         code: 1000,
                         reason: Arc::from("disconnected by the server"),

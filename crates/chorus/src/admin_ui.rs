@@ -55,8 +55,6 @@ struct Admin {
     /// Session ids given to the UI after a login, newest last.
     sessions: Mutex<VecDeque<String>>,
     started: Instant,
-    /// Connections open now (the server's admission count).
-    clients: Box<dyn Fn() -> usize + Send + Sync>,
 }
 
 /// Answers the admin UI on `/admin` of the server whose namespaces are `namespaces`.
@@ -65,7 +63,6 @@ pub(crate) fn install(
     namespaces: Arc<Namespaces>,
     username: String,
     password: Secret,
-    clients: Box<dyn Fn() -> usize + Send + Sync>,
 ) -> AdminUi {
     let admin = Arc::new(Admin {
         io: admin_io.clone(),
@@ -74,7 +71,6 @@ pub(crate) fn install(
         password,
         sessions: Mutex::new(VecDeque::new()),
         started: Instant::now(),
-        clients,
     });
     let checking = Arc::downgrade(&admin);
     admin_io.middleware(move |handshake| {
@@ -280,6 +276,21 @@ impl Admin {
         out
     }
 
+    /// Clients connected now: each connection once, whatever namespaces it joined (as
+    /// socket.io counts Engine.IO clients).
+    fn clients(&self) -> usize {
+        let mut connections: Vec<*const chorus_core::Mailbox> = self
+            .namespaces
+            .all()
+            .iter()
+            .flat_map(|io| io.sockets())
+            .map(|socket| Arc::as_ptr(socket.peer().mailbox()))
+            .collect();
+        connections.sort_unstable();
+        connections.dedup();
+        connections.len()
+    }
+
     /// What `server_stats` says now.
     fn stats(&self) -> Value {
         let hostname = hostname();
@@ -294,7 +305,7 @@ impl Admin {
             "hostname": hostname,
             "pid": std::process::id(),
             "uptime": self.started.elapsed().as_secs_f64(),
-            "clientsCount": (self.clients)(),
+            "clientsCount": self.clients(),
             "pollingClientsCount": 0,
             "aggregatedEvents": [],
             "namespaces": namespaces,
@@ -386,6 +397,11 @@ fn serialize(socket: &Socket, ns: &str) -> Value {
         })
         .collect();
     let id = socket.id().to_string();
+    let since = socket
+        .inner
+        .connected_at
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
     let mut rooms = vec![id.clone()];
     rooms.extend(socket.rooms().iter().map(|r| r.to_string()));
     json!({
@@ -398,9 +414,9 @@ fn serialize(socket: &Socket, ns: &str) -> Value {
             "address": handshake.remote_addr().map(|a| a.ip().to_string()).unwrap_or_default(),
             "headers": headers,
             "query": {},
-            "issued": 0,
+            "issued": since,
             "secure": false,
-            "time": "",
+            "time": iso8601(since),
             "url": "",
             "xdomain": false,
         },

@@ -27,6 +27,26 @@ impl Io {
         inner
             .ns
             .on_ack_broadcast(super::gather::handler(Arc::downgrade(&inner)));
+        // A disconnect from another node (or the library's `disconnect_sockets`) is the
+        // socket's own: a Socket.IO client is told, and does not reconnect by itself.
+        let sockets = Arc::downgrade(&inner);
+        inner
+            .ns
+            .on_disconnect_request(chorus_core::namespace::Disconnecter::new(
+                move |peer: &Arc<Peer>| {
+                    let Some(inner) = sockets.upgrade() else {
+                        return false;
+                    };
+                    let socket = inner.sockets.read().get(&peer.id()).cloned();
+                    match socket {
+                        Some(socket) => {
+                            socket.disconnect();
+                            true
+                        }
+                        None => false,
+                    }
+                },
+            ));
         Self { inner }
     }
 

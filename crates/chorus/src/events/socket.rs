@@ -53,6 +53,8 @@ pub(crate) struct SocketInner {
     pub(crate) data: Mutex<http::Extensions>,
     pub(crate) acks: Mutex<Pending>,
     pub(crate) connected: AtomicBool,
+    /// When it connected (for those who list sockets: the admin UI).
+    pub(crate) connected_at: std::time::SystemTime,
     /// Listeners of every event sent to this socket; made by the first one.
     pub(crate) outgoing: std::sync::OnceLock<Box<Outgoing>>,
 }
@@ -95,6 +97,7 @@ impl Socket {
                 data: Mutex::new(http::Extensions::new()),
                 acks: Mutex::new(Pending::default()),
                 connected: AtomicBool::new(true),
+                connected_at: std::time::SystemTime::now(),
                 outgoing: std::sync::OnceLock::new(),
             }),
         }

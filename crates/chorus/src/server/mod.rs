@@ -235,13 +235,11 @@ impl Server {
         let Some(password) = config.admin_ui_password.clone() else {
             return;
         };
-        let routes = Arc::downgrade(&self.inner.routes);
         let admin = crate::admin_ui::install(
             self.of("/admin"),
             self.inner.namespaces.clone(),
             config.admin_ui_username.clone(),
             password,
-            Box::new(move || routes.upgrade().map_or(0, |r| r.admission.open())),
         );
         let _ = self.inner.admin_ui.set(admin);
     }
