@@ -73,6 +73,8 @@ test('the admin UI sees the sockets and acts on them', async (t) => {
   const late = connect('/');
   await withTimeout(new Promise((resolve) => late.once('connect', resolve)), 'late connect');
   await until('socket_connected', () => got(ui, 'socket_connected', ([s]) => s.id === late.id));
+  await until('the connection in the stats\' chart', () => got(ui, 'server_stats', ([s]) =>
+    s.aggregatedEvents.some((e) => e.type === 'rawConnection' && e.count >= 1 && e.timestamp % 1000 === 0)));
   await late.timeout(WAIT_MS).emitWithAck('join', 'lobby');
   await until('event_received and room_joined', () =>
     got(ui, 'event_received', ([nsp, id, args]) => nsp === '/' && id === late.id && args[0] === 'join')

@@ -55,6 +55,18 @@ struct Admin {
     /// Session ids given to the UI after a login, newest last.
     sessions: Mutex<VecDeque<String>>,
     started: Instant,
+    /// Connections and disconnections since the last stats, by second (the UI's
+    /// `aggregatedEvents`: its connection chart).
+    events: Mutex<Vec<Aggregated>>,
+}
+
+/// A count of one kind of event in one second, as the UI charts it.
+struct Aggregated {
+    /// The second, in milliseconds since the Unix epoch.
+    timestamp: i64,
+    kind: &'static str,
+    sub: Option<String>,
+    count: u64,
 }
 
 /// Answers the admin UI on `/admin` of the server whose namespaces are `namespaces`.
@@ -71,6 +83,7 @@ pub(crate) fn install(
         password,
         sessions: Mutex::new(VecDeque::new()),
         started: Instant::now(),
+        events: Mutex::new(Vec::new()),
     });
     let checking = Arc::downgrade(&admin);
     admin_io.middleware(move |handshake| {
@@ -276,6 +289,28 @@ impl Admin {
         out
     }
 
+    /// Counts one event of `kind` now, for the next stats.
+    fn count(&self, kind: &'static str, sub: Option<&str>) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let timestamp = now - now % 1000;
+        let mut events = self.events.lock();
+        if let Some(e) = events
+            .iter_mut()
+            .find(|e| e.timestamp == timestamp && e.kind == kind && e.sub.as_deref() == sub)
+        {
+            e.count += 1;
+        } else if events.len() < 1024 {
+            events.push(Aggregated {
+                timestamp,
+                kind,
+                sub: sub.map(str::to_owned),
+                count: 1,
+            });
+        }
+    }
+
     /// Clients connected now: each connection once, whatever namespaces it joined (as
     /// socket.io counts Engine.IO clients).
     fn clients(&self) -> usize {
@@ -307,7 +342,11 @@ impl Admin {
             "uptime": self.started.elapsed().as_secs_f64(),
             "clientsCount": self.clients(),
             "pollingClientsCount": 0,
-            "aggregatedEvents": [],
+            "aggregatedEvents": std::mem::take(&mut *self.events.lock())
+                .into_iter()
+                .map(|e| json!({"timestamp": e.timestamp, "type": e.kind,
+                                "subType": e.sub, "count": e.count}))
+                .collect::<Vec<_>>(),
             "namespaces": namespaces,
         })
     }
@@ -329,9 +368,16 @@ impl Watcher for Watch {
             "socket_connected",
             json!([serialize(socket, &self.ns), now()]),
         );
+        if self.ns != NAMESPACE {
+            admin.count("rawConnection", None);
+        }
         let ns = self.ns.clone();
         let io = admin.io.clone();
+        let counting = self.admin.clone();
         socket.on_disconnect(move |socket, reason| {
+            if let Some(admin) = counting.upgrade().filter(|_| ns != NAMESPACE) {
+                admin.count("rawDisconnection", Some(reason));
+            }
             emit_many(
                 &io,
                 "socket_disconnected",
