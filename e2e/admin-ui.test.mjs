@@ -83,12 +83,14 @@ test('the admin UI sees the sockets and acts on them', async (t) => {
   // The UI's actions: make one socket join a room, emit to that room, make it leave,
   // disconnect it.
   ui.emit('join', '/', 'vip', app.id);
-  await new Promise((r) => setTimeout(r, 300));
+  await until('room_joined for a join the UI made', () =>
+    got(ui, 'room_joined', ([nsp, room, id]) => nsp === '/' && room === 'vip' && id === app.id));
   ui.emit('emit', '/', 'vip', 'notice', 'for vips', 2);
   await until('the socket made to join hears the room', () => got(app, 'notice', ([text, n]) => text === 'for vips' && n === 2));
   assert.ok(!got(late, 'notice'), 'only the room');
   ui.emit('leave', '/', 'vip', app.id);
-  await new Promise((r) => setTimeout(r, 300));
+  await until('room_left for a leave the UI made', () =>
+    got(ui, 'room_left', ([nsp, room, id]) => nsp === '/' && room === 'vip' && id === app.id));
   ui.emit('emit', '/', 'vip', 'notice', 'again');
   await new Promise((r) => setTimeout(r, 300));
   assert.ok(!got(app, 'notice', ([text]) => text === 'again'), 'made to leave');

@@ -79,6 +79,9 @@ pub struct Namespace {
     /// What disconnects one of this node's connections the way its protocol does (a
     /// Socket.IO client is told, and does not come back by itself); true if it did.
     disconnecter: RwLock<Option<Disconnecter>>,
+    /// Told of each room an op makes a connection of this node join or leave (the event
+    /// layer's watchers).
+    room_hook: RwLock<Option<RoomHook>>,
 }
 
 impl Namespace {
@@ -104,6 +107,7 @@ impl Namespace {
             server_handler: RwLock::new(None),
             ack_handler: RwLock::new(None),
             disconnecter: RwLock::new(None),
+            room_hook: RwLock::new(None),
         }
     }
 
@@ -742,6 +746,25 @@ impl Rooms for Namespace {
     }
 }
 
+/// What is told of a room an op made a connection join (`true`) or leave.
+#[derive(Clone)]
+pub struct RoomHook(Arc<RoomFn>);
+
+type RoomFn = dyn Fn(&Arc<Peer>, &str, bool) + Send + Sync;
+
+impl RoomHook {
+    /// A hook.
+    pub fn new(f: impl Fn(&Arc<Peer>, &str, bool) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for RoomHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RoomHook(..)")
+    }
+}
+
 /// What disconnects a connection the way its protocol does; true if it knew it.
 #[derive(Clone)]
 pub struct Disconnecter(Arc<DisconnectFn>);
@@ -799,6 +822,11 @@ impl Namespace {
         }
     }
 
+    /// Sets what is told of the rooms ops make connections join or leave.
+    pub fn on_room_change(&self, hook: RoomHook) {
+        *self.room_hook.write() = Some(hook);
+    }
+
     /// Sets what disconnects a connection the way its protocol does (the event layer); a
     /// connection it does not know is closed.
     pub fn on_disconnect_request(&self, f: Disconnecter) {
@@ -827,10 +855,14 @@ impl Namespace {
             ),
             crate::ops::Op::Join(selector, rooms) => {
                 let mut changed = 0;
+                let hook = self.room_hook.read().clone();
                 for peer in self.select(selector) {
                     for room in rooms {
                         if !peer.in_room(room) && self.enter(&peer, room).is_ok() {
                             changed += 1;
+                            if let Some(hook) = &hook {
+                                (hook.0)(&peer, room, true);
+                            }
                         }
                     }
                 }
@@ -838,10 +870,14 @@ impl Namespace {
             }
             crate::ops::Op::Leave(selector, rooms) => {
                 let mut changed = 0;
+                let hook = self.room_hook.read().clone();
                 for peer in self.select(selector) {
                     for room in rooms {
                         if self.leave(&peer, room).is_ok() {
                             changed += 1;
+                            if let Some(hook) = &hook {
+                                (hook.0)(&peer, room, false);
+                            }
                         }
                     }
                 }
