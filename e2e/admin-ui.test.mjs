@@ -76,6 +76,9 @@ test('the admin UI sees the sockets and acts on them', async (t) => {
   await until('the connection in the stats\' chart', () => got(ui, 'server_stats', ([s]) =>
     s.aggregatedEvents.some((e) => e.type === 'rawConnection' && e.count >= 1 && e.timestamp % 1000 === 0)));
   await late.timeout(WAIT_MS).emitWithAck('join', 'lobby');
+  await until('the packets and bytes in the stats\' chart', () => got(ui, 'server_stats', ([s]) =>
+    s.aggregatedEvents.some((e) => e.type === 'packetsIn' && e.count >= 1)
+    && s.aggregatedEvents.some((e) => e.type === 'bytesIn' && e.count >= 'join'.length)));
   await until('event_received and room_joined', () =>
     got(ui, 'event_received', ([nsp, id, args]) => nsp === '/' && id === late.id && args[0] === 'join')
     && got(ui, 'room_joined', ([nsp, room, id]) => nsp === '/' && room === 'lobby' && id === late.id));

@@ -291,6 +291,11 @@ impl Admin {
 
     /// Counts one event of `kind` now, for the next stats.
     fn count(&self, kind: &'static str, sub: Option<&str>) {
+        self.count_by(kind, sub, 1);
+    }
+
+    /// Counts `n` of `kind` now, for the next stats.
+    fn count_by(&self, kind: &'static str, sub: Option<&str>, n: u64) {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
@@ -300,13 +305,13 @@ impl Admin {
             .iter_mut()
             .find(|e| e.timestamp == timestamp && e.kind == kind && e.sub.as_deref() == sub)
         {
-            e.count += 1;
+            e.count += n;
         } else if events.len() < 1024 {
             events.push(Aggregated {
                 timestamp,
                 kind,
                 sub: sub.map(str::to_owned),
-                count: 1,
+                count: n,
             });
         }
     }
@@ -388,7 +393,12 @@ impl Watcher for Watch {
             return;
         }
         let (ns, io) = (self.ns.clone(), admin.io.clone());
+        let counting = self.admin.clone();
         socket.on_any(move |socket, event, data| {
+            if let Some(admin) = counting.upgrade() {
+                admin.count("packetsIn", None);
+                admin.count_by("bytesIn", None, size_of(event, data));
+            }
             emit_many(
                 &io,
                 "event_received",
@@ -396,7 +406,12 @@ impl Watcher for Watch {
             );
         });
         let (ns, io) = (self.ns.clone(), admin.io.clone());
+        let counting = self.admin.clone();
         socket.on_any_outgoing(move |socket, event, data| {
+            if let Some(admin) = counting.upgrade() {
+                admin.count("packetsOut", None);
+                admin.count_by("bytesOut", None, size_of(event, data));
+            }
             emit_many(
                 &io,
                 "event_sent",
@@ -416,6 +431,14 @@ impl Watcher for Watch {
             json!([self.ns, room, socket.id().to_string(), now()]),
         );
     }
+}
+
+/// About how many bytes an event is on the wire: its name, its JSON and its binary parts
+/// (the packet's framing left out).
+fn size_of(event: &str, data: &Data) -> u64 {
+    let (args, attachments) = data.to_args();
+    let binary: usize = attachments.iter().map(bytes::Bytes::len).sum();
+    (event.len() + args.get().len() + binary) as u64
 }
 
 /// An event as the UI lists it: its name, then its arguments.
