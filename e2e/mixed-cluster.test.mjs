@@ -155,8 +155,8 @@ test('a chorus node and a Node socket.io server share rooms through the Redis ad
   // A broadcast with acks from the Node server (`io.to(room).timeout(t).emitWithAck`):
   // chorus's sockets, Socket.IO and native, are asked too and answer; it completes without
   // waiting for its timeout (chorus tells how many sockets it asked).
-  onNode.on('poll', (q, callback) => callback(`node:${q}`));
-  onChorus.on('poll', (q, callback) => callback(`chorus:${q}`));
+  onNode.on('poll', (q, n, callback) => callback(`node:${q}${n}`));
+  onChorus.on('poll', (q, n, callback) => callback(`chorus:${q}${n}`));
   native.on('message', (data, binary) => {
     if (binary) return;
     const m = JSON.parse(String(data));
@@ -166,8 +166,9 @@ test('a chorus node and a Node socket.io server share rooms through the Redis ad
   });
   const asked = Date.now();
   const responses = await withTimeout(
-    node.server.to('mixed').timeout(WAIT_MS / 2).emitWithAck('poll', 'q'), 'broadcast with acks', WAIT_MS);
-  assert.deepEqual([...responses].sort(), ['chorus:q', 'native:q', 'node:q']);
+    node.server.to('mixed').timeout(WAIT_MS / 2).emitWithAck('poll', 'q', 2), 'broadcast with acks', WAIT_MS);
+  // Two arguments: two for Socket.IO clients, an array for the native one.
+  assert.deepEqual([...responses].sort(), ['chorus:q2', 'native:q,2', 'node:q2']);
   assert.ok(Date.now() - asked < WAIT_MS / 2, 'complete before the timeout');
   // A chorus socket by its id, as socket.io servers address one socket.
   node.server.to(onChorus.id).emit('direct', 'just you');

@@ -285,15 +285,11 @@ pub fn decode_request(channel: &str, message: &[u8], own_uid: &str) -> Option<(O
                 return None;
             };
             let (event, args) = data.split_first()?;
-            let data = match args {
-                [one] => one.clone(),
-                many => Json::Array(many.to_vec()),
-            };
             let op = Op::EmitWithAck {
                 selector: selector(),
                 except: None,
                 event: Arc::from(event.as_str()?),
-                data: Bytes::from(serde_json::to_vec(&data).ok()?),
+                data: Bytes::from(serde_json::to_vec(args).ok()?),
                 // Answered a little before the Node server stops waiting, so that what this
                 // node's sockets said arrives in time even when one of them stays silent.
                 wait_ms: {
@@ -463,12 +459,14 @@ pub fn encode_request(ns: &str, id: u64, op: &Op, uid: &str) -> Option<(String, 
             data,
             wait_ms,
         } => {
-            let data: Json = serde_json::from_slice(data).ok()?;
+            let args: Vec<Json> = serde_json::from_slice(data).ok()?;
+            let mut packet_data = vec![Json::String(event.to_string())];
+            packet_data.extend(args);
             let mut except_rooms = strs(&selector.except_rooms);
             except_rooms.extend(except.as_deref());
             serde_json::json!({
                 "uid": uid, "requestId": request_id, "type": BROADCAST,
-                "packet": {"type": EVENT, "data": [&**event, data], "nsp": ns},
+                "packet": {"type": EVENT, "data": packet_data, "nsp": ns},
                 "opts": {
                     "rooms": strs(&selector.rooms), "except": except_rooms,
                     "flags": {"timeout": wait_ms},
@@ -751,7 +749,7 @@ mod tests {
                 },
                 except: None,
                 event: Arc::from("poll"),
-                data: Bytes::from_static(b"\"q\""),
+                data: Bytes::from_static(b"[\"q\"]"),
                 wait_ms: 1350, // a little before the Node server stops waiting (1500)
             }
         );

@@ -39,7 +39,7 @@ pub enum Op {
         except: Option<Arc<str>>,
         /// The event's name.
         event: Arc<str>,
-        /// Its data, JSON text.
+        /// Its arguments, JSON text of an array (one argument: the event's data).
         data: Bytes,
         /// How long the acknowledgements are waited for, in milliseconds.
         wait_ms: u64,
@@ -96,7 +96,7 @@ pub struct AckBroadcast {
     pub peers: Vec<Arc<crate::Peer>>,
     /// The event's name.
     pub event: Arc<str>,
-    /// Its data, JSON text.
+    /// Its arguments, JSON text of an array.
     pub data: Bytes,
     /// How long the acknowledgements are waited for.
     pub wait: std::time::Duration,

@@ -72,7 +72,7 @@ impl Emitter {
             selector: self.selector(),
             except: self.except_id().map(|id| Arc::from(id.to_string())),
             event: Arc::from(event),
-            data: Bytes::from(serde_json::to_vec(data)?),
+            data: Bytes::from(serde_json::to_vec(&[data])?),
             wait_ms: crate::session::engineio::millis(wait),
         };
         let ns = self.namespace().clone();
@@ -131,9 +131,18 @@ pub(crate) fn handler(io: Weak<IoInner>) -> AckHandler {
             .iter()
             .filter_map(|peer| io.socket(peer.id()))
             .collect();
+        // The arguments, a JSON array: one is the event's data itself (as a plain emit's),
+        // several stay arguments.
         let data = std::str::from_utf8(&broadcast.data)
             .ok()
-            .and_then(|text| RawValue::from_string(text.to_owned()).ok());
+            .and_then(|text| serde_json::from_str::<Vec<Box<RawValue>>>(text).ok())
+            .map(|mut args| match args.len() {
+                1 => EventData::Json(args.remove(0)),
+                _ => EventData::Args {
+                    args: serde_json::value::to_raw_value(&args).expect("JSON values serialise"),
+                    attachments: Vec::new(),
+                },
+            });
         let (Some(data), Ok(runtime)) = (data, tokio::runtime::Handle::try_current()) else {
             return done(nothing());
         };
@@ -142,7 +151,7 @@ pub(crate) fn handler(io: Weak<IoInner>) -> AckHandler {
             let mut asked: FuturesUnordered<_> = sockets
                 .iter()
                 .map(|socket| {
-                    let data = Data::new(EventData::Json(data.clone()));
+                    let data = Data::new(data.clone());
                     socket.emit_args_with_ack(&broadcast.event, data, broadcast.wait)
                 })
                 .collect();
