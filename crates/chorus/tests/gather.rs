@@ -12,9 +12,7 @@ use chorus::{Config, GatherError, Server};
 use common::cluster::{link_up, until};
 use common::redis::Redis;
 use common::*;
-use futures::SinkExt;
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message;
 
 /// A server whose sockets all join `vote` when they connect.
 async fn voting(config: Config) -> (Server, SocketAddr) {
@@ -47,27 +45,13 @@ async fn native_voter(
     (task, id)
 }
 
-/// A Socket.IO client that answers the next `poll` with `answer`.
+/// A Socket.IO client that answers the next `poll` with `answer`, and checks the question.
 async fn socketio_voter(addr: SocketAddr, answer: Value) -> tokio::task::JoinHandle<Ws> {
-    let mut ws = socketio::connect(addr, "").await;
+    let asked = socketio::answer_next(socketio::connect(addr, "").await, "poll", answer);
     tokio::spawn(async move {
-        loop {
-            let packet = socketio::recv(&mut ws).await;
-            let Some(rest) = packet.strip_prefix("42") else {
-                continue;
-            };
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            let (id, args) = rest.split_at(digits);
-            let args: Vec<Value> = serde_json::from_str(args).unwrap();
-            if args[0] != "poll" {
-                continue;
-            }
-            assert_eq!(args[1], json!("tea or coffee?"));
-            ws.send(Message::text(format!("43{id}[{answer}]")))
-                .await
-                .unwrap();
-            return ws;
-        }
+        let (ws, args) = asked.await.unwrap();
+        assert_eq!(args[1], json!("tea or coffee?"));
+        ws
     })
 }
 

@@ -48,9 +48,8 @@ async fn node_server(redis: &Redis) -> (Process, SocketAddr) {
     (server, addr)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_chorus_side_asks_the_node_servers_too() {
-    let redis = Redis::start();
+/// A chorus node on `redis` speaking the adapter's format, with the built-in events.
+async fn chorus_node(redis: &Redis) -> (Server, SocketAddr) {
     let config = Config {
         broker: Some(redis.url()),
         store: chorus::config::StoreKind::None,
@@ -60,7 +59,14 @@ async fn the_chorus_side_asks_the_node_servers_too() {
     };
     let chorus = Server::try_new(config).unwrap();
     builtin::install(&chorus.io(), true);
-    let chorus_addr = start(chorus.clone()).await;
+    let addr = start(chorus.clone()).await;
+    (chorus, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chorus_side_asks_the_node_servers_too() {
+    let redis = Redis::start();
+    let (chorus, chorus_addr) = chorus_node(&redis).await;
     let (_node, node_addr) = node_server(&redis).await;
 
     // A socket on each side, both in "mixed".
@@ -128,42 +134,10 @@ async fn the_chorus_side_asks_the_node_servers_too() {
     .await;
 }
 
-/// Answers the next `poll` on `ws` (a Socket.IO client) with `answer`.
-fn answer_poll(mut ws: Ws, answer: &'static str) -> tokio::task::JoinHandle<Ws> {
-    use futures::SinkExt;
-    tokio::spawn(async move {
-        loop {
-            let packet = socketio::recv(&mut ws).await;
-            let Some(rest) = packet.strip_prefix("42") else {
-                continue;
-            };
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            let (id, args) = rest.split_at(digits);
-            let args: Vec<serde_json::Value> = serde_json::from_str(args).unwrap();
-            if args[0] == "poll" && !id.is_empty() {
-                let reply = format!("43{id}[\"{answer}\"]");
-                ws.send(tokio_tungstenite::tungstenite::Message::text(reply))
-                    .await
-                    .unwrap();
-                return ws;
-            }
-        }
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broadcast_with_acks_gathers_the_node_servers_sockets_answers_too() {
     let redis = Redis::start();
-    let config = Config {
-        broker: Some(redis.url()),
-        store: chorus::config::StoreKind::None,
-        socketio_adapter: Some("socket.io-redis".into()),
-        presence_notices: false,
-        ..config()
-    };
-    let chorus = Server::try_new(config).unwrap();
-    builtin::install(&chorus.io(), true);
-    let chorus_addr = start(chorus.clone()).await;
+    let (chorus, chorus_addr) = chorus_node(&redis).await;
     let (_node, node_addr) = node_server(&redis).await;
     let mut on_node = socketio::connect(node_addr, "").await;
     let mut on_chorus = socketio::connect(chorus_addr, "").await;
@@ -189,8 +163,8 @@ async fn a_broadcast_with_acks_gathers_the_node_servers_sockets_answers_too() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let on_node = answer_poll(on_node, "from node");
-    let on_chorus = answer_poll(on_chorus, "from chorus");
+    let on_node = socketio::answer_next(on_node, "poll", json!("from node"));
+    let on_chorus = socketio::answer_next(on_chorus, "poll", json!("from chorus"));
 
     // The Node server says how many of its sockets it asked, then each answer: the gather
     // completes as soon as both answered, well before its timeout.
@@ -210,7 +184,7 @@ async fn a_broadcast_with_acks_gathers_the_node_servers_sockets_answers_too() {
         started.elapsed()
     );
     // Both stay connected, and stop answering.
-    let _still_here = (on_node.await.unwrap(), on_chorus.await.unwrap());
+    let _still_here = (on_node.await.unwrap().0, on_chorus.await.unwrap().0);
 
     // Nobody answers now: the Node server's count came, its answer did not — incomplete,
     // with what came, once the wait is over.

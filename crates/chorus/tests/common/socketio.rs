@@ -54,3 +54,30 @@ pub async fn event(ws: &mut Ws) -> Vec<Value> {
         }
     }
 }
+
+/// Answers the next `event` the server sends with an ack id, with `answer` as the ack's one
+/// argument; gives back the socket and the event's arguments (its name first).
+pub fn answer_next(
+    mut ws: Ws,
+    event: &'static str,
+    answer: Value,
+) -> tokio::task::JoinHandle<(Ws, Vec<Value>)> {
+    tokio::spawn(async move {
+        loop {
+            let packet = recv(&mut ws).await;
+            let Some(rest) = packet.strip_prefix("42") else {
+                continue;
+            };
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let (id, args) = rest.split_at(digits);
+            let args: Vec<Value> = serde_json::from_str(args).unwrap();
+            if args[0] != event || id.is_empty() {
+                continue;
+            }
+            ws.send(Message::text(format!("43{id}[{answer}]")))
+                .await
+                .unwrap();
+            return (ws, args);
+        }
+    })
+}
