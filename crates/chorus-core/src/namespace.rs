@@ -74,14 +74,9 @@ pub struct Namespace {
     pub(crate) published: AtomicU64,
     /// What other servers' server-side events do here (see [`crate::ops`]).
     pub(crate) server_handler: RwLock<Option<crate::ops::ServerHandler>>,
-    /// What sends a broadcast with acks to this node's connections.
-    ack_handler: RwLock<Option<crate::ops::AckHandler>>,
-    /// What disconnects one of this node's connections the way its protocol does (a
-    /// Socket.IO client is told, and does not come back by itself); true if it did.
-    disconnecter: RwLock<Option<Disconnecter>>,
-    /// Told of each room an op makes a connection of this node join or leave (the event
-    /// layer's watchers).
-    room_hook: RwLock<Option<RoomHook>>,
+    /// What the event layer does for this node's connections (a broadcast with acks, a
+    /// disconnect in the protocol's way, rooms changed by ops told to its watchers).
+    event_layer: RwLock<Option<Arc<dyn EventLayer>>>,
 }
 
 impl Namespace {
@@ -105,9 +100,7 @@ impl Namespace {
             next_user: AtomicU64::new(1),
             published: AtomicU64::new(0),
             server_handler: RwLock::new(None),
-            ack_handler: RwLock::new(None),
-            disconnecter: RwLock::new(None),
-            room_hook: RwLock::new(None),
+            event_layer: RwLock::new(None),
         }
     }
 
@@ -746,42 +739,23 @@ impl Rooms for Namespace {
     }
 }
 
-/// What is told of a room an op made a connection join (`true`) or leave.
-#[derive(Clone)]
-pub struct RoomHook(Arc<RoomFn>);
+/// What the event layer (the library's sockets, which know each connection's protocol)
+/// does for a namespace's connections when an op — this node's or another's — asks.
+pub trait EventLayer: Send + Sync + std::fmt::Debug {
+    /// Sends a broadcast with acks and gathers the answers: `done` once with
+    /// [`crate::ops::Reply::Acks`], at the latest when the wait is over.
+    fn broadcast_with_ack(
+        &self,
+        broadcast: crate::ops::AckBroadcast,
+        done: Box<dyn FnOnce(crate::ops::Reply) + Send>,
+    );
 
-type RoomFn = dyn Fn(&Arc<Peer>, &str, bool) + Send + Sync;
+    /// Disconnects a connection the way its protocol does (a Socket.IO client is told,
+    /// and does not come back by itself); false if it does not know it (it is closed).
+    fn disconnect(&self, peer: &Arc<Peer>) -> bool;
 
-impl RoomHook {
-    /// A hook.
-    pub fn new(f: impl Fn(&Arc<Peer>, &str, bool) + Send + Sync + 'static) -> Self {
-        Self(Arc::new(f))
-    }
-}
-
-impl std::fmt::Debug for RoomHook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RoomHook(..)")
-    }
-}
-
-/// What disconnects a connection the way its protocol does; true if it knew it.
-#[derive(Clone)]
-pub struct Disconnecter(Arc<DisconnectFn>);
-
-type DisconnectFn = dyn Fn(&Arc<Peer>) -> bool + Send + Sync;
-
-impl Disconnecter {
-    /// A disconnecter.
-    pub fn new(f: impl Fn(&Arc<Peer>) -> bool + Send + Sync + 'static) -> Self {
-        Self(Arc::new(f))
-    }
-}
-
-impl std::fmt::Debug for Disconnecter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Disconnecter(..)")
-    }
+    /// An op made a connection join (`true`) or leave `room`.
+    fn room_changed(&self, peer: &Arc<Peer>, room: &str, joined: bool);
 }
 
 /// The ops of [`crate::ops`]: one node's part.
@@ -803,9 +777,9 @@ impl Namespace {
         if let Some(except) = except {
             peers.retain(|peer| *peer.id().to_string() != **except);
         }
-        let handler = self.ack_handler.read().clone();
-        match handler {
-            Some(handler) => (handler.0)(
+        let layer = self.event_layer.read().clone();
+        match layer {
+            Some(layer) => layer.broadcast_with_ack(
                 crate::ops::AckBroadcast {
                     peers,
                     event: event.clone(),
@@ -822,20 +796,9 @@ impl Namespace {
         }
     }
 
-    /// Sets what is told of the rooms ops make connections join or leave.
-    pub fn on_room_change(&self, hook: RoomHook) {
-        *self.room_hook.write() = Some(hook);
-    }
-
-    /// Sets what disconnects a connection the way its protocol does (the event layer); a
-    /// connection it does not know is closed.
-    pub fn on_disconnect_request(&self, f: Disconnecter) {
-        *self.disconnecter.write() = Some(f);
-    }
-
-    /// Sets what sends this namespace's broadcasts with acks (the event layer).
-    pub fn on_ack_broadcast(&self, handler: crate::ops::AckHandler) {
-        *self.ack_handler.write() = Some(handler);
+    /// Sets the event layer of this namespace (see [`EventLayer`]).
+    pub fn set_event_layer(&self, layer: Arc<dyn EventLayer>) {
+        *self.event_layer.write() = Some(layer);
     }
 
     /// Runs `op` on this node's connections, when it answers at once (not a broadcast
@@ -855,13 +818,13 @@ impl Namespace {
             ),
             crate::ops::Op::Join(selector, rooms) => {
                 let mut changed = 0;
-                let hook = self.room_hook.read().clone();
+                let layer = self.event_layer.read().clone();
                 for peer in self.select(selector) {
                     for room in rooms {
                         if !peer.in_room(room) && self.enter(&peer, room).is_ok() {
                             changed += 1;
-                            if let Some(hook) = &hook {
-                                (hook.0)(&peer, room, true);
+                            if let Some(layer) = &layer {
+                                layer.room_changed(&peer, room, true);
                             }
                         }
                     }
@@ -870,13 +833,13 @@ impl Namespace {
             }
             crate::ops::Op::Leave(selector, rooms) => {
                 let mut changed = 0;
-                let hook = self.room_hook.read().clone();
+                let layer = self.event_layer.read().clone();
                 for peer in self.select(selector) {
                     for room in rooms {
                         if self.leave(&peer, room).is_ok() {
                             changed += 1;
-                            if let Some(hook) = &hook {
-                                (hook.0)(&peer, room, false);
+                            if let Some(layer) = &layer {
+                                layer.room_changed(&peer, room, false);
                             }
                         }
                     }
@@ -885,9 +848,9 @@ impl Namespace {
             }
             crate::ops::Op::Disconnect(selector) => {
                 let peers = self.select(selector);
-                let disconnecter = self.disconnecter.read().clone();
+                let layer = self.event_layer.read().clone();
                 for peer in &peers {
-                    if disconnecter.as_ref().is_some_and(|f| (f.0)(peer)) {
+                    if layer.as_ref().is_some_and(|layer| layer.disconnect(peer)) {
                         continue;
                     }
                     peer.push(Outbound::Close(crate::CloseReason {

@@ -31,7 +31,8 @@ pub enum Op {
     /// Close their connections.
     Disconnect(Selector),
     /// Send them an event and collect each one's acknowledgement (socket.io's broadcast
-    /// with acks), for at most `wait_ms`: what [`AckHandler`] does with them.
+    /// with acks), for at most `wait_ms`: what the namespace's
+    /// [`crate::namespace::EventLayer`] does with them.
     EmitWithAck {
         /// Who gets it.
         selector: Selector,
@@ -100,30 +101,6 @@ pub struct AckBroadcast {
     pub data: Bytes,
     /// How long the acknowledgements are waited for.
     pub wait: std::time::Duration,
-}
-
-/// What sends a broadcast with acks to connections and collects their answers — the
-/// event layer, which knows each connection's protocol and its table of acks. It calls
-/// `done` once with [`Reply::Acks`], at the latest when the wait is over.
-#[derive(Clone)]
-pub struct AckHandler(pub(crate) Arc<AckHandlerFn>);
-
-/// The function inside an [`AckHandler`].
-type AckHandlerFn = dyn Fn(AckBroadcast, Box<dyn FnOnce(Reply) + Send>) + Send + Sync;
-
-impl AckHandler {
-    /// A handler.
-    pub fn new(
-        f: impl Fn(AckBroadcast, Box<dyn FnOnce(Reply) + Send>) + Send + Sync + 'static,
-    ) -> Self {
-        Self(Arc::new(f))
-    }
-}
-
-impl std::fmt::Debug for AckHandler {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AckHandler(..)")
-    }
 }
 
 /// What a server does with another server's server-side event (its name and data): its

@@ -79,7 +79,9 @@
 //!   the [`builtin`] events of `chorus serve`); each turns a client's frames into calls of
 //!   the event layer and the hub.
 //! * `events` — the event level: [`Io`], [`Socket`], [`Emitter`], [`Ack`], [`Data`],
-//!   [`Handshake`].
+//!   [`Handshake`], [`DynamicIo`], broadcasts with acks; what it does when an op of this
+//!   node or another asks.
+//! * `admin_ui` — the official Socket.IO admin UI's `/admin` namespace, on the event level.
 //! * [`auth`] — JWTs checked at the handshake (401), the [`Identity`] they give a
 //!   connection, room permissions, expiry (close 3000) and refresh.
 //! * `http` — the router: `/healthz`, `/metrics`, the embedded web assets, and the

@@ -16,7 +16,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use chorus_core::ops::{AckBroadcast, AckHandler, Op, Reply};
+use chorus_core::ops::{AckBroadcast, Op, Reply};
 use chorus_core::EventData;
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
@@ -114,10 +114,14 @@ impl Emitter {
     }
 }
 
-/// One node's part: what sends a broadcast with acks to this namespace's sockets and
-/// gathers their answers (installed on the namespace when its event layer is made).
-pub(crate) fn handler(io: Weak<IoInner>) -> AckHandler {
-    AckHandler::new(move |broadcast: AckBroadcast, done| {
+/// One node's part: sends a broadcast with acks to `io`'s sockets and gathers their
+/// answers (the namespace's event layer, [`super::layer`], calls it).
+pub(crate) fn gather_here(
+    io: &Weak<IoInner>,
+    broadcast: AckBroadcast,
+    done: Box<dyn FnOnce(Reply) + Send>,
+) {
+    {
         let nothing = || Reply::Acks {
             expected: 0,
             answers: Vec::new(),
@@ -163,7 +167,7 @@ pub(crate) fn handler(io: Weak<IoInner>) -> AckHandler {
             }
             done(Reply::Acks { expected, answers });
         });
-    })
+    }
 }
 
 impl Io {

@@ -23,49 +23,9 @@ impl Io {
             sockets: RwLock::new(HashMap::new()),
             watchers: RwLock::new(Vec::new()),
         });
-        // Broadcasts with acks, from this node or another, reach this layer's sockets.
         inner
             .ns
-            .on_ack_broadcast(super::gather::handler(Arc::downgrade(&inner)));
-        // Rooms an op changes (another node's `sockets_join`, the library's) are told to the
-        // watchers as the socket's own joins and leaves are.
-        let watched = Arc::downgrade(&inner);
-        inner
-            .ns
-            .on_room_change(chorus_core::namespace::RoomHook::new(
-                move |peer: &Arc<Peer>, room: &str, joined: bool| {
-                    let Some(inner) = watched.upgrade() else {
-                        return;
-                    };
-                    let socket = inner.sockets.read().get(&peer.id()).cloned();
-                    let watchers = inner.watchers.read().clone();
-                    if let Some(socket) = socket {
-                        for w in watchers {
-                            w.room(&socket, room, joined);
-                        }
-                    }
-                },
-            ));
-        // A disconnect from another node (or the library's `disconnect_sockets`) is the
-        // socket's own: a Socket.IO client is told, and does not reconnect by itself.
-        let sockets = Arc::downgrade(&inner);
-        inner
-            .ns
-            .on_disconnect_request(chorus_core::namespace::Disconnecter::new(
-                move |peer: &Arc<Peer>| {
-                    let Some(inner) = sockets.upgrade() else {
-                        return false;
-                    };
-                    let socket = inner.sockets.read().get(&peer.id()).cloned();
-                    match socket {
-                        Some(socket) => {
-                            socket.disconnect();
-                            true
-                        }
-                        None => false,
-                    }
-                },
-            ));
+            .set_event_layer(Arc::new(super::layer::Layer(Arc::downgrade(&inner))));
         Self { inner }
     }
 

@@ -19,6 +19,8 @@
 //! * [`ack`] — [`Ack`], the answer to a client's event, and the table of the server's own
 //!   emits awaiting the client's answer.
 //! * [`wire`] — what a socket's protocol does for the event layer.
+//! * [`layer`] — what the event layer does when an op asks (a broadcast with acks, a
+//!   disconnect, rooms changed), for the core namespace.
 //! * [`everywhere`] — what a server does to sockets on every node of its cluster
 //!   (`fetch_sockets`, `sockets_join`, …) and server-side events between the servers.
 //! * [`gather`] — broadcasts with acks: every socket's answer, on every node.
@@ -32,6 +34,7 @@ pub(crate) mod everywhere;
 pub(crate) mod gather;
 pub(crate) mod handshake;
 pub(crate) mod io;
+pub(crate) mod layer;
 pub(crate) mod socket;
 pub(crate) mod wire;
 
