@@ -155,20 +155,25 @@ test('a chorus node and a Node socket.io server share rooms through the Redis ad
   // A broadcast with acks from the Node server (`io.to(room).timeout(t).emitWithAck`):
   // chorus's sockets, Socket.IO and native, are asked too and answer; it completes without
   // waiting for its timeout (chorus tells how many sockets it asked).
-  onNode.on('poll', (q, n, callback) => callback(`node:${q}${n}`));
-  onChorus.on('poll', (q, n, callback) => callback(`chorus:${q}${n}`));
+  const hex = (bytes) => Buffer.from(bytes).toString('hex');
+  onNode.on('poll', (q, n, b, callback) => callback(`node:${q}${n}:${hex(b)}`));
+  onChorus.on('poll', (q, n, b, callback) => callback(`chorus:${q}${n}:${hex(b)}`));
   native.on('message', (data, binary) => {
     if (binary) return;
     const m = JSON.parse(String(data));
     if (m.type === 'event' && m.event === 'poll' && m.ack !== undefined) {
-      native.send(JSON.stringify({ type: 'ack', ack: m.ack, data: `native:${m.data}` }));
+      const [q, n, b] = m.data;
+      const bytes = Buffer.from(b.$binary, 'base64');
+      native.send(JSON.stringify({ type: 'ack', ack: m.ack, data: `native:${q}${n}:${hex(bytes)}` }));
     }
   });
   const asked = Date.now();
   const responses = await withTimeout(
-    node.server.to('mixed').timeout(WAIT_MS / 2).emitWithAck('poll', 'q', 2), 'broadcast with acks', WAIT_MS);
-  // Two arguments: two for Socket.IO clients, an array for the native one.
-  assert.deepEqual([...responses].sort(), ['chorus:q2', 'native:q,2', 'node:q2']);
+    node.server.to('mixed').timeout(WAIT_MS / 2).emitWithAck('poll', 'q', 2, Buffer.from([7, 8])),
+    'broadcast with acks', WAIT_MS);
+  // Three arguments, one binary: three for Socket.IO clients, the bytes as bytes; an array
+  // for the native one, the bytes as {"$binary": base64}.
+  assert.deepEqual([...responses].sort(), ['chorus:q2:0708', 'native:q2:0708', 'node:q2:0708']);
   assert.ok(Date.now() - asked < WAIT_MS / 2, 'complete before the timeout');
   // A chorus socket by its id, as socket.io servers address one socket.
   node.server.to(onChorus.id).emit('direct', 'just you');

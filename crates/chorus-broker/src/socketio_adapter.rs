@@ -119,15 +119,7 @@ pub fn encode(envelope: &Envelope, uid: &str) -> Option<(String, Vec<u8>)> {
         Target::Rooms(rooms) => rooms.clone(),
         Target::Conn(_) => return None,
     };
-    let mut items = vec![Pack::from(&**name)];
-    match data {
-        EventData::Json(value) => items.push(pack(&serde_json::from_str(value.get()).ok()?, &[])),
-        EventData::Binary(bytes) => items.push(Pack::Binary(bytes.to_vec())),
-        EventData::Args { args, attachments } => match serde_json::from_str(args.get()).ok()? {
-            Json::Array(args) => items.extend(args.iter().map(|a| pack(a, attachments))),
-            other => items.push(pack(&other, attachments)),
-        },
-    }
+    let items = packet_data(name, data)?;
     let namespace = &*envelope.namespace;
     let packet = Pack::Map(vec![
         (Pack::from("type"), Pack::from(EVENT)),
@@ -153,6 +145,20 @@ pub fn encode(envelope: &Envelope, uid: &str) -> Option<(String, Vec<u8>)> {
         _ => format!("{KEY}#{namespace}#"),
     };
     Some((channel, out))
+}
+
+/// An event packet's `data`: its name, then each argument, binary values as msgpack's.
+fn packet_data(name: &str, data: &EventData) -> Option<Vec<Pack>> {
+    let mut items = vec![Pack::from(name)];
+    match data {
+        EventData::Json(value) => items.push(pack(&serde_json::from_str(value.get()).ok()?, &[])),
+        EventData::Binary(bytes) => items.push(Pack::Binary(bytes.to_vec())),
+        EventData::Args { args, attachments } => match serde_json::from_str(args.get()).ok()? {
+            Json::Array(args) => items.extend(args.iter().map(|a| pack(a, attachments))),
+            other => items.push(pack(&other, attachments)),
+        },
+    }
+    Some(items)
 }
 
 /// The node Node socket.io servers' requests come from, as far as the cluster knows: they
@@ -199,11 +205,13 @@ pub fn decode_request(channel: &str, message: &[u8], own_uid: &str) -> Option<(O
         .strip_prefix(KEY)?
         .strip_prefix("-request#")?
         .strip_suffix('#')?;
+    // Binary values (a broadcast's arguments) stand as placeholders into `attachments`.
+    let mut attachments = Vec::new();
     let json: Json = if message.first() == Some(&b'{') {
         serde_json::from_slice(message).ok()?
     } else {
         let value = rmpv::decode::read_value_with_max_depth(&mut &message[..], MAX_DEPTH).ok()?;
-        unpack(&value, &mut Vec::new())
+        unpack(&value, &mut attachments)
     };
     // Its own, and another chorus node's (that one asks the chorus nodes directly).
     let uid = json.get("uid").and_then(Json::as_str);
@@ -289,7 +297,7 @@ pub fn decode_request(channel: &str, message: &[u8], own_uid: &str) -> Option<(O
                 selector: selector(),
                 except: None,
                 event: Arc::from(event.as_str()?),
-                data: Bytes::from(serde_json::to_vec(args).ok()?),
+                data: arguments(args.to_vec(), attachments)?,
                 // Answered a little before the Node server stops waiting, so that what this
                 // node's sockets said arrives in time even when one of them stays silent.
                 wait_ms: {
@@ -451,7 +459,8 @@ pub fn encode_request(ns: &str, id: u64, op: &Op, uid: &str) -> Option<(String, 
             body
         }
         // A broadcast with acks: each Node server answers with its count of sockets asked,
-        // then each answer ([`decode_gathered`]).
+        // then each answer ([`decode_gathered`]). In msgpack, as the Node servers send it,
+        // so that binary arguments stay binary.
         Op::EmitWithAck {
             selector,
             except,
@@ -459,19 +468,48 @@ pub fn encode_request(ns: &str, id: u64, op: &Op, uid: &str) -> Option<(String, 
             data,
             wait_ms,
         } => {
-            let args: Vec<Json> = serde_json::from_slice(data).ok()?;
-            let mut packet_data = vec![Json::String(event.to_string())];
-            packet_data.extend(args);
-            let mut except_rooms = strs(&selector.except_rooms);
-            except_rooms.extend(except.as_deref());
-            serde_json::json!({
-                "uid": uid, "requestId": request_id, "type": BROADCAST,
-                "packet": {"type": EVENT, "data": packet_data, "nsp": ns},
-                "opts": {
-                    "rooms": strs(&selector.rooms), "except": except_rooms,
-                    "flags": {"timeout": wait_ms},
-                },
-            })
+            let strings = |names: &mut dyn Iterator<Item = &str>| {
+                Pack::Array(names.map(Pack::from).collect())
+            };
+            let request = Pack::Map(vec![
+                (Pack::from("uid"), Pack::from(uid)),
+                (Pack::from("requestId"), Pack::from(request_id.as_str())),
+                (Pack::from("type"), Pack::from(BROADCAST)),
+                (
+                    Pack::from("packet"),
+                    Pack::Map(vec![
+                        (Pack::from("type"), Pack::from(EVENT)),
+                        (Pack::from("data"), Pack::Array(packet_data(event, data)?)),
+                        (Pack::from("nsp"), Pack::from(ns)),
+                    ]),
+                ),
+                (
+                    Pack::from("opts"),
+                    Pack::Map(vec![
+                        (
+                            Pack::from("rooms"),
+                            strings(&mut selector.rooms.iter().map(|r| &**r)),
+                        ),
+                        (
+                            Pack::from("except"),
+                            strings(
+                                &mut selector
+                                    .except_rooms
+                                    .iter()
+                                    .map(|r| &**r)
+                                    .chain(except.as_deref()),
+                            ),
+                        ),
+                        (
+                            Pack::from("flags"),
+                            Pack::Map(vec![(Pack::from("timeout"), Pack::from(*wait_ms))]),
+                        ),
+                    ]),
+                ),
+            ]);
+            let mut out = Vec::new();
+            rmpv::encode::write_value(&mut out, &request).ok()?;
+            return Some((request_channel(ns), out));
         }
     };
     Some((request_channel(ns), serde_json::to_vec(&body).ok()?))
@@ -527,11 +565,13 @@ pub fn decode_gathered(message: &[u8], uid: &str) -> Option<(u64, Gathered)> {
 /// A Node server's answer to this node's request: the request's number here and the reply.
 /// `None` for anything else (another node's request, malformed).
 pub fn decode_response(message: &[u8], uid: &str) -> Option<(u64, Reply)> {
+    // Binary values (a broadcast's arguments) stand as placeholders into `attachments`.
+    let mut attachments = Vec::new();
     let json: Json = if message.first() == Some(&b'{') {
         serde_json::from_slice(message).ok()?
     } else {
         let value = rmpv::decode::read_value_with_max_depth(&mut &message[..], MAX_DEPTH).ok()?;
-        unpack(&value, &mut Vec::new())
+        unpack(&value, &mut attachments)
     };
     let request_id = json.get("requestId")?.as_str()?;
     let id = request_id
@@ -600,6 +640,12 @@ fn map(value: &Pack) -> Option<std::collections::HashMap<&str, &Pack>> {
 fn event_data(args: &[Pack]) -> Option<EventData> {
     let mut attachments = Vec::new();
     let json: Vec<Json> = args.iter().map(|a| unpack(a, &mut attachments)).collect();
+    arguments(json, attachments)
+}
+
+/// Arguments already unpacked (binary values as placeholders into `attachments`) as chorus
+/// keeps them: see [`event_data`].
+fn arguments(json: Vec<Json>, attachments: Vec<Bytes>) -> Option<EventData> {
     if json.len() == 1 && attachments.is_empty() {
         let text = serde_json::to_string(&json[0]).ok()?;
         return Some(EventData::Json(RawValue::from_string(text).ok()?));
@@ -720,7 +766,11 @@ mod tests {
                     (Pack::from("type"), Pack::from(2)),
                     (
                         Pack::from("data"),
-                        Pack::Array(vec![Pack::from("poll"), Pack::from("q")]),
+                        Pack::Array(vec![
+                            Pack::from("poll"),
+                            Pack::from("q"),
+                            Pack::Binary(vec![1, 2]),
+                        ]),
                     ),
                     (Pack::from("nsp"), Pack::from("/")),
                 ]),
@@ -749,10 +799,29 @@ mod tests {
                 },
                 except: None,
                 event: Arc::from("poll"),
-                data: Bytes::from_static(b"[\"q\"]"),
+                data: EventData::Args {
+                    args: RawValue::from_string(r#"["q",{"_placeholder":true,"num":0}]"#.into())
+                        .unwrap(),
+                    attachments: vec![Bytes::from_static(&[1, 2])],
+                },
                 wait_ms: 1350, // a little before the Node server stops waiting (1500)
             }
         );
+        // This node's own broadcast with acks goes in the same form, binary values as
+        // msgpack's (another server reads back what was sent).
+        let (channel, mine) = encode_request("/", 3, &op, "other").unwrap();
+        assert_eq!(channel, "socket.io-request#/#");
+        assert_ne!(mine.first(), Some(&b'{'));
+        let (again, asked_again) = decode_request(&channel, &mine, "me").unwrap();
+        assert_eq!(asked_again.unwrap().request_id, "other:3");
+        let Op::EmitWithAck { data, wait_ms, .. } = again else {
+            panic!("a broadcast with acks")
+        };
+        assert_eq!(wait_ms, 1350 - 135);
+        let Op::EmitWithAck { data: sent, .. } = &op else {
+            unreachable!()
+        };
+        assert_eq!(&data, sent);
         let reply = Reply::Acks {
             expected: 2,
             answers: vec![

@@ -89,6 +89,29 @@ impl EventData {
     }
 }
 
+/// Equal when they carry the same JSON text and the same bytes (ops compare by value).
+impl PartialEq for EventData {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (EventData::Json(a), EventData::Json(b)) => a.get() == b.get(),
+            (EventData::Binary(a), EventData::Binary(b)) => a == b,
+            (
+                EventData::Args {
+                    args: a,
+                    attachments: x,
+                },
+                EventData::Args {
+                    args: b,
+                    attachments: y,
+                },
+            ) => a.get() == b.get() && x == y,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for EventData {}
+
 /// Replaces each Socket.IO placeholder in `value` with `{"$binary":"<base64>"}`.
 fn inline_attachments(value: &mut serde_json::Value, attachments: &[Bytes]) {
     use base64::Engine;

@@ -40,8 +40,9 @@ pub enum Op {
         except: Option<Arc<str>>,
         /// The event's name.
         event: Arc<str>,
-        /// Its arguments, JSON text of an array (one argument: the event's data).
-        data: Bytes,
+        /// Its data: one value, or several arguments ([`crate::EventData::Args`]), binary
+        /// values included, as a plain emit carries them.
+        data: crate::EventData,
         /// How long the acknowledgements are waited for, in milliseconds.
         wait_ms: u64,
     },
@@ -97,8 +98,8 @@ pub struct AckBroadcast {
     pub peers: Vec<Arc<crate::Peer>>,
     /// The event's name.
     pub event: Arc<str>,
-    /// Its arguments, JSON text of an array.
-    pub data: Bytes,
+    /// Its data.
+    pub data: crate::EventData,
     /// How long the acknowledgements are waited for.
     pub wait: std::time::Duration,
 }

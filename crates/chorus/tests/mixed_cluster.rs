@@ -183,8 +183,39 @@ async fn a_broadcast_with_acks_gathers_the_node_servers_sockets_answers_too() {
         "{:?}",
         started.elapsed()
     );
+    let (on_node, on_chorus) = (on_node.await.unwrap().0, on_chorus.await.unwrap().0);
+
+    // Several arguments, one of them binary: both sides' sockets get them as they are.
+    let on_node = socketio::answer_next(on_node, "poll", json!("node got it"));
+    let on_chorus = socketio::answer_next(on_chorus, "poll", json!("chorus got it"));
+    let question = chorus::Data::new(chorus::EventData::Args {
+        args: serde_json::value::RawValue::from_string(
+            r#"["which file?",{"_placeholder":true,"num":0}]"#.into(),
+        )
+        .unwrap(),
+        attachments: vec![bytes::Bytes::from_static(&[0, 1, 255])],
+    });
+    let answers = io
+        .to("vote")
+        .timeout(Duration::from_secs(4))
+        .emit_args_with_ack("poll", question)
+        .await
+        .unwrap();
+    assert_eq!(answers.len(), 2);
+    let (on_node, asked_on_node) = on_node.await.unwrap();
+    let (on_chorus, asked_on_chorus) = on_chorus.await.unwrap();
+    for asked in [asked_on_node, asked_on_chorus] {
+        assert_eq!(
+            asked,
+            [
+                json!("poll"),
+                json!("which file?"),
+                json!({"binary": [0, 1, 255]})
+            ]
+        );
+    }
     // Both stay connected, and stop answering.
-    let _still_here = (on_node.await.unwrap().0, on_chorus.await.unwrap().0);
+    let _still_here = (on_node, on_chorus);
 
     // Nobody answers now: the Node server's count came, its answer did not — incomplete,
     // with what came, once the wait is over.

@@ -252,7 +252,7 @@ fn put_op(out: &mut BytesMut, op: &Op) {
             put_selector(out, selector);
             put_data(out, except.as_deref().map(str::as_bytes));
             put_bytes(out, event.as_bytes());
-            put_bytes(out, data);
+            put_event_data(out, data);
             out.put_u64_le(*wait_ms);
         }
     }
@@ -282,7 +282,7 @@ fn op(r: &mut Reader) -> Result<Op, EnvelopeError> {
                 }
             },
             event: r.name("event name")?,
-            data: r.bytes()?,
+            data: event_data(r)?,
             wait_ms: r.u64()?,
         },
         tag => return Err(EnvelopeError::Tag { what: "op", tag }),
@@ -354,10 +354,10 @@ fn put_event_data(out: &mut BytesMut, data: &EventData) {
 
 fn event_data(r: &mut Reader) -> Result<EventData, EnvelopeError> {
     Ok(match r.u8()? {
-        0 => EventData::Json(r.json("answer")?),
+        0 => EventData::Json(r.json("event data")?),
         1 => EventData::Binary(r.bytes()?),
         2 => {
-            let args = r.json("answer arguments")?;
+            let args = r.json("event arguments")?;
             let n = r.count(MAX_ATTACHMENTS, "attachments")?;
             let mut attachments = Vec::with_capacity(n);
             for _ in 0..n {
@@ -367,7 +367,7 @@ fn event_data(r: &mut Reader) -> Result<EventData, EnvelopeError> {
         }
         tag => {
             return Err(EnvelopeError::Tag {
-                what: "answer",
+                what: "event data",
                 tag,
             })
         }
@@ -538,7 +538,10 @@ mod tests {
                     },
                     except: Some(Arc::from("0000000000000009")),
                     event: Arc::from("poll"),
-                    data: Bytes::from_static(b"[1,2]"),
+                    data: EventData::Args {
+                        args: raw(r#"[1,{"_placeholder":true,"num":0}]"#),
+                        attachments: vec![Bytes::from_static(&[0, 255])],
+                    },
                     wait_ms: 1500,
                 },
             },

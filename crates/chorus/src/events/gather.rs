@@ -15,12 +15,10 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use bytes::Bytes;
 use chorus_core::ops::{AckBroadcast, Op, Reply};
 use chorus_core::EventData;
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
-use serde_json::value::RawValue;
 
 use super::data::Data;
 use super::emitter::Emitter;
@@ -67,12 +65,24 @@ impl Emitter {
         event: &str,
         data: &impl Serialize,
     ) -> Result<Vec<Data>, GatherError> {
+        let data = EventData::json(data)?;
+        self.emit_args_with_ack(event, Data::new(data)).await
+    }
+
+    /// [`Emitter::emit_with_ack`] with event data as it is: several arguments, binary
+    /// values among them (`Data::new(EventData::Args { .. })`), reach every node's sockets
+    /// as they are — a Node socket.io server's in a mixed cluster too.
+    pub async fn emit_args_with_ack(
+        self,
+        event: &str,
+        data: Data,
+    ) -> Result<Vec<Data>, GatherError> {
         let wait = self.wait();
         let op = Op::EmitWithAck {
             selector: self.selector(),
             except: self.except_id().map(|id| Arc::from(id.to_string())),
             event: Arc::from(event),
-            data: Bytes::from(serde_json::to_vec(&[data])?),
+            data: data.into_inner(),
             wait_ms: crate::session::engineio::millis(wait),
         };
         let ns = self.namespace().clone();
@@ -135,21 +145,10 @@ pub(crate) fn gather_here(
             .iter()
             .filter_map(|peer| io.socket(peer.id()))
             .collect();
-        // The arguments, a JSON array: one is the event's data itself (as a plain emit's),
-        // several stay arguments.
-        let data = std::str::from_utf8(&broadcast.data)
-            .ok()
-            .and_then(|text| serde_json::from_str::<Vec<Box<RawValue>>>(text).ok())
-            .map(|mut args| match args.len() {
-                1 => EventData::Json(args.remove(0)),
-                _ => EventData::Args {
-                    args: serde_json::value::to_raw_value(&args).expect("JSON values serialise"),
-                    attachments: Vec::new(),
-                },
-            });
-        let (Some(data), Ok(runtime)) = (data, tokio::runtime::Handle::try_current()) else {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return done(nothing());
         };
+        let data = broadcast.data;
         runtime.spawn(async move {
             let expected = sockets.len() as u64;
             let mut asked: FuturesUnordered<_> = sockets

@@ -56,7 +56,8 @@ pub async fn event(ws: &mut Ws) -> Vec<Value> {
 }
 
 /// Answers the next `event` the server sends with an ack id, with `answer` as the ack's one
-/// argument; gives back the socket and the event's arguments (its name first).
+/// argument; gives back the socket and the event's arguments (its name first), a binary
+/// value among them as `{"binary": [its bytes]}`.
 pub fn answer_next(
     mut ws: Ws,
     event: &'static str,
@@ -65,12 +66,31 @@ pub fn answer_next(
     tokio::spawn(async move {
         loop {
             let packet = recv(&mut ws).await;
-            let Some(rest) = packet.strip_prefix("42") else {
+            // An EVENT, or a BINARY_EVENT: `45<attachments>-<id>[…]`, its binary frames next.
+            let (attachments, rest) = if let Some(rest) = packet.strip_prefix("42") {
+                (0, rest)
+            } else if let Some((count, rest)) = packet
+                .strip_prefix("45")
+                .and_then(|rest| rest.split_once('-'))
+            {
+                (count.parse::<usize>().unwrap(), rest)
+            } else {
                 continue;
             };
             let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
             let (id, args) = rest.split_at(digits);
-            let args: Vec<Value> = serde_json::from_str(args).unwrap();
+            let mut args: Vec<Value> = serde_json::from_str(args).unwrap();
+            let mut binaries = Vec::new();
+            while binaries.len() < attachments {
+                match super::recv(&mut ws).await {
+                    Message::Binary(bytes) => binaries.push(bytes.to_vec()),
+                    Message::Text(ping) if ping.as_str() == "2" => {
+                        ws.send(Message::text("3")).await.unwrap();
+                    }
+                    other => panic!("expected an attachment, got {other:?}"),
+                }
+            }
+            args.iter_mut().for_each(|arg| fill(arg, &binaries));
             if args[0] != event || id.is_empty() {
                 continue;
             }
@@ -80,4 +100,17 @@ pub fn answer_next(
             return (ws, args);
         }
     })
+}
+
+/// Puts each attachment in the place of its placeholder, as `{"binary": [bytes]}`.
+fn fill(value: &mut Value, binaries: &[Vec<u8>]) {
+    match value {
+        Value::Array(items) => items.iter_mut().for_each(|v| fill(v, binaries)),
+        Value::Object(map) if map.get("_placeholder") == Some(&Value::Bool(true)) => {
+            let num = map["num"].as_u64().unwrap() as usize;
+            *value = serde_json::json!({ "binary": binaries[num] });
+        }
+        Value::Object(map) => map.values_mut().for_each(|v| fill(v, binaries)),
+        _ => {}
+    }
 }
