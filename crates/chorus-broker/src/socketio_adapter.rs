@@ -117,7 +117,8 @@ pub fn encode(envelope: &Envelope, uid: &str) -> Option<(String, Vec<u8>)> {
         Target::Everyone => Vec::new(),
         Target::Room(room) => vec![room.clone()],
         Target::Rooms(rooms) => rooms.clone(),
-        Target::Conn(_) => return None,
+        // One chorus connection, or a chorus user's: nothing on a Node server.
+        Target::Conn(_) | Target::User(_) => return None,
     };
     let items = packet_data(name, data)?;
     let namespace = &*envelope.namespace;
@@ -237,6 +238,7 @@ pub fn decode_request(channel: &str, message: &[u8], own_uid: &str) -> Option<(O
     let selector = || Selector {
         rooms: names(json.pointer("/opts/rooms")),
         except_rooms: names(json.pointer("/opts/except")),
+        users: Vec::new(),
     };
     let asked = |request_id: Option<String>| {
         request_id.map(|request_id| Asked {
@@ -250,7 +252,7 @@ pub fn decode_request(channel: &str, message: &[u8], own_uid: &str) -> Option<(O
             let selector = if kind == SOCKETS {
                 Selector {
                     rooms: names(json.get("rooms")),
-                    except_rooms: Vec::new(),
+                    ..Selector::default()
                 }
             } else if kind == ALL_ROOMS {
                 Selector::default()
@@ -433,6 +435,15 @@ fn strs(names: &[Arc<str>]) -> Vec<&str> {
 /// This node's request (the cluster's `id`) in the adapter's format, for the Node servers:
 /// its channel and message. `None` for an op they have no request for.
 pub fn encode_request(ns: &str, id: u64, op: &Op, uid: &str) -> Option<(String, Vec<u8>)> {
+    // A chorus user's connections (the server API's calls): Node servers hold none.
+    let selector = match op {
+        Op::Fetch(s) | Op::Join(s, _) | Op::Leave(s, _) | Op::Disconnect(s) => Some(s),
+        Op::EmitWithAck { selector, .. } => Some(selector),
+        Op::Emit { .. } => None,
+    };
+    if selector.is_some_and(|s| !s.users.is_empty()) {
+        return None;
+    }
     let request_id = format!("{uid}:{id}");
     let opts = |s: &Selector| serde_json::json!({"rooms": strs(&s.rooms), "except": strs(&s.except_rooms)});
     let body = match op {
@@ -606,6 +617,7 @@ pub fn decode_response(message: &[u8], uid: &str) -> Option<(u64, Reply)> {
                     id,
                     data,
                     rooms,
+                    user: None,
                 })
             })
             .collect();
@@ -795,7 +807,7 @@ mod tests {
             Op::EmitWithAck {
                 selector: Selector {
                     rooms: vec![Arc::from("vote")],
-                    except_rooms: vec![],
+                    ..Selector::default()
                 },
                 except: None,
                 event: Arc::from("poll"),
@@ -862,6 +874,7 @@ mod tests {
             Op::Fetch(Selector {
                 rooms: vec![Arc::from("a")],
                 except_rooms: vec![Arc::from("b")],
+                users: Vec::new(),
             })
         );
         let asked = asked.unwrap();
@@ -870,6 +883,7 @@ mod tests {
             name: Arc::from("ann"),
             data: None,
             rooms: vec![Arc::from("a")],
+            user: None,
         };
         let (channel, body) = encode_response(&asked, &Reply::Sockets(vec![socket])).unwrap();
         assert_eq!(channel, "socket.io-response#/#");
@@ -905,7 +919,7 @@ mod tests {
     fn this_nodes_requests_go_in_the_adapters_form_and_node_answers_come_back() {
         let fetch = Op::Fetch(Selector {
             rooms: vec![Arc::from("mixed")],
-            except_rooms: Vec::new(),
+            ..Selector::default()
         });
         let (channel, body) = encode_request("/", 7, &fetch, "chorus-x").unwrap();
         assert_eq!(channel, "socket.io-request#/#");

@@ -18,6 +18,8 @@ pub enum Audience<'a> {
     Everyone,
     /// One connection.
     Conn(ConnId),
+    /// Every connection of one user (a token's `sub`), on every node.
+    User(&'a Arc<str>),
 }
 
 impl<'a> Audience<'a> {
@@ -41,6 +43,8 @@ pub enum Target {
     Everyone,
     /// One connection.
     Conn(ConnId),
+    /// Every connection of one user.
+    User(Arc<str>),
 }
 
 impl From<Audience<'_>> for Target {
@@ -50,6 +54,7 @@ impl From<Audience<'_>> for Target {
             Audience::Rooms(rooms) => Target::Rooms(rooms.to_vec()),
             Audience::Everyone => Target::Everyone,
             Audience::Conn(id) => Target::Conn(id),
+            Audience::User(user) => Target::User(user.clone()),
         }
     }
 }
@@ -62,6 +67,7 @@ impl Target {
             Target::Rooms(rooms) => Audience::Rooms(rooms),
             Target::Everyone => Audience::Everyone,
             Target::Conn(id) => Audience::Conn(*id),
+            Target::User(user) => Audience::User(user),
         }
     }
 }

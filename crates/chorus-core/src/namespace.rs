@@ -56,6 +56,40 @@ pub enum History {
     Rooms(Vec<String>),
 }
 
+/// Which connections belong to which user: kept beside the connections rather than in
+/// each [`Peer`], which stays small (most connections of most servers have no user).
+#[derive(Debug, Default)]
+struct Users {
+    by_user: HashMap<Arc<str>, Vec<Arc<Peer>>>,
+    of_conn: HashMap<ConnId, Arc<str>>,
+}
+
+impl Users {
+    fn insert(&mut self, peer: &Arc<Peer>, user: &str) {
+        if self.of_conn.contains_key(&peer.id()) {
+            return;
+        }
+        let user: Arc<str> = match self.by_user.get_key_value(user) {
+            Some((shared, _)) => shared.clone(),
+            None => Arc::from(user),
+        };
+        self.of_conn.insert(peer.id(), user.clone());
+        self.by_user.entry(user).or_default().push(peer.clone());
+    }
+
+    fn remove(&mut self, peer: &Arc<Peer>) {
+        let Some(user) = self.of_conn.remove(&peer.id()) else {
+            return;
+        };
+        if let Some(peers) = self.by_user.get_mut(&user) {
+            peers.retain(|p| p.id() != peer.id());
+            if peers.is_empty() {
+                self.by_user.remove(&user);
+            }
+        }
+    }
+}
+
 /// A space of connections and rooms.
 #[derive(Debug)]
 pub struct Namespace {
@@ -69,6 +103,9 @@ pub struct Namespace {
     pub(crate) cluster: Option<Arc<Cluster>>,
     peers: RwLock<ConnMap<Arc<Peer>>>,
     rooms: RwLock<HashMap<Arc<str>, Arc<Room>>>,
+    /// The connections of each user (a token's `sub`) open here: what the server API's
+    /// calls for a user select.
+    users: RwLock<Users>,
     next_user: AtomicU64,
     /// Messages published here, for `/metrics` (and to prove a way in takes the route).
     pub(crate) published: AtomicU64,
@@ -97,6 +134,7 @@ impl Namespace {
             cluster,
             peers: RwLock::new(ConnMap::default()),
             rooms: RwLock::new(HashMap::new()),
+            users: RwLock::new(Users::default()),
             next_user: AtomicU64::new(1),
             published: AtomicU64::new(0),
             server_handler: RwLock::new(None),
@@ -186,6 +224,40 @@ impl Namespace {
             self.leave_room(peer, &room);
         }
         self.peers.write().remove(&peer.id());
+        // After it left `peers`: a `set_user` now finds it gone (see there).
+        self.users.write().remove(peer);
+    }
+
+    /// Says which user a connection belongs to (its token's `sub`), once, so that calls
+    /// for a user ([`crate::ops::Selector::users`], [`Audience::User`]) reach it. A
+    /// connection that has a user keeps it: a later call changes nothing.
+    pub fn set_user(&self, peer: &Arc<Peer>, user: &str) {
+        let mut users = self.users.write();
+        // Under the index's lock, which a disconnect takes after removing the connection:
+        // either it is still open here and the disconnect will find its user, or it is gone.
+        if self.peer(peer.id()).is_some() {
+            users.insert(peer, user);
+        }
+    }
+
+    /// The user behind a connection (its token's `sub`), if it has one.
+    pub fn user_of(&self, id: ConnId) -> Option<Arc<str>> {
+        self.users.read().of_conn.get(&id).cloned()
+    }
+
+    /// The connections of `user` open on this node.
+    pub fn user_peers(&self, user: &str) -> Vec<Arc<Peer>> {
+        self.users
+            .read()
+            .by_user
+            .get(user)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// How many users have a connection open on this node.
+    pub fn user_count(&self) -> usize {
+        self.users.read().by_user.len()
     }
 
     /// The connection with this id, if open in this namespace.
@@ -541,6 +613,18 @@ impl Namespace {
         local
     }
 
+    /// The connections in any of `rooms` here.
+    fn members_of(&self, rooms: &[Arc<str>]) -> HashSet<ConnId> {
+        let mut ids = HashSet::new();
+        let map = self.rooms.read();
+        for name in rooms {
+            if let Some(room) = map.get(name) {
+                ids.extend(room.member_ids());
+            }
+        }
+        ids
+    }
+
     /// Queues `item` for every connection `to` names — the members of its rooms (each
     /// once), everyone, or one connection — leaving out members of any of `except_rooms`
     /// and the connection `except`. Returns how many took it. A volatile item is dropped
@@ -563,6 +647,17 @@ impl Namespace {
                 return self
                     .peer(id)
                     .map_or(0, |peer| usize::from(peer.push_with(item, volatile)));
+            }
+            Audience::User(user) => {
+                let skip = self.members_of(except_rooms);
+                let mut delivered = 0;
+                for peer in self.user_peers(user) {
+                    let id = peer.id();
+                    if Some(id) != except && !skip.contains(&id) {
+                        delivered += usize::from(peer.push_with(item.clone(), volatile));
+                    }
+                }
+                return delivered;
             }
             Audience::Room(room) if except_rooms.is_empty() => {
                 return self.deliver_room(room, except, &item, volatile)
@@ -589,15 +684,8 @@ impl Namespace {
                 _ => {}
             }
         }
-        let mut skip: HashSet<ConnId> = except.into_iter().collect();
-        {
-            let map = self.rooms.read();
-            for name in except_rooms {
-                if let Some(room) = map.get(name) {
-                    skip.extend(room.member_ids());
-                }
-            }
-        }
+        let mut skip = self.members_of(except_rooms);
+        skip.extend(except);
         let mut delivered = 0;
         let mut offer = |id: ConnId, peer: &Arc<Peer>, skip: &mut HashSet<ConnId>| {
             if skip.insert(id) {
@@ -813,6 +901,7 @@ impl Namespace {
                         name: peer.name(),
                         data: peer.data(),
                         rooms: peer.rooms(),
+                        user: self.user_of(peer.id()),
                     })
                     .collect(),
             ),
@@ -885,16 +974,19 @@ impl Namespace {
 
     /// This node's connections a selector picks, each once, closing ones left out.
     fn select(&self, selector: &crate::ops::Selector) -> Vec<Arc<Peer>> {
-        let mut peers: Vec<Arc<Peer>> = if selector.rooms.is_empty() {
+        let mut peers: Vec<Arc<Peer>> = if selector.rooms.is_empty() && selector.users.is_empty() {
             self.peers()
         } else {
             let mut seen = std::collections::HashSet::new();
             let mut out = Vec::new();
-            for room in &selector.rooms {
-                for member in self.members_here(room) {
-                    if seen.insert(member.id()) {
-                        out.push(member);
-                    }
+            let members = selector
+                .rooms
+                .iter()
+                .flat_map(|room| self.members_here(room));
+            let users = selector.users.iter().flat_map(|user| self.user_peers(user));
+            for peer in members.chain(users) {
+                if seen.insert(peer.id()) {
+                    out.push(peer);
                 }
             }
             out

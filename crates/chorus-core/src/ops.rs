@@ -9,14 +9,40 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::value::RawValue;
 
-/// Which connections an op is for: the members of `rooms` (everyone if there is none), but
-/// the members of `except_rooms`.
+/// Which connections an op is for: the members of `rooms` and the connections of `users`
+/// (everyone if there are neither), but the members of `except_rooms`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selector {
-    /// The rooms whose members it selects; empty for everyone.
+    /// The rooms whose members it selects (a connection's id stands for that connection,
+    /// as socket.io addresses one socket).
     pub rooms: Vec<Arc<str>>,
     /// The rooms whose members it leaves out.
     pub except_rooms: Vec<Arc<str>>,
+    /// The users (tokens' `sub`) whose connections it selects.
+    pub users: Vec<Arc<str>>,
+}
+
+impl Selector {
+    /// Everyone.
+    pub fn everyone() -> Self {
+        Self::default()
+    }
+
+    /// The members of `room`.
+    pub fn room(room: &str) -> Self {
+        Self {
+            rooms: vec![Arc::from(room)],
+            ..Self::default()
+        }
+    }
+
+    /// The connections of `user`.
+    pub fn user(user: &str) -> Self {
+        Self {
+            users: vec![Arc::from(user)],
+            ..Self::default()
+        }
+    }
 }
 
 /// What to do with the connections a selector picks.
@@ -70,6 +96,8 @@ pub struct SocketInfo {
     pub data: Option<Arc<RawValue>>,
     /// The rooms it is in.
     pub rooms: Vec<Arc<str>>,
+    /// The user behind it (its token's `sub`), if it has one.
+    pub user: Option<Arc<str>>,
 }
 
 /// One node's answer to an op.

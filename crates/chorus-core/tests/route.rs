@@ -320,3 +320,65 @@ async fn a_senders_order_holds_across_stored_and_direct_messages() {
     );
     assert!(!alice.mailbox().holds(), "nothing left in flight");
 }
+
+/// A user's connections: an event for the user reaches each of them (and no one else), a
+/// selector for the user picks them, and one that closes is no longer the user's.
+#[tokio::test]
+async fn a_users_connections_are_reached_as_one_and_forgotten_when_closed() {
+    use chorus_core::ops::{Op, Reply, Selector};
+    let hub = Hub::new(HubConfig::default(), None);
+    let ns = hub.namespace("/", Policy::default());
+    let (ada_phone, mut phone) = ns.connect(lines(), None);
+    let (ada_laptop, mut laptop) = ns.connect(lines(), None);
+    let (bob, mut bobq) = ns.connect(lines(), None);
+    ns.set_user(&ada_phone, "ada");
+    ns.set_user(&ada_laptop, "ada");
+    ns.set_user(&bob, "bob");
+    // A second call changes nothing: a connection's user is its token's, for good.
+    ns.set_user(&ada_laptop, "mallory");
+    assert_eq!(ns.user_of(ada_laptop.id()).as_deref(), Some("ada"));
+    assert_eq!(ns.user_count(), 2);
+
+    let ada: Arc<str> = Arc::from("ada");
+    let msg = Publish::event("shipped", EventData::null(), Audience::User(&ada));
+    assert_eq!(ns.publish(msg, None).unwrap(), Routed::Now(2));
+    for queue in [&mut phone, &mut laptop] {
+        let item = queue.try_next().unwrap();
+        assert_eq!(
+            item.messages_for(lines())[0].payload,
+            "event shipped - null"
+        );
+    }
+    assert!(bobq.try_next().is_none());
+
+    let run = |op: Op| {
+        let reply = Arc::new(Mutex::new(None));
+        let out = reply.clone();
+        ns.run_then(&op, Box::new(move |r| *out.lock().unwrap() = Some(r)));
+        let reply = reply.lock().unwrap().take().expect("answered at once");
+        reply
+    };
+    let Reply::Sockets(found) = run(Op::Fetch(Selector::user("ada"))) else {
+        panic!("sockets")
+    };
+    let mut ids: Vec<String> = found.iter().map(|s| s.id.to_string()).collect();
+    ids.sort();
+    let mut want = vec![ada_phone.id().to_string(), ada_laptop.id().to_string()];
+    want.sort();
+    assert_eq!(ids, want);
+    // A user's selector is no one else's, even with no room in it.
+    let Reply::Sockets(nobody) = run(Op::Fetch(Selector::user("carol"))) else {
+        panic!("sockets")
+    };
+    assert!(nobody.is_empty());
+
+    ns.disconnect(&ada_phone);
+    assert_eq!(ns.user_peers("ada").len(), 1);
+    ns.disconnect(&ada_laptop);
+    assert!(ns.user_peers("ada").is_empty());
+    assert_eq!(ns.user_count(), 1);
+    assert_eq!(ns.user_of(ada_phone.id()), None);
+    // Closed before it was told its user: it stays no one's.
+    ns.set_user(&ada_phone, "ada");
+    assert!(ns.user_peers("ada").is_empty());
+}

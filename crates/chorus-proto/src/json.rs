@@ -9,7 +9,7 @@
 ///
 /// Brackets inside strings do not count. On text that is not JSON the answer is meaningless
 /// but still finite, and the function never panics: callers may run it before parsing.
-pub(crate) fn depth(json: &str) -> usize {
+pub fn depth(json: &str) -> usize {
     let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
     for &b in json.as_bytes() {
         if in_string {

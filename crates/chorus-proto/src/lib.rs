@@ -31,4 +31,5 @@ pub mod socketio;
 mod test_rng;
 pub mod ws;
 
+pub use json::depth as json_depth;
 pub use message::{MessageKind, WsMessage};

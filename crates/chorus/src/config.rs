@@ -126,6 +126,16 @@ pub struct Config {
     pub admin_ui_password: Option<Secret>,
     /// The admin UI's user name. Default `admin`.
     pub admin_ui_username: String,
+    /// Keys of the server API (`/api`, for the application's backend: publish, emit to a
+    /// user, disconnect, history, presence — see `docs/api.md`): a request must carry one
+    /// (`Authorization: apikey <key>`, `Authorization: Bearer <key>` or `X-API-Key`).
+    /// Several, so that a key can be rotated without a gap. Never logged. Default none:
+    /// the API is off.
+    pub api_keys: Vec<Secret>,
+    /// How long the server API remembers a publish's `idempotency_key`, in seconds: the
+    /// same key within it gets the first request's answer, and the message is not sent
+    /// again. Default 300.
+    pub api_idempotency_secs: u64,
     /// The Socket.IO parser: `default` (socket.io's) or `msgpack` (clients made with
     /// `socket.io-msgpack-parser`). Default `default`.
     pub socketio_parser: SocketIoParser,
@@ -316,6 +326,8 @@ impl Default for Config {
             socketio_parser: SocketIoParser::Default,
             admin_ui_password: None,
             admin_ui_username: "admin".into(),
+            api_keys: Vec::new(),
+            api_idempotency_secs: 300,
             socketio_client: None,
             store: StoreKind::Sqlite,
             broker: None,
@@ -435,6 +447,13 @@ impl Config {
             ("ping_timeout_ms", self.ping_timeout_ms as usize),
             ("connect_timeout_ms", self.connect_timeout_ms as usize),
         ];
+        if self.api_keys.iter().any(|key| key.expose().len() < 16) {
+            return Err(ConfigError::Invalid(
+                "`api_keys`: each key must be at least 16 characters (make one with \
+                 `openssl rand -hex 24`)"
+                    .into(),
+            ));
+        }
         if !self.socketio_path.starts_with('/') || !self.socketio_path.ends_with('/') {
             return Err(ConfigError::Invalid(
                 "`socketio_path` must start and end with `/` (like `/socket.io/`)".into(),

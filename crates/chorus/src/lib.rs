@@ -95,6 +95,7 @@
 //! `docs/architecture.md` follows one message through all of them.
 
 mod admin_ui;
+mod api;
 pub mod auth;
 pub mod config;
 mod events;

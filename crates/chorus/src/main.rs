@@ -152,6 +152,19 @@ struct ServeArgs {
     /// The admin UI's user name [default: admin].
     #[arg(long, env = "CHORUS_ADMIN_UI_USERNAME")]
     admin_ui_username: Option<String>,
+    /// Keys of the server API at /api, comma-separated, each at least 16 characters
+    /// [default: none, the API is off]; prefer the environment variable.
+    #[arg(
+        long = "api-key",
+        env = "CHORUS_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    api_keys: Option<Vec<chorus::config::Secret>>,
+    /// How long the server API remembers a publish's idempotency key, in seconds
+    /// [default: 300].
+    #[arg(long, env = "CHORUS_API_IDEMPOTENCY_SECS")]
+    api_idempotency_secs: Option<u64>,
     /// The Socket.IO parser every client of this server uses: default, or msgpack
     /// (socket.io-msgpack-parser) [default: default].
     #[arg(long, env = "CHORUS_SOCKETIO_PARSER", value_enum)]
@@ -224,6 +237,9 @@ impl ServeArgs {
         if self.socketio_client.is_some() {
             config.socketio_client = self.socketio_client.clone();
         }
+        if let Some(keys) = &self.api_keys {
+            config.api_keys = keys.clone();
+        }
         if let Some(dir) = &self.data_dir {
             config.data_dir = dir.clone();
         }
@@ -276,6 +292,7 @@ impl ServeArgs {
             socketio_recovery_secs,
             socketio_parser,
             admin_ui_username,
+            api_idempotency_secs,
             store,
             durability,
             history_max_messages,

@@ -206,12 +206,14 @@ impl Signal {
 fn put_selector(out: &mut BytesMut, s: &Selector) {
     put_names(out, &s.rooms);
     put_names(out, &s.except_rooms);
+    put_names(out, &s.users);
 }
 
 fn selector(r: &mut Reader) -> Result<Selector, EnvelopeError> {
     Ok(Selector {
         rooms: r.names()?,
         except_rooms: r.names()?,
+        users: r.names()?,
     })
 }
 
@@ -309,6 +311,7 @@ fn put_reply(out: &mut BytesMut, reply: &Reply) {
                 put_bytes(out, s.name.as_bytes());
                 put_data(out, s.data.as_ref().map(|d| d.get().as_bytes()));
                 put_names(out, &s.rooms);
+                put_data(out, s.user.as_deref().map(str::as_bytes));
             }
         }
         Reply::Done(n) => {
@@ -385,6 +388,11 @@ fn reply(r: &mut Reader) -> Result<Reply, EnvelopeError> {
                     name: r.name("socket name")?,
                     data: json_data(r)?,
                     rooms: r.names()?,
+                    user: match r.u8()? {
+                        0 => None,
+                        1 => Some(r.name("user")?),
+                        tag => return Err(EnvelopeError::Tag { what: "user", tag }),
+                    },
                 });
             }
             Reply::Sockets(sockets)
@@ -500,6 +508,7 @@ mod tests {
                     Selector {
                         rooms: vec![Arc::from("a")],
                         except_rooms: vec![Arc::from("b")],
+                        users: vec![Arc::from("ada")],
                     },
                     vec![Arc::from("c"), Arc::from("d")],
                 ),
@@ -521,6 +530,7 @@ mod tests {
                     name: Arc::from("eve"),
                     data: None,
                     rooms: vec![Arc::from("a")],
+                    user: Some(Arc::from("u-eve")),
                 }]),
             },
             Control::Reply {
@@ -532,10 +542,7 @@ mod tests {
                 id: 11,
                 ns: Arc::from("/chat"),
                 op: Op::EmitWithAck {
-                    selector: Selector {
-                        rooms: vec![Arc::from("vote")],
-                        except_rooms: vec![],
-                    },
+                    selector: Selector::room("vote"),
                     except: Some(Arc::from("0000000000000009")),
                     event: Arc::from("poll"),
                     data: EventData::Args {

@@ -121,6 +121,7 @@ const TO_ROOM: u8 = 0;
 const TO_ROOMS: u8 = 1;
 const TO_EVERYONE: u8 = 2;
 const TO_CONN: u8 = 3;
+const TO_USER: u8 = 4;
 
 // Payload tags.
 const FRAME_TEXT: u8 = 0;
@@ -188,6 +189,7 @@ impl Envelope {
             TO_ROOMS => Target::Rooms(r.names()?),
             TO_EVERYONE => Target::Everyone,
             TO_CONN => Target::Conn(ConnId::from_u64(r.u64()?)),
+            TO_USER => Target::User(r.name("user")?),
             tag => {
                 return Err(EnvelopeError::Tag {
                     what: "target",
@@ -348,6 +350,10 @@ impl Parts<'_> {
             Audience::Conn(id) => {
                 out.put_u8(TO_CONN);
                 out.put_u64_le(id.as_u64());
+            }
+            Audience::User(user) => {
+                out.put_u8(TO_USER);
+                put_bytes(&mut out, user.as_bytes());
             }
         }
         put_names(&mut out, self.except_rooms);

@@ -27,6 +27,8 @@ pub struct Emitter {
     rooms: Vec<Arc<str>>,
     except_rooms: Vec<Arc<str>>,
     except: Option<ConnId>,
+    /// A user whose every connection it goes to (instead of rooms).
+    user: Option<Arc<str>>,
     /// The connection it is sent from: shown as the sender, and its order is kept.
     from: Option<Arc<Peer>>,
     /// The sender's token, if it has one.
@@ -49,6 +51,7 @@ impl Emitter {
             rooms: Vec::new(),
             except_rooms: Vec::new(),
             except: None,
+            user: None,
             from,
             grant,
             on_behalf: false,
@@ -60,10 +63,26 @@ impl Emitter {
     /// Adds a room: the event goes to the members of every room added (each member once).
     /// Without any room it goes to everyone in the namespace.
     pub fn to(mut self, room: &str) -> Self {
+        self.user = None;
         if !self.rooms.iter().any(|r| &**r == room) {
             self.rooms.push(Arc::from(room));
         }
         self
+    }
+
+    /// Sends to every connection of `user` (its token's `sub`), on every node, whatever
+    /// its protocol: a notification for a person rather than a room. An emitter goes to
+    /// rooms or to one user: this replaces the rooms added before, and [`Emitter::to`]
+    /// after it replaces the user. The calls on every node select the user's connections
+    /// too (`io.to_user("ada").disconnect_sockets()`).
+    pub fn to_user(mut self, user: &str) -> Self {
+        self.rooms.clear();
+        self.user = Some(Arc::from(user));
+        self
+    }
+
+    pub(crate) fn user(&self) -> Option<&Arc<str>> {
+        self.user.as_ref()
     }
 
     /// Leaves out the members of `room` (socket.io's `except`).
@@ -169,10 +188,10 @@ impl Emitter {
         data: EventData,
         send: impl FnOnce(Publish<'_>, &Arc<Namespace>) -> R,
     ) -> R {
-        let to = if self.rooms.is_empty() {
-            Audience::Everyone
-        } else {
-            Audience::Rooms(&self.rooms)
+        let to = match (&self.user, self.rooms.is_empty()) {
+            (Some(user), _) => Audience::User(user),
+            (None, true) => Audience::Everyone,
+            (None, false) => Audience::Rooms(&self.rooms),
         };
         let mut publish = Publish::event(event, data, to);
         publish.except_rooms = &self.except_rooms;

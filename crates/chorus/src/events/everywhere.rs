@@ -53,6 +53,8 @@ pub struct RemoteSocket {
     pub data: Option<Value>,
     /// The rooms it is in.
     pub rooms: Vec<Arc<str>>,
+    /// The user behind it (its token's `sub`), if it has one.
+    pub user: Option<Arc<str>>,
     /// The node that holds it; `None` for this one.
     pub node: Option<NodeId>,
 }
@@ -68,6 +70,7 @@ impl Emitter {
                     name: s.name,
                     data: s.data.and_then(|d| serde_json::from_str(d.get()).ok()),
                     rooms: s.rooms,
+                    user: s.user,
                     node,
                 }));
             }
@@ -99,6 +102,7 @@ impl Emitter {
         Selector {
             rooms: self.rooms().to_vec(),
             except_rooms: self.except_rooms().to_vec(),
+            users: self.user().cloned().into_iter().collect(),
         }
     }
 

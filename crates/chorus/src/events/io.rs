@@ -77,7 +77,13 @@ impl Io {
         self.all().to(room)
     }
 
-    /// An emitter for everyone but the members of `room`.
+    /// An emitter for every connection of `user` (its token's `sub`), on every node
+    /// ([`Emitter::to_user`]).
+    pub fn to_user(&self, user: &str) -> Emitter {
+        self.all().to_user(user)
+    }
+
+    /// An emitter for every socket but the members of `room`.
     pub fn except_room(&self, room: &str) -> Emitter {
         self.all().except_room(room)
     }

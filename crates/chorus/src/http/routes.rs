@@ -41,6 +41,8 @@ pub(crate) struct Routes {
     /// The application's own routes, for plain HTTP.
     pub(crate) http: RwLock<Option<Router>>,
     pub(crate) socketio_client: std::sync::OnceLock<Option<bytes::Bytes>>,
+    /// The server API's routes, nested at `/api` (set once the server is built).
+    pub(crate) api: std::sync::OnceLock<Router>,
 }
 
 impl Routes {
@@ -49,6 +51,9 @@ impl Routes {
         let mut router = Router::new()
             .route("/healthz", get(healthz))
             .route("/metrics", get(metrics));
+        if let Some(api) = self.api.get() {
+            router = router.nest_service("/api", api.clone());
+        }
         if self.ctx.config.chat_page {
             router = assets::routes(router);
         } else {

@@ -211,6 +211,7 @@ impl Server {
             endpoints: RwLock::new(HashMap::new()),
             http: RwLock::new(None),
             socketio_client: std::sync::OnceLock::new(),
+            api: std::sync::OnceLock::new(),
         });
         let server = Self {
             inner: Arc::new(Inner {
@@ -225,6 +226,7 @@ impl Server {
             server.mount_socketio();
             server.mount_admin_ui();
         }
+        server.mount_api();
         Ok(server)
     }
 
@@ -242,6 +244,20 @@ impl Server {
             password,
         );
         let _ = self.inner.admin_ui.set(admin);
+    }
+
+    /// Serves the server API at `/api` if the config gives it a key; otherwise `/api`
+    /// says how to turn it on.
+    fn mount_api(&self) {
+        let routes = &self.inner.routes;
+        let config = &self.ctx().config;
+        let api = if config.api_keys.is_empty() {
+            crate::api::off()
+        } else {
+            let api = crate::api::Api::new(routes.hub.clone(), config);
+            crate::api::router(std::sync::Arc::new(api))
+        };
+        let _ = routes.api.set(api);
     }
 
     fn ctx(&self) -> &Context {

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use chorus_core::{Event, StreamPos};
 
-pub(super) fn position_json(pos: &StreamPos) -> serde_json::Value {
+pub(crate) fn position_json(pos: &StreamPos) -> serde_json::Value {
     serde_json::json!({ "epoch": &*pos.epoch, "offset": pos.offset })
 }
 
 /// A `history` reply: the events as the native protocol shows them (binary data as
 /// `{"$binary": base64}`, since a reply is JSON).
-pub(super) fn history_json(room: &str, page: &chorus_core::Page) -> serde_json::Value {
+pub(crate) fn history_json(room: &str, page: &chorus_core::Page) -> serde_json::Value {
     use base64::Engine as _;
     let events: Vec<serde_json::Value> = page
         .entries

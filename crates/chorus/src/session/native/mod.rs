@@ -11,7 +11,7 @@
 //! token. Anything else is `forbidden`.
 
 pub(crate) mod format;
-mod history;
+pub(crate) mod history;
 mod wire;
 
 use std::sync::Arc;
@@ -381,6 +381,9 @@ pub(crate) fn accept(ctx: &Context, io: &Io, req: Request) -> Response {
             .map(Arc::from),
     };
     let (peer, queue) = io.inner.ns.connect(native(), name);
+    if let Some(identity) = &info.identity {
+        io.inner.ns.set_user(&peer, &identity.user_id);
+    }
     if let Some(grant) = &grant {
         grant.arm(auth::close_on_expiry(peer.mailbox()));
     }

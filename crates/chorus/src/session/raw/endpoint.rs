@@ -386,6 +386,9 @@ impl RawEndpoint {
         info: HandshakeInfo,
         grant: Option<Arc<Grant>>,
     ) -> EndpointSession {
+        if let Some(identity) = &info.identity {
+            self.inner.ns.set_user(&peer, &identity.user_id);
+        }
         if let Some(grant) = &grant {
             grant.arm(auth::close_on_expiry(peer.mailbox()));
         }

@@ -50,6 +50,9 @@ impl RawRooms {
             };
         let name = info.identity.as_ref().map(|id| Arc::from(id.nickname()));
         let (peer, queue) = ns.connect(raw(), name);
+        if let Some(identity) = &info.identity {
+            ns.set_user(&peer, &identity.user_id);
+        }
         if let Some(grant) = &grant {
             grant.arm(auth::close_on_expiry(peer.mailbox()));
         }

@@ -150,6 +150,9 @@ impl Connector {
             recovery.release(found);
             return None;
         };
+        if let Some(sub) = &admitted.sub {
+            ns.set_user(&peer, sub);
+        }
         let connect = self.config.parser.out(Outbound::Message(socketio::connect(
             &admitted.nsp,
             &peer.id().to_string(),
@@ -200,6 +203,9 @@ impl Connector {
     fn start(&self, admitted: &Admitted) -> (Socket, Option<SessionLink>) {
         let ns = &admitted.io.inner.ns;
         let peer = ns.attach(self.mailbox.clone(), admitted.name.clone());
+        if let Some(sub) = &admitted.sub {
+            ns.set_user(&peer, sub);
+        }
         let session = self.config.recovery.as_ref().map(|recovery| {
             let session = recovery.create(admitted.nsp.clone(), peer.id(), admitted.sub.clone());
             recovery.own(&session)
