@@ -17,9 +17,11 @@ use crate::events::Emitter;
 #[serde(deny_unknown_fields)]
 pub(crate) struct DisconnectRequest {
     /// A connection's id. Give this or `user`.
+    #[schema(pattern = r"^[0-9a-fA-F]{16}$")]
     #[serde(default)]
     pub(crate) conn: Option<String>,
     /// A user (a token's `sub`). Give this or `conn`.
+    #[schema(min_length = 1, max_length = 256)]
     #[serde(default)]
     pub(crate) user: Option<String>,
     /// The namespace; without it, a user's connections in every namespace (and raw
@@ -63,12 +65,19 @@ pub(crate) async fn disconnect(api: &Api, req: DisconnectRequest) -> Result<Chan
 #[serde(deny_unknown_fields)]
 pub(crate) struct RoomChangeRequest {
     /// A connection's id. Give this or `user`.
+    #[schema(pattern = r"^[0-9a-fA-F]{16}$")]
     #[serde(default)]
     pub(crate) conn: Option<String>,
     /// A user (a token's `sub`). Give this or `conn`.
+    #[schema(min_length = 1, max_length = 256)]
     #[serde(default)]
     pub(crate) user: Option<String>,
     /// The room.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub(crate) room: String,
     /// The namespace (default `/`).
     #[serde(default)]

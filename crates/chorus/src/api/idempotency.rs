@@ -22,7 +22,7 @@ use super::error::ApiError;
 /// Most keys remembered at once.
 pub(crate) const MAX_KEYS: usize = 100_000;
 
-/// Longest key, in bytes.
+/// Longest key, in characters.
 pub(crate) const MAX_KEY_LEN: usize = 256;
 
 type Answer = Result<Value, ApiError>;
@@ -57,9 +57,9 @@ impl Idempotency {
     where
         F: Future<Output = Answer>,
     {
-        if key.is_empty() || key.len() > MAX_KEY_LEN {
+        if !(1..=MAX_KEY_LEN).contains(&key.chars().count()) {
             return Err(ApiError::bad_request(format!(
-                "`idempotency_key` must be 1 to {MAX_KEY_LEN} bytes"
+                "`idempotency_key` must be 1 to {MAX_KEY_LEN} characters"
             )));
         }
         let id = format!("{scope}\u{0}{key}");

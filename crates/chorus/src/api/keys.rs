@@ -17,30 +17,34 @@ impl Keys {
         Self(keys)
     }
 
-    /// Whether the request's headers carry one of the keys.
+    /// Whether the request's headers carry one of the keys (in any of the places a key
+    /// may come).
     pub(crate) fn allow(&self, headers: &HeaderMap) -> bool {
-        let Some(given) = presented(headers) else {
-            return false;
-        };
-        // Every key is compared, so the time taken does not tell which one came closest.
-        self.0.iter().fold(false, |found, key| {
-            found | same(key.expose().as_bytes(), given)
+        presented(headers).any(|given| {
+            // Every key is compared, so the time taken does not tell which came closest.
+            self.0.iter().fold(false, |found, key| {
+                found | same(key.expose().as_bytes(), given)
+            })
         })
     }
 }
 
-/// The key a request presents, if any.
-fn presented(headers: &HeaderMap) -> Option<&[u8]> {
-    if let Some(value) = headers.get(http::header::AUTHORIZATION) {
-        let value = value.as_bytes();
-        let (scheme, rest) = value.split_at(value.iter().position(|&b| b == b' ')?);
-        let key = rest.trim_ascii();
-        return (scheme.eq_ignore_ascii_case(b"apikey") || scheme.eq_ignore_ascii_case(b"bearer"))
-            .then_some(key);
-    }
-    headers
-        .get("x-api-key")
-        .map(|value| value.as_bytes().trim_ascii())
+/// The keys a request presents.
+fn presented(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
+    let authorization = headers
+        .get_all(http::header::AUTHORIZATION)
+        .iter()
+        .filter_map(|value| {
+            let value = value.as_bytes();
+            let (scheme, rest) = value.split_at(value.iter().position(|&b| b == b' ')?);
+            (scheme.eq_ignore_ascii_case(b"apikey") || scheme.eq_ignore_ascii_case(b"bearer"))
+                .then(|| rest.trim_ascii())
+        });
+    let header = headers
+        .get_all("x-api-key")
+        .iter()
+        .map(|value| value.as_bytes().trim_ascii());
+    authorization.chain(header)
 }
 
 /// Equal bytes, compared in time that depends only on their lengths.

@@ -122,6 +122,9 @@ impl Api {
         match method {
             "publish" => {
                 let req: publish::PublishRequest = parse(params)?;
+                // Checked before the key is looked up: a bad request is refused whatever
+                // key it carries.
+                publish::check_publish(self, &req)?;
                 match req.idempotency_key.clone() {
                     Some(key) => {
                         let call = async { answer(publish::publish(self, req).await) };
@@ -132,6 +135,7 @@ impl Api {
             }
             "broadcast" => {
                 let req: publish::BroadcastRequest = parse(params)?;
+                publish::check_broadcast(self, &req)?;
                 match req.idempotency_key.clone() {
                     Some(key) => {
                         let call = async { answer(publish::broadcast(self, req).await) };
@@ -160,6 +164,30 @@ impl Api {
     }
 }
 
+/// A whole number, written as JSON writes it: `100`, or `100.0` (which JSON Schema, and so
+/// the OpenAPI document, counts as an integer too).
+pub(crate) fn whole<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    use serde::de::Error;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let whole = number.as_u64().or_else(|| {
+        number
+            .as_f64()
+            // Below 2^64, which `u64::MAX as f64` rounds up to.
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < u64::MAX as f64)
+            .map(|f| f as u64)
+    });
+    whole
+        .and_then(|n| T::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("expected a whole number in range, got {number}")))
+}
+
 /// A call's parameters as its request type: `bad_request` with serde's words otherwise.
 fn parse<T: DeserializeOwned>(params: &RawValue) -> Result<T, ApiError> {
     serde_json::from_str(params.get()).map_err(|err| ApiError::bad_request(err.to_string()))
@@ -183,6 +211,7 @@ fn answer<T: serde::Serialize>(result: Result<T, ApiError>) -> Result<Value, Api
 #[serde(deny_unknown_fields)]
 pub(crate) struct BatchRequest {
     /// The calls (1 to 1,000), each a method and its parameters.
+    #[schema(min_items = 1, max_items = 1000)]
     pub(crate) commands: Vec<Command>,
 }
 
@@ -194,8 +223,12 @@ pub(crate) struct Command {
     pub(crate) method: String,
     /// Its parameters, as the method's own request takes them.
     #[schema(value_type = Object)]
-    #[serde(default)]
-    pub(crate) params: Option<Box<RawValue>>,
+    #[serde(default = "no_params")]
+    pub(crate) params: Box<RawValue>,
+}
+
+fn no_params() -> Box<RawValue> {
+    RawValue::from_string("{}".into()).expect("an object")
 }
 
 /// A batch's results, one per command, in order.
@@ -233,14 +266,22 @@ async fn batch(api: &Api, req: BatchRequest) -> Result<BatchResult, ApiError> {
             "`commands` must hold 1 to {MAX_BATCH} calls"
         )));
     }
-    let empty = RawValue::from_string("{}".into()).expect("an object");
+    if let Some(bad) = req
+        .commands
+        .iter()
+        .find(|c| !c.params.get().trim_start().starts_with('{'))
+    {
+        return Err(ApiError::bad_request(format!(
+            "the `params` of {:?} must be a JSON object",
+            bad.method
+        )));
+    }
     let mut replies = Vec::with_capacity(req.commands.len());
     for command in &req.commands {
         let outcome = if command.method == "batch" {
             Err(ApiError::bad_request("a batch cannot hold a batch"))
         } else {
-            let params = command.params.as_deref().unwrap_or(&empty);
-            Box::pin(api.call(&command.method, params)).await
+            Box::pin(api.call(&command.method, &command.params)).await
         };
         replies.push(match outcome {
             Ok(result) => Reply {
@@ -297,7 +338,8 @@ async fn handle(
                 .into_response()
         }
     };
-    let text = if bytes.iter().all(u8::is_ascii_whitespace) {
+    // An empty body is an empty object.
+    let text = if bytes.is_empty() {
         "{}"
     } else {
         match std::str::from_utf8(&bytes) {

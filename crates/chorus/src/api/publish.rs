@@ -21,8 +21,14 @@ use super::Api;
 #[serde(deny_unknown_fields)]
 pub(crate) struct PublishRequest {
     /// The room (1–128 characters, no control characters).
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub(crate) room: String,
     /// The event's name (1–128 characters).
+    #[schema(min_length = 1, max_length = 128)]
     pub(crate) event: String,
     /// The event's data: any JSON value (default `null`).
     #[schema(value_type = Option<Object>)]
@@ -33,6 +39,7 @@ pub(crate) struct PublishRequest {
     pub(crate) namespace: Option<String>,
     /// A key of the caller's choosing: the same key again within the server's window gets
     /// this request's answer, and the message is not sent twice.
+    #[schema(min_length = 1, max_length = 256)]
     #[serde(default)]
     pub(crate) idempotency_key: Option<String>,
 }
@@ -71,11 +78,33 @@ impl From<Receipt> for PublishResult {
         (status = 503, description = "The history store or the broker cannot take it now", body = super::error::ErrorBody),
     ))]
 pub(crate) async fn publish(api: &Api, req: PublishRequest) -> Result<PublishResult, ApiError> {
+    check_publish(api, &req)?;
     let ns = api.namespace(req.namespace.as_deref())?;
-    api.check_room(&req.room)?;
     let data = api.event_data(&req.event, req.data)?;
     let room: Arc<str> = Arc::from(req.room);
     send(&ns, &req.event, data, Audience::Room(&room)).await
+}
+
+/// Refuses a publish that could not be sent whatever its key: a missing namespace, a bad
+/// room, event or data.
+pub(crate) fn check_publish(api: &Api, req: &PublishRequest) -> Result<(), ApiError> {
+    api.namespace(req.namespace.as_deref())?;
+    api.check_room(&req.room)?;
+    api.event_data(&req.event, req.data.clone()).map(drop)
+}
+
+/// As [`check_publish`], for a broadcast: every room is checked before any is sent to.
+pub(crate) fn check_broadcast(api: &Api, req: &BroadcastRequest) -> Result<(), ApiError> {
+    api.namespace(req.namespace.as_deref())?;
+    if req.rooms.is_empty() || req.rooms.len() > MAX_BROADCAST_ROOMS {
+        return Err(ApiError::bad_request(format!(
+            "`rooms` must name 1 to {MAX_BROADCAST_ROOMS} rooms"
+        )));
+    }
+    for room in &req.rooms {
+        api.check_room(room)?;
+    }
+    api.event_data(&req.event, req.data.clone()).map(drop)
 }
 
 /// `broadcast`: one event to each of several rooms.
@@ -83,8 +112,10 @@ pub(crate) async fn publish(api: &Api, req: PublishRequest) -> Result<PublishRes
 #[serde(deny_unknown_fields)]
 pub(crate) struct BroadcastRequest {
     /// The rooms (1 to 1,000), each sent its own copy: stored in each that keeps history.
+    #[schema(min_items = 1, max_items = 1000)]
     pub(crate) rooms: Vec<String>,
-    /// The event's name.
+    /// The event's name (1–128 characters).
+    #[schema(min_length = 1, max_length = 128)]
     pub(crate) event: String,
     /// The event's data: any JSON value.
     #[schema(value_type = Option<Object>)]
@@ -94,6 +125,7 @@ pub(crate) struct BroadcastRequest {
     #[serde(default)]
     pub(crate) namespace: Option<String>,
     /// As `publish`'s.
+    #[schema(min_length = 1, max_length = 256)]
     #[serde(default)]
     pub(crate) idempotency_key: Option<String>,
 }
@@ -133,17 +165,12 @@ pub(crate) async fn broadcast(
     api: &Api,
     req: BroadcastRequest,
 ) -> Result<BroadcastResult, ApiError> {
+    check_broadcast(api, &req)?;
     let ns = api.namespace(req.namespace.as_deref())?;
-    if req.rooms.is_empty() || req.rooms.len() > MAX_BROADCAST_ROOMS {
-        return Err(ApiError::bad_request(format!(
-            "`rooms` must name 1 to {MAX_BROADCAST_ROOMS} rooms"
-        )));
-    }
     let data = api.event_data(&req.event, req.data)?;
     let sends = req.rooms.iter().map(|room| {
         let (ns, data, event) = (&ns, data.clone(), &req.event);
         async move {
-            api.check_room(room)?;
             let room: Arc<str> = Arc::from(room.as_str());
             send(ns, event, data, Audience::Room(&room)).await
         }
@@ -175,13 +202,16 @@ pub(crate) async fn broadcast(
 #[serde(deny_unknown_fields)]
 pub(crate) struct EmitRequest {
     /// A connection's id (as `hello` and presence show it). Give this or `user`.
+    #[schema(pattern = r"^[0-9a-fA-F]{16}$")]
     #[serde(default)]
     pub(crate) conn: Option<String>,
     /// A user (a token's `sub`): every connection of theirs, on every node. Give this
     /// or `conn`.
+    #[schema(min_length = 1, max_length = 256)]
     #[serde(default)]
     pub(crate) user: Option<String>,
-    /// The event's name.
+    /// The event's name (1–128 characters).
+    #[schema(min_length = 1, max_length = 128)]
     pub(crate) event: String,
     /// The event's data: any JSON value.
     #[schema(value_type = Option<Object>)]
@@ -224,13 +254,18 @@ impl Who {
     /// From a request's `conn` and `user`: exactly one of them.
     pub(crate) fn of(conn: Option<String>, user: Option<String>) -> Result<Self, ApiError> {
         match (conn, user) {
-            (Some(conn), None) => conn.parse().map(Who::Conn).map_err(|_| {
-                ApiError::bad_request(format!("`conn` {conn:?} is not a connection id"))
-            }),
-            (None, Some(user)) if !user.is_empty() && user.len() <= 256 => {
+            // Sixteen hex digits, as the document's pattern says (a sign is no digit).
+            (Some(conn), None) => (conn.len() == 16 && conn.bytes().all(|b| b.is_ascii_hexdigit()))
+                .then(|| conn.parse().ok())
+                .flatten()
+                .map(Who::Conn)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("`conn` {conn:?} is not a connection id"))
+                }),
+            (None, Some(user)) if (1..=256).contains(&user.chars().count()) => {
                 Ok(Who::User(Arc::from(user)))
             }
-            (None, Some(_)) => Err(ApiError::bad_request("`user` must be 1 to 256 bytes")),
+            (None, Some(_)) => Err(ApiError::bad_request("`user` must be 1 to 256 characters")),
             _ => Err(ApiError::bad_request(
                 "give exactly one of `conn` and `user`",
             )),

@@ -19,6 +19,11 @@ use crate::events::{Emitter, RemoteSocket};
 #[serde(deny_unknown_fields)]
 pub(crate) struct RoomRequest {
     /// The room.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub(crate) room: String,
     /// The namespace (default `/`).
     #[serde(default)]
@@ -126,7 +131,8 @@ pub(crate) struct RoomsRequest {
     #[serde(default)]
     pub(crate) namespace: Option<String>,
     /// Most rooms listed, the fullest first (default and most: 1000).
-    #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "super::whole")]
     pub(crate) limit: Option<usize>,
 }
 
@@ -160,6 +166,12 @@ const MAX_ROOMS_LISTED: usize = 1000;
     ))]
 pub(crate) async fn rooms(api: &Api, req: RoomsRequest) -> Result<Rooms, ApiError> {
     let ns = api.namespace(req.namespace.as_deref())?;
+    let limit = req.limit.unwrap_or(MAX_ROOMS_LISTED);
+    if limit == 0 || limit > MAX_ROOMS_LISTED {
+        return Err(ApiError::bad_request(format!(
+            "`limit` must be 1 to {MAX_ROOMS_LISTED}"
+        )));
+    }
     let sockets = Emitter::new(ns, None, None).fetch_sockets().await?;
     let mut counts: HashMap<Arc<str>, usize> = HashMap::new();
     for socket in &sockets {
@@ -182,7 +194,7 @@ pub(crate) async fn rooms(api: &Api, req: RoomsRequest) -> Result<Rooms, ApiErro
         })
         .collect();
     rooms.sort_by(|a, b| b.members.cmp(&a.members).then_with(|| a.room.cmp(&b.room)));
-    rooms.truncate(req.limit.unwrap_or(MAX_ROOMS_LISTED).min(MAX_ROOMS_LISTED));
+    rooms.truncate(limit);
     Ok(Rooms { rooms, total })
 }
 
@@ -193,7 +205,12 @@ pub(crate) struct Position {
     /// The stream's epoch.
     pub(crate) epoch: String,
     /// An offset in it.
+    #[serde(deserialize_with = "offset")]
     pub(crate) offset: u64,
+}
+
+fn offset<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    super::whole(deserializer)?.ok_or_else(|| serde::de::Error::custom("expected an offset"))
 }
 
 /// `history`: a room's stored messages.
@@ -201,12 +218,18 @@ pub(crate) struct Position {
 #[serde(deny_unknown_fields)]
 pub(crate) struct HistoryRequest {
     /// The room.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub(crate) room: String,
     /// The namespace (default `/`).
     #[serde(default)]
     pub(crate) namespace: Option<String>,
     /// Most messages (default 100, most 1000): the last ones, or the first after `after`.
-    #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "super::whole")]
     pub(crate) limit: Option<usize>,
     /// Read the messages after this position (paging forward).
     #[serde(default)]

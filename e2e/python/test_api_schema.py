@@ -1,0 +1,95 @@
+"""The server API against its own OpenAPI document, with schemathesis.
+
+A `chorus serve` of its own (an API key, its own port and data directory, so the random
+calls touch no other test's rooms) is started here; the schemathesis CLI reads
+/api/openapi.json and sends each operation generated requests, valid and not, within a time
+budget (SCHEMATHESIS_SECONDS, default 150): no answer may be a server error, every answer
+must match the document (status, content type, body schema), a valid request must not be
+refused and an invalid one must not be accepted.
+
+Needs CHORUS_BIN (default: target/debug/chorus beside this repository's e2e/).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import pytest
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CHORUS_BIN = os.environ.get("CHORUS_BIN", os.path.join(ROOT, "target", "debug", "chorus"))
+KEY = "schemathesis-key-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def api_url():
+    if not os.path.exists(CHORUS_BIN):
+        pytest.fail(f"{CHORUS_BIN} is not built (cargo build)")
+    port = free_port()
+    with tempfile.TemporaryDirectory() as data_dir:
+        env = {**os.environ, "CHORUS_API_KEYS": KEY, "CHORUS_LOG": "warn"}
+        server = subprocess.Popen(
+            [CHORUS_BIN, "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", data_dir],
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    urllib.request.urlopen(f"{url}/healthz", timeout=1).read()
+                    break
+                except OSError:
+                    assert server.poll() is None, "chorus serve exited"
+                    assert time.monotonic() < deadline, "chorus serve did not answer /healthz"
+                    time.sleep(0.1)
+            yield url
+            assert server.poll() is None, "chorus serve died during the run"
+        finally:
+            server.terminate()
+            server.wait(timeout=15)
+
+
+def test_every_operation_keeps_to_the_document(api_url):
+    """schemathesis's every check, its coverage and fuzzing phases, bounded in time."""
+    st = os.path.join(os.path.dirname(sys.executable), "schemathesis")
+    run = subprocess.run(
+        [
+            st, "run", f"{api_url}/api/openapi.json",
+            "--header", f"X-API-Key: {KEY}",
+            "--checks", "all",
+            "--max-examples", "30",
+            "--request-timeout", "10",
+            "--max-time", os.environ.get("SCHEMATHESIS_SECONDS", "150"),
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    summary = run.stdout[run.stdout.rfind("SUMMARY"):]
+    print(summary)
+    assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-5000:]
+    assert "Tested: 13" in summary, summary
+
+
+def test_a_call_without_the_key_is_refused_as_the_document_says(api_url):
+    request = urllib.request.Request(f"{api_url}/api/info", data=b"{}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code == 401
+    assert refused.value.headers["WWW-Authenticate"].startswith("apikey")
