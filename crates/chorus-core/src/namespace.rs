@@ -111,6 +111,8 @@ pub struct Namespace {
     pub(crate) published: AtomicU64,
     /// What other servers' server-side events do here (see [`crate::ops`]).
     pub(crate) server_handler: RwLock<Option<crate::ops::ServerHandler>>,
+    /// What a revocation of tokens does on this node (see [`crate::ops::Op::Revoke`]).
+    revoker: RwLock<Option<crate::ops::Revoker>>,
     /// What the event layer does for this node's connections (a broadcast with acks, a
     /// disconnect in the protocol's way, rooms changed by ops told to its watchers).
     event_layer: RwLock<Option<Arc<dyn EventLayer>>>,
@@ -138,6 +140,7 @@ impl Namespace {
             next_user: AtomicU64::new(1),
             published: AtomicU64::new(0),
             server_handler: RwLock::new(None),
+            revoker: RwLock::new(None),
             event_layer: RwLock::new(None),
         }
     }
@@ -964,7 +967,17 @@ impl Namespace {
                 expected: 0,
                 answers: Vec::new(),
             },
+            crate::ops::Op::Revoke(revocation) => {
+                let revoker = self.revoker.read().clone();
+                crate::ops::Reply::Done(revoker.map_or(0, |r| (r.0)(revocation)))
+            }
         }
+    }
+
+    /// Sets what a revocation of tokens does on this node (the server sets it on the
+    /// namespace its API sends revocations in).
+    pub fn on_revoke(&self, revoker: crate::ops::Revoker) {
+        *self.revoker.write() = Some(revoker);
     }
 
     /// Sets what this namespace does with other servers' server-side events.

@@ -72,6 +72,9 @@ pub enum Op {
         /// How long the acknowledgements are waited for, in milliseconds.
         wait_ms: u64,
     },
+    /// Tokens no longer accepted, on every node: connections holding one are closed (the
+    /// server API's `revoke`; what it does is the namespace's revoker's).
+    Revoke(Revocation),
     /// A server-side event for the other servers' handler: its name, its data (JSON text),
     /// and whether the sender waits for each handler's answer.
     Emit {
@@ -82,6 +85,48 @@ pub enum Op {
         /// Whether the sender wants the handlers' answers.
         ack: bool,
     },
+}
+
+/// Tokens revoked: one token by its id (`jti`), or every token of a user issued before a
+/// time. Remembered until `until`, after which such tokens have expired anyway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    /// What is revoked.
+    pub what: Revoked,
+    /// Until when (Unix seconds) it is remembered.
+    pub until: u64,
+}
+
+/// What a [`Revocation`] revokes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoked {
+    /// The token with this `jti` claim.
+    Token(Arc<str>),
+    /// The tokens of this user (`sub`) issued (`iat`) before this time, in Unix seconds.
+    User {
+        /// The user.
+        user: Arc<str>,
+        /// Tokens issued before it are revoked.
+        issued_before: u64,
+    },
+}
+
+/// What a server does with a revocation (see [`Op::Revoke`]): how many connections it
+/// closed.
+#[derive(Clone)]
+pub struct Revoker(pub(crate) Arc<dyn Fn(&Revocation) -> u64 + Send + Sync>);
+
+impl Revoker {
+    /// A revoker.
+    pub fn new(f: impl Fn(&Revocation) -> u64 + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for Revoker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Revoker(..)")
+    }
 }
 
 /// A connection as a fetch lists it, from whichever node holds it.

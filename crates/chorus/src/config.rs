@@ -447,7 +447,11 @@ impl Config {
             ("ping_timeout_ms", self.ping_timeout_ms as usize),
             ("connect_timeout_ms", self.connect_timeout_ms as usize),
         ];
-        if self.api_keys.iter().any(|key| key.expose().len() < 16) {
+        if self
+            .api_keys
+            .iter()
+            .any(|key| key.expose().chars().count() < 16)
+        {
             return Err(ConfigError::Invalid(
                 "`api_keys`: each key must be at least 16 characters (make one with \
                  `openssl rand -hex 24`)"

@@ -66,6 +66,14 @@ async fn a_key_is_needed_and_without_keys_the_api_is_off() {
         assert_eq!(status, 200, "{auth}: {body}");
         assert!(body["server"].as_str().unwrap().starts_with("chorus/"));
     }
+    // Every call is a POST.
+    let get = http_request(
+        addr,
+        format!("GET /api/info HTTP/1.1\r\nHost: {addr}\r\nX-API-Key: {KEY}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert_eq!(get.status, 405);
+    assert!(get.text().contains("method_not_allowed"), "{}", get.text());
     // The document needs no key.
     let doc = http_request(
         addr,
@@ -353,21 +361,6 @@ async fn a_user_is_reached_on_every_connection_and_no_one_else_is() {
     );
 }
 
-async fn expect_close(ws: &mut Ws) {
-    use futures::StreamExt;
-    loop {
-        match tokio::time::timeout(TIMEOUT, ws.next())
-            .await
-            .expect("closed in time")
-        {
-            None | Some(Err(_)) | Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))) => {
-                return
-            }
-            Some(Ok(_)) => continue,
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_retried_publish_with_its_key_is_sent_once() {
     let (_server, addr) = start_with(api_config()).await;
@@ -422,6 +415,17 @@ async fn a_retried_publish_with_its_key_is_sent_once() {
     )
     .await;
     assert_eq!(status, 400);
+    // The key with another message: refused, not answered for a message never sent.
+    let (status, answer) = call(
+        addr,
+        "publish",
+        json!({"room": "orders", "event": "placed", "data": 99, "idempotency_key": "order-1"}),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (409, Some("idempotency_conflict"))
+    );
     assert_silent(&mut native).await;
 }
 
@@ -557,7 +561,93 @@ async fn the_api_of_one_node_reaches_a_user_on_another() {
     assert_eq!(sent["delivered"], 0, "none of node a's connections");
     assert_eq!(native::event(&mut on_b).await.0, "news");
 
+    // A revocation sent to node a closes a connection holding the token on node b.
+    let marked = hs256(json!({"sub": "grace", "jti": "g-1"}));
+    let (mut grace_on_b, _) = native::connect(addr_b, &format!("?token={marked}")).await;
+    let revoked = ok(addr_a, "revoke", json!({"jti": "g-1"})).await;
+    assert_eq!(revoked["closed"], 1);
+    assert_eq!(expect_close(&mut grace_on_b).await.1, "token revoked");
+
     let gone = ok(addr_a, "disconnect", json!({"user": "ada"})).await;
     assert_eq!(gone["changed"], 1);
     expect_close(&mut on_b).await;
+}
+
+#[tokio::test]
+async fn a_revoked_token_closes_its_connections_and_is_refused_until_it_would_expire() {
+    let (_server, addr) = start_with(api_config()).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let stolen = hs256(json!({"sub": "ada", "jti": "t-1", "iat": now - 60, "exp": now + 600}));
+    let other = hs256(json!({"sub": "ada", "jti": "t-2", "iat": now - 60, "exp": now + 600}));
+    let (mut by_stolen, _) = native::connect(addr, &format!("?token={stolen}")).await;
+    let mut sio_stolen = socketio::connect(addr, &json!({"token": stolen}).to_string()).await;
+    let (mut by_other, _) = native::connect(addr, &format!("?token={other}")).await;
+
+    let revoked = ok(
+        addr,
+        "revoke",
+        json!({"jti": "t-1", "expire_at": now + 600}),
+    )
+    .await;
+    assert_eq!(revoked["closed"], 2);
+    assert_eq!(
+        expect_close(&mut by_stolen).await,
+        (3000, "token revoked".to_owned())
+    );
+    loop {
+        if socketio::recv(&mut sio_stolen).await == "41" {
+            break;
+        }
+    }
+    native::join(&mut by_other, 1, "still-in").await;
+    // The token is refused from now on, on every protocol.
+    let refused = http_request(
+        addr,
+        format!(
+            "GET /ws?token={stolen} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert_eq!(refused.status, 401, "{}", refused.text());
+    let refused = refused.text();
+    assert!(refused.contains("revoked"), "{refused}");
+
+    // Every token of ada issued before now: the other one goes too; one issued later
+    // connects.
+    let revoked = ok(addr, "revoke", json!({"user": "ada", "issued_before": now})).await;
+    assert_eq!(revoked["closed"], 1);
+    assert_eq!(expect_close(&mut by_other).await.0, 3000);
+    let fresh = hs256(json!({"sub": "ada", "iat": now + 1, "exp": now + 600}));
+    native::connect(addr, &format!("?token={fresh}")).await;
+
+    for (body, code) in [
+        (json!({"jti": "x", "user": "ada"}), "bad_request"),
+        (json!({}), "bad_request"),
+        (json!({"jti": "x", "issued_before": 5}), "bad_request"),
+        (json!({"jti": "x", "expire_at": 5}), "bad_request"),
+    ] {
+        let (status, answer) = call(addr, "revoke", body.clone()).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (400, Some(code)),
+            "{body}"
+        );
+    }
+    // A server that checks no tokens has nothing to revoke.
+    let (_plain, plain) = start_with(Config {
+        jwt_secret: None,
+        ..api_config()
+    })
+    .await;
+    let (status, answer) = call(plain, "revoke", json!({"jti": "x"})).await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (409, Some("no_tokens"))
+    );
 }

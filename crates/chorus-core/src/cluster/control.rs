@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 
 use super::envelope::{put_bytes, put_len, put_names, EnvelopeError, Reader, MAX_ATTACHMENTS};
 use super::NodeId;
-use crate::ops::{Op, Reply, Selector, SocketInfo};
+use crate::ops::{Op, Reply, Revocation, Revoked, Selector, SocketInfo};
 use crate::{ConnId, EventData, PeerInfo, PresenceAction};
 
 /// The first byte of a signal.
@@ -257,6 +257,24 @@ fn put_op(out: &mut BytesMut, op: &Op) {
             put_event_data(out, data);
             out.put_u64_le(*wait_ms);
         }
+        Op::Revoke(revocation) => {
+            out.put_u8(6);
+            match &revocation.what {
+                Revoked::Token(jti) => {
+                    out.put_u8(0);
+                    put_bytes(out, jti.as_bytes());
+                }
+                Revoked::User {
+                    user,
+                    issued_before,
+                } => {
+                    out.put_u8(1);
+                    put_bytes(out, user.as_bytes());
+                    out.put_u64_le(*issued_before);
+                }
+            }
+            out.put_u64_le(revocation.until);
+        }
     }
 }
 
@@ -287,6 +305,22 @@ fn op(r: &mut Reader) -> Result<Op, EnvelopeError> {
             data: event_data(r)?,
             wait_ms: r.u64()?,
         },
+        6 => Op::Revoke(Revocation {
+            what: match r.u8()? {
+                0 => Revoked::Token(r.name("token id")?),
+                1 => Revoked::User {
+                    user: r.name("user")?,
+                    issued_before: r.u64()?,
+                },
+                tag => {
+                    return Err(EnvelopeError::Tag {
+                        what: "revocation",
+                        tag,
+                    })
+                }
+            },
+            until: r.u64()?,
+        }),
         tag => return Err(EnvelopeError::Tag { what: "op", tag }),
     })
 }
@@ -501,6 +535,25 @@ mod tests {
             Control::Ask,
             Control::Snapshot(vec![member(1, None), member(2, Some("[1,2]"))]),
             Control::Snapshot(Vec::new()),
+            Control::Request {
+                id: 12,
+                ns: Arc::from("/"),
+                op: Op::Revoke(Revocation {
+                    what: Revoked::Token(Arc::from("jti-1")),
+                    until: 1_900_000_000,
+                }),
+            },
+            Control::Request {
+                id: 13,
+                ns: Arc::from("/"),
+                op: Op::Revoke(Revocation {
+                    what: Revoked::User {
+                        user: Arc::from("ada"),
+                        issued_before: 1_800_000_000,
+                    },
+                    until: 1_900_000_000,
+                }),
+            },
             Control::Request {
                 id: 9,
                 ns: Arc::from("/chat"),

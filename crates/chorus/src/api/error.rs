@@ -27,7 +27,8 @@ pub(crate) struct ErrorBody {
 pub(crate) struct ErrorDetail {
     /// A stable identifier: `bad_json`, `bad_request`, `bad_room`, `too_large`,
     /// `unauthorized`, `forbidden`, `unknown_method`, `no_such_namespace`,
-    /// `no_such_conn`, `too_many_rooms`, `timeout`, `unavailable`, `internal`.
+    /// `no_such_conn`, `not_in_room`, `too_many_rooms`, `no_tokens`, `api_off`,
+    /// `idempotency_conflict`, `method_not_allowed`, `timeout`, `unavailable`, `internal`.
     pub(crate) code: String,
     /// For people; its wording may change.
     pub(crate) message: String,

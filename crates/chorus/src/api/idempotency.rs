@@ -5,7 +5,8 @@
 //! retrying with the same key makes the retry safe. The first request with a key runs; any
 //! other with that key — at the same time or later, within the window — waits for it and
 //! gets its answer. An answer that says the server failed (a 5xx) is forgotten, so a retry
-//! runs the call again. Keys are kept per node, for `api_idempotency_secs`, at most
+//! runs the call again. The key stands for one request: the same key with another body is
+//! refused (409 `idempotency_conflict`), rather than answered for a message never sent. Keys are kept per node, for `api_idempotency_secs`, at most
 //! [`MAX_KEYS`] of them (the oldest go first).
 
 use std::collections::{HashMap, VecDeque};
@@ -36,8 +37,9 @@ pub(crate) struct Idempotency {
 
 #[derive(Debug, Default)]
 struct Seen {
-    /// Each key's answer (being worked out, or given), with when the key came.
-    answers: HashMap<String, (Instant, Arc<OnceCell<Answer>>)>,
+    /// Each key's answer (being worked out, or given), with when the key came and a
+    /// fingerprint of its request.
+    answers: HashMap<String, (Instant, u64, Arc<OnceCell<Answer>>)>,
     /// The keys in the order they came, with when: the oldest are forgotten first.
     order: VecDeque<(Instant, String)>,
 }
@@ -52,8 +54,9 @@ impl Idempotency {
 
     /// Runs `call` for a key not seen within the window; otherwise waits for, and gives,
     /// the answer the first call with the key gave. `scope` separates the calls (a key of
-    /// `publish` is not one of `broadcast`).
-    pub(crate) async fn once<F>(&self, scope: &str, key: &str, call: F) -> Answer
+    /// `publish` is not one of `broadcast`); `request` is the request's body, which a
+    /// repeat must match.
+    pub(crate) async fn once<F>(&self, scope: &str, key: &str, request: &str, call: F) -> Answer
     where
         F: Future<Output = Answer>,
     {
@@ -63,15 +66,23 @@ impl Idempotency {
             )));
         }
         let id = format!("{scope}\u{0}{key}");
+        let fingerprint = fingerprint(request);
         let cell = {
             let mut seen = self.seen.lock();
             seen.forget_before(Instant::now().checked_sub(self.window));
             match seen.answers.get(&id) {
-                Some((_, cell)) => cell.clone(),
+                Some((_, first, _)) if *first != fingerprint => {
+                    return Err(ApiError::new(
+                        http::StatusCode::CONFLICT,
+                        "idempotency_conflict",
+                        "this idempotency_key was used for another request: a key stands for one request",
+                    ))
+                }
+                Some((_, _, cell)) => cell.clone(),
                 None => {
                     let cell = Arc::new(OnceCell::new());
                     let now = Instant::now();
-                    seen.answers.insert(id.clone(), (now, cell.clone()));
+                    seen.answers.insert(id.clone(), (now, fingerprint, cell.clone()));
                     seen.order.push_back((now, id.clone()));
                     while seen.answers.len() > MAX_KEYS {
                         seen.forget_oldest();
@@ -86,13 +97,21 @@ impl Idempotency {
             if seen
                 .answers
                 .get(&id)
-                .is_some_and(|(_, c)| Arc::ptr_eq(c, &cell))
+                .is_some_and(|(_, _, c)| Arc::ptr_eq(c, &cell))
             {
                 seen.answers.remove(&id);
             }
         }
         answer
     }
+}
+
+/// A request's body, hashed: what a repeat with the same key must match.
+fn fingerprint(request: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    request.hash(&mut hasher);
+    hasher.finish()
 }
 
 impl Seen {
@@ -107,7 +126,11 @@ impl Seen {
         if let Some((at, id)) = self.order.pop_front() {
             // Only if it is still the entry recorded then (a 5xx removes one, and a later
             // request may have put the key back).
-            if self.answers.get(&id).is_some_and(|(when, _)| *when == at) {
+            if self
+                .answers
+                .get(&id)
+                .is_some_and(|(when, _, _)| *when == at)
+            {
                 self.answers.remove(&id);
             }
         }
@@ -134,30 +157,52 @@ mod tests {
                 answer
             }
         };
-        let first = keys.once("publish", "k1", call(Ok(Value::from(1)))).await;
+        let first = keys
+            .once("publish", "k1", "{}", call(Ok(Value::from(1))))
+            .await;
         let again = keys
-            .once("publish", "k1", async { Ok(Value::from(2)) })
+            .once("publish", "k1", "{}", async { Ok(Value::from(2)) })
             .await;
         assert_eq!(
             (first.unwrap(), again.unwrap()),
             (Value::from(1), Value::from(1))
         );
         // Another scope, another key: runs.
-        let other = keys.once("broadcast", "k1", call(Ok(Value::from(3)))).await;
+        let other = keys
+            .once("broadcast", "k1", "{}", call(Ok(Value::from(3))))
+            .await;
         assert_eq!(other.unwrap(), Value::from(3));
         // A 5xx is not remembered; a 4xx is.
         let failed = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "down");
-        assert!(keys.once("publish", "k2", call(Err(failed))).await.is_err());
-        let retried = keys.once("publish", "k2", call(Ok(Value::from(4)))).await;
+        assert!(keys
+            .once("publish", "k2", "{}", call(Err(failed)))
+            .await
+            .is_err());
+        let retried = keys
+            .once("publish", "k2", "{}", call(Ok(Value::from(4))))
+            .await;
         assert_eq!(retried.unwrap(), Value::from(4));
         let refused = keys
-            .once("publish", "k3", call(Err(ApiError::bad_request("no"))))
+            .once(
+                "publish",
+                "k3",
+                "{}",
+                call(Err(ApiError::bad_request("no"))),
+            )
             .await;
-        let same = keys.once("publish", "k3", call(Ok(Value::from(5)))).await;
+        let same = keys
+            .once("publish", "k3", "{}", call(Ok(Value::from(5))))
+            .await;
         assert_eq!(refused.unwrap_err().code, same.unwrap_err().code);
         assert_eq!(runs.load(Ordering::SeqCst), 5);
+        // The same key for another request: refused, and nothing runs.
+        let other = keys
+            .once("publish", "k1", "{\"x\":1}", call(Ok(Value::Null)))
+            .await;
+        assert_eq!(other.unwrap_err().code, "idempotency_conflict");
+        assert_eq!(runs.load(Ordering::SeqCst), 5);
         assert!(keys
-            .once("publish", "", call(Ok(Value::Null)))
+            .once("publish", "", "{}", call(Ok(Value::Null)))
             .await
             .is_err());
     }
@@ -172,8 +217,8 @@ mod tests {
             Ok(Value::from("sent"))
         };
         let (a, b) = tokio::join!(
-            keys.once("publish", "k", slow()),
-            keys.once("publish", "k", slow())
+            keys.once("publish", "k", "{}", slow()),
+            keys.once("publish", "k", "{}", slow())
         );
         assert_eq!(
             (a.unwrap(), b.unwrap()),
@@ -186,11 +231,11 @@ mod tests {
     async fn keys_are_forgotten_after_the_window() {
         let keys = Idempotency::new(Duration::from_millis(20));
         let first = keys
-            .once("publish", "k", async { Ok(Value::from(1)) })
+            .once("publish", "k", "{}", async { Ok(Value::from(1)) })
             .await;
         tokio::time::sleep(Duration::from_millis(40)).await;
         let later = keys
-            .once("publish", "k", async { Ok(Value::from(2)) })
+            .once("publish", "k", "{}", async { Ok(Value::from(2)) })
             .await;
         assert_eq!(
             (first.unwrap(), later.unwrap()),

@@ -5,7 +5,7 @@
 //! Every call is `POST /api/<method>` with a JSON object, answered with a JSON object
 //! (Centrifugo's shape, so one `batch` can carry any of them): `publish`, `broadcast`,
 //! `emit`, `disconnect`, `join`, `leave`, `presence`, `presence_stats`, `rooms`,
-//! `history`, `history_remove`, `info`, `batch`. A request carries one of the configured
+//! `history`, `history_remove`, `info`, `revoke`, `batch`. A request carries one of the configured
 //! `api_keys` ([`keys`]); with none configured, the API is off. Errors are HTTP statuses
 //! with the native protocol's stable codes ([`error`]). The OpenAPI 3.1 document, made
 //! from the request and response types here, is at `/api/openapi.json` ([`openapi`]).
@@ -21,6 +21,7 @@ mod node;
 mod openapi;
 mod publish;
 mod rooms;
+mod tokens;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,6 +54,8 @@ pub(crate) struct Api {
     started: Instant,
     limits: chorus_proto::native::Limits,
     max_message_size: usize,
+    /// Whether the server checks tokens (there is something to revoke).
+    tokens: bool,
 }
 
 impl Api {
@@ -64,6 +67,7 @@ impl Api {
             started: Instant::now(),
             limits: chorus_proto::native::Limits::default(),
             max_message_size: config.max_message_size,
+            tokens: config.jwt_secret.is_some() || config.jwt_public_key.is_some(),
         }
     }
 
@@ -128,7 +132,9 @@ impl Api {
                 match req.idempotency_key.clone() {
                     Some(key) => {
                         let call = async { answer(publish::publish(self, req).await) };
-                        self.idempotency.once("publish", &key, call).await
+                        self.idempotency
+                            .once("publish", &key, params.get(), call)
+                            .await
                     }
                     None => answer(publish::publish(self, req).await),
                 }
@@ -139,7 +145,9 @@ impl Api {
                 match req.idempotency_key.clone() {
                     Some(key) => {
                         let call = async { answer(publish::broadcast(self, req).await) };
-                        self.idempotency.once("broadcast", &key, call).await
+                        self.idempotency
+                            .once("broadcast", &key, params.get(), call)
+                            .await
                     }
                     None => answer(publish::broadcast(self, req).await),
                 }
@@ -154,6 +162,7 @@ impl Api {
             "history" => answer(rooms::history(self, parse(params)?).await),
             "history_remove" => answer(rooms::history_remove(self, parse(params)?).await),
             "info" => answer(node::info(self, parse(params)?).await),
+            "revoke" => answer(tokens::revoke(self, parse(params)?).await),
             "batch" => answer(batch(self, parse(params)?).await),
             _ => Err(ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -301,7 +310,7 @@ async fn batch(api: &Api, req: BatchRequest) -> Result<BatchResult, ApiError> {
 pub(crate) fn router(api: Arc<Api>) -> Router {
     Router::new()
         .route("/openapi.json", get(openapi::document))
-        .route("/{method}", post(handle))
+        .route("/{method}", post(handle).fallback(not_post))
         .with_state(api)
 }
 
@@ -317,6 +326,15 @@ pub(crate) fn off() -> Router {
     Router::new()
         .route("/openapi.json", get(openapi::document))
         .route("/{method}", post(refuse).get(refuse))
+}
+
+/// Every call is a POST.
+async fn not_post() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "every API call is a POST of a JSON object",
+    )
 }
 
 /// One request: the key, the body (a JSON object, at most a few messages' worth), the call.

@@ -31,6 +31,7 @@ use utoipa::{Modify, OpenApi};
         super::rooms::history,
         super::rooms::history_remove,
         super::node::info,
+        super::tokens::revoke,
         super::batch,
     ),
     modifiers(&Keys),
@@ -91,6 +92,13 @@ fn refine(document: &mut Value) {
             {"required": ["user"], "properties": {"user": {"type": "string"}}},
         ]);
     }
+    schemas["RevokeRequest"]["oneOf"] = json!([
+        {
+            "required": ["jti"], "properties": {"jti": {"type": "string"}},
+            "not": {"required": ["issued_before"], "properties": {"issued_before": {"type": "integer"}}},
+        },
+        {"required": ["user"], "properties": {"user": {"type": "string"}}},
+    ]);
     // Offsets are unsigned 64-bit numbers, wider than JSON Schema's `int64`.
     schemas["Position"]["properties"]["offset"] = json!({
         "type": "integer", "minimum": 0, "maximum": u64::MAX, "description": "An offset in it.",

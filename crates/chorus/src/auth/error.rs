@@ -38,6 +38,10 @@ pub enum AuthError {
     /// not an array of strings, ...).
     #[error("the token's claims are invalid: {0}")]
     BadClaims(String),
+    /// The server revoked the token (by its `jti`, or every token of its user issued
+    /// before some time).
+    #[error("the token has been revoked")]
+    Revoked,
 }
 
 impl AuthError {

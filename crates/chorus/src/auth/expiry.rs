@@ -164,14 +164,14 @@ mod tests {
         let arm = |name: &'static str, ms: u64| {
             let grant = Grant::new(auth.clone(), expiring_in(ms));
             let fired = fired.clone();
-            grant.arm(move || fired.lock().push(name));
+            grant.arm(move |_| fired.lock().push(name));
             grant
         };
         let _late = arm("late", 150);
         let _early = arm("early", 50);
         let dropped = arm("dropped", 60);
         let never = Grant::new(auth.clone(), Arc::new(Identity::new("forever")));
-        never.arm(|| panic!("a token without exp never expires"));
+        never.arm(|_| panic!("a token without exp never expires"));
         drop(dropped);
         assert_eq!(auth.expiries.len(), 2, "a dropped grant leaves the clock");
         tokio::time::sleep(Duration::from_millis(400)).await;
@@ -184,10 +184,10 @@ mod tests {
         let auth = auth();
         let count = Arc::new(AtomicUsize::new(0));
         let _far = Grant::new(auth.clone(), expiring_in(60_000));
-        _far.arm(|| {});
+        _far.arm(|_| {});
         let soon = Grant::new(auth.clone(), expiring_in(50));
         let c = count.clone();
-        soon.arm(move || {
+        soon.arm(move |_| {
             c.fetch_add(1, Ordering::SeqCst);
         });
         tokio::time::sleep(Duration::from_millis(300)).await;

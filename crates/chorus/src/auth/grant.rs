@@ -17,7 +17,16 @@ use super::identity::Identity;
 use super::policy::Auth;
 use crate::metrics::Event;
 
-type OnExpiry = Box<dyn Fn() + Send + Sync>;
+type OnExpiry = Box<dyn Fn(Ended) + Send + Sync>;
+
+/// Why a connection's token stopped being good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// It reached its `exp` (plus the leeway) without a refresh.
+    Expired,
+    /// The server revoked it (the API's `revoke`).
+    Revoked,
+}
 
 /// Why a token could not replace a connection's token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,9 +100,21 @@ impl Grant {
     /// Starts the expiry clock: `on_expiry` runs once, when the token (the current one,
     /// after any refresh) expires. Called once the connection exists; a grant whose
     /// connection was refused is never armed and costs the clock nothing.
-    pub(crate) fn arm(self: &Arc<Self>, on_expiry: impl Fn() + Send + Sync + 'static) {
+    pub(crate) fn arm(self: &Arc<Self>, on_expiry: impl Fn(Ended) + Send + Sync + 'static) {
         if self.on_expiry.set(Box::new(on_expiry)).is_ok() {
+            self.auth.revocations.track(self);
             self.schedule();
+        }
+    }
+
+    /// Ends the connection now, for `why`: what the clock does at expiry, and a revocation
+    /// at once.
+    pub(crate) fn end(&self, why: Ended) {
+        if let Some(slot) = self.slot.lock().take() {
+            self.auth.expiries.remove(slot);
+        }
+        if let Some(on_end) = self.on_expiry.get() {
+            on_end(why);
         }
     }
 
@@ -151,8 +172,10 @@ impl Expiring for Grant {
             *current = None;
         }
         self.auth.metrics.count(Event::TokenExpired);
+        // Its connection is ending: a revocation has nothing more to end here.
+        self.auth.revocations.untrack(self);
         if let Some(on_expiry) = self.on_expiry.get() {
-            on_expiry();
+            on_expiry(Ended::Expired);
         }
     }
 }
@@ -178,6 +201,9 @@ impl Drop for Grant {
     fn drop(&mut self) {
         if let Some(slot) = self.slot.get_mut().take() {
             self.auth.expiries.remove(slot);
+        }
+        if self.on_expiry.get().is_some() {
+            self.auth.revocations.untrack(self);
         }
     }
 }

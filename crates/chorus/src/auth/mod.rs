@@ -21,6 +21,7 @@ mod expiry;
 mod grant;
 mod identity;
 mod policy;
+mod revocation;
 mod verifier;
 
 use std::sync::{Arc, Weak};
@@ -28,10 +29,10 @@ use std::sync::{Arc, Weak};
 use chorus_core::Mailbox;
 
 pub use error::AuthError;
-pub(crate) use grant::Grant;
+pub(crate) use grant::{Ended, Grant};
 pub use grant::{RefreshError, Refreshed};
 pub use identity::{Identity, Patterns};
-pub(crate) use policy::Auth;
+pub(crate) use policy::{unix_now, Auth};
 pub use verifier::{KeyError, Verifier, MAX_TOKEN_LEN};
 
 use crate::wire::close;
@@ -51,13 +52,16 @@ pub(crate) fn grant_for(
     Some(Grant::new(auth?.clone(), identity?.clone()))
 }
 
-/// What to do when a WebSocket's token expires: close it with 3000 `token expired`, ahead
-/// of whatever is still queued for it.
-pub(crate) fn close_on_expiry(mailbox: &Arc<Mailbox>) -> impl Fn() + Send + Sync + 'static {
+/// What to do when a WebSocket's token expires or is revoked: close it with 3000 (`token
+/// expired`, `token revoked`), ahead of whatever is still queued for it.
+pub(crate) fn close_on_expiry(mailbox: &Arc<Mailbox>) -> impl Fn(Ended) + Send + Sync + 'static {
     let mailbox: Weak<Mailbox> = Arc::downgrade(mailbox);
-    move || {
+    move |why| {
         if let Some(mailbox) = mailbox.upgrade() {
-            mailbox.close(close::token_expired());
+            mailbox.close(match why {
+                Ended::Expired => close::token_expired(),
+                Ended::Revoked => close::token_revoked(),
+            });
         }
     }
 }

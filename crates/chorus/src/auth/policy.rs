@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::error::AuthError;
 use super::expiry::Expiries;
 use super::identity::Identity;
+use super::revocation::Revocations;
 use super::verifier::{KeyError, Verifier};
 use crate::metrics::Metrics;
 use crate::wire::HandshakeInfo;
@@ -18,6 +19,8 @@ pub(crate) struct Auth {
     pub(crate) verifier: Verifier,
     anonymous: bool,
     pub(crate) expiries: Expiries,
+    /// Tokens revoked before their expiry, and the connections holding them.
+    pub(crate) revocations: Revocations,
     pub(crate) metrics: Arc<Metrics>,
 }
 
@@ -27,6 +30,7 @@ impl Auth {
             verifier,
             anonymous,
             expiries: Expiries::default(),
+            revocations: Revocations::default(),
             metrics,
         }
     }
@@ -47,11 +51,24 @@ impl Auth {
             .map(|verifier| Arc::new(Self::new(verifier, config.anonymous, metrics))))
     }
 
-    /// Verifies a token, counting a refusal.
+    /// Verifies a token — its signature and claims, and that it was not revoked —
+    /// counting a refusal.
     pub(crate) fn verify(&self, token: &str) -> Result<Identity, AuthError> {
         self.verifier
             .verify(token)
+            .and_then(|identity| {
+                if self.revocations.revokes(&identity, unix_now()) {
+                    return Err(AuthError::Revoked);
+                }
+                Ok(identity)
+            })
             .inspect_err(|err| self.count(err))
+    }
+
+    /// Puts a revocation in force on this node: tokens it names are refused from now on,
+    /// and the connections holding one are closed. How many were.
+    pub(crate) fn revoke(&self, revocation: &chorus_core::ops::Revocation) -> u64 {
+        self.revocations.revoke(revocation, unix_now())
     }
 
     /// Counts a refusal at `/metrics`.
@@ -101,6 +118,13 @@ pub(crate) fn token(info: &HandshakeInfo) -> Option<String> {
     bearer
         .or_else(|| info.query("token"))
         .filter(|t| !t.is_empty())
+}
+
+/// Now, in Unix seconds.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -106,7 +106,8 @@ impl Emitter {
         }
     }
 
-    async fn count(&self, op: Op) -> Result<u64, ClusterError> {
+    /// Runs `op` on this node and every other: the sum of what each did.
+    pub(crate) async fn count(&self, op: Op) -> Result<u64, ClusterError> {
         Ok(self
             .everywhere(op)
             .await?

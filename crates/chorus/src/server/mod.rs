@@ -227,6 +227,7 @@ impl Server {
             server.mount_admin_ui();
         }
         server.mount_api();
+        server.take_revocations();
         Ok(server)
     }
 
@@ -244,6 +245,16 @@ impl Server {
             password,
         );
         let _ = self.inner.admin_ui.set(admin);
+    }
+
+    /// Revocations of tokens (the API's `revoke`, this node's or another's) come as an op
+    /// in namespace `/`: they are the server's authentication's to carry out.
+    fn take_revocations(&self) {
+        let Some(auth) = self.ctx().auth.clone() else {
+            return;
+        };
+        let revoker = chorus_core::ops::Revoker::new(move |revocation| auth.revoke(revocation));
+        self.io().inner.ns.on_revoke(revoker);
     }
 
     /// Serves the server API at `/api` if the config gives it a key; otherwise `/api`

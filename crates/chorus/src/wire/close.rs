@@ -63,6 +63,12 @@ pub(crate) fn token_expired() -> CloseReason {
     CloseReason::new(TOKEN_EXPIRED, TOKEN_EXPIRED_REASON)
 }
 
+/// A connection whose token the server revoked: 3000 too (a new token is what it needs),
+/// with its own reason.
+pub(crate) fn token_revoked() -> CloseReason {
+    CloseReason::new(TOKEN_EXPIRED, "token revoked")
+}
+
 /// True for the hub's slow-consumer verdict (`chorus_core::Mailbox` makes it; other
 /// closes also jump the queue: an Engine.IO session's ping timeout or parse error).
 pub(crate) fn is_slow_consumer(reason: &CloseReason) -> bool {

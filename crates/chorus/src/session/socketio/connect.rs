@@ -227,7 +227,7 @@ impl Connector {
         if let Some(grant) = &admitted.grant {
             // At expiry the server disconnects the socket, as `socket.disconnect()` would.
             let weak = Arc::downgrade(&socket.inner);
-            grant.arm(move || {
+            grant.arm(move |_| {
                 if let Some(inner) = weak.upgrade() {
                     Socket { inner }.disconnect();
                 }
