@@ -68,20 +68,23 @@ def api_url():
 def test_every_operation_keeps_to_the_document(api_url):
     """schemathesis's every check, its coverage and fuzzing phases, bounded in time."""
     st = os.path.join(os.path.dirname(sys.executable), "schemathesis")
-    run = subprocess.run(
-        [
-            st, "run", f"{api_url}/api/openapi.json",
-            "--header", f"X-API-Key: {KEY}",
-            "--checks", "all",
-            "--max-examples", "30",
-            "--request-timeout", "10",
-            "--max-time", os.environ.get("SCHEMATHESIS_SECONDS", "150"),
-            "--no-color",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    # Its cache (.schemathesis/) goes to a directory of its own, not the checkout.
+    with tempfile.TemporaryDirectory(prefix="chorus-schemathesis-") as scratch:
+        run = subprocess.run(
+            [
+                st, "run", f"{api_url}/api/openapi.json",
+                "--header", f"X-API-Key: {KEY}",
+                "--checks", "all",
+                "--max-examples", "30",
+                "--request-timeout", "10",
+                "--max-time", os.environ.get("SCHEMATHESIS_SECONDS", "150"),
+                "--no-color",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=scratch,
+        )
     summary = run.stdout[run.stdout.rfind("SUMMARY"):]
     print(summary)
     assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-5000:]
