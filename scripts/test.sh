@@ -263,7 +263,9 @@ export CHORUS_URL="http://127.0.0.1:$PORT"
 banner "server: $CHORUS_BIN serve --host 127.0.0.1 --port $PORT --data-dir target/test-data/chorus-serve"
 DATA_DIR="$ROOT/target/test-data/chorus-serve"
 rm -rf "$DATA_DIR"
-"$CHORUS_BIN" serve --host 127.0.0.1 --port "$PORT" --data-dir "$DATA_DIR" >"$LOGS/chorus-serve.log" 2>&1 &
+# The server API is on, with a key of this run's (the README tour's curl-to-browser test).
+export CHORUS_API_KEY="test-run-key-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+CHORUS_API_KEYS="$CHORUS_API_KEY" "$CHORUS_BIN" serve --host 127.0.0.1 --port "$PORT" --data-dir "$DATA_DIR" >"$LOGS/chorus-serve.log" 2>&1 &
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")
 for _ in $(seq 1 150); do

@@ -134,7 +134,7 @@ fn refine(document: &mut Value) {
         );
         add("401", "No valid API key (`unauthorized`)");
         add("413", "The body is larger than the API takes (`too_large`)");
-        if !matches!(path.as_str(), "/api/info" | "/api/batch") {
+        if !matches!(path.as_str(), "/api/info" | "/api/batch" | "/api/revoke") {
             add(
                 "404",
                 "No such namespace on this node (`no_such_namespace`)",
