@@ -15,6 +15,7 @@ use super::error::AuthError;
 use super::expiry::{Expiring, Slot};
 use super::identity::Identity;
 use super::policy::Auth;
+use super::revocation::Holder;
 use crate::metrics::Event;
 
 type OnExpiry = Box<dyn Fn(Ended) + Send + Sync>;
@@ -102,9 +103,15 @@ impl Grant {
     /// connection was refused is never armed and costs the clock nothing.
     pub(crate) fn arm(self: &Arc<Self>, on_expiry: impl Fn(Ended) + Send + Sync + 'static) {
         if self.on_expiry.set(Box::new(on_expiry)).is_ok() {
-            self.auth.revocations.track(self);
+            let holder: std::sync::Weak<dyn Holder> = Arc::downgrade(self) as _;
+            self.auth.revocations.track(self.key(), holder);
             self.schedule();
         }
+    }
+
+    /// The grant's key among the revocations' tracked grants: its address.
+    fn key(&self) -> usize {
+        std::ptr::from_ref(self) as usize
     }
 
     /// Ends the connection now, for `why`: what the clock does at expiry, and a revocation
@@ -160,6 +167,16 @@ impl Grant {
     }
 }
 
+impl Holder for Grant {
+    fn identity(&self) -> Arc<Identity> {
+        Grant::identity(self)
+    }
+
+    fn revoked(&self) {
+        self.end(Ended::Revoked);
+    }
+}
+
 impl Expiring for Grant {
     /// Called by the clock at `slot`: ends the connection, unless a refresh has moved the
     /// deadline since.
@@ -173,7 +190,7 @@ impl Expiring for Grant {
         }
         self.auth.metrics.count(Event::TokenExpired);
         // Its connection is ending: a revocation has nothing more to end here.
-        self.auth.revocations.untrack(self);
+        self.auth.revocations.untrack(self.key());
         if let Some(on_expiry) = self.on_expiry.get() {
             on_expiry(Ended::Expired);
         }
@@ -203,7 +220,7 @@ impl Drop for Grant {
             self.auth.expiries.remove(slot);
         }
         if self.on_expiry.get().is_some() {
-            self.auth.revocations.untrack(self);
+            self.auth.revocations.untrack(self.key());
         }
     }
 }

@@ -13,8 +13,16 @@ use std::sync::{Arc, Weak};
 use chorus_core::ops::{Revocation, Revoked};
 use parking_lot::Mutex;
 
-use super::grant::{Ended, Grant};
 use super::identity::Identity;
+
+/// A connection's hold on its token, which a revocation may end: a connection's grant
+/// (named here by what it does, so that this module needs nothing of the grant's).
+pub(crate) trait Holder: Send + Sync {
+    /// The identity its current token proves.
+    fn identity(&self) -> Arc<Identity>;
+    /// Its token was revoked: end the connection.
+    fn revoked(&self);
+}
 
 /// Most revocations remembered at once; beyond it a new one still closes the connections
 /// it names, but new connections with such a token are let in (and it is logged).
@@ -33,7 +41,7 @@ struct State {
     /// Users, with the time their tokens must have been issued after, and until when.
     users: HashMap<Arc<str>, (u64, u64)>,
     /// Every armed grant, by its address.
-    live: HashMap<usize, Weak<Grant>>,
+    live: HashMap<usize, Weak<dyn Holder>>,
 }
 
 impl Revocations {
@@ -55,7 +63,7 @@ impl Revocations {
 
     /// Puts `revocation` in force and ends the grants it names; how many.
     pub(crate) fn revoke(&self, revocation: &Revocation, now: u64) -> u64 {
-        let ended: Vec<Arc<Grant>> = {
+        let ended: Vec<Arc<dyn Holder>> = {
             let mut state = self.state.lock();
             state.tokens.retain(|_, until| *until > now);
             state.users.retain(|_, (_, until)| *until > now);
@@ -92,20 +100,20 @@ impl Revocations {
         };
         // Outside the lock: ending a grant runs connection code.
         for grant in &ended {
-            grant.end(Ended::Revoked);
+            grant.revoked();
         }
         ended.len() as u64
     }
 
-    /// Keeps track of an armed grant, which a revocation may end.
-    pub(crate) fn track(&self, grant: &Arc<Grant>) {
-        let key = Arc::as_ptr(grant) as usize;
-        self.state.lock().live.insert(key, Arc::downgrade(grant));
+    /// Keeps track of an armed grant (by a key of its own: its address), which a
+    /// revocation may end.
+    pub(crate) fn track(&self, key: usize, grant: Weak<dyn Holder>) {
+        self.state.lock().live.insert(key, grant);
     }
 
     /// Forgets a grant (its connection is gone).
-    pub(crate) fn untrack(&self, grant: *const Grant) {
-        self.state.lock().live.remove(&(grant as usize));
+    pub(crate) fn untrack(&self, key: usize) {
+        self.state.lock().live.remove(&key);
     }
 }
 
