@@ -1,4 +1,6 @@
-//! The `chorus` binary: `chorus serve` (the default) runs the server.
+//! The `chorus` binary: `chorus serve` (the default) runs the server; `chorus token`,
+//! `publish`, `history`, `presence` and `rooms` are tools for the person running it
+//! (`cli`).
 //!
 //! Configuration comes from an optional TOML file (`--config` / `CHORUS_CONFIG`), then
 //! `CHORUS_*` environment variables, then flags; clap reads each flag's environment variable
@@ -18,6 +20,8 @@ use std::net::IpAddr;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use std::path::PathBuf;
 
+mod cli;
+
 use anyhow::Context;
 use chorus::{Config, Server};
 use clap::{Args, Parser, Subcommand};
@@ -31,12 +35,33 @@ use clap::{Args, Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// How logs are written: `text` for people, `json` (one object per line) for a log
+    /// collector.
+    #[arg(long, global = true, env = "CHORUS_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+}
+
+/// The log's form.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the server (the default when no command is given).
     Serve(ServeArgs),
+    /// Print a development token (an HS256 JWT signed with the server's jwt_secret).
+    Token(cli::token::TokenArgs),
+    /// Publish an event to a room through a running server's API.
+    Publish(cli::api::PublishArgs),
+    /// Print a room's stored messages, through a running server's API.
+    History(cli::api::HistoryArgs),
+    /// Print who is in a room, through a running server's API.
+    Presence(cli::api::PresenceArgs),
+    /// Print the rooms that have members, through a running server's API.
+    Rooms(cli::api::RoomsArgs),
 }
 
 #[derive(Args, Debug, Default)]
@@ -307,15 +332,25 @@ impl ServeArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CHORUS_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CHORUS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    match cli.log_format {
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_env_filter(filter)
+            .init(),
+    }
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
         None => ServeArgs::parse_from_env()?,
+        Some(Command::Token(args)) => return cli::token::run(args),
+        Some(Command::Publish(args)) => return cli::api::publish(args),
+        Some(Command::History(args)) => return cli::api::history(args),
+        Some(Command::Presence(args)) => return cli::api::presence(args),
+        Some(Command::Rooms(args)) => return cli::api::rooms(args),
     };
     let config = args.into_config()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

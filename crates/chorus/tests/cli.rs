@@ -181,3 +181,17 @@ fn sigterm_drains_and_exits() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn logs_can_be_json_lines() {
+    let port = free_port();
+    let line = listening_line(
+        Command::new(BIN)
+            .args(["serve", "--log-format", "json", "--host", "127.0.0.1"])
+            .args(["--port", &port.to_string(), "--store", "memory"]),
+    );
+    let entry: serde_json::Value = serde_json::from_str(&line).expect("a JSON object per line");
+    assert_eq!(entry["level"], "INFO");
+    assert!(entry["message"].as_str().unwrap().contains("listening on"));
+    assert!(entry["timestamp"].is_string());
+}

@@ -50,6 +50,7 @@ impl Routes {
     pub(crate) fn router(self: &Arc<Self>) -> Router {
         let mut router = Router::new()
             .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
             .route("/metrics", get(metrics));
         if let Some(api) = self.api.get() {
             router = router.nest_service("/api", api.clone());
@@ -95,6 +96,40 @@ impl Routes {
 
 async fn healthz() -> &'static str {
     "ok\n"
+}
+
+/// How long `/readyz` waits for the history store to answer.
+const READY_STORE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether the server can do its work now, for a load balancer or an orchestrator: the
+/// history store answers a read (within 2 s) and, on a cluster, the link to the broker is
+/// up. `503` with what is wrong otherwise. (`/healthz` only says the process answers.)
+async fn readyz(State(routes): State<Arc<Routes>>) -> Response {
+    let mut problems = serde_json::Map::new();
+    if let Some(cluster) = routes.hub.cluster() {
+        if !cluster.is_up() {
+            problems.insert("broker".into(), "the link to the broker is down".into());
+        }
+    }
+    if let Some(publisher) = routes.hub.publisher() {
+        let store = publisher.store().clone();
+        // A read of a stream no room has: it touches the store and changes nothing.
+        let probe = tokio::task::spawn_blocking(move || store.position("\u{1f}readyz"));
+        let problem = match tokio::time::timeout(READY_STORE_WAIT, probe).await {
+            Ok(Ok(Ok(_))) => None,
+            Ok(Ok(Err(err))) => Some(err.to_string()),
+            Ok(Err(_)) => Some("the store's read failed".to_owned()),
+            Err(_) => Some(format!("no answer in {} s", READY_STORE_WAIT.as_secs())),
+        };
+        if let Some(problem) = problem {
+            problems.insert("store".into(), problem.into());
+        }
+    }
+    if problems.is_empty() {
+        return "ready\n".into_response();
+    }
+    problems.insert("ready".into(), false.into());
+    (StatusCode::SERVICE_UNAVAILABLE, axum::Json(problems)).into_response()
 }
 
 async fn metrics(State(routes): State<Arc<Routes>>) -> Response {
