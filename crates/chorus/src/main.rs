@@ -51,7 +51,7 @@ enum LogFormat {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the server (the default when no command is given).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print a development token (an HS256 JWT signed with the server's jwt_secret).
     Token(cli::token::TokenArgs),
     /// Publish an event to a room through a running server's API.
@@ -344,7 +344,7 @@ fn main() -> anyhow::Result<()> {
             .init(),
     }
     let args = match cli.command {
-        Some(Command::Serve(args)) => args,
+        Some(Command::Serve(args)) => *args,
         None => ServeArgs::parse_from_env()?,
         Some(Command::Token(args)) => return cli::token::run(args),
         Some(Command::Publish(args)) => return cli::api::publish(args),
