@@ -74,6 +74,7 @@ impl From<Receipt> for PublishResult {
     responses(
         (status = 200, description = "Sent; stored first in a room with history", body = PublishResult),
         (status = 400, description = "A bad room, event or data", body = super::error::ErrorBody),
+        (status = 409, description = "The idempotency key was used for another request (`idempotency_conflict`)", body = super::error::ErrorBody),
         (status = 413, description = "Larger than the server's maximum message size", body = super::error::ErrorBody),
         (status = 503, description = "The history store or the broker cannot take it now", body = super::error::ErrorBody),
     ))]
@@ -158,7 +159,8 @@ pub(crate) struct BroadcastResult {
     request_body = BroadcastRequest,
     responses(
         (status = 200, description = "Each room's outcome", body = BroadcastResult),
-        (status = 400, description = "No rooms, too many, or a bad event or data", body = super::error::ErrorBody),
+        (status = 400, description = "No rooms, too many, a bad room, or a bad event or data", body = super::error::ErrorBody),
+        (status = 409, description = "The idempotency key was used for another request (`idempotency_conflict`)", body = super::error::ErrorBody),
         (status = 413, description = "Larger than the server's maximum message size", body = super::error::ErrorBody),
     ))]
 pub(crate) async fn broadcast(
