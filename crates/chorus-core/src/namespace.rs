@@ -273,6 +273,16 @@ impl Namespace {
         self.peers.read().values().cloned().collect()
     }
 
+    /// Bytes waiting in this namespace's connections' outbound queues: in all, and in the
+    /// fullest one (for `/metrics`; a walk over the connections, made when scraped).
+    pub fn queued_bytes(&self) -> (usize, usize) {
+        let peers = self.peers.read();
+        peers.values().fold((0, 0), |(total, max), peer| {
+            let queued = peer.queued_bytes();
+            (total + queued, max.max(queued))
+        })
+    }
+
     /// Number of open connections.
     pub fn len(&self) -> usize {
         self.peers.read().len()

@@ -128,6 +128,9 @@ const EVENTS: [(Event, &str, &str); 15] = [
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
     counts: [AtomicU64; EVENTS.len()],
+    /// Server API calls by method and outcome (`ok` or the error's code): both from short
+    /// fixed lists, so the map stays small.
+    api_calls: parking_lot::Mutex<std::collections::BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 impl Metrics {
@@ -138,6 +141,12 @@ impl Metrics {
             .position(|(e, _, _)| *e == event)
             .expect("every event is listed");
         self.counts[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one server API call: its method (one of the API's names, or `unknown`) and
+    /// its outcome.
+    pub(crate) fn count_api(&self, method: &'static str, outcome: &'static str) {
+        *self.api_calls.lock().entry((method, outcome)).or_default() += 1;
     }
 
     /// The Prometheus text exposition of the counters and the hub's gauges.
@@ -190,6 +199,46 @@ impl Metrics {
                 &**ns.name(),
                 ns.published()
             );
+        }
+        let _ = writeln!(out, "# TYPE chorus_outbound_queued_bytes gauge");
+        let queued: Vec<(usize, usize)> = namespaces.iter().map(|ns| ns.queued_bytes()).collect();
+        for (ns, (total, _)) in namespaces.iter().zip(&queued) {
+            let _ = writeln!(
+                out,
+                "chorus_outbound_queued_bytes{{namespace={:?}}} {total}",
+                &**ns.name()
+            );
+        }
+        let _ = writeln!(out, "# TYPE chorus_outbound_queue_max_bytes gauge");
+        for (ns, (_, max)) in namespaces.iter().zip(&queued) {
+            let _ = writeln!(
+                out,
+                "chorus_outbound_queue_max_bytes{{namespace={:?}}} {max}",
+                &**ns.name()
+            );
+        }
+        if let Some(publisher) = hub.publisher() {
+            let stats = publisher.stats();
+            stats.store_append.render(
+                &mut out,
+                "chorus_store_append_seconds",
+                "How long each batch of stored messages took to append to the history store.",
+            );
+            stats.publish_to_delivery.render(
+                &mut out,
+                "chorus_publish_to_delivery_seconds",
+                "How long each stored message took from its publish to its recipients' queues.",
+            );
+        }
+        let api_calls = self.api_calls.lock().clone();
+        if !api_calls.is_empty() {
+            let _ = writeln!(out, "# TYPE chorus_api_calls_total counter");
+            for ((method, outcome), count) in api_calls {
+                let _ = writeln!(
+                    out,
+                    "chorus_api_calls_total{{method=\"{method}\",outcome=\"{outcome}\"}} {count}"
+                );
+            }
         }
         if let Some(cluster) = hub.cluster() {
             let stats = cluster.stats();

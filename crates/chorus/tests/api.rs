@@ -651,3 +651,103 @@ async fn a_revoked_token_closes_its_connections_and_is_refused_until_it_would_ex
         (409, Some("no_tokens"))
     );
 }
+
+#[tokio::test]
+async fn metrics_count_api_calls_and_time_stored_messages() {
+    let (_server, addr) = start_with(api_config()).await;
+    let (mut reader, _) = native::connect(addr, "").await;
+    native::join(&mut reader, 1, "timed").await;
+    for n in 0..3 {
+        ok(
+            addr,
+            "publish",
+            json!({"room": "timed", "event": "tick", "data": n}),
+        )
+        .await;
+    }
+    let (status, _) = call_with(addr, None, "publish", "{}").await;
+    assert_eq!(status, 401);
+    let (status, _) = call(addr, "nonsense", json!({})).await;
+    assert_eq!(status, 404);
+    let metrics = http_request(
+        addr,
+        format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .text();
+    let value = |line_start: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(line_start))
+            .unwrap_or_else(|| panic!("no {line_start} in\n{metrics}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        value("chorus_api_calls_total{method=\"publish\",outcome=\"ok\"}"),
+        3.0
+    );
+    assert_eq!(
+        value("chorus_api_calls_total{method=\"publish\",outcome=\"unauthorized\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("chorus_api_calls_total{method=\"unknown\",outcome=\"unknown_method\"}"),
+        1.0
+    );
+    assert_eq!(value("chorus_publish_to_delivery_seconds_count"), 3.0);
+    assert_eq!(
+        value("chorus_publish_to_delivery_seconds_bucket{le=\"+Inf\"}"),
+        3.0
+    );
+    assert!(value("chorus_store_append_seconds_count") >= 1.0);
+    assert!(value("chorus_outbound_queued_bytes{namespace=\"/\"}") >= 0.0);
+    assert!(value("chorus_outbound_queue_max_bytes{namespace=\"/\"}") >= 0.0);
+}
+
+/// The example Grafana dashboard (docs/grafana-dashboard.json) charts only metrics the
+/// server exports: every `chorus_…` name in its queries is in `/metrics` of a server that
+/// keeps history, serves the API and is one node of a cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_dashboard_charts_metrics_that_exist() {
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/grafana-dashboard.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let redis = common::redis::Redis::start();
+    let (_server, addr) = start_with(Config {
+        broker: Some(redis.url()),
+        store: chorus::config::StoreKind::Redis,
+        ..api_config()
+    })
+    .await;
+    ok(addr, "info", json!({})).await;
+    let metrics = http_request(
+        addr,
+        format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .text();
+    let mut names = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if word.starts_with("chorus_") {
+                    names += 1;
+                    assert!(
+                        metrics.lines().any(|l| l.starts_with(word)),
+                        "{word} (panel {:?}) is not in /metrics",
+                        panel["title"]
+                    );
+                }
+            }
+        }
+    }
+    assert!(names >= 15, "{names}");
+}

@@ -36,6 +36,8 @@ pub(super) struct Shared {
     /// messages are delivered when they arrive ([`super::arrivals`]).
     pub(super) announces: bool,
     pub(super) arrivals: Arc<ArrivalStats>,
+    /// How long appends and deliveries take.
+    pub(super) stats: Arc<super::PublisherStats>,
     /// On a cluster: work waiting for a stream's position to come through the broker (a
     /// marker), by stream. Only touched under the gate.
     pub(super) parked: Arc<Mutex<HashMap<Arc<str>, Vec<Work>>>>,

@@ -57,6 +57,16 @@ use crate::{
 };
 
 pub use self::arrivals::ArrivalStats;
+
+/// How long the publisher's work takes, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct PublisherStats {
+    /// Each batch's `Store::append_batch`.
+    pub store_append: crate::Histogram,
+    /// Each stored message, from its publish to its recipients' queues (or, when the
+    /// store announces appends to a cluster, to its acknowledgement).
+    pub publish_to_delivery: crate::Histogram,
+}
 pub use self::join::{At, JoinDone, Joined, Replay, RestoreDone, RestoreRoom, Restored};
 pub use self::rooms::Rooms;
 pub use self::stream::{now_ms, stream_name};
@@ -99,6 +109,7 @@ impl Publisher {
             streams: Arc::new(Mutex::new(Streams::default())),
             key: OffsetKey::default(),
             arrivals: Arc::default(),
+            stats: Arc::default(),
             parked: Arc::default(),
             cluster: Arc::default(),
         };
@@ -164,6 +175,11 @@ impl Publisher {
     /// twice).
     pub fn arrivals(&self) -> &ArrivalStats {
         &self.shared.arrivals
+    }
+
+    /// How long appends and deliveries take.
+    pub fn stats(&self) -> &PublisherStats {
+        &self.shared.stats
     }
 
     /// On a cluster whose store announces its appends: a stored message of `room` of
@@ -275,6 +291,7 @@ impl Publisher {
             except,
             from,
             done,
+            at: std::time::Instant::now(),
         };
         if let Err(mpsc::SendError(Op::Publish { from, done, .. })) = self.writer.send(op) {
             if let Some(from) = from {

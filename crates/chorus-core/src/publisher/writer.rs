@@ -41,6 +41,8 @@ pub(super) enum Op {
         except: Option<ConnId>,
         from: Option<Arc<Peer>>,
         done: Option<Done>,
+        /// When it was published.
+        at: std::time::Instant,
     },
     /// A change to the session records, written with the next batch.
     Session {
@@ -66,6 +68,7 @@ struct Pending {
     except: Option<ConnId>,
     from: Option<Arc<Peer>>,
     done: Option<Done>,
+    at: std::time::Instant,
 }
 
 pub(super) struct Writer {
@@ -101,6 +104,7 @@ impl Writer {
                         except,
                         from,
                         done,
+                        at,
                     } => {
                         let stream = Arc::from(stream_name(rooms.name(), &room));
                         pending.push(Pending {
@@ -111,6 +115,7 @@ impl Writer {
                             except,
                             from,
                             done,
+                            at,
                         });
                     }
                     Op::Session { write, done } => sessions.push((write, done)),
@@ -226,7 +231,9 @@ impl Writer {
             cluster.expect(pending.iter().map(|p| &p.stream));
         }
         // No lock held: a slow disk stalls this thread alone.
+        let started = std::time::Instant::now();
         let stored = self.shared.store.append_batch(&batch);
+        self.shared.stats.store_append.observe(started.elapsed());
         if let (Ok(_), Some(epoch)) = (&stored, self.shared.store.appended_epoch()) {
             // The store said which epoch it wrote under: no need to ask it per stream.
             for p in pending.iter() {
@@ -304,6 +311,12 @@ impl Writer {
                     if state.inflight == 0 && !state.waiters.is_empty() {
                         reread.push(p.stream.clone());
                     }
+                }
+                if result.is_ok() {
+                    self.shared
+                        .stats
+                        .publish_to_delivery
+                        .observe(p.at.elapsed());
                 }
                 let from = p.from;
                 let done = p.done;

@@ -56,10 +56,34 @@ pub(crate) struct Api {
     max_message_size: usize,
     /// Whether the server checks tokens (there is something to revoke).
     tokens: bool,
+    /// Where calls are counted.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
+/// The API's methods, for counting calls by name (any other is `unknown`).
+const METHODS: [&str; 14] = [
+    "publish",
+    "broadcast",
+    "emit",
+    "disconnect",
+    "join",
+    "leave",
+    "presence",
+    "presence_stats",
+    "rooms",
+    "history",
+    "history_remove",
+    "info",
+    "revoke",
+    "batch",
+];
+
 impl Api {
-    pub(crate) fn new(hub: Arc<Hub>, config: &Config) -> Self {
+    pub(crate) fn new(
+        hub: Arc<Hub>,
+        config: &Config,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Self {
         Self {
             hub,
             keys: Keys::new(config.api_keys.clone()),
@@ -68,6 +92,7 @@ impl Api {
             limits: chorus_proto::native::Limits::default(),
             max_message_size: config.max_message_size,
             tokens: config.jwt_secret.is_some() || config.jwt_public_key.is_some(),
+            metrics,
         }
     }
 
@@ -344,46 +369,18 @@ async fn handle(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if !api.keys.allow(&headers) {
-        return ApiError::unauthorized().into_response();
-    }
-    // Room for a batch of large messages, and no more.
-    let limit = api.max_message_size.saturating_mul(4).max(1 << 20);
-    let bytes = match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => {
-            return ApiError::too_large(format!("the request body is larger than {limit} bytes"))
-                .into_response()
-        }
+    let name = METHODS
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("unknown");
+    let outcome = respond(&api, &method, headers, body).await;
+    let code = match &outcome {
+        Ok(_) => "ok",
+        Err(err) => err.code,
     };
-    // An empty body is an empty object.
-    let text = if bytes.is_empty() {
-        "{}"
-    } else {
-        match std::str::from_utf8(&bytes) {
-            Ok(text) => text,
-            Err(_) => {
-                return ApiError::new(StatusCode::BAD_REQUEST, "bad_json", "the body is not UTF-8")
-                    .into_response()
-            }
-        }
-    };
-    let params: Box<RawValue> = match serde_json::from_str(text) {
-        Ok(params) => params,
-        Err(err) => {
-            return ApiError::new(StatusCode::BAD_REQUEST, "bad_json", err.to_string())
-                .into_response()
-        }
-    };
-    if !params.get().trim_start().starts_with('{') {
-        return ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_json",
-            "the body must be a JSON object",
-        )
-        .into_response();
-    }
-    match api.call(&method, &params).await {
+    api.metrics.count_api(name, code);
+    match outcome {
         Ok(result) => (StatusCode::OK, axum::Json(result)).into_response(),
         Err(err) => {
             if err.status.is_server_error() {
@@ -392,4 +389,44 @@ async fn handle(
             err.into_response()
         }
     }
+}
+
+/// A request's answer: its key checked, its body read, the call made.
+async fn respond(
+    api: &Api,
+    method: &str,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Value, ApiError> {
+    if !api.keys.allow(&headers) {
+        return Err(ApiError::unauthorized());
+    }
+    // Room for a batch of large messages, and no more.
+    let limit = api.max_message_size.saturating_mul(4).max(1 << 20);
+    let bytes = match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            return Err(ApiError::too_large(format!(
+                "the request body is larger than {limit} bytes"
+            )))
+        }
+    };
+    // An empty body is an empty object.
+    let text = if bytes.is_empty() {
+        "{}"
+    } else {
+        std::str::from_utf8(&bytes).map_err(|_| {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_json", "the body is not UTF-8")
+        })?
+    };
+    let params: Box<RawValue> = serde_json::from_str(text)
+        .map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", err.to_string()))?;
+    if !params.get().trim_start().starts_with('{') {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            "the body must be a JSON object",
+        ));
+    }
+    api.call(method, &params).await
 }

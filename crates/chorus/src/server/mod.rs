@@ -265,7 +265,7 @@ impl Server {
         let api = if config.api_keys.is_empty() {
             crate::api::off()
         } else {
-            let api = crate::api::Api::new(routes.hub.clone(), config);
+            let api = crate::api::Api::new(routes.hub.clone(), config, routes.ctx.metrics.clone());
             crate::api::router(std::sync::Arc::new(api))
         };
         let _ = routes.api.set(api);
