@@ -238,7 +238,7 @@ pub fn decode_request(channel: &str, message: &[u8], own_uid: &str) -> Option<(O
     let selector = || Selector {
         rooms: names(json.pointer("/opts/rooms")),
         except_rooms: names(json.pointer("/opts/except")),
-        users: Vec::new(),
+        ..Selector::default()
     };
     let asked = |request_id: Option<String>| {
         request_id.map(|request_id| Asked {
@@ -435,7 +435,8 @@ fn strs(names: &[Arc<str>]) -> Vec<&str> {
 /// This node's request (the cluster's `id`) in the adapter's format, for the Node servers:
 /// its channel and message. `None` for an op they have no request for.
 pub fn encode_request(ns: &str, id: u64, op: &Op, uid: &str) -> Option<(String, Vec<u8>)> {
-    // A chorus user's connections (the server API's calls): Node servers hold none.
+    // A chorus user's connections, or chorus connections by id (the server API's calls):
+    // Node servers hold none.
     let selector = match op {
         Op::Fetch(s) | Op::Join(s, _) | Op::Leave(s, _) | Op::Disconnect(s) => Some(s),
         Op::EmitWithAck { selector, .. } => Some(selector),
@@ -443,7 +444,7 @@ pub fn encode_request(ns: &str, id: u64, op: &Op, uid: &str) -> Option<(String, 
         // chorus's own tokens: nothing a Node server has.
         Op::Revoke(_) => return None,
     };
-    if selector.is_some_and(|s| !s.users.is_empty()) {
+    if selector.is_some_and(|s| !s.users.is_empty() || !s.conns.is_empty()) {
         return None;
     }
     let request_id = format!("{uid}:{id}");
@@ -877,7 +878,7 @@ mod tests {
             Op::Fetch(Selector {
                 rooms: vec![Arc::from("a")],
                 except_rooms: vec![Arc::from("b")],
-                users: Vec::new(),
+                ..Selector::default()
             })
         );
         let asked = asked.unwrap();

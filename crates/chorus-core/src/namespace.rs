@@ -997,7 +997,10 @@ impl Namespace {
 
     /// This node's connections a selector picks, each once, closing ones left out.
     fn select(&self, selector: &crate::ops::Selector) -> Vec<Arc<Peer>> {
-        let mut peers: Vec<Arc<Peer>> = if selector.rooms.is_empty() && selector.users.is_empty() {
+        let mut peers: Vec<Arc<Peer>> = if selector.rooms.is_empty()
+            && selector.users.is_empty()
+            && selector.conns.is_empty()
+        {
             self.peers()
         } else {
             let mut seen = std::collections::HashSet::new();
@@ -1007,7 +1010,8 @@ impl Namespace {
                 .iter()
                 .flat_map(|room| self.members_here(room));
             let users = selector.users.iter().flat_map(|user| self.user_peers(user));
-            for peer in members.chain(users) {
+            let conns = selector.conns.iter().filter_map(|id| self.peer(*id));
+            for peer in members.chain(users).chain(conns) {
                 if seen.insert(peer.id()) {
                     out.push(peer);
                 }

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::value::RawValue;
 
-/// Which connections an op is for: the members of `rooms` and the connections of `users`
-/// (everyone if there are neither), but the members of `except_rooms`.
+/// Which connections an op is for: the members of `rooms`, the connections of `users` and
+/// the connections `conns` (everyone if there are none of these), but the members of
+/// `except_rooms`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selector {
     /// The rooms whose members it selects (a connection's id stands for that connection,
@@ -20,6 +21,9 @@ pub struct Selector {
     pub except_rooms: Vec<Arc<str>>,
     /// The users (tokens' `sub`) whose connections it selects.
     pub users: Vec<Arc<str>>,
+    /// Connections it selects by id — only those, unlike a room named like an id, which a
+    /// client may have made.
+    pub conns: Vec<crate::ConnId>,
 }
 
 impl Selector {
@@ -32,6 +36,14 @@ impl Selector {
     pub fn room(room: &str) -> Self {
         Self {
             rooms: vec![Arc::from(room)],
+            ..Self::default()
+        }
+    }
+
+    /// One connection, by its id.
+    pub fn conn(id: crate::ConnId) -> Self {
+        Self {
+            conns: vec![id],
             ..Self::default()
         }
     }

@@ -751,3 +751,54 @@ async fn the_example_dashboard_charts_metrics_that_exist() {
     }
     assert!(names >= 15, "{names}");
 }
+
+/// A connection id names that connection alone: a client that joined a room named like
+/// another's id is not selected in its place.
+#[tokio::test]
+async fn a_connection_by_id_is_that_connection_and_not_a_room_named_like_it() {
+    let (_server, addr) = start_with(api_config()).await;
+    let (mut victim, victim_id) = native::connect(addr, "").await;
+    let (mut squatter, _) = native::connect(addr, "").await;
+    native::join(&mut squatter, 1, &victim_id).await;
+    let joined = ok(addr, "join", json!({"conn": victim_id, "room": "vip"})).await;
+    assert_eq!(joined["changed"], 1);
+    let presence = ok(addr, "presence", json!({"room": "vip"})).await;
+    assert_eq!(presence["members"].as_array().unwrap().len(), 1);
+    assert_eq!(presence["members"][0]["id"], victim_id.as_str());
+    let gone = ok(addr, "disconnect", json!({"conn": victim_id})).await;
+    assert_eq!(gone["changed"], 1);
+    expect_close(&mut victim).await;
+    native::join(&mut squatter, 2, "still-here").await;
+}
+
+/// A Socket.IO client whose handshake carried a token, revoked since: a CONNECT without a
+/// token of its own (which would reuse the handshake's) is refused.
+#[tokio::test]
+async fn a_revoked_handshake_token_cannot_connect_another_namespace() {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let (server, addr) = start_with(api_config()).await;
+    server.of("/chat");
+    let stolen = hs256(json!({"sub": "eve", "jti": "e-1"}));
+    let own = hs256(json!({"sub": "eve", "jti": "e-2"}));
+    let mut ws = connect(
+        addr,
+        &format!("/socket.io/?EIO=4&transport=websocket&token={stolen}"),
+    )
+    .await;
+    assert!(recv_text(&mut ws).await.starts_with("0{"));
+    // `/chat` with a token of its own keeps the connection open; `/` reuses the handshake's.
+    ws.send(Message::text(format!(r#"40/chat,{{"token":"{own}"}}"#)))
+        .await
+        .unwrap();
+    assert!(socketio::recv(&mut ws).await.starts_with("40/chat,{"));
+    ws.send(Message::text("40")).await.unwrap();
+    assert!(socketio::recv(&mut ws).await.starts_with("40{"));
+    let revoked = ok(addr, "revoke", json!({"jti": "e-1"})).await;
+    assert_eq!(revoked["closed"], 1);
+    assert_eq!(socketio::recv(&mut ws).await, "41");
+    ws.send(Message::text("40")).await.unwrap();
+    let refused = socketio::recv(&mut ws).await;
+    assert!(refused.starts_with("44{"), "{refused}");
+    assert!(refused.contains("revoked"), "{refused}");
+}

@@ -207,6 +207,10 @@ fn put_selector(out: &mut BytesMut, s: &Selector) {
     put_names(out, &s.rooms);
     put_names(out, &s.except_rooms);
     put_names(out, &s.users);
+    put_len(out, s.conns.len());
+    for id in &s.conns {
+        out.put_u64_le(id.as_u64());
+    }
 }
 
 fn selector(r: &mut Reader) -> Result<Selector, EnvelopeError> {
@@ -214,6 +218,14 @@ fn selector(r: &mut Reader) -> Result<Selector, EnvelopeError> {
         rooms: r.names()?,
         except_rooms: r.names()?,
         users: r.names()?,
+        conns: {
+            let n = r.count(MAX_MEMBERS, "connection count")?;
+            let mut conns = Vec::with_capacity(n);
+            for _ in 0..n {
+                conns.push(crate::ConnId::from_u64(r.u64()?));
+            }
+            conns
+        },
     })
 }
 
@@ -562,6 +574,7 @@ mod tests {
                         rooms: vec![Arc::from("a")],
                         except_rooms: vec![Arc::from("b")],
                         users: vec![Arc::from("ada")],
+                        conns: vec![crate::ConnId::from_u64(7)],
                     },
                     vec![Arc::from("c"), Arc::from("d")],
                 ),

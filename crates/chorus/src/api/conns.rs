@@ -122,12 +122,12 @@ fn room_change(api: &Api, req: RoomChangeRequest) -> Result<(Emitter, String), A
     Ok((select(ns, &who), req.room))
 }
 
-/// An emitter selecting `who` in `ns`: a connection by its id (as socket.io addresses one
-/// socket), or a user's connections.
+/// An emitter selecting `who` in `ns`: a connection by its id — that connection alone,
+/// never the members of a room a client named like the id — or a user's connections.
 fn select(ns: Arc<chorus_core::Namespace>, who: &Who) -> Emitter {
     let all = Emitter::new(ns, None, None);
     match who {
-        Who::Conn(id) => all.to(&id.to_string()),
+        Who::Conn(id) => all.for_conn(*id),
         Who::User(user) => all.to_user(user),
     }
 }

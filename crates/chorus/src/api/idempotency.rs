@@ -11,12 +11,11 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::future::{BoxFuture, FutureExt, Shared};
 use parking_lot::Mutex;
 use serde_json::Value;
-use tokio::sync::OnceCell;
 
 use super::error::ApiError;
 
@@ -27,6 +26,9 @@ pub(crate) const MAX_KEYS: usize = 100_000;
 pub(crate) const MAX_KEY_LEN: usize = 256;
 
 type Answer = Result<Value, ApiError>;
+
+/// A first call's answer, on its way or given: shared by every request with its key.
+type Running = Shared<BoxFuture<'static, Answer>>;
 
 /// The keys seen within the window, and their answers.
 #[derive(Debug)]
@@ -39,7 +41,7 @@ pub(crate) struct Idempotency {
 struct Seen {
     /// Each key's answer (being worked out, or given), with when the key came and a
     /// fingerprint of its request.
-    answers: HashMap<String, (Instant, u64, Arc<OnceCell<Answer>>)>,
+    answers: HashMap<String, (Instant, u64, Running)>,
     /// The keys in the order they came, with when: the oldest are forgotten first.
     order: VecDeque<(Instant, String)>,
 }
@@ -56,9 +58,13 @@ impl Idempotency {
     /// the answer the first call with the key gave. `scope` separates the calls (a key of
     /// `publish` is not one of `broadcast`); `request` is the request's body, which a
     /// repeat must match.
+    ///
+    /// The first call runs in a task of its own: a client that gives up waiting (and
+    /// closes) does not cancel it, and its retry gets its answer rather than running it
+    /// again.
     pub(crate) async fn once<F>(&self, scope: &str, key: &str, request: &str, call: F) -> Answer
     where
-        F: Future<Output = Answer>,
+        F: Future<Output = Answer> + Send + 'static,
     {
         if !(1..=MAX_KEY_LEN).contains(&key.chars().count()) {
             return Err(ApiError::bad_request(format!(
@@ -80,7 +86,18 @@ impl Idempotency {
                 }
                 Some((_, _, cell)) => cell.clone(),
                 None => {
-                    let cell = Arc::new(OnceCell::new());
+                    let task = tokio::spawn(call);
+                    let cell: Running = async move {
+                        task.await.unwrap_or_else(|_| {
+                            Err(ApiError::new(
+                                http::StatusCode::INTERNAL_SERVER_ERROR,
+                                "internal",
+                                "the call's task failed",
+                            ))
+                        })
+                    }
+                    .boxed()
+                    .shared();
                     let now = Instant::now();
                     seen.answers.insert(id.clone(), (now, fingerprint, cell.clone()));
                     seen.order.push_back((now, id.clone()));
@@ -91,13 +108,13 @@ impl Idempotency {
                 }
             }
         };
-        let answer = cell.get_or_init(|| call).await.clone();
+        let answer = cell.clone().await;
         if answer.as_ref().is_err_and(ApiError::is_server_side) {
             let mut seen = self.seen.lock();
             if seen
                 .answers
                 .get(&id)
-                .is_some_and(|(_, _, c)| Arc::ptr_eq(c, &cell))
+                .is_some_and(|(_, _, c)| c.ptr_eq(&cell))
             {
                 seen.answers.remove(&id);
             }
@@ -140,6 +157,7 @@ impl Seen {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
 
     use http::StatusCode;
 
@@ -148,10 +166,10 @@ mod tests {
     #[tokio::test]
     async fn a_key_runs_once_within_the_window_and_again_after_a_server_failure() {
         let keys = Idempotency::new(Duration::from_secs(60));
-        let runs = AtomicUsize::new(0);
+        let runs = Arc::new(AtomicUsize::new(0));
         // Counts the calls that run, not the ones made and never run.
         let call = |answer: Answer| {
-            let runs = &runs;
+            let runs = runs.clone();
             async move {
                 runs.fetch_add(1, Ordering::SeqCst);
                 answer
@@ -210,11 +228,14 @@ mod tests {
     #[tokio::test]
     async fn two_requests_with_one_key_at_once_run_it_once() {
         let keys = Idempotency::new(Duration::from_secs(60));
-        let runs = AtomicUsize::new(0);
-        let slow = || async {
-            runs.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            Ok(Value::from("sent"))
+        let runs = Arc::new(AtomicUsize::new(0));
+        let slow = || {
+            let runs = runs.clone();
+            async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Ok(Value::from("sent"))
+            }
         };
         let (a, b) = tokio::join!(
             keys.once("publish", "k", "{}", slow()),
@@ -224,6 +245,30 @@ mod tests {
             (a.unwrap(), b.unwrap()),
             (Value::from("sent"), Value::from("sent"))
         );
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_first_caller_that_gives_up_does_not_make_the_retry_run_again() {
+        let keys = Idempotency::new(Duration::from_secs(60));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let slow = || {
+            let runs = runs.clone();
+            async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Ok(Value::from("sent"))
+            }
+        };
+        // The first request is dropped (its client closed) before the call finished.
+        let gave_up = tokio::time::timeout(
+            Duration::from_millis(5),
+            keys.once("publish", "k", "{}", slow()),
+        )
+        .await;
+        assert!(gave_up.is_err());
+        let retried = keys.once("publish", "k", "{}", slow()).await;
+        assert_eq!(retried.unwrap(), Value::from("sent"));
         assert_eq!(runs.load(Ordering::SeqCst), 1);
     }
 

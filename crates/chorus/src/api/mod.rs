@@ -147,7 +147,7 @@ impl Api {
     }
 
     /// Runs one call by its method's name.
-    async fn call(&self, method: &str, params: &RawValue) -> Result<Value, ApiError> {
+    async fn call(self: &Arc<Self>, method: &str, params: &RawValue) -> Result<Value, ApiError> {
         match method {
             "publish" => {
                 let req: publish::PublishRequest = parse(params)?;
@@ -156,7 +156,8 @@ impl Api {
                 publish::check_publish(self, &req)?;
                 match req.idempotency_key.clone() {
                     Some(key) => {
-                        let call = async { answer(publish::publish(self, req).await) };
+                        let api = self.clone();
+                        let call = async move { answer(publish::publish(&api, req).await) };
                         self.idempotency
                             .once("publish", &key, params.get(), call)
                             .await
@@ -169,7 +170,8 @@ impl Api {
                 publish::check_broadcast(self, &req)?;
                 match req.idempotency_key.clone() {
                     Some(key) => {
-                        let call = async { answer(publish::broadcast(self, req).await) };
+                        let api = self.clone();
+                        let call = async move { answer(publish::broadcast(&api, req).await) };
                         self.idempotency
                             .once("broadcast", &key, params.get(), call)
                             .await
@@ -294,7 +296,7 @@ const MAX_BATCH: usize = 1000;
         (status = 200, description = "One reply per command", body = BatchResult),
         (status = 400, description = "No commands, or too many", body = error::ErrorBody),
     ))]
-async fn batch(api: &Api, req: BatchRequest) -> Result<BatchResult, ApiError> {
+async fn batch(api: &Arc<Api>, req: BatchRequest) -> Result<BatchResult, ApiError> {
     if req.commands.is_empty() || req.commands.len() > MAX_BATCH {
         return Err(ApiError::bad_request(format!(
             "`commands` must hold 1 to {MAX_BATCH} calls"
@@ -393,7 +395,7 @@ async fn handle(
 
 /// A request's answer: its key checked, its body read, the call made.
 async fn respond(
-    api: &Api,
+    api: &Arc<Api>,
     method: &str,
     headers: HeaderMap,
     body: Body,

@@ -106,6 +106,17 @@ impl Grant {
             let holder: std::sync::Weak<dyn Holder> = Arc::downgrade(self) as _;
             self.auth.revocations.track(self.key(), holder);
             self.schedule();
+            // A revocation that came between the token's check and now did not see this
+            // grant: look again, now that any later one will.
+            self.end_if_revoked();
+        }
+    }
+
+    /// Ends the connection if its current token has been revoked.
+    fn end_if_revoked(&self) {
+        let identity = self.identity();
+        if self.auth.revocations.revokes(&identity, super::unix_now()) {
+            self.end(Ended::Revoked);
         }
     }
 
@@ -134,6 +145,8 @@ impl Grant {
         *self.identity.write() = identity.clone();
         if self.on_expiry.get().is_some() {
             self.schedule();
+            // Revoked between its check and the swap: the connection ends now.
+            self.end_if_revoked();
         }
         Ok(identity)
     }

@@ -65,6 +65,11 @@ impl Auth {
             .inspect_err(|err| self.count(err))
     }
 
+    /// Whether `identity`'s token has been revoked (a token checked earlier, reused).
+    pub(crate) fn is_revoked(&self, identity: &Identity) -> bool {
+        self.revocations.revokes(identity, unix_now())
+    }
+
     /// Puts a revocation in force on this node: tokens it names are refused from now on,
     /// and the connections holding one are closed. How many were.
     pub(crate) fn revoke(&self, revocation: &chorus_core::ops::Revocation) -> u64 {

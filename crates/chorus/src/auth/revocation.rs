@@ -63,6 +63,9 @@ impl Revocations {
 
     /// Puts `revocation` in force and ends the grants it names; how many.
     pub(crate) fn revoke(&self, revocation: &Revocation, now: u64) -> u64 {
+        // Every grant upgraded under the lock is dropped after it: the last reference to a
+        // grant dropped under the lock would untrack it, locking again.
+        let mut spared: Vec<Arc<dyn Holder>> = Vec::new();
         let ended: Vec<Arc<dyn Holder>> = {
             let mut state = self.state.lock();
             state.tokens.retain(|_, until| *until > now);
@@ -93,12 +96,16 @@ impl Revocations {
                     ended.push(grant);
                     false
                 }
-                Some(_) => true,
+                Some(grant) => {
+                    spared.push(grant);
+                    true
+                }
                 None => false,
             });
             ended
         };
         // Outside the lock: ending a grant runs connection code.
+        drop(spared);
         for grant in &ended {
             grant.revoked();
         }

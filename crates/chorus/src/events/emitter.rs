@@ -29,6 +29,8 @@ pub struct Emitter {
     except: Option<ConnId>,
     /// A user whose every connection it goes to (instead of rooms).
     user: Option<Arc<str>>,
+    /// One connection it goes to, by id (instead of rooms or a user).
+    conn: Option<ConnId>,
     /// The connection it is sent from: shown as the sender, and its order is kept.
     from: Option<Arc<Peer>>,
     /// The sender's token, if it has one.
@@ -52,6 +54,7 @@ impl Emitter {
             except_rooms: Vec::new(),
             except: None,
             user: None,
+            conn: None,
             from,
             grant,
             on_behalf: false,
@@ -64,6 +67,7 @@ impl Emitter {
     /// Without any room it goes to everyone in the namespace.
     pub fn to(mut self, room: &str) -> Self {
         self.user = None;
+        self.conn = None;
         if !self.rooms.iter().any(|r| &**r == room) {
             self.rooms.push(Arc::from(room));
         }
@@ -77,12 +81,25 @@ impl Emitter {
     /// too (`io.to_user("ada").disconnect_sockets()`).
     pub fn to_user(mut self, user: &str) -> Self {
         self.rooms.clear();
+        self.conn = None;
         self.user = Some(Arc::from(user));
+        self
+    }
+
+    /// One connection by its id, and only it (a room named like the id is not it).
+    pub(crate) fn for_conn(mut self, id: ConnId) -> Self {
+        self.rooms.clear();
+        self.user = None;
+        self.conn = Some(id);
         self
     }
 
     pub(crate) fn user(&self) -> Option<&Arc<str>> {
         self.user.as_ref()
+    }
+
+    pub(crate) fn conn(&self) -> Option<ConnId> {
+        self.conn
     }
 
     /// Leaves out the members of `room` (socket.io's `except`).
@@ -188,10 +205,11 @@ impl Emitter {
         data: EventData,
         send: impl FnOnce(Publish<'_>, &Arc<Namespace>) -> R,
     ) -> R {
-        let to = match (&self.user, self.rooms.is_empty()) {
-            (Some(user), _) => Audience::User(user),
-            (None, true) => Audience::Everyone,
-            (None, false) => Audience::Rooms(&self.rooms),
+        let to = match (&self.user, self.conn, self.rooms.is_empty()) {
+            (Some(user), _, _) => Audience::User(user),
+            (None, Some(id), _) => Audience::Conn(id),
+            (None, None, true) => Audience::Everyone,
+            (None, None, false) => Audience::Rooms(&self.rooms),
         };
         let mut publish = Publish::event(event, data, to);
         publish.except_rooms = &self.except_rooms;

@@ -103,6 +103,7 @@ impl Emitter {
             rooms: self.rooms().to_vec(),
             except_rooms: self.except_rooms().to_vec(),
             users: self.user().cloned().into_iter().collect(),
+            conns: self.conn().into_iter().collect(),
         }
     }
 

@@ -275,6 +275,11 @@ impl Connector {
                         checker.count(&AuthError::Expired);
                         Err(AuthError::Expired)
                     }
+                    // Revoked since the handshake checked it.
+                    Some(identity) if checker.is_revoked(identity) => {
+                        checker.count(&AuthError::Revoked);
+                        Err(AuthError::Revoked)
+                    }
                     Some(identity) => Ok(Some(identity.clone())),
                     None if checker.anonymous() => Ok(None),
                     None => {
