@@ -83,9 +83,12 @@
 //!   node or another asks.
 //! * `admin_ui` — the official Socket.IO admin UI's `/admin` namespace, on the event level.
 //! * [`auth`] — JWTs checked at the handshake (401), the [`Identity`] they give a
-//!   connection, room permissions, expiry (close 3000) and refresh.
-//! * `http` — the router: `/healthz`, `/metrics`, the embedded web assets, and the
-//!   endpoints above on one port.
+//!   connection, room permissions, expiry (close 3000), refresh and revocation.
+//! * `api` — the server API at `/api` for the application's backend (publish, emit to a
+//!   user, disconnect, presence, history, revoke, …), its keys, idempotency and OpenAPI
+//!   document.
+//! * `http` — the router: `/healthz`, `/readyz`, `/metrics`, the embedded web assets, the
+//!   API, and the endpoints above on one port.
 //! * `refusal` — every way a request is turned away, and the HTTP status each gets.
 //! * `metrics` — counters of every limit that fires, served at `/metrics`.
 //! * `server` — [`Server`]: the hub, the sessions and the router, wired together.
