@@ -65,10 +65,21 @@ struct Users {
 }
 
 impl Users {
+    /// Whether this very connection (not just its id: a restored Socket.IO socket reuses
+    /// the id of one on its way out) is indexed.
+    fn holds(&self, peer: &Arc<Peer>) -> bool {
+        self.of_conn
+            .get(&peer.id())
+            .and_then(|user| self.by_user.get(user))
+            .is_some_and(|peers| peers.iter().any(|p| Arc::ptr_eq(p, peer)))
+    }
+
     fn insert(&mut self, peer: &Arc<Peer>, user: &str) {
-        if self.of_conn.contains_key(&peer.id()) {
+        if self.holds(peer) {
             return;
         }
+        // An older connection with the same id (a restored socket's predecessor) leaves.
+        self.remove_id(peer.id());
         let user: Arc<str> = match self.by_user.get_key_value(user) {
             Some((shared, _)) => shared.clone(),
             None => Arc::from(user),
@@ -77,12 +88,19 @@ impl Users {
         self.by_user.entry(user).or_default().push(peer.clone());
     }
 
+    /// Takes this very connection out (an older or newer one with its id stays).
     fn remove(&mut self, peer: &Arc<Peer>) {
-        let Some(user) = self.of_conn.remove(&peer.id()) else {
+        if self.holds(peer) {
+            self.remove_id(peer.id());
+        }
+    }
+
+    fn remove_id(&mut self, id: ConnId) {
+        let Some(user) = self.of_conn.remove(&id) else {
             return;
         };
         if let Some(peers) = self.by_user.get_mut(&user) {
-            peers.retain(|p| p.id() != peer.id());
+            peers.retain(|p| p.id() != id);
             if peers.is_empty() {
                 self.by_user.remove(&user);
             }
@@ -238,7 +256,10 @@ impl Namespace {
         let mut users = self.users.write();
         // Under the index's lock, which a disconnect takes after removing the connection:
         // either it is still open here and the disconnect will find its user, or it is gone.
-        if self.peer(peer.id()).is_some() {
+        if self
+            .peer(peer.id())
+            .is_some_and(|open| Arc::ptr_eq(&open, peer))
+        {
             users.insert(peer, user);
         }
     }

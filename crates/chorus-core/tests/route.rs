@@ -382,3 +382,28 @@ async fn a_users_connections_are_reached_as_one_and_forgotten_when_closed() {
     ns.set_user(&ada_phone, "ada");
     assert!(ns.user_peers("ada").is_empty());
 }
+
+/// A connection restored under the id of one still on its way out (a Socket.IO socket
+/// coming back) is its user's once the old one is gone, whichever order the two take.
+#[tokio::test]
+async fn a_connection_restored_under_an_old_id_keeps_its_user() {
+    let hub = Hub::new(HubConfig::default(), None);
+    let ns = hub.namespace("/", Policy::default());
+    let (old, _q) = ns.connect(lines(), None);
+    ns.set_user(&old, "ada");
+    let id = old.id();
+    // The old one leaves the connections; before it leaves the index, the new one comes.
+    let (mailbox, _q2) = chorus_core::Mailbox::new(lines(), chorus_core::QueueLimits::default());
+    ns.disconnect(&old);
+    let new = ns
+        .attach_as(id, mailbox, None)
+        .expect("the id is free again");
+    ns.set_user(&new, "ada");
+    // A late second disconnect of the old one must not take the new one out.
+    ns.disconnect(&old);
+    let peers = ns.user_peers("ada");
+    assert_eq!(peers.len(), 1);
+    assert!(Arc::ptr_eq(&peers[0], &new));
+    ns.disconnect(&new);
+    assert!(ns.user_peers("ada").is_empty());
+}

@@ -66,6 +66,23 @@ impl Idempotency {
     where
         F: Future<Output = Answer> + Send + 'static,
     {
+        self.once_unless(scope, key, request, call, |_| false).await
+    }
+
+    /// [`Idempotency::once`], also forgetting an answer that `failed` says the server
+    /// partly failed (a broadcast whose answer holds a room the store could not take): a
+    /// retry then runs again.
+    pub(crate) async fn once_unless<F>(
+        &self,
+        scope: &str,
+        key: &str,
+        request: &str,
+        call: F,
+        failed: impl Fn(&Value) -> bool,
+    ) -> Answer
+    where
+        F: Future<Output = Answer> + Send + 'static,
+    {
         if !(1..=MAX_KEY_LEN).contains(&key.chars().count()) {
             return Err(ApiError::bad_request(format!(
                 "`idempotency_key` must be 1 to {MAX_KEY_LEN} characters"
@@ -109,7 +126,11 @@ impl Idempotency {
             }
         };
         let answer = cell.clone().await;
-        if answer.as_ref().is_err_and(ApiError::is_server_side) {
+        let forget = match &answer {
+            Ok(value) => failed(value),
+            Err(err) => err.is_server_side(),
+        };
+        if forget {
             let mut seen = self.seen.lock();
             if seen
                 .answers
@@ -270,6 +291,27 @@ mod tests {
         let retried = keys.once("publish", "k", "{}", slow()).await;
         assert_eq!(retried.unwrap(), Value::from("sent"));
         assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_says_part_failed_is_forgotten_too() {
+        let keys = Idempotency::new(Duration::from_secs(60));
+        let partial =
+            serde_json::json!({"results": [{"room": "a", "error": {"code": "unavailable"}}]});
+        let failed = |v: &Value| v["results"][0]["error"].is_object();
+        let first = keys
+            .once_unless("broadcast", "k", "{}", async move { Ok(partial) }, failed)
+            .await;
+        assert!(first.is_ok());
+        let whole = serde_json::json!({"results": [{"room": "a", "offset": 1}]});
+        let retried = keys
+            .once_unless("broadcast", "k", "{}", async move { Ok(whole) }, failed)
+            .await;
+        assert_eq!(retried.unwrap()["results"][0]["offset"], 1, "ran again");
+        let again = keys
+            .once_unless("broadcast", "k", "{}", async { Ok(Value::Null) }, failed)
+            .await;
+        assert_eq!(again.unwrap()["results"][0]["offset"], 1, "remembered now");
     }
 
     #[tokio::test]

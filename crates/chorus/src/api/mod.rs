@@ -173,7 +173,13 @@ impl Api {
                         let api = self.clone();
                         let call = async move { answer(publish::broadcast(&api, req).await) };
                         self.idempotency
-                            .once("broadcast", &key, params.get(), call)
+                            .once_unless(
+                                "broadcast",
+                                &key,
+                                params.get(),
+                                call,
+                                publish::partly_failed,
+                            )
                             .await
                     }
                     None => answer(publish::broadcast(self, req).await),

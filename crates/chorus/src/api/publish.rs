@@ -199,6 +199,19 @@ pub(crate) async fn broadcast(
     })
 }
 
+/// Whether a broadcast's answer holds a room the server failed to send to (a 5xx of its
+/// own): remembered under an idempotency key, a retry would never send to it.
+pub(crate) fn partly_failed(answer: &serde_json::Value) -> bool {
+    answer["results"].as_array().is_some_and(|results| {
+        results.iter().any(|r| {
+            matches!(
+                r["error"]["code"].as_str(),
+                Some("unavailable" | "internal" | "timeout")
+            )
+        })
+    })
+}
+
 /// `emit`: one event to one connection, or to every connection of a user.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
