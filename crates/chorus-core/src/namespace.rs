@@ -245,8 +245,12 @@ impl Namespace {
             self.leave_room(peer, &room);
         }
         self.peers.write().remove(&peer.id());
-        // After it left `peers`: a `set_user` now finds it gone (see there).
-        self.users.write().remove(peer);
+        // After it left `peers`: a `set_user` now finds it gone (see there). Most
+        // connections have no user: a shared lock tells, and the write lock is taken only
+        // for one that has.
+        if self.users.read().holds(peer) {
+            self.users.write().remove(peer);
+        }
     }
 
     /// Says which user a connection belongs to (its token's `sub`), once, so that calls

@@ -147,43 +147,37 @@ impl Api {
     }
 
     /// Runs one call by its method's name.
-    async fn call(self: &Arc<Self>, method: &str, params: &RawValue) -> Result<Value, ApiError> {
+    async fn call(&self, method: &str, params: &RawValue) -> Result<Value, ApiError> {
         match method {
+            // With a key, the request is checked before the key is looked up: a bad one is
+            // refused whatever key it carries.
             "publish" => {
-                let req: publish::PublishRequest = parse(params)?;
-                // Checked before the key is looked up: a bad request is refused whatever
-                // key it carries.
-                publish::check_publish(self, &req)?;
-                match req.idempotency_key.clone() {
-                    Some(key) => {
-                        let api = self.clone();
-                        let call = async move { answer(publish::publish(&api, req).await) };
-                        self.idempotency
-                            .once("publish", &key, params.get(), call)
-                            .await
-                    }
-                    None => answer(publish::publish(self, req).await),
-                }
+                let mut req: publish::PublishRequest = parse(params)?;
+                let Some(key) = req.idempotency_key.take() else {
+                    return answer(publish::publish(self, req).await);
+                };
+                let checked = publish::check_publish(self, req)?;
+                let call = async move { answer(checked.send().await) };
+                self.idempotency
+                    .once("publish", &key, params.get(), call)
+                    .await
             }
             "broadcast" => {
-                let req: publish::BroadcastRequest = parse(params)?;
-                publish::check_broadcast(self, &req)?;
-                match req.idempotency_key.clone() {
-                    Some(key) => {
-                        let api = self.clone();
-                        let call = async move { answer(publish::broadcast(&api, req).await) };
-                        self.idempotency
-                            .once_unless(
-                                "broadcast",
-                                &key,
-                                params.get(),
-                                call,
-                                publish::partly_failed,
-                            )
-                            .await
-                    }
-                    None => answer(publish::broadcast(self, req).await),
-                }
+                let mut req: publish::BroadcastRequest = parse(params)?;
+                let Some(key) = req.idempotency_key.take() else {
+                    return answer(publish::broadcast(self, req).await);
+                };
+                let checked = publish::check_broadcast(self, req)?;
+                let call = async move { answer(Ok(checked.send_each().await)) };
+                self.idempotency
+                    .once_unless(
+                        "broadcast",
+                        &key,
+                        params.get(),
+                        call,
+                        publish::partly_failed,
+                    )
+                    .await
             }
             "emit" => answer(publish::emit(self, parse(params)?).await),
             "disconnect" => answer(conns::disconnect(self, parse(params)?).await),
@@ -302,7 +296,7 @@ const MAX_BATCH: usize = 1000;
         (status = 200, description = "One reply per command", body = BatchResult),
         (status = 400, description = "No commands, or too many", body = error::ErrorBody),
     ))]
-async fn batch(api: &Arc<Api>, req: BatchRequest) -> Result<BatchResult, ApiError> {
+async fn batch(api: &Api, req: BatchRequest) -> Result<BatchResult, ApiError> {
     if req.commands.is_empty() || req.commands.len() > MAX_BATCH {
         return Err(ApiError::bad_request(format!(
             "`commands` must hold 1 to {MAX_BATCH} calls"
@@ -401,7 +395,7 @@ async fn handle(
 
 /// A request's answer: its key checked, its body read, the call made.
 async fn respond(
-    api: &Arc<Api>,
+    api: &Api,
     method: &str,
     headers: HeaderMap,
     body: Body,

@@ -79,24 +79,35 @@ impl From<Receipt> for PublishResult {
         (status = 503, description = "The history store or the broker cannot take it now", body = super::error::ErrorBody),
     ))]
 pub(crate) async fn publish(api: &Api, req: PublishRequest) -> Result<PublishResult, ApiError> {
-    check_publish(api, &req)?;
+    check_publish(api, req)?.send().await
+}
+
+/// A publish or a broadcast checked — its namespace, rooms, event and data — and ready to
+/// send: checked once, before an idempotency key is looked up, so a bad request is
+/// refused whatever key it carries.
+pub(crate) struct Checked {
+    ns: Arc<chorus_core::Namespace>,
+    rooms: Vec<String>,
+    event: String,
+    data: EventData,
+}
+
+/// Checks a publish (its key is the caller's business).
+pub(crate) fn check_publish(api: &Api, req: PublishRequest) -> Result<Checked, ApiError> {
     let ns = api.namespace(req.namespace.as_deref())?;
-    let data = api.event_data(&req.event, req.data)?;
-    let room: Arc<str> = Arc::from(req.room);
-    send(&ns, &req.event, data, Audience::Room(&room)).await
-}
-
-/// Refuses a publish that could not be sent whatever its key: a missing namespace, a bad
-/// room, event or data.
-pub(crate) fn check_publish(api: &Api, req: &PublishRequest) -> Result<(), ApiError> {
-    api.namespace(req.namespace.as_deref())?;
     api.check_room(&req.room)?;
-    api.event_data(&req.event, req.data.clone()).map(drop)
+    let data = api.event_data(&req.event, req.data)?;
+    Ok(Checked {
+        ns,
+        rooms: vec![req.room],
+        event: req.event,
+        data,
+    })
 }
 
-/// As [`check_publish`], for a broadcast: every room is checked before any is sent to.
-pub(crate) fn check_broadcast(api: &Api, req: &BroadcastRequest) -> Result<(), ApiError> {
-    api.namespace(req.namespace.as_deref())?;
+/// Checks a broadcast: every room before any is sent to.
+pub(crate) fn check_broadcast(api: &Api, req: BroadcastRequest) -> Result<Checked, ApiError> {
+    let ns = api.namespace(req.namespace.as_deref())?;
     if req.rooms.is_empty() || req.rooms.len() > MAX_BROADCAST_ROOMS {
         return Err(ApiError::bad_request(format!(
             "`rooms` must name 1 to {MAX_BROADCAST_ROOMS} rooms"
@@ -105,7 +116,52 @@ pub(crate) fn check_broadcast(api: &Api, req: &BroadcastRequest) -> Result<(), A
     for room in &req.rooms {
         api.check_room(room)?;
     }
-    api.event_data(&req.event, req.data.clone()).map(drop)
+    let data = api.event_data(&req.event, req.data)?;
+    Ok(Checked {
+        ns,
+        rooms: req.rooms,
+        event: req.event,
+        data,
+    })
+}
+
+impl Checked {
+    /// Sends a checked publish: its one room's outcome.
+    pub(crate) async fn send(self) -> Result<PublishResult, ApiError> {
+        let room: Arc<str> = Arc::from(self.rooms.into_iter().next().unwrap_or_default());
+        send(&self.ns, &self.event, self.data, Audience::Room(&room)).await
+    }
+
+    /// Sends a checked broadcast: a copy to each room, each room's outcome.
+    pub(crate) async fn send_each(self) -> BroadcastResult {
+        let sends = self.rooms.iter().map(|room| {
+            let (ns, data, event) = (&self.ns, self.data.clone(), &self.event);
+            async move {
+                let room: Arc<str> = Arc::from(room.as_str());
+                send(ns, event, data, Audience::Room(&room)).await
+            }
+        });
+        let outcomes = futures::future::join_all(sends).await;
+        BroadcastResult {
+            results: self
+                .rooms
+                .into_iter()
+                .zip(outcomes)
+                .map(|(room, outcome)| match outcome {
+                    Ok(result) => RoomOutcome {
+                        room,
+                        result: Some(result),
+                        error: None,
+                    },
+                    Err(err) => RoomOutcome {
+                        room,
+                        result: None,
+                        error: Some(err.detail()),
+                    },
+                })
+                .collect(),
+        }
+    }
 }
 
 /// `broadcast`: one event to each of several rooms.
@@ -167,36 +223,7 @@ pub(crate) async fn broadcast(
     api: &Api,
     req: BroadcastRequest,
 ) -> Result<BroadcastResult, ApiError> {
-    check_broadcast(api, &req)?;
-    let ns = api.namespace(req.namespace.as_deref())?;
-    let data = api.event_data(&req.event, req.data)?;
-    let sends = req.rooms.iter().map(|room| {
-        let (ns, data, event) = (&ns, data.clone(), &req.event);
-        async move {
-            let room: Arc<str> = Arc::from(room.as_str());
-            send(ns, event, data, Audience::Room(&room)).await
-        }
-    });
-    let outcomes = futures::future::join_all(sends).await;
-    Ok(BroadcastResult {
-        results: req
-            .rooms
-            .into_iter()
-            .zip(outcomes)
-            .map(|(room, outcome)| match outcome {
-                Ok(result) => RoomOutcome {
-                    room,
-                    result: Some(result),
-                    error: None,
-                },
-                Err(err) => RoomOutcome {
-                    room,
-                    result: None,
-                    error: Some(err.detail()),
-                },
-            })
-            .collect(),
-    })
+    Ok(check_broadcast(api, req)?.send_each().await)
 }
 
 /// Whether a broadcast's answer holds a room the server failed to send to (a 5xx of its

@@ -274,7 +274,12 @@ pub(crate) async fn history(api: &Api, req: HistoryRequest) -> Result<History, A
             "`limit` must be 1 to {MAX_HISTORY}"
         )));
     }
-    let Some(publisher) = ns.history_for(&req.room).cloned() else {
+    let after = req.after;
+    let read = with_store(&ns, &req.room, move |store, stream| match &after {
+        Some(after) => store.read_after(stream, Some(&after.epoch), after.offset, limit),
+        None => store.read_last(stream, limit),
+    });
+    let Some(page) = read.await? else {
         return Ok(History {
             room: req.room,
             position: Value::Null,
@@ -282,23 +287,10 @@ pub(crate) async fn history(api: &Api, req: HistoryRequest) -> Result<History, A
             events: Vec::new(),
         });
     };
-    let store = publisher.store().clone();
-    let stream = chorus_core::publisher::stream_name(ns.name(), &req.room);
-    let after = req.after;
-    let page = tokio::task::spawn_blocking(move || match &after {
-        Some(after) => store.read_after(&stream, Some(&after.epoch), after.offset, limit),
-        None => store.read_last(&stream, limit),
-    })
-    .await
-    .map_err(|_| {
-        ApiError::from(chorus_core::HubError::Store(
-            chorus_core::StoreError::Stopped,
-        ))
-    })?
-    .map_err(|err| ApiError::from(chorus_core::HubError::Store(err)))?;
-    let json = crate::session::native::history::history_json(&req.room, &page);
-    let mut events = match json.get("events") {
-        Some(Value::Array(events)) => events.clone(),
+    // The native protocol's `history` reply, taken apart rather than copied.
+    let mut json = crate::session::native::history::history_json(&req.room, &page);
+    let mut events = match json["events"].take() {
+        Value::Array(events) => events,
         _ => Vec::new(),
     };
     if req.reverse {
@@ -306,10 +298,30 @@ pub(crate) async fn history(api: &Api, req: HistoryRequest) -> Result<History, A
     }
     Ok(History {
         room: req.room,
-        position: json.get("position").cloned().unwrap_or(Value::Null),
+        position: json["position"].take(),
         truncated: page.truncated,
         events,
     })
+}
+
+/// Runs `f` on the history store with the stream of `room`, off the async threads (a
+/// store call may touch the disk or the network); `None` if the room keeps no history.
+async fn with_store<T: Send + 'static>(
+    ns: &chorus_core::Namespace,
+    room: &str,
+    f: impl FnOnce(&dyn chorus_core::Store, &str) -> Result<T, chorus_core::StoreError> + Send + 'static,
+) -> Result<Option<T>, ApiError> {
+    let Some(publisher) = ns.history_for(room) else {
+        return Ok(None);
+    };
+    let store = publisher.store().clone();
+    let stream = chorus_core::publisher::stream_name(ns.name(), room);
+    let stored = |err| ApiError::from(chorus_core::HubError::Store(err));
+    tokio::task::spawn_blocking(move || f(&*store, &stream))
+        .await
+        .map_err(|_| stored(chorus_core::StoreError::Stopped))?
+        .map(Some)
+        .map_err(stored)
 }
 
 /// How many messages were removed.
@@ -332,36 +344,17 @@ pub(crate) struct Removed {
 pub(crate) async fn history_remove(api: &Api, req: RoomRequest) -> Result<Removed, ApiError> {
     let ns = api.namespace(req.namespace.as_deref())?;
     api.check_room(&req.room)?;
-    let Some(publisher) = ns.history_for(&req.room).cloned() else {
-        return Ok(Removed { removed: 0 });
-    };
-    let store = publisher.store().clone();
-    let stream = chorus_core::publisher::stream_name(ns.name(), &req.room);
     // The store's retention pass, keeping nothing of this stream and everything else.
-    let removed = tokio::task::spawn_blocking(move || {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        store.trim(now_ms, &|name| {
-            if name == stream {
-                chorus_core::Retention {
-                    max_messages: 0,
-                    max_age: std::time::Duration::MAX,
-                }
-            } else {
-                chorus_core::Retention {
-                    max_messages: u64::MAX,
-                    max_age: std::time::Duration::MAX,
-                }
-            }
+    let remove = with_store(&ns, &req.room, |store, stream| {
+        let keep = |messages| chorus_core::Retention {
+            max_messages: messages,
+            max_age: std::time::Duration::MAX,
+        };
+        let stream = stream.to_owned();
+        store.trim(chorus_core::publisher::now_ms(), &move |name| {
+            keep(if name == stream { 0 } else { u64::MAX })
         })
-    })
-    .await
-    .map_err(|_| {
-        ApiError::from(chorus_core::HubError::Store(
-            chorus_core::StoreError::Stopped,
-        ))
-    })?
-    .map_err(|err| ApiError::from(chorus_core::HubError::Store(err)))?;
+    });
+    let removed = remove.await?.unwrap_or(0);
     Ok(Removed { removed })
 }
