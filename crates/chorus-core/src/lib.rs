@@ -16,6 +16,8 @@
 //!   register, each encoding events and notices its own way.
 //! * [`broadcast`] — [`Broadcast`], a message encoded at most once per wire format however
 //!   many recipients it has; [`outbound`] — [`Outbound`], an item on a connection's queue.
+//! * [`latency`] — [`Histogram`], durations in fixed buckets for `/metrics` (the store's
+//!   appends, stored messages' publish-to-delivery time).
 //! * [`mailbox`] — [`Mailbox`] and [`PeerQueue`], a connection's bounded outbound queue
 //!   (the two ends), and the slow-consumer policy.
 //! * [`peer`] — [`Peer`], the hub's handle on one connection: its mailbox, its nickname and
