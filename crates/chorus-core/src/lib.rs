@@ -31,7 +31,7 @@
 //! * [`cluster`] — [`Cluster`]: a node of several, its messages through a [`Broker`] and
 //!   back, in one order per room (the brokers themselves are in `chorus-broker`).
 //! * [`ops`] — what a server does to the connections of some rooms on every node (list,
-//!   join, leave, disconnect, a server-side event); one node's part is [`Namespace::run`].
+//!   join, leave, disconnect, a server-side event); one node's part is [`Namespace::run_then`].
 //! * [`hub`] — [`Hub`], the registry of namespaces.
 //! * [`history`] — which rooms keep history, and for how long.
 //! * [`publisher`] — [`Publisher`], the thread every message of a room with history passes
