@@ -79,7 +79,7 @@ pub use mailbox::{Mailbox, PeerQueue, QueueLimits};
 pub use namespace::{History, Namespace, Policy};
 pub use outbound::{CloseReason, Outbound};
 pub use peer::Peer;
-pub use presence::{PeerInfo, PresenceAction, PresenceNotice};
+pub use presence::{MembershipChange, MembershipWatch, PeerInfo, PresenceAction, PresenceNotice};
 pub use publisher::{
     At, JoinDone, Joined, Publisher, Replay, RestoreDone, RestoreRoom, Restored, Rooms,
 };

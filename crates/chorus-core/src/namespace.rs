@@ -134,6 +134,8 @@ pub struct Namespace {
     /// What the event layer does for this node's connections (a broadcast with acks, a
     /// disconnect in the protocol's way, rooms changed by ops told to its watchers).
     event_layer: RwLock<Option<Arc<dyn EventLayer>>>,
+    /// Who is told of joins and leaves here (the server's hooks), if anyone.
+    watch: RwLock<Option<Arc<dyn crate::presence::MembershipWatch>>>,
 }
 
 impl Namespace {
@@ -160,6 +162,7 @@ impl Namespace {
             server_handler: RwLock::new(None),
             revoker: RwLock::new(None),
             event_layer: RwLock::new(None),
+            watch: RwLock::new(None),
         }
     }
 
@@ -460,6 +463,7 @@ impl Namespace {
 
     /// Adds `peer` to the members of the room it reserved, announcing it.
     fn insert_member(&self, peer: &Arc<Peer>, room_name: Arc<str>) -> Arc<Room> {
+        let mut made = false;
         let (room, newly) = {
             // Read lock on the map while inserting, so `leave_room` cannot drop the room
             // from the map between our lookup and our insert (it takes the write lock).
@@ -471,7 +475,10 @@ impl Namespace {
                     let mut rooms = self.rooms.write();
                     let room = rooms
                         .entry(room_name.clone())
-                        .or_insert_with(|| Arc::new(Room::new(room_name.clone())))
+                        .or_insert_with(|| {
+                            made = true;
+                            Arc::new(Room::new(room_name.clone()))
+                        })
                         .clone();
                     let newly = room.insert(peer.clone());
                     (room, newly)
@@ -479,6 +486,7 @@ impl Namespace {
             }
         };
         if newly {
+            self.tell(&room_name, peer, true, made);
             let notice = PresenceNotice {
                 room: room_name,
                 action: PresenceAction::Join,
@@ -566,12 +574,17 @@ impl Namespace {
             cluster.announce_presence(&self.name, &notice);
         }
         if room.is_empty() {
-            let mut rooms = self.rooms.write();
-            // Re-check under the write lock: someone may have joined meanwhile.
-            if rooms.get(room_name).is_some_and(|r| r.is_empty()) {
-                rooms.remove(room_name);
-            }
-        } else if self.policy.presence {
+            let removed = {
+                let mut rooms = self.rooms.write();
+                // Re-check under the write lock: someone may have joined meanwhile.
+                rooms.get(room_name).is_some_and(|r| r.is_empty())
+                    && rooms.remove(room_name).is_some()
+            };
+            self.tell(room.name(), peer, false, removed);
+            return;
+        }
+        self.tell(room.name(), peer, false, false);
+        if self.policy.presence {
             let notice = Broadcast::presence(PresenceNotice {
                 room: room.name().clone(),
                 action: PresenceAction::Leave,
@@ -579,6 +592,28 @@ impl Namespace {
             });
             room.push_all(&Outbound::Shared(notice), None, false);
         }
+    }
+
+    /// Tells the watch, if any, that `peer` joined or left `room` (`alone`: the room was
+    /// made for it, or removed after it).
+    fn tell(&self, room: &Arc<str>, peer: &Arc<Peer>, joined: bool, alone: bool) {
+        let Some(watch) = self.watch.read().clone() else {
+            return;
+        };
+        watch.changed(crate::presence::MembershipChange {
+            namespace: self.name.clone(),
+            room: room.clone(),
+            conn: peer.id(),
+            user: self.user_of(peer.id()),
+            joined,
+            alone,
+        });
+    }
+
+    /// Sets who is told of every join and leave of this namespace's rooms on this node
+    /// (see [`crate::presence::MembershipWatch`]).
+    pub fn watch_membership(&self, watch: Arc<dyn crate::presence::MembershipWatch>) {
+        *self.watch.write() = Some(watch);
     }
 
     /// Tells every room `peer` is in that its nickname or data changed.

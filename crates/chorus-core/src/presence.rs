@@ -39,3 +39,29 @@ pub struct PresenceNotice {
     /// Who.
     pub member: PeerInfo,
 }
+
+/// A change in a room's membership on this node, as a [`MembershipWatch`] is told of it.
+#[derive(Debug, Clone)]
+pub struct MembershipChange {
+    /// The namespace.
+    pub namespace: Arc<str>,
+    /// The room.
+    pub room: Arc<str>,
+    /// The connection that joined or left.
+    pub conn: ConnId,
+    /// Its user (a token's `sub`, or what the backend said), if it has one.
+    pub user: Option<Arc<str>>,
+    /// `true`: it joined; `false`: it left.
+    pub joined: bool,
+    /// The room has no other member here: it was empty before this join, or is empty
+    /// after this leave (the room is occupied, or vacated, on this node).
+    pub alone: bool,
+}
+
+/// Told of every join and leave of a namespace's rooms on this node — the server's hooks
+/// to the application's backend ("room occupied", "member left"). Called on the thread of
+/// the change, under no lock: it must only queue what it is told, never wait.
+pub trait MembershipWatch: Send + Sync + std::fmt::Debug {
+    /// A connection joined or left a room.
+    fn changed(&self, change: MembershipChange);
+}

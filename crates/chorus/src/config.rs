@@ -136,6 +136,10 @@ pub struct Config {
     /// same key within it gets the first request's answer, and the message is not sent
     /// again. Default 300.
     pub api_idempotency_secs: u64,
+    /// Hooks to the application's backend (`[hooks]`): it is asked whether a client may
+    /// connect, join a room or publish, and told when rooms are occupied or vacated and
+    /// members join or leave. See `docs/hooks.md`. Default: off.
+    pub hooks: HooksConfig,
     /// The Socket.IO parser: `default` (socket.io's) or `msgpack` (clients made with
     /// `socket.io-msgpack-parser`). Default `default`.
     pub socketio_parser: SocketIoParser,
@@ -239,6 +243,84 @@ impl std::str::FromStr for Secret {
     }
 }
 
+/// The `[hooks]` table: where the application's backend is, what it decides, and what
+/// happens when it does not answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HooksConfig {
+    /// The backend's base URL (`http://` or `https://`): chorus POSTs JSON to
+    /// `<url>/connect`, `<url>/join`, `<url>/publish` and `<url>/events`. Default none: off.
+    pub url: Option<String>,
+    /// The key every request is signed with (HMAC-SHA256 of `<timestamp>.<body>`, in
+    /// `X-Chorus-Signature`), at least 16 characters; required with `url`. Never logged.
+    pub secret: Option<Secret>,
+    /// The decisions the backend makes: any of `connect`, `join`, `publish`. Default all
+    /// three.
+    pub ask: Vec<HookAsk>,
+    /// Tell the backend of rooms occupied and vacated and members joining and leaving
+    /// (`<url>/events`, batched, in order). Default on.
+    pub events: bool,
+    /// How long one request may take, in milliseconds. Default 2000.
+    pub timeout_ms: u64,
+    /// How many times a request that failed (no answer in time, refused connection, a 5xx)
+    /// is tried again, at once for a decision, with a growing pause for events.
+    /// Default 1.
+    pub retries: u32,
+    /// What a decision is when the backend cannot be asked (every try failed): `deny`
+    /// (the client gets `unavailable`, or 503 before the upgrade) or `allow`. Default
+    /// `deny`.
+    pub on_failure: HookFailure,
+    /// The client's handshake headers passed to the connect hook, by name. Default
+    /// `cookie`, `authorization`, `origin`, `user-agent`.
+    pub headers: Vec<String>,
+}
+
+impl Default for HooksConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            secret: None,
+            ask: vec![HookAsk::Connect, HookAsk::Join, HookAsk::Publish],
+            events: true,
+            timeout_ms: 2000,
+            retries: 1,
+            on_failure: HookFailure::Deny,
+            headers: ["cookie", "authorization", "origin", "user-agent"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
+impl HooksConfig {
+    /// Whether the backend decides `ask`.
+    pub fn asks(&self, ask: HookAsk) -> bool {
+        self.url.is_some() && self.ask.contains(&ask)
+    }
+}
+
+/// A decision the backend may be asked to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum HookAsk {
+    /// May this client connect (and who is it)?
+    Connect,
+    /// May it join this room?
+    Join,
+    /// May it publish this message?
+    Publish,
+}
+
+/// What a decision is when the backend cannot be asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum HookFailure {
+    /// Refuse (fail closed).
+    Deny,
+    /// Let it through (fail open).
+    Allow,
+}
+
 /// How Socket.IO packets are written: the parser the server and its clients share (as in
 /// socket.io, every client of a server uses the server's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
@@ -328,6 +410,7 @@ impl Default for Config {
             admin_ui_username: "admin".into(),
             api_keys: Vec::new(),
             api_idempotency_secs: 300,
+            hooks: HooksConfig::default(),
             socketio_client: None,
             store: StoreKind::Sqlite,
             broker: None,
@@ -457,6 +540,33 @@ impl Config {
                  `openssl rand -hex 24`)"
                     .into(),
             ));
+        }
+        if let Some(url) = &self.hooks.url {
+            let parsed = url.parse::<http::Uri>().ok().filter(|uri| {
+                matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some()
+            });
+            if parsed.is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "`hooks.url` {url:?} is not an http:// or https:// URL"
+                )));
+            }
+            if self
+                .hooks
+                .secret
+                .as_ref()
+                .is_none_or(|secret| secret.expose().chars().count() < 16)
+            {
+                return Err(ConfigError::Invalid(
+                    "`hooks.secret`: hooks are signed, so the backend can trust them; give a \
+                     key of at least 16 characters (make one with `openssl rand -hex 24`)"
+                        .into(),
+                ));
+            }
+            if self.hooks.timeout_ms == 0 {
+                return Err(ConfigError::Invalid(
+                    "`hooks.timeout_ms` must be positive".into(),
+                ));
+            }
         }
         if !self.socketio_path.starts_with('/') || !self.socketio_path.ends_with('/') {
             return Err(ConfigError::Invalid(

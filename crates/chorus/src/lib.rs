@@ -87,6 +87,9 @@
 //! * `api` — the server API at `/api` for the application's backend (publish, emit to a
 //!   user, disconnect, presence, history, revoke, …), its keys, idempotency and OpenAPI
 //!   document.
+//! * `hooks` — the hooks to the application's backend: it is asked whether a client may
+//!   connect, join or publish (and says who the client is), and told of rooms occupied and
+//!   vacated; signed requests, timeouts, retries, each connection's ordered lane.
 //! * `http` — the router: `/healthz`, `/readyz`, `/metrics`, the embedded web assets, the
 //!   API, and the endpoints above on one port.
 //! * `refusal` — every way a request is turned away, and the HTTP status each gets.
@@ -102,6 +105,7 @@ mod api;
 pub mod auth;
 pub mod config;
 mod events;
+mod hooks;
 mod http;
 mod metrics;
 mod refusal;

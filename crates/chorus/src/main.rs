@@ -190,6 +190,19 @@ struct ServeArgs {
     /// [default: 300].
     #[arg(long, env = "CHORUS_API_IDEMPOTENCY_SECS")]
     api_idempotency_secs: Option<u64>,
+    /// The application's backend, asked whether clients may connect, join and publish and
+    /// told of rooms and members (POSTs to <url>/connect, /join, /publish, /events)
+    /// [default: none, off]; see docs/hooks.md.
+    #[arg(long, env = "CHORUS_HOOKS_URL")]
+    hooks_url: Option<String>,
+    /// The key hooks are signed with (at least 16 characters); prefer the environment
+    /// variable.
+    #[arg(long, env = "CHORUS_HOOKS_SECRET", hide_env_values = true)]
+    hooks_secret: Option<chorus::config::Secret>,
+    /// What a hook's decision is when the backend does not answer: deny or allow
+    /// [default: deny].
+    #[arg(long, env = "CHORUS_HOOKS_ON_FAILURE", value_enum)]
+    hooks_on_failure: Option<chorus::config::HookFailure>,
     /// The Socket.IO parser every client of this server uses: default, or msgpack
     /// (socket.io-msgpack-parser) [default: default].
     #[arg(long, env = "CHORUS_SOCKETIO_PARSER", value_enum)]
@@ -264,6 +277,15 @@ impl ServeArgs {
         }
         if let Some(keys) = &self.api_keys {
             config.api_keys = keys.clone();
+        }
+        if self.hooks_url.is_some() {
+            config.hooks.url = self.hooks_url.clone();
+        }
+        if self.hooks_secret.is_some() {
+            config.hooks.secret = self.hooks_secret.clone();
+        }
+        if let Some(on_failure) = self.hooks_on_failure {
+            config.hooks.on_failure = on_failure;
         }
         if let Some(dir) = &self.data_dir {
             config.data_dir = dir.clone();

@@ -35,6 +35,9 @@ pub(crate) enum Refusal {
     TooLarge,
     /// No WebSocket endpoint at this path (raw rooms are off).
     NoEndpoint,
+    /// The application's backend did not say whether the client may connect, and the
+    /// hooks deny then (`503`).
+    Unavailable,
 }
 
 impl From<HandshakeError> for Refusal {
@@ -95,6 +98,12 @@ impl IntoResponse for Refusal {
             Refusal::NoEndpoint => (
                 StatusCode::NOT_FOUND,
                 "no WebSocket endpoint at this path\n",
+            )
+                .into_response(),
+            Refusal::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "5")],
+                "the application's backend did not answer; try again\n",
             )
                 .into_response(),
         }

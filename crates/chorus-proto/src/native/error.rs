@@ -34,6 +34,9 @@ pub enum ErrorCode {
     /// A token (JWT) that is malformed, expired, or not signed by a key the server
     /// trusts.
     InvalidToken,
+    /// The application's backend, which decides this (the server's hooks), did not
+    /// answer, or too many of the connection's requests are waiting for it; try again.
+    Unavailable,
     /// A bug in the server.
     Internal,
 }
@@ -54,6 +57,7 @@ impl ErrorCode {
             ErrorCode::TooLarge => "too_large",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
     }

@@ -22,6 +22,7 @@ impl Io {
             middlewares: RwLock::new(Vec::new()),
             sockets: RwLock::new(HashMap::new()),
             watchers: RwLock::new(Vec::new()),
+            hooks: std::sync::OnceLock::new(),
         });
         inner
             .ns

@@ -536,6 +536,8 @@ pub(crate) struct IoInner {
     pub(crate) sockets: RwLock<HashMap<ConnId, Socket>>,
     /// What watches the namespace besides the application (the admin UI's namespace).
     pub(crate) watchers: RwLock<Vec<Arc<dyn Watcher>>>,
+    /// The server's hooks to the application's backend (the built-in events ask it).
+    pub(crate) hooks: std::sync::OnceLock<Arc<crate::hooks::Hooks>>,
 }
 
 /// Something told of every socket of a namespace as it connects (before the application's

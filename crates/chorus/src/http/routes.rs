@@ -88,9 +88,14 @@ impl Routes {
             .iter()
             .map(|(path, engine)| (format!("{path}/"), engine.session_count()))
             .collect();
-        self.ctx
+        let mut text = self
+            .ctx
             .metrics
-            .render(&self.hub, self.admission.open(), &sessions)
+            .render(&self.hub, self.admission.open(), &sessions);
+        if let Some(hooks) = &self.ctx.hooks {
+            hooks.stats().render(&mut text);
+        }
+        text
     }
 }
 
@@ -173,7 +178,7 @@ async fn dispatch(State(routes): State<Arc<Routes>>, req: Request) -> Response {
     };
     if path == NATIVE_PATH {
         return if attempt {
-            native::accept(&routes.ctx, &routes.native, req)
+            native::accept(&routes.ctx, &routes.native, req).await
         } else {
             not_websocket()
         };

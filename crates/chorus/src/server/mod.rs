@@ -15,8 +15,9 @@ use chorus_core::{Format, History, Hub, HubConfig, Outbound, Policy, Publisher};
 use parking_lot::RwLock;
 
 use crate::auth::{self, Auth};
-use crate::config::Config;
+use crate::config::{Config, HookAsk};
 use crate::events::{DynamicIo, Io};
+use crate::hooks::Hooks;
 use crate::http::Routes;
 use crate::metrics::Metrics;
 use crate::session::engineio::{Engine, EngineConfig};
@@ -73,6 +74,16 @@ struct Inner {
 }
 
 /// The policy of the event layer's namespaces (`/` and Socket.IO's named ones).
+/// Gives a namespace the server's hooks: its built-in events ask the backend, and its
+/// rooms' joins and leaves are told to it.
+fn hook(io: &Io, hooks: Option<&Arc<Hooks>>) {
+    let Some(hooks) = hooks else { return };
+    let _ = io.inner.hooks.set(hooks.clone());
+    if let Some(watch) = hooks.watch() {
+        io.inner.ns.watch_membership(watch);
+    }
+}
+
 fn event_policy(config: &Config) -> Policy {
     Policy {
         presence: config.presence_notices,
@@ -103,6 +114,9 @@ pub enum StartError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     /// The cluster's broker could not be set up.
+    #[error("setting up the hooks' client: {0}")]
+    Hooks(std::io::Error),
+
     #[error("setting up the broker: {0}")]
     Broker(#[from] chorus_broker::ConnectError),
 }
@@ -186,9 +200,14 @@ impl Server {
             }
             None => Hub::new(hub_config, publisher.clone()),
         });
+        let node = hub
+            .cluster()
+            .map(|cluster| Arc::from(cluster.node().to_string()));
+        let hooks = Hooks::from_config(&config, node).map_err(StartError::Hooks)?;
         let io = Io::new(hub.namespace(EVENT_NAMESPACE, event_policy(&config)));
-        let raw_rooms = RawRooms {
-            ns: hub.namespace(
+        hook(&io, hooks.as_ref());
+        let raw_rooms = RawRooms::new(
+            hub.namespace(
                 RAW_ROOMS_NAMESPACE,
                 Policy {
                     presence: false,
@@ -196,13 +215,18 @@ impl Server {
                     history: History::Rooms(config.raw_room_history.clone()),
                 },
             ),
-        };
+            config.echo_to_sender,
+            hooks.clone(),
+        );
+        if let Some(watch) = hooks.as_ref().and_then(|hooks| hooks.watch()) {
+            raw_rooms.ns.watch_membership(watch);
+        }
         let admission = Admission::new(config.max_connections, config.max_connections_per_ip);
         let namespaces = Arc::new(Namespaces::default());
         namespaces.insert(EVENT_NAMESPACE, io.clone());
         let socketio = config.socketio;
         let routes = Arc::new(Routes {
-            ctx: Arc::new(Context::new(config, auth, metrics)),
+            ctx: Arc::new(Context::new(config, auth, metrics, hooks)),
             hub,
             admission,
             native: io,
@@ -314,6 +338,11 @@ impl Server {
             auth: self.ctx().auth.clone(),
             recovery,
             parser,
+            hooks: self
+                .ctx()
+                .hooks
+                .clone()
+                .filter(|hooks| hooks.asks(HookAsk::Connect)),
         };
         let engine = Engine::new(
             self.engine_config(format),
@@ -345,12 +374,14 @@ impl Server {
 
     /// A new event-layer namespace `name` (not yet in the table).
     fn make_io(&self, name: &str) -> Io {
-        Io::new(
+        let io = Io::new(
             self.inner
                 .routes
                 .hub
                 .namespace(name, event_policy(&self.ctx().config)),
-        )
+        );
+        hook(&io, self.ctx().hooks.as_ref());
+        io
     }
 
     /// A family of Socket.IO namespaces made on demand (socket.io's `io.of(/^\/room-\d+$/)`

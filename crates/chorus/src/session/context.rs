@@ -9,6 +9,7 @@ use axum::response::Response;
 
 use crate::auth::Auth;
 use crate::config::Config;
+use crate::hooks::Hooks;
 use crate::metrics::Metrics;
 use crate::refusal::Refusal;
 use crate::wire::connection::TransportConfig;
@@ -22,13 +23,20 @@ pub(crate) struct Context {
     /// Token checks; `None` when no key is configured.
     pub(crate) auth: Option<Arc<Auth>>,
     pub(crate) metrics: Arc<Metrics>,
+    /// The hooks to the application's backend, if configured.
+    pub(crate) hooks: Option<Arc<Hooks>>,
     /// The WebSocket transport's settings, shared by every connection: with WebSocket
     /// pings, and without them for Engine.IO (its heartbeat is its own).
     transport: [Arc<TransportConfig>; 2],
 }
 
 impl Context {
-    pub(crate) fn new(config: Config, auth: Option<Arc<Auth>>, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(
+        config: Config,
+        auth: Option<Arc<Auth>>,
+        metrics: Arc<Metrics>,
+        hooks: Option<Arc<Hooks>>,
+    ) -> Self {
         let transport = [
             transport_config(&config, &metrics, true),
             transport_config(&config, &metrics, false),
@@ -37,6 +45,7 @@ impl Context {
             config,
             auth,
             metrics,
+            hooks,
             transport,
         }
     }

@@ -9,6 +9,11 @@
 //! need the `join` claim to allow the room, `emit` to other clients the `publish` claim,
 //! its name is the token's (`set` may change only its data), and `refresh` replaces the
 //! token. Anything else is `forbidden`.
+//!
+//! With hooks to the application's backend that decide joins or publishes, every command
+//! goes through the connection's [`Lane`] and is carried out once the backend said yes —
+//! in the order the client sent them; a `no` is a `forbidden` reply with the backend's
+//! reason, no answer an `unavailable` one (or what `on_failure` says).
 
 pub(crate) mod format;
 pub(crate) mod history;
@@ -30,20 +35,27 @@ use self::format::{event_data, native};
 use self::history::{history_json, position_json};
 use self::wire::{NativeWire, Reply};
 use crate::auth::{self, Grant};
+use crate::config::HookAsk;
 use crate::events::wire::Responder;
 use crate::events::{Ack, Data, Handshake, Io, Socket};
+use crate::hooks::{Asker, Destination, Hooks, Lane, Verdict};
 use crate::refusal::Refusal;
 use crate::session::Context;
 use crate::wire::handshake::{handshake, offered_protocols};
 use crate::wire::{connection, Closed, HandshakeInfo, Session};
 
 /// A native-protocol connection.
+#[derive(Clone)]
 pub(crate) struct NativeSession {
     pub(crate) io: Io,
     pub(crate) socket: Socket,
     /// The connection and its token's rights, as the hub checks what it asks for.
     pub(crate) client: Client,
     pub(crate) limits: Limits,
+    /// The hooks, when the backend decides joins or publishes.
+    pub(crate) hooks: Option<Arc<Hooks>>,
+    /// The connection's ordered way through the backend, made by its first command.
+    pub(crate) lane: Option<Lane>,
 }
 
 /// The native protocol's error code for a hub refusal (the same names).
@@ -112,6 +124,77 @@ impl NativeSession {
                 }),
             ),
             Err(err) => self.fail(rid, err.code(), &err.to_string()),
+        }
+    }
+
+    /// Carries `cmd` out once the backend allowed it (a join, a history read, an emit to
+    /// clients; anything else waits only for the commands before it).
+    fn through_backend(&mut self, hooks: Arc<Hooks>, cmd: Command) {
+        let rid = match &cmd {
+            Command::Ack { .. } => return self.handle(cmd),
+            Command::Ping { rid }
+            | Command::Refresh { rid, .. }
+            | Command::Set { rid, .. }
+            | Command::Join { rid, .. }
+            | Command::History { rid, .. }
+            | Command::Leave { rid, .. }
+            | Command::Presence { rid, .. }
+            | Command::Emit { rid, .. } => rid.clone(),
+        };
+        let mut me = self.clone();
+        me.lane = None;
+        let asked = rid.clone();
+        let counter = hooks.clone();
+        let job = async move {
+            let rid = asked;
+            let user = me.io.inner.ns.user_of(me.socket.id());
+            let conn = me.socket.id().to_string();
+            let asker = Asker {
+                protocol: "native",
+                namespace: me.io.name(),
+                conn: &conn,
+                user: user.as_deref(),
+            };
+            let verdict = match &cmd {
+                Command::Join { room, .. } | Command::History { room, .. }
+                    if hooks.asks(HookAsk::Join) =>
+                {
+                    Some(hooks.join(asker, room).await)
+                }
+                Command::Emit {
+                    to: Some(to),
+                    event,
+                    data,
+                    ..
+                } if hooks.asks(HookAsk::Publish) => {
+                    let to = match to {
+                        EmitTarget::Room { room, .. } => Destination::Room(room),
+                        EmitTarget::All { .. } => Destination::All(true),
+                        EmitTarget::Conn(id) => Destination::Conn(id),
+                    };
+                    let data = event_data(data.clone());
+                    Some(hooks.publish(asker, to, Some(event), &data).await)
+                }
+                _ => None,
+            };
+            match verdict {
+                None | Some(Verdict::Allow(_)) => me.handle(cmd),
+                Some(Verdict::Deny(reason)) => me.fail(rid.as_ref(), ErrorCode::Forbidden, &reason),
+                Some(Verdict::Unavailable) => me.fail(
+                    rid.as_ref(),
+                    ErrorCode::Unavailable,
+                    "the application's backend did not answer; try again",
+                ),
+            }
+        };
+        let lane = self.lane.get_or_insert_with(Lane::default);
+        if lane.run(job).is_err() {
+            counter.busy();
+            self.fail(
+                rid.as_ref(),
+                ErrorCode::Unavailable,
+                "too many requests are waiting for the application's backend",
+            );
         }
     }
 
@@ -332,7 +415,10 @@ impl Session for NativeSession {
             MessageKind::Binary => Command::decode_binary(&msg.payload, &self.limits),
         };
         match decoded {
-            Ok(cmd) => self.handle(cmd),
+            Ok(cmd) => match self.hooks.clone() {
+                Some(hooks) => self.through_backend(hooks, cmd),
+                None => self.handle(cmd),
+            },
             Err(err) => self.fail(err.rid.as_ref(), err.code, &err.message),
         }
     }
@@ -352,10 +438,10 @@ pub(crate) fn limits() -> Limits {
     native::Limits::default()
 }
 
-/// Opens a native client at `/ws`: the handshake (with `chorus.v1` if offered), its token
-/// and the namespace's middlewares, then the connection, greeted with `hello` before any
-/// handler can emit.
-pub(crate) fn accept(ctx: &Context, io: &Io, req: Request) -> Response {
+/// Opens a native client at `/ws`: the handshake (with `chorus.v1` if offered), its token,
+/// the namespace's middlewares and the backend's connect hook, then the connection,
+/// greeted with `hello` before any handler can emit.
+pub(crate) async fn accept(ctx: &Context, io: &Io, req: Request) -> Response {
     let offered = offered_protocols(req.headers());
     let protocol = offered
         .iter()
@@ -372,17 +458,31 @@ pub(crate) fn accept(ctx: &Context, io: &Io, req: Request) -> Response {
         Ok(accepted) => accepted,
         Err(refused) => return ctx.refuse(refused),
     };
-    // A token's name wins over `?name=`: the token is what the server trusts.
+    let who = match crate::hooks::connect(ctx.hooks.as_ref(), "native", io.name(), &info).await {
+        Ok(who) => who,
+        Err(refused) => return ctx.refuse(refused),
+    };
+    // A token's name wins over the backend's, and that over `?name=`: the token is what
+    // the server trusts most.
     let name = match &info.identity {
         Some(identity) => Some(Arc::from(identity.nickname())),
-        None => info
-            .query("name")
-            .and_then(|n| native::command::check_name(&n, &limits()).ok())
-            .map(Arc::from),
+        None => who.name.clone().or_else(|| {
+            info.query("name")
+                .and_then(|n| native::command::check_name(&n, &limits()).ok())
+                .map(Arc::from)
+        }),
     };
     let (peer, queue) = io.inner.ns.connect(native(), name);
-    if let Some(identity) = &info.identity {
-        io.inner.ns.set_user(&peer, &identity.user_id);
+    let user = info
+        .identity
+        .as_ref()
+        .map(|id| &*id.user_id)
+        .or(who.user.as_deref());
+    if let Some(user) = user {
+        io.inner.ns.set_user(&peer, user);
+    }
+    if let Some(data) = who.data {
+        peer.set(None, Some(data));
     }
     if let Some(grant) = &grant {
         grant.arm(auth::close_on_expiry(peer.mailbox()));
@@ -409,6 +509,11 @@ pub(crate) fn accept(ctx: &Context, io: &Io, req: Request) -> Response {
         socket,
         client,
         limits: limits(),
+        hooks: ctx
+            .hooks
+            .clone()
+            .filter(|hooks| hooks.asks(HookAsk::Join) || hooks.asks(HookAsk::Publish)),
+        lane: None,
     });
     connection::spawn(upgraded, queue, session, ctx.transport());
     response

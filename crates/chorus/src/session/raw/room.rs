@@ -7,16 +7,25 @@
 //! messages first, as plain messages: the join is ordered with the room's stream (its store
 //! read made off the connection's task), before the `101`, so nothing said after the
 //! client sees its socket open can miss it, and nothing is seen twice.
+//!
+//! With hooks to the application's backend, a client is let in once the backend allowed
+//! its connect and its join of the room (the path), and each message it sends goes to the
+//! room once the backend allowed the publish, in the order sent. A raw client has no way
+//! to be told a message was refused: a refused one is dropped (and counted at `/metrics`).
 
 use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::response::Response;
-use chorus_core::{Access, Audience, Body, Client, HubError, JoinDone, Namespace, Publish, Replay};
+use chorus_core::{
+    Access, Audience, Body, Client, EventData, HubError, JoinDone, Namespace, Publish, Replay,
+};
 use chorus_proto::WsMessage;
 
 use super::format::raw;
 use crate::auth;
+use crate::config::HookAsk;
+use crate::hooks::{self, Allowed, Asker, Destination, Hooks, Lane, Verdict};
 use crate::refusal::Refusal;
 use crate::session::Context;
 use crate::wire::handshake::{handshake, offered_protocols};
@@ -27,9 +36,31 @@ use crate::wire::{close, connection, Closed, HandshakeInfo, Session};
 #[derive(Debug, Clone)]
 pub(crate) struct RawRooms {
     pub(crate) ns: Arc<Namespace>,
+    /// What every connection shares.
+    shared: Arc<Shared>,
+}
+
+/// What every raw room connection shares: one pointer in each, not three (every
+/// connection's task pays for its session's size).
+#[derive(Debug)]
+pub(crate) struct Shared {
+    ns: Arc<Namespace>,
+    echo_to_sender: bool,
+    /// The hooks, when the backend decides publishes.
+    hooks: Option<Arc<Hooks>>,
 }
 
 impl RawRooms {
+    pub(crate) fn new(ns: Arc<Namespace>, echo_to_sender: bool, hooks: Option<Arc<Hooks>>) -> Self {
+        let hooks = hooks.filter(|hooks| hooks.asks(HookAsk::Publish));
+        let shared = Arc::new(Shared {
+            ns: ns.clone(),
+            echo_to_sender,
+            hooks,
+        });
+        Self { ns, shared }
+    }
+
     /// Opens a client of the room its path names: the handshake, its token (which must
     /// allow joining the room), then the connection, already a member.
     pub(crate) async fn accept(&self, ctx: &Context, req: Request) -> Response {
@@ -48,10 +79,25 @@ impl RawRooms {
                 Ok(accepted) => accepted,
                 Err(refused) => return ctx.refuse(refused),
             };
-        let name = info.identity.as_ref().map(|id| Arc::from(id.nickname()));
+        let who = match self.ask(ctx, &info).await {
+            Ok(who) => who,
+            Err(refused) => return ctx.refuse(refused),
+        };
+        let name = match &info.identity {
+            Some(identity) => Some(Arc::from(identity.nickname())),
+            None => who.name.clone(),
+        };
         let (peer, queue) = ns.connect(raw(), name);
-        if let Some(identity) = &info.identity {
-            ns.set_user(&peer, &identity.user_id);
+        let user = info
+            .identity
+            .as_ref()
+            .map(|id| &*id.user_id)
+            .or(who.user.as_deref());
+        if let Some(user) = user {
+            ns.set_user(&peer, user);
+        }
+        if let Some(data) = who.data {
+            peer.set(None, Some(data));
         }
         if let Some(grant) = &grant {
             grant.arm(auth::close_on_expiry(peer.mailbox()));
@@ -78,46 +124,118 @@ impl RawRooms {
         let room = peer.room(&room).unwrap_or(room);
         tracing::debug!(id = %peer.id(), %room, addr = ?info.remote_addr, "raw client joined");
         let session = RoomSession {
-            ns: ns.clone(),
+            shared: self.shared.clone(),
             client,
             room,
-            echo_to_sender: ctx.config.echo_to_sender,
+            lane: self.shared.hooks.as_ref().map(|_| Lane::default()),
         };
         connection::spawn(upgraded, queue, session, ctx.transport());
         response
+    }
+
+    /// The backend's connect hook, then its join hook for the room (the path): who the
+    /// client is, or the refusal to answer with.
+    async fn ask(&self, ctx: &Context, info: &HandshakeInfo) -> Result<Allowed, Refusal> {
+        let who = hooks::connect(ctx.hooks.as_ref(), "raw", self.ns.name(), info).await?;
+        let Some(hooks) = ctx.hooks.as_ref().filter(|hooks| hooks.asks(HookAsk::Join)) else {
+            return Ok(who);
+        };
+        let user = info
+            .identity
+            .as_ref()
+            .map(|id| &*id.user_id)
+            .or(who.user.as_deref());
+        // Not a connection yet: the backend knows it by the room and the user.
+        let asker = Asker {
+            protocol: "raw",
+            namespace: self.ns.name(),
+            conn: "",
+            user,
+        };
+        match hooks.join(asker, info.uri.path()).await {
+            Verdict::Allow(_) => Ok(who),
+            Verdict::Deny(reason) => Err(Refusal::Refused(reason)),
+            Verdict::Unavailable => Err(Refusal::Unavailable),
+        }
     }
 }
 
 /// A connection in a raw room: every message goes to the room.
 pub(crate) struct RoomSession {
-    pub(crate) ns: Arc<Namespace>,
+    pub(crate) shared: Arc<Shared>,
     /// The connection, and what its token lets it do (held for the connection's life: the
     /// token keeps its place in the expiry clock).
     pub(crate) client: Client,
     pub(crate) room: Arc<str>,
-    pub(crate) echo_to_sender: bool,
+    /// Its way through the backend, when the backend decides publishes.
+    pub(crate) lane: Option<Lane>,
+}
+
+impl RoomSession {
+    /// Sends `msg` to the room once the backend allowed it; dropped if it did not.
+    fn through_backend(&self, hooks: &Arc<Hooks>, lane: &Lane, msg: WsMessage) {
+        let hooks = hooks.clone();
+        let (shared, client, room) = (self.shared.clone(), self.client.clone(), self.room.clone());
+        let job = async move {
+            let data = match msg.as_text() {
+                Some(text) => EventData::json(&text).unwrap_or_else(|_| EventData::null()),
+                None => EventData::Binary(msg.payload.clone()),
+            };
+            let ns = &shared.ns;
+            let user = ns.user_of(client.peer.id());
+            let conn = client.peer.id().to_string();
+            let asker = Asker {
+                protocol: "raw",
+                namespace: ns.name(),
+                conn: &conn,
+                user: user.as_deref(),
+            };
+            match hooks
+                .publish(asker, Destination::Room(&room), None, &data)
+                .await
+            {
+                Verdict::Allow(_) => publish(&shared, &client, &room, msg),
+                refused => {
+                    tracing::debug!(conn, %room, ?refused, "raw message refused by the backend: dropped")
+                }
+            }
+        };
+        if lane.run(job).is_err() {
+            self.shared.hooks.as_ref().inspect(|hooks| hooks.busy());
+            tracing::debug!(room = %self.room, "raw message dropped: too many waiting for the backend");
+        }
+    }
+}
+
+/// Sends a raw client's message to its room.
+fn publish(shared: &Shared, client: &Client, room: &Arc<str>, msg: WsMessage) {
+    let (ns, echo_to_sender) = (&shared.ns, shared.echo_to_sender);
+    let peer = &client.peer;
+    let mut publish = Publish::new(Body::Frame(msg), Audience::Room(room));
+    publish.except = (!echo_to_sender).then(|| peer.id());
+    publish.from = Some(peer);
+    publish.client = Some(client);
+    // Stored first in a room with history, then delivered in the room's order.
+    if let Err(err) = ns.publish(publish, None) {
+        // 1008, policy violation: the client broke the terms of its token. Closing
+        // rather than dropping silently tells a misconfigured client at once.
+        if !matches!(err, HubError::Store(_)) {
+            peer.close(close::forbidden(err.to_string()));
+        }
+    }
 }
 
 impl Session for RoomSession {
     fn on_message(&mut self, msg: WsMessage) {
-        let peer = &self.client.peer;
-        let mut publish = Publish::new(Body::Frame(msg), Audience::Room(&self.room));
-        publish.except = (!self.echo_to_sender).then(|| peer.id());
-        publish.from = Some(peer);
-        publish.client = Some(&self.client);
-        // Stored first in a room with history, then delivered in the room's order.
-        if let Err(err) = self.ns.publish(publish, None) {
-            // 1008, policy violation: the client broke the terms of its token. Closing
-            // rather than dropping silently tells a misconfigured client at once.
-            if !matches!(err, HubError::Store(_)) {
-                peer.close(close::forbidden(err.to_string()));
-            }
+        if let (Some(hooks), Some(lane)) = (&self.shared.hooks, &self.lane) {
+            return self.through_backend(hooks, lane, msg);
         }
+        publish(&self.shared, &self.client, &self.room, msg);
     }
 
     fn on_close(&mut self, closed: &Closed) {
         let peer = &self.client.peer;
         tracing::debug!(id = %peer.id(), room = %self.room, code = ?closed.code, "raw client left");
-        self.ns.disconnect(peer);
+        self.shared.ns.disconnect(peer);
     }
 }

@@ -24,6 +24,12 @@
 //! The checks are the hub's one check of what a client asks for itself
 //! (`chorus_core::Namespace::permit`), the same as for native and raw clients; application
 //! code can make it with [`Socket::check_join`].
+//!
+//! With hooks to the application's backend that decide joins or publishes (`chorus serve`'s
+//! `[hooks]`), `join` asks the backend too, and `to` and `broadcast` ask it before they
+//! send; every built-in event then waits in the socket's lane, so they are carried out in
+//! the order the client sent them. A refusal is acked as `{error: {code: "forbidden",
+//! message: <the backend's reason>}}`, no answer as `unavailable`.
 
 use chorus_core::{EventData, Forbidden, HubError};
 use serde_json::json;
@@ -31,7 +37,9 @@ use serde_json::value::RawValue;
 
 use std::sync::Arc;
 
+use crate::config::HookAsk;
 use crate::events::{Ack, Data, EventFn, Io, Socket};
+use crate::hooks::{Asker, Destination, Hooks, Lane, Verdict};
 
 /// Installs the built-in events on every Socket.IO socket of `io`. The handlers are made
 /// once and shared: each socket holds only its references to them.
@@ -53,8 +61,114 @@ pub fn events(socket: &Socket, client_emits: bool) {
 struct Table(Vec<(&'static str, EventFn)>);
 
 impl Table {
+    /// Adds the handler of `event`: at once, or through the backend when hooks decide.
     fn on(&mut self, event: &'static str, f: impl Fn(&Socket, Data, Ack) + Send + Sync + 'static) {
-        self.0.push((event, Arc::new(f)));
+        let f = Arc::new(f);
+        self.0.push((
+            event,
+            Arc::new(move |socket: &Socket, data: Data, ack: Ack| {
+                match socket
+                    .inner
+                    .io
+                    .hooks
+                    .get()
+                    .filter(|hooks| hooks.asks(HookAsk::Join) || hooks.asks(HookAsk::Publish))
+                {
+                    None => f(socket, data, ack),
+                    Some(hooks) => {
+                        through_backend(hooks.clone(), socket, event, data, ack, f.clone())
+                    }
+                }
+            }),
+        ));
+    }
+}
+
+/// Runs `f` in the socket's lane, once the backend allowed what `event` asks.
+fn through_backend(
+    hooks: Arc<Hooks>,
+    socket: &Socket,
+    event: &'static str,
+    data: Data,
+    ack: Ack,
+    f: EventFn,
+) {
+    let lane = {
+        let mut extensions = socket.inner.data.lock();
+        match extensions.get::<Lane>() {
+            Some(lane) => lane.clone(),
+            None => {
+                let lane = Lane::default();
+                extensions.insert(lane.clone());
+                lane
+            }
+        }
+    };
+    let owned = socket.clone();
+    let counter = hooks.clone();
+    let (answer, answered) = tokio::sync::oneshot::channel::<Ack>();
+    let job = async move {
+        let Ok(ack) = answered.await else { return };
+        let socket = owned;
+        let verdict = ask(&hooks, &socket, event, &data).await;
+        match verdict {
+            None | Some(Verdict::Allow(_)) => f(&socket, data, ack),
+            Some(Verdict::Deny(reason)) => refuse(ack, "forbidden", &reason),
+            Some(Verdict::Unavailable) => refuse(
+                ack,
+                "unavailable",
+                "the application's backend did not answer; try again",
+            ),
+        }
+    };
+    match lane.run(job) {
+        Ok(()) => drop(answer.send(ack)),
+        Err(_) => {
+            counter.busy();
+            refuse(
+                ack,
+                "unavailable",
+                "too many requests are waiting for the application's backend",
+            );
+        }
+    }
+}
+
+/// What the backend decides of a built-in event, if it decides it.
+async fn ask(hooks: &Hooks, socket: &Socket, event: &str, data: &Data) -> Option<Verdict> {
+    let ns = &socket.inner.io.ns;
+    let user = ns.user_of(socket.id());
+    let conn = socket.id().to_string();
+    let asker = Asker {
+        protocol: "socket.io",
+        namespace: ns.name(),
+        conn: &conn,
+        user: user.as_deref(),
+    };
+    match event {
+        "join" if hooks.asks(HookAsk::Join) => {
+            let room = data.as_str()?;
+            Some(hooks.join(asker, &room).await)
+        }
+        "to" if hooks.asks(HookAsk::Publish) => {
+            let (room, name) = (text(data, 0)?, text(data, 1)?);
+            let args = rest(data, 2);
+            Some(
+                hooks
+                    .publish(asker, Destination::Room(&room), Some(&name), args.inner())
+                    .await,
+            )
+        }
+        "broadcast" if hooks.asks(HookAsk::Publish) => {
+            let name = text(data, 0)?;
+            let args = rest(data, 1);
+            Some(
+                hooks
+                    .publish(asker, Destination::All(true), Some(&name), args.inner())
+                    .await,
+            )
+        }
+        _ => None,
     }
 }
 

@@ -6,6 +6,11 @@
 //! client missed), so it runs as a task of its own: nothing here ever waits for the store
 //! on the connection's task. The client waits for the CONNECT answer anyway, and sends
 //! nothing to the namespace before it.
+//!
+//! With a connect hook, the backend is asked (with the CONNECT's `auth` payload) after the
+//! token and the middlewares passed, off the connection's task too: a refusal is a
+//! CONNECT_ERROR with the backend's reason, and who it says the client is (user, name,
+//! data) is the socket's unless a token says otherwise.
 
 use std::sync::Arc;
 
@@ -19,6 +24,7 @@ use super::wire::SocketIoWire;
 use super::SocketIoConfig;
 use crate::auth::{self, AuthError, Grant, Identity};
 use crate::events::{self, Handshake, Io, Socket};
+use crate::hooks::{Hooks, Verdict};
 use crate::wire::HandshakeInfo;
 
 /// What answering a CONNECT needs of its connection: cheap to clone into a task.
@@ -39,6 +45,8 @@ struct Admitted {
     name: Option<Arc<str>>,
     sub: Option<Arc<str>>,
     grant: Option<Arc<Grant>>,
+    /// Public data the backend gave (presence shows it).
+    data: Option<Arc<RawValue>>,
 }
 
 impl Connector {
@@ -51,6 +59,40 @@ impl Connector {
         let Some(admitted) = self.admit(io, nsp.clone(), auth) else {
             return self.link.abandon(&nsp);
         };
+        match self.config.hooks.clone() {
+            Some(hooks) => {
+                let connector = self.clone();
+                tokio::spawn(async move { connector.ask(&hooks, admitted).await });
+            }
+            None => self.open(admitted),
+        }
+    }
+
+    /// The backend's connect hook; the socket opened if it allows.
+    async fn ask(self, hooks: &Hooks, mut admitted: Admitted) {
+        let auth = admitted.handshake.auth.clone();
+        let verdict = hooks
+            .connect("socket.io", &admitted.nsp, &self.info, auth.as_deref())
+            .await;
+        let refusal = match verdict {
+            Verdict::Allow(who) => {
+                // A token says who the client is, if it has one; else the backend.
+                if admitted.sub.is_none() {
+                    admitted.sub = who.user;
+                    admitted.name = who.name;
+                }
+                admitted.data = who.data;
+                return self.open(admitted);
+            }
+            Verdict::Deny(reason) => reason,
+            Verdict::Unavailable => "the application's backend did not answer; try again".into(),
+        };
+        self.refuse(&admitted.nsp, &refusal, None);
+        self.link.abandon(&admitted.nsp);
+    }
+
+    /// Opens the socket of a CONNECT let in: new, or restored if it claims a session.
+    fn open(&self, admitted: Admitted) {
         let claim = self
             .config
             .recovery
@@ -100,6 +142,7 @@ impl Connector {
             name: identity.as_ref().map(|id| Arc::from(id.nickname())),
             sub: identity.as_ref().map(|id| Arc::from(id.user_id.as_str())),
             grant,
+            data: None,
         })
     }
 
@@ -153,6 +196,9 @@ impl Connector {
         if let Some(sub) = &admitted.sub {
             ns.set_user(&peer, sub);
         }
+        if let Some(data) = &admitted.data {
+            peer.set(None, Some(data.clone()));
+        }
         let connect = self.config.parser.out(Outbound::Message(socketio::connect(
             &admitted.nsp,
             &peer.id().to_string(),
@@ -205,6 +251,9 @@ impl Connector {
         let peer = ns.attach(self.mailbox.clone(), admitted.name.clone());
         if let Some(sub) = &admitted.sub {
             ns.set_user(&peer, sub);
+        }
+        if let Some(data) = &admitted.data {
+            peer.set(None, Some(data.clone()));
         }
         let session = self.config.recovery.as_ref().map(|recovery| {
             let session = recovery.create(admitted.nsp.clone(), peer.id(), admitted.sub.clone());

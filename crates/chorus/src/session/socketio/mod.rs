@@ -148,4 +148,6 @@ pub(crate) struct SocketIoConfig {
     pub(crate) recovery: Option<Arc<recovery::Recovery>>,
     /// The parser every client of the server speaks.
     pub(crate) parser: parser::Parser,
+    /// The application's backend, when it decides who may connect.
+    pub(crate) hooks: Option<Arc<crate::hooks::Hooks>>,
 }
