@@ -188,6 +188,14 @@ else
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >"$LOGS/apt-redis.log" 2>&1 \
     || { tail -20 "$LOGS/apt-redis.log" >&2; fail install "apt-get install redis-server failed"; }
 fi
+if [ -x /usr/bin/tmux ]; then
+  echo "tmux: present"
+else
+  echo "tmux: installing Debian's tmux (apt-get), for the interactive \`chorus client\` test"
+  as_root apt-get update -qq || fail install "apt-get update failed"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >"$LOGS/apt-tmux.log" 2>&1 \
+    || { tail -20 "$LOGS/apt-tmux.log" >&2; fail install "apt-get install tmux failed"; }
+fi
 command -v node >/dev/null || fail install "node is not installed (Node 20+ is needed for e2e/)"
 # npm writes node_modules/.package-lock.json last: without it the install is missing or
 # was cut short.

@@ -62,6 +62,10 @@ enum Command {
     Presence(cli::api::PresenceArgs),
     /// Print the rooms that have members, through a running server's API.
     Rooms(cli::api::RoomsArgs),
+    /// Talk to a server over WebSocket: a raw room (ws://host/room), the native protocol
+    /// (ws://host/ws) or Socket.IO (http://host/namespace); interactive on a terminal, JSON
+    /// lines otherwise.
+    Client(cli::client::ClientArgs),
 }
 
 #[derive(Args, Debug, Default)]
@@ -373,6 +377,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::History(args)) => return cli::api::history(args),
         Some(Command::Presence(args)) => return cli::api::presence(args),
         Some(Command::Rooms(args)) => return cli::api::rooms(args),
+        Some(Command::Client(args)) => std::process::exit(cli::client::run(args)?),
     };
     let config = args.into_config()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
