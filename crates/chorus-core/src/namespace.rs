@@ -463,30 +463,25 @@ impl Namespace {
 
     /// Adds `peer` to the members of the room it reserved, announcing it.
     fn insert_member(&self, peer: &Arc<Peer>, room_name: Arc<str>) -> Arc<Room> {
-        let mut made = false;
         let (room, newly) = {
             // Read lock on the map while inserting, so `leave_room` cannot drop the room
             // from the map between our lookup and our insert (it takes the write lock).
             let rooms = self.rooms.read();
             match rooms.get(&room_name) {
-                Some(room) => (room.clone(), room.insert(peer.clone())),
+                Some(room) => (room.clone(), self.insert_into(room, peer)),
                 None => {
                     drop(rooms);
                     let mut rooms = self.rooms.write();
                     let room = rooms
                         .entry(room_name.clone())
-                        .or_insert_with(|| {
-                            made = true;
-                            Arc::new(Room::new(room_name.clone()))
-                        })
+                        .or_insert_with(|| Arc::new(Room::new(room_name.clone())))
                         .clone();
-                    let newly = room.insert(peer.clone());
+                    let newly = self.insert_into(&room, peer);
                     (room, newly)
                 }
             }
         };
         if newly {
-            self.tell(&room_name, peer, true, made);
             let notice = PresenceNotice {
                 room: room_name,
                 action: PresenceAction::Join,
@@ -562,7 +557,13 @@ impl Namespace {
             Some(room) => room.clone(),
             None => return,
         };
-        if !room.remove(peer.id()) {
+        let removed = match self.watching(peer) {
+            None => room.remove(peer.id()),
+            Some((watch, user)) => room.remove_told(peer.id(), |left| {
+                watch.changed(self.change(&room, peer, user, false, left == 0));
+            }),
+        };
+        if !removed {
             return;
         }
         if let Some(cluster) = &self.cluster {
@@ -574,16 +575,13 @@ impl Namespace {
             cluster.announce_presence(&self.name, &notice);
         }
         if room.is_empty() {
-            let removed = {
-                let mut rooms = self.rooms.write();
-                // Re-check under the write lock: someone may have joined meanwhile.
-                rooms.get(room_name).is_some_and(|r| r.is_empty())
-                    && rooms.remove(room_name).is_some()
-            };
-            self.tell(room.name(), peer, false, removed);
+            let mut rooms = self.rooms.write();
+            // Re-check under the write lock: someone may have joined meanwhile.
+            if rooms.get(room_name).is_some_and(|r| r.is_empty()) {
+                rooms.remove(room_name);
+            }
             return;
         }
-        self.tell(room.name(), peer, false, false);
         if self.policy.presence {
             let notice = Broadcast::presence(PresenceNotice {
                 room: room.name().clone(),
@@ -594,20 +592,42 @@ impl Namespace {
         }
     }
 
-    /// Tells the watch, if any, that `peer` joined or left `room` (`alone`: the room was
-    /// made for it, or removed after it).
-    fn tell(&self, room: &Arc<str>, peer: &Arc<Peer>, joined: bool, alone: bool) {
-        let Some(watch) = self.watch.read().clone() else {
-            return;
-        };
-        watch.changed(crate::presence::MembershipChange {
+    /// Adds `peer` to `room`'s members, telling the watch, if any.
+    fn insert_into(&self, room: &Room, peer: &Arc<Peer>) -> bool {
+        match self.watching(peer) {
+            None => room.insert(peer.clone()),
+            Some((watch, user)) => room.insert_told(peer.clone(), |members| {
+                watch.changed(self.change(room, peer, user, true, members == 1));
+            }),
+        }
+    }
+
+    /// The watch, if any, and `peer`'s user (read before the room's lock is taken).
+    #[allow(clippy::type_complexity)]
+    fn watching(
+        &self,
+        peer: &Arc<Peer>,
+    ) -> Option<(Arc<dyn crate::presence::MembershipWatch>, Option<Arc<str>>)> {
+        let watch = self.watch.read().clone()?;
+        Some((watch, self.user_of(peer.id())))
+    }
+
+    fn change(
+        &self,
+        room: &Room,
+        peer: &Arc<Peer>,
+        user: Option<Arc<str>>,
+        joined: bool,
+        alone: bool,
+    ) -> crate::presence::MembershipChange {
+        crate::presence::MembershipChange {
             namespace: self.name.clone(),
-            room: room.clone(),
+            room: room.name().clone(),
             conn: peer.id(),
-            user: self.user_of(peer.id()),
+            user,
             joined,
             alone,
-        });
+        }
     }
 
     /// Sets who is told of every join and leave of this namespace's rooms on this node

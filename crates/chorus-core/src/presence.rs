@@ -54,7 +54,8 @@ pub struct MembershipChange {
     /// `true`: it joined; `false`: it left.
     pub joined: bool,
     /// The room has no other member here: it was empty before this join, or is empty
-    /// after this leave (the room is occupied, or vacated, on this node).
+    /// after this leave (the room is occupied, or vacated, on this node). The changes of
+    /// one room are told in the order they happened (under the room's lock).
     pub alone: bool,
 }
 

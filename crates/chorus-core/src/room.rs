@@ -59,6 +59,29 @@ impl Room {
         self.members.write().remove(&id).is_some()
     }
 
+    /// [`Room::insert`], calling `told` with the number of members after it if `peer` was
+    /// not one — under the room's lock, so that the joins and leaves of one room are told
+    /// in the order they happened (`told` must only queue).
+    pub(crate) fn insert_told(&self, peer: Arc<Peer>, told: impl FnOnce(usize)) -> bool {
+        let mut members = self.members.write();
+        let newly = members.insert(peer.id(), peer).is_none();
+        if newly {
+            told(members.len());
+        }
+        newly
+    }
+
+    /// [`Room::remove`], calling `told` with the number of members left if `id` was one,
+    /// under the room's lock (see [`Room::insert_told`]).
+    pub(crate) fn remove_told(&self, id: ConnId, told: impl FnOnce(usize)) -> bool {
+        let mut members = self.members.write();
+        let removed = members.remove(&id).is_some();
+        if removed {
+            told(members.len());
+        }
+        removed
+    }
+
     /// The members' ids.
     pub fn member_ids(&self) -> Vec<ConnId> {
         self.members.read().keys().copied().collect()

@@ -163,3 +163,60 @@ async fn enter_joins_like_join_without_the_member_list() {
     assert!(ns.enter(&bob, "lobby").is_ok(), "entering again is fine");
     assert!(aq.try_next().is_none(), "and tells nobody");
 }
+
+/// A watch that keeps what it is told.
+#[derive(Debug, Default)]
+struct Told(parking_lot::Mutex<Vec<chorus_core::MembershipChange>>);
+
+impl chorus_core::MembershipWatch for Told {
+    fn changed(&self, change: chorus_core::MembershipChange) {
+        self.0.lock().push(change);
+    }
+}
+
+/// Joins and leaves racing on several threads are told in an order that replays: each
+/// connection alternates joined/left, and "occupied" (alone on a join) and "vacated" (alone
+/// on a leave) match the member count the changes add up to at every step.
+#[test]
+fn membership_changes_are_told_in_the_order_they_happened() {
+    let hub = Hub::new(HubConfig::default(), None);
+    let ns = hub.namespace("/", quiet());
+    let told = Arc::new(Told::default());
+    ns.watch_membership(told.clone());
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let ns = ns.clone();
+            std::thread::spawn(move || {
+                let (peer, _queue) = ns.connect(lines(), None);
+                for i in 0..2000 {
+                    ns.join(&peer, "busy").unwrap();
+                    if i % 2 == 0 {
+                        ns.leave(&peer, "busy").unwrap();
+                    } else {
+                        ns.disconnect(&peer);
+                        let (again, _queue) = ns.connect(lines(), None);
+                        ns.join(&again, "busy").unwrap();
+                        ns.leave(&again, "busy").unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let changes = told.0.lock();
+    assert!(changes.len() >= 4 * 2000 * 2);
+    let mut members = std::collections::HashSet::new();
+    for (i, change) in changes.iter().enumerate() {
+        if change.joined {
+            assert!(members.insert(change.conn), "#{i}: joined twice");
+            assert_eq!(change.alone, members.len() == 1, "#{i}: occupied iff first");
+        } else {
+            assert!(members.remove(&change.conn), "#{i}: left without joining");
+            assert_eq!(change.alone, members.is_empty(), "#{i}: vacated iff last");
+        }
+    }
+    assert!(members.is_empty());
+    assert_eq!(ns.room_count(), 0);
+}

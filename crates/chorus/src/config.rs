@@ -545,10 +545,21 @@ impl Config {
             let parsed = url.parse::<http::Uri>().ok().filter(|uri| {
                 matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some()
             });
-            if parsed.is_none() {
+            let Some(parsed) = parsed else {
                 return Err(ConfigError::Invalid(format!(
                     "`hooks.url` {url:?} is not an http:// or https:// URL"
                 )));
+            };
+            // chorus adds `/connect`, `/join`, … to the path: a query would swallow them,
+            // and credentials in the URL would be logged.
+            if parsed.query().is_some()
+                || parsed.authority().is_some_and(|a| a.as_str().contains('@'))
+            {
+                return Err(ConfigError::Invalid(
+                    "`hooks.url` is a base URL without a query or credentials \
+                     (chorus signs each request with `hooks.secret` instead)"
+                        .into(),
+                ));
             }
             if self
                 .hooks

@@ -31,6 +31,8 @@ const BROKEN: u8 = 1;
 const SLOW_ALL: u8 = 2;
 /// Answers publishes after [`SLOW`], the rest at once.
 const SLOW_PUBLISH: u8 = 3;
+/// Answers joins after [`SLOW`], the rest at once.
+const SLOW_JOIN: u8 = 4;
 const SLOW: Duration = Duration::from_secs(5);
 
 /// One request the backend got.
@@ -128,6 +130,7 @@ async fn hook(
         BROKEN => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         SLOW_ALL => tokio::time::sleep(SLOW).await,
         SLOW_PUBLISH if hook == "publish" => tokio::time::sleep(SLOW).await,
+        SLOW_JOIN if hook == "join" => tokio::time::sleep(Duration::from_millis(500)).await,
         _ => {}
     }
     let decision = match hook.as_str() {
@@ -176,7 +179,9 @@ fn hooked(backend: SocketAddr) -> Config {
         hooks: HooksConfig {
             url: Some(format!("http://{backend}/hooks")),
             secret: Some(HOOK_SECRET.into()),
-            timeout_ms: 1000,
+            // Generous: on a loaded test machine the backend may take a while, and a
+            // timeout here would be the test's failure, not chorus's.
+            timeout_ms: 5000,
             ..HooksConfig::default()
         },
         ..config()
@@ -526,6 +531,66 @@ async fn socketio_clients_are_asked_with_their_auth_payload() {
     assert_eq!(backend.bad_signatures.load(Ordering::Relaxed), 0);
 }
 
+#[tokio::test]
+async fn a_connection_that_leaves_while_the_backend_thinks_leaves_nothing_behind() {
+    let (backend, backend_addr) = backend().await;
+    backend.mode.store(SLOW_JOIN, Ordering::Relaxed);
+    let (server, addr) = start_with(hooked(backend_addr)).await;
+    let (mut ws, _) = native::connect(addr, "").await;
+    send_json(&mut ws, json!({"type": "join", "rid": 1, "room": "lobby"})).await;
+    send_json(&mut ws, json!({"type": "join", "rid": 2, "room": "lobby2"})).await;
+    // Gone before the backend answered the first join.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    ws.close(None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(server.io().members("lobby").len(), 0, "no ghost member");
+    let rooms: usize = server
+        .hub()
+        .namespaces()
+        .iter()
+        .map(|ns| ns.room_count())
+        .sum();
+    assert_eq!(rooms, 0);
+    assert_eq!(
+        backend.seen("join").len(),
+        1,
+        "the second join was dropped, not asked"
+    );
+    assert!(backend.events().is_empty(), "{:?}", backend.events());
+}
+
+#[tokio::test]
+async fn what_the_token_refuses_is_refused_without_asking() {
+    let (backend, backend_addr) = backend().await;
+    let (_server, addr) = start_with(Config {
+        jwt_secret: Some(SECRET.into()),
+        ..hooked(backend_addr)
+    })
+    .await;
+    let token = hs256(json!({"sub": "ada", "join": ["public:*"], "publish": ["public:*"]}));
+    let (mut ws, _) = native::connect(addr, &format!("?token={token}")).await;
+    let joined = native::join(&mut ws, 1, "private").await;
+    assert_eq!(joined["error"]["code"], "forbidden", "{joined}");
+    send_json(
+        &mut ws,
+        json!({"type": "emit", "rid": 2, "event": "x", "data": 1, "to": {"room": "private"}}),
+    )
+    .await;
+    assert_eq!(
+        native::reply(&mut ws, 2).await["error"]["code"],
+        "forbidden"
+    );
+    assert_eq!(native::join(&mut ws, 3, "public:a").await["ok"], true);
+    assert_eq!(
+        backend.seen("join").len(),
+        1,
+        "only the join the token allows is asked"
+    );
+    assert!(backend.seen("publish").is_empty());
+    let connect = &backend.seen("connect")[0];
+    assert_eq!(connect["user"], "ada", "the token's user, checked first");
+}
+
 #[test]
 fn hooks_need_a_secret_and_an_http_url() {
     let with = |url: &str, secret: Option<&str>| Config {
@@ -551,6 +616,12 @@ fn hooks_need_a_secret_and_an_http_url() {
         .validate()
         .is_err());
     assert!(with("not a url", Some(HOOK_SECRET)).validate().is_err());
+    assert!(with("http://127.0.0.1:1/h?x=1", Some(HOOK_SECRET))
+        .validate()
+        .is_err());
+    assert!(with("http://user:pw@127.0.0.1:1/h", Some(HOOK_SECRET))
+        .validate()
+        .is_err());
     let toml = Config::from_toml(
         "[hooks]\nurl = \"http://127.0.0.1:9/h\"\nsecret = \"0123456789abcdef\"\nask = [\"join\"]\non_failure = \"allow\"\n",
         "test",

@@ -19,6 +19,12 @@ use super::sign::{Signer, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 /// Largest answer read from the backend.
 pub(crate) const MAX_ANSWER: usize = 64 * 1024;
+/// Most requests to the backend under way at once, from the whole server: past that a
+/// request waits for one to finish (within its timeout), so a slow backend costs at most
+/// this many sockets and never the descriptors clients need.
+pub(crate) const MAX_IN_FLIGHT: usize = 256;
+/// Most idle keep-alive connections kept to the backend.
+const MAX_IDLE: usize = 64;
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 
@@ -61,6 +67,7 @@ pub(crate) struct Caller {
     signer: Signer,
     timeout: Duration,
     retries: u32,
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Caller {
@@ -99,7 +106,9 @@ impl Caller {
         };
         let connector = builder.https_or_http().enable_http1().build();
         let client = Client::builder(TokioExecutor::new())
+            .pool_timer(hyper_util::rt::TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(MAX_IDLE)
             .build(connector);
         Ok(Self {
             client,
@@ -107,6 +116,7 @@ impl Caller {
             signer: Signer::new(secret),
             timeout,
             retries,
+            in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
         })
     }
 
@@ -141,6 +151,11 @@ impl Caller {
             .map_err(|err| Failure::Transport(err.to_string()))?;
         let started = Instant::now();
         let exchange = async {
+            let _permit = self
+                .in_flight
+                .acquire()
+                .await
+                .map_err(|_| Failure::Transport("the hooks' client is closed".into()))?;
             let response = self
                 .client
                 .request(request)

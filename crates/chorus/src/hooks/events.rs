@@ -127,7 +127,8 @@ async fn send(
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     while waiting.recv_many(&mut batch, BATCH).await > 0 {
-        let body = serde_json::json!({ "node": node.as_deref(), "events": &batch });
+        let body =
+            serde_json::json!({ "hook": "events", "node": node.as_deref(), "events": &batch });
         let body = Bytes::from(serde_json::to_vec(&body).expect("JSON values serialise"));
         let started = Instant::now();
         let mut pause = FIRST_PAUSE;

@@ -5,7 +5,9 @@
 //! each connection that needs the backend gets a lane — one task that runs its jobs one
 //! after another — made at its first such command. At most [`MAX_WAITING`] jobs wait in
 //! it: past that the client gets an error at once, and memory stays bounded however slow
-//! the backend is. The task ends when the connection drops its lane and the lane is empty.
+//! the backend is. When the connection closes its lane is closed ([`Lane::close`]): the
+//! job under way and those waiting are dropped, so a client that sends 64 commands and
+//! leaves, again and again, leaves nothing behind waiting for the backend.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,8 +21,14 @@ type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// One connection's ordered jobs.
 #[derive(Debug, Clone)]
-pub(crate) struct Lane {
+pub(crate) struct Lane(std::sync::Arc<Inner>);
+
+/// One pointer in the session that holds a lane (every connection's task pays for its
+/// session's size).
+#[derive(Debug)]
+struct Inner {
     jobs: mpsc::Sender<Job>,
+    task: tokio::task::AbortHandle,
 }
 
 /// The lane is full: [`MAX_WAITING`] jobs are waiting for the backend.
@@ -30,12 +38,13 @@ pub(crate) struct LaneFull;
 impl Default for Lane {
     fn default() -> Self {
         let (jobs, mut waiting) = mpsc::channel::<Job>(MAX_WAITING);
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             while let Some(job) = waiting.recv().await {
                 job.await;
             }
-        });
-        Self { jobs }
+        })
+        .abort_handle();
+        Self(std::sync::Arc::new(Inner { jobs, task }))
     }
 }
 
@@ -45,7 +54,12 @@ impl Lane {
         &self,
         job: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), LaneFull> {
-        self.jobs.try_send(Box::pin(job)).map_err(|_| LaneFull)
+        self.0.jobs.try_send(Box::pin(job)).map_err(|_| LaneFull)
+    }
+
+    /// Drops the job under way and those waiting: the connection is gone.
+    pub(crate) fn close(&self) {
+        self.0.task.abort();
     }
 }
 
@@ -84,5 +98,24 @@ mod tests {
         let seen = seen.lock().clone();
         assert!(seen.len() >= MAX_WAITING - 1);
         assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn a_closed_lane_drops_what_waits() {
+        let lane = Lane::default();
+        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        for _ in 0..3 {
+            let ran = ran.clone();
+            lane.run(async move {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                ran.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            })
+            .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        lane.close();
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert_eq!(ran.load(std::sync::atomic::Ordering::Relaxed), 0);
+        assert!(lane.run(async {}).is_err(), "nothing runs in a closed lane");
     }
 }

@@ -131,9 +131,10 @@ impl NativeSession {
     /// clients; anything else waits only for the commands before it).
     fn through_backend(&mut self, hooks: Arc<Hooks>, cmd: Command) {
         let rid = match &cmd {
-            Command::Ack { .. } => return self.handle(cmd),
+            // An answer to the server, and a token's refresh (which must not wait behind
+            // slow questions past the old token's expiry), go at once.
+            Command::Ack { .. } | Command::Refresh { .. } => return self.handle(cmd),
             Command::Ping { rid }
-            | Command::Refresh { rid, .. }
             | Command::Set { rid, .. }
             | Command::Join { rid, .. }
             | Command::History { rid, .. }
@@ -141,6 +142,11 @@ impl NativeSession {
             | Command::Presence { rid, .. }
             | Command::Emit { rid, .. } => rid.clone(),
         };
+        // What the server refuses by itself (the token, the policy) is refused before the
+        // backend is asked.
+        if let Some(err) = self.refused_here(&cmd) {
+            return self.fail_hub(rid.as_ref(), &err);
+        }
         let mut me = self.clone();
         me.lane = None;
         let asked = rid.clone();
@@ -177,6 +183,10 @@ impl NativeSession {
                 }
                 _ => None,
             };
+            // The connection may have closed while the backend thought.
+            if !me.socket.connected() {
+                return;
+            }
             match verdict {
                 None | Some(Verdict::Allow(_)) => me.handle(cmd),
                 Some(Verdict::Deny(reason)) => me.fail(rid.as_ref(), ErrorCode::Forbidden, &reason),
@@ -195,6 +205,29 @@ impl NativeSession {
                 ErrorCode::Unavailable,
                 "too many requests are waiting for the application's backend",
             );
+        }
+    }
+
+    /// The server's own refusal of `cmd` (its token's rights, `client_emits`), if any.
+    fn refused_here(&self, cmd: &Command) -> Option<HubError> {
+        let ns = &self.io.inner.ns;
+        match cmd {
+            Command::Join { room, .. } | Command::History { room, .. } => {
+                ns.permit(&self.client, Action::Join(room)).err()
+            }
+            Command::Emit { to: Some(to), .. } => {
+                let room: Arc<str>;
+                let audience = match to {
+                    EmitTarget::Room { room: name, .. } => {
+                        room = Arc::from(name.as_str());
+                        Audience::Room(&room)
+                    }
+                    EmitTarget::All { .. } => Audience::Everyone,
+                    EmitTarget::Conn(id) => Audience::Conn(id.parse::<ConnId>().ok()?),
+                };
+                ns.permit(&self.client, Action::Publish(&audience)).err()
+            }
+            _ => None,
         }
     }
 
@@ -424,6 +457,9 @@ impl Session for NativeSession {
     }
 
     fn on_close(&mut self, closed: &Closed) {
+        if let Some(lane) = &self.lane {
+            lane.close();
+        }
         let reason = match (&closed.error, closed.by_server) {
             (Some(_), _) => "transport error",
             (None, true) => "server namespace disconnect",

@@ -127,7 +127,7 @@ impl RawRooms {
             shared: self.shared.clone(),
             client,
             room,
-            lane: self.shared.hooks.as_ref().map(|_| Lane::default()),
+            lane: None,
         };
         connection::spawn(upgraded, queue, session, ctx.transport());
         response
@@ -167,7 +167,8 @@ pub(crate) struct RoomSession {
     /// token keeps its place in the expiry clock).
     pub(crate) client: Client,
     pub(crate) room: Arc<str>,
-    /// Its way through the backend, when the backend decides publishes.
+    /// Its way through the backend, when the backend decides publishes: made by its first
+    /// message.
     pub(crate) lane: Option<Lane>,
 }
 
@@ -227,13 +228,17 @@ fn publish(shared: &Shared, client: &Client, room: &Arc<str>, msg: WsMessage) {
 
 impl Session for RoomSession {
     fn on_message(&mut self, msg: WsMessage) {
-        if let (Some(hooks), Some(lane)) = (&self.shared.hooks, &self.lane) {
-            return self.through_backend(hooks, lane, msg);
+        if let Some(hooks) = self.shared.hooks.clone() {
+            let lane = self.lane.get_or_insert_with(Lane::default).clone();
+            return self.through_backend(&hooks, &lane, msg);
         }
         publish(&self.shared, &self.client, &self.room, msg);
     }
 
     fn on_close(&mut self, closed: &Closed) {
+        if let Some(lane) = &self.lane {
+            lane.close();
+        }
         let peer = &self.client.peer;
         tracing::debug!(id = %peer.id(), room = %self.room, code = ?closed.code, "raw client left");
         self.shared.ns.disconnect(peer);

@@ -67,13 +67,13 @@ impl Table {
         self.0.push((
             event,
             Arc::new(move |socket: &Socket, data: Data, ack: Ack| {
-                match socket
-                    .inner
-                    .io
-                    .hooks
-                    .get()
-                    .filter(|hooks| hooks.asks(HookAsk::Join) || hooks.asks(HookAsk::Publish))
-                {
+                // A token's refresh must not wait behind slow questions past the old
+                // token's expiry.
+                let hooked = socket.inner.io.hooks.get().filter(|hooks| {
+                    event != "refresh"
+                        && (hooks.asks(HookAsk::Join) || hooks.asks(HookAsk::Publish))
+                });
+                match hooked {
                     None => f(socket, data, ack),
                     Some(hooks) => {
                         through_backend(hooks.clone(), socket, event, data, ack, f.clone())
@@ -100,6 +100,8 @@ fn through_backend(
             None => {
                 let lane = Lane::default();
                 extensions.insert(lane.clone());
+                let closing = lane.clone();
+                socket.on_disconnect(move |_, _| closing.close());
                 lane
             }
         }
@@ -111,6 +113,9 @@ fn through_backend(
         let Ok(ack) = answered.await else { return };
         let socket = owned;
         let verdict = ask(&hooks, &socket, event, &data).await;
+        if !socket.connected() {
+            return;
+        }
         match verdict {
             None | Some(Verdict::Allow(_)) => f(&socket, data, ack),
             Some(Verdict::Deny(reason)) => refuse(ack, "forbidden", &reason),
@@ -148,6 +153,8 @@ async fn ask(hooks: &Hooks, socket: &Socket, event: &str, data: &Data) -> Option
     match event {
         "join" if hooks.asks(HookAsk::Join) => {
             let room = data.as_str()?;
+            // What the token refuses is refused without asking (by the handler).
+            socket.check_join(&room).ok()?;
             Some(hooks.join(asker, &room).await)
         }
         "to" if hooks.asks(HookAsk::Publish) => {
