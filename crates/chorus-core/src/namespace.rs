@@ -127,6 +127,8 @@ pub struct Namespace {
     next_user: AtomicU64,
     /// Messages published here, for `/metrics` (and to prove a way in takes the route).
     pub(crate) published: AtomicU64,
+    /// Copies queued for recipients here (one add per message, not per recipient).
+    delivered: AtomicU64,
     /// What other servers' server-side events do here (see [`crate::ops`]).
     pub(crate) server_handler: RwLock<Option<crate::ops::ServerHandler>>,
     /// What a revocation of tokens does on this node (see [`crate::ops::Op::Revoke`]).
@@ -159,6 +161,7 @@ impl Namespace {
             users: RwLock::new(Users::default()),
             next_user: AtomicU64::new(1),
             published: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
             server_handler: RwLock::new(None),
             revoker: RwLock::new(None),
             event_layer: RwLock::new(None),
@@ -540,7 +543,8 @@ impl Namespace {
         volatile: bool,
     ) -> Option<usize> {
         let room = self.rooms.read().get(room).cloned()?;
-        room.push_all_from(sender, item, except, volatile)
+        let delivered = room.push_all_from(sender, item, except, volatile)?;
+        Some(self.count_delivered(delivered))
     }
 
     /// Takes `peer` out of `room`; the remaining members are told.
@@ -732,6 +736,33 @@ impl Namespace {
         item: Outbound,
         volatile: bool,
     ) -> usize {
+        let delivered = self.deliver_to(to, except_rooms, except, item, volatile);
+        self.count_delivered(delivered)
+    }
+
+    /// Counts `delivered` copies (for `/metrics`), and gives the number back.
+    fn count_delivered(&self, delivered: usize) -> usize {
+        if delivered > 0 {
+            self.delivered
+                .fetch_add(delivered as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        delivered
+    }
+
+    /// Copies queued for recipients here since the server started (each recipient of each
+    /// message, this node's and other nodes' messages alike).
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn deliver_to(
+        &self,
+        to: &Audience<'_>,
+        except_rooms: &[Arc<str>],
+        except: Option<ConnId>,
+        item: Outbound,
+        volatile: bool,
+    ) -> usize {
         let rooms = match *to {
             Audience::Conn(id) => {
                 if Some(id) == except {
@@ -883,7 +914,8 @@ impl Rooms for Namespace {
     }
 
     fn deliver(&self, room: &str, except: Option<ConnId>, item: Outbound) -> usize {
-        self.deliver_room(room, except, &item, false)
+        let delivered = self.deliver_room(room, except, &item, false);
+        self.count_delivered(delivered)
     }
 
     fn join(&self, peer: &Arc<Peer>, room: &str, members: bool) -> Result<Vec<PeerInfo>, HubError> {

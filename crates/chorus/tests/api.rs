@@ -708,7 +708,7 @@ async fn metrics_count_api_calls_and_time_stored_messages() {
 
 /// The example Grafana dashboard (docs/grafana-dashboard.json) charts only metrics the
 /// server exports: every `chorus_…` name in its queries is in `/metrics` of a server that
-/// keeps history, serves the API and is one node of a cluster.
+/// keeps history, serves the API, has hooks to a backend and is one node of a cluster.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_dashboard_charts_metrics_that_exist() {
     let dashboard: Value = serde_json::from_str(
@@ -720,13 +720,23 @@ async fn the_example_dashboard_charts_metrics_that_exist() {
     )
     .unwrap();
     let redis = common::redis::Redis::start();
+    // Hooks to a backend that is down (and let clients in anyway): their failures count.
+    let hooks = chorus::config::HooksConfig {
+        url: Some(format!("http://127.0.0.1:{}/hooks", free_port())),
+        secret: Some("dashboard-test-secret-0123".into()),
+        on_failure: chorus::config::HookFailure::Allow,
+        retries: 0,
+        ..Default::default()
+    };
     let (_server, addr) = start_with(Config {
         broker: Some(redis.url()),
         store: chorus::config::StoreKind::Redis,
+        hooks,
         ..api_config()
     })
     .await;
     ok(addr, "info", json!({})).await;
+    let (_client, _) = native::connect(addr, "").await;
     let metrics = http_request(
         addr,
         format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
@@ -749,7 +759,7 @@ async fn the_example_dashboard_charts_metrics_that_exist() {
             }
         }
     }
-    assert!(names >= 15, "{names}");
+    assert!(names >= 25, "{names}");
 }
 
 /// A connection id names that connection alone: a client that joined a room named like

@@ -10,7 +10,7 @@ use axum::response::Response;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::hooks::Hooks;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Protocol};
 use crate::refusal::Refusal;
 use crate::wire::connection::TransportConfig;
 use crate::wire::pulse::Pulse;
@@ -25,9 +25,9 @@ pub(crate) struct Context {
     pub(crate) metrics: Arc<Metrics>,
     /// The hooks to the application's backend, if configured.
     pub(crate) hooks: Option<Arc<Hooks>>,
-    /// The WebSocket transport's settings, shared by every connection: with WebSocket
-    /// pings, and without them for Engine.IO (its heartbeat is its own).
-    transport: [Arc<TransportConfig>; 2],
+    /// The WebSocket transport's settings, shared by every connection: for raw and native
+    /// clients (with WebSocket pings), and for Engine.IO (its heartbeat is its own).
+    transport: [Arc<TransportConfig>; 3],
 }
 
 impl Context {
@@ -38,8 +38,9 @@ impl Context {
         hooks: Option<Arc<Hooks>>,
     ) -> Self {
         let transport = [
-            transport_config(&config, &metrics, true),
-            transport_config(&config, &metrics, false),
+            transport_config(&config, &metrics, Protocol::Raw),
+            transport_config(&config, &metrics, Protocol::Native),
+            transport_config(&config, &metrics, Protocol::SocketIo),
         ];
         Self {
             config,
@@ -50,14 +51,18 @@ impl Context {
         }
     }
 
-    /// The settings of a WebSocket connection that keeps its heartbeat with WebSocket pings.
-    pub(crate) fn transport(&self) -> Arc<TransportConfig> {
-        self.transport[0].clone()
+    /// The settings of a raw or native WebSocket connection, which keeps its heartbeat
+    /// with WebSocket pings.
+    pub(crate) fn transport(&self, protocol: Protocol) -> Arc<TransportConfig> {
+        match protocol {
+            Protocol::Native => self.transport[1].clone(),
+            _ => self.transport[0].clone(),
+        }
     }
 
     /// The settings of an Engine.IO session's WebSocket: its heartbeat is Engine.IO's own.
     pub(crate) fn engine_transport(&self) -> Arc<TransportConfig> {
-        self.transport[1].clone()
+        self.transport[2].clone()
     }
 
     /// Checks the token of a handshake and records who it proves the client to be in
@@ -84,14 +89,16 @@ impl Context {
 fn transport_config(
     config: &Config,
     metrics: &Arc<Metrics>,
-    ws_pings: bool,
+    protocol: Protocol,
 ) -> Arc<TransportConfig> {
+    let ws_pings = protocol != Protocol::SocketIo;
     Arc::new(TransportConfig {
         ping_interval: Duration::from_millis(config.ping_interval_ms),
         ping_timeout: Duration::from_millis(config.ping_timeout_ms),
         rate: (config.max_messages_per_sec > 0)
             .then_some((config.max_messages_per_sec, config.message_burst)),
         metrics: metrics.clone(),
+        protocol,
         pulse: ws_pings.then(|| Pulse::new(Duration::from_millis(config.ping_interval_ms))),
     })
 }

@@ -60,6 +60,8 @@ pub(super) struct Batch {
     /// A close request met: flush, then report it.
     close: Option<CloseReason>,
     format: Format,
+    /// Messages and payload bytes fed so far, for the traffic counters.
+    sent: (u64, u64),
 }
 
 impl Batch {
@@ -71,7 +73,13 @@ impl Batch {
             written: 0,
             close: None,
             format,
+            sent: (0, 0),
         }
+    }
+
+    /// The messages and payload bytes fed since the last call.
+    pub(super) fn take_sent(&mut self) -> (u64, u64) {
+        std::mem::take(&mut self.sent)
     }
 
     pub(super) fn poll<S>(
@@ -101,6 +109,8 @@ impl Batch {
                     return Poll::Ready(Err(err));
                 }
                 self.fed += 1;
+                self.sent.0 += 1;
+                self.sent.1 += msg.payload.len() as u64;
             }
             self.written += usize::from(!messages.is_empty());
             self.fed = 0;

@@ -31,7 +31,7 @@ use super::pulse::{Beat, Heard, Pulse};
 use super::rate::TokenBucket;
 use super::session::{Closed, Session};
 use super::socket::{Opened, Reader};
-use crate::metrics::{Event, Metrics};
+use crate::metrics::{Event, Metrics, Protocol};
 
 /// Most frames handled in a row while the connection has something to write.
 const READ_BURST: u8 = 64;
@@ -48,8 +48,10 @@ pub(crate) struct TransportConfig {
     pub(crate) ping_timeout: Duration,
     /// Messages per second a client may send (`None`: unlimited), and the burst.
     pub(crate) rate: Option<(u32, u32)>,
-    /// Where the defences that fire are counted.
+    /// Where the defences that fire, and the traffic, are counted.
     pub(crate) metrics: Arc<Metrics>,
+    /// The protocol the traffic is counted under.
+    pub(crate) protocol: Protocol,
     /// The clock of the heartbeat the transport keeps with WebSocket pings. `None` for
     /// protocols that have their own (Engine.IO pings in its packets, and watches the
     /// answers).
@@ -258,6 +260,9 @@ where
         let bucket = config
             .rate
             .map(|(rate, burst)| Box::new(TokenBucket::new(rate, burst)));
+        if config.protocol != Protocol::SocketIo {
+            config.metrics.traffic.opened(config.protocol, true);
+        }
         Self {
             socket: opened,
             queue,
@@ -284,7 +289,14 @@ where
         loop {
             if let Some(blocked) = &mut self.blocked {
                 let written = match blocked.batch.poll(&mut self.socket, &mut self.queue, cx) {
-                    Poll::Ready(written) => written,
+                    Poll::Ready(written) => {
+                        let (messages, bytes) = blocked.batch.take_sent();
+                        self.config
+                            .metrics
+                            .traffic
+                            .sent(self.config.protocol, messages, bytes);
+                        written
+                    }
                     Poll::Pending => {
                         let gave_up = ready!(blocked.watch.as_mut().poll(cx));
                         return Poll::Ready(self.gave_up(gave_up));
@@ -404,12 +416,17 @@ where
             return Some(End::SendClose(code, reason.into()));
         }
         match frame.opcode() {
-            OpCode::Text => self
-                .session
-                .on_message(WsMessage::text_from_utf8(frame.into_payload())),
-            OpCode::Binary => self
-                .session
-                .on_message(WsMessage::binary(frame.into_payload())),
+            OpCode::Text | OpCode::Binary => {
+                let traffic = &self.config.metrics.traffic;
+                traffic.received(self.config.protocol, 1, frame.payload().len() as u64);
+                let text = frame.opcode() == OpCode::Text;
+                let payload = frame.into_payload();
+                self.session.on_message(if text {
+                    WsMessage::text_from_utf8(payload)
+                } else {
+                    WsMessage::binary(payload)
+                });
+            }
             OpCode::Close => {
                 // A close frame without a status code reports 1005, as RFC 6455 §7.1.5
                 // says; `None` is kept for connections that simply dropped.
@@ -459,7 +476,14 @@ where
     /// watchdog that gives up after `grace` or at the hub's close.
     fn start(&mut self, mut batch: Batch, grace: Duration, cx: &mut Context<'_>) -> Option<End> {
         match batch.poll(&mut self.socket, &mut self.queue, cx) {
-            Poll::Ready(written) => self.written(written),
+            Poll::Ready(written) => {
+                let (messages, bytes) = batch.take_sent();
+                self.config
+                    .metrics
+                    .traffic
+                    .sent(self.config.protocol, messages, bytes);
+                self.written(written)
+            }
             Poll::Pending => {
                 let mailbox = self.queue.mailbox().clone();
                 let watch = Box::pin(async move {
@@ -536,6 +560,9 @@ where
         } = self;
         if let (Some(pulse), Some(beat)) = (&config.pulse, beat) {
             pulse.leave(queue.mailbox(), beat);
+        }
+        if config.protocol != Protocol::SocketIo {
+            config.metrics.traffic.opened(config.protocol, false);
         }
         let (closed, await_reply) = match end {
             End::Drop(closed) => (closed, false),
@@ -616,6 +643,7 @@ mod tests {
             ping_timeout: Duration::from_secs(3600),
             rate: None,
             metrics: Arc::new(Metrics::default()),
+            protocol: Protocol::Raw,
             pulse: None,
         });
         let upgrade = std::future::ready(Ok::<_, std::convert::Infallible>(opened));

@@ -200,9 +200,13 @@ impl Engine {
                         None => EngineError::UnknownSid.into_response(),
                     },
                     Some(session) => match *req.method() {
-                        Method::GET => polling::poll(session, self.config.max_payload).await,
+                        Method::GET => {
+                            let traffic = &ctx.metrics.traffic;
+                            polling::poll(session, self.config.max_payload, traffic).await
+                        }
                         Method::POST => {
-                            polling::post(session, req.into_body(), self.config.max_payload).await
+                            let (body, traffic) = (req.into_body(), &ctx.metrics.traffic);
+                            polling::post(session, body, self.config.max_payload, traffic).await
                         }
                         _ => EngineError::BadRequest.into_response(),
                     },

@@ -18,11 +18,16 @@ use http_body_util::BodyExt;
 
 use super::session::{EngineSession, TransportKind};
 use super::{EngineError, MAX_PACKETS_PER_POST};
+use crate::metrics::{Protocol, Traffic};
 use crate::refusal::Refusal;
 use crate::wire::{close, Closed};
 
 /// Answers a long-poll GET.
-pub(crate) async fn poll(session: Arc<EngineSession>, max_payload: usize) -> Response {
+pub(crate) async fn poll(
+    session: Arc<EngineSession>,
+    max_payload: usize,
+    traffic: &Traffic,
+) -> Response {
     if session.transport() == TransportKind::WebSocket {
         return EngineError::BadRequest.into_response();
     }
@@ -65,7 +70,10 @@ pub(crate) async fn poll(session: Arc<EngineSession>, max_payload: usize) -> Res
             session.unlist();
             return payload_response(body);
         }
-        encode_payload(item.messages_for(session.mailbox.format()), &mut body);
+        let messages = item.messages_for(session.mailbox.format());
+        let bytes = messages.iter().map(|m| m.payload.len() as u64).sum();
+        traffic.sent(Protocol::SocketIo, messages.len() as u64, bytes);
+        encode_payload(messages, &mut body);
         if body.len() >= max_payload {
             break;
         }
@@ -82,7 +90,12 @@ pub(crate) async fn poll(session: Arc<EngineSession>, max_payload: usize) -> Res
 }
 
 /// Takes a POST: every packet in the body goes to the session.
-pub(crate) async fn post(session: Arc<EngineSession>, body: Body, max_payload: usize) -> Response {
+pub(crate) async fn post(
+    session: Arc<EngineSession>,
+    body: Body,
+    max_payload: usize,
+    traffic: &Traffic,
+) -> Response {
     if session.transport() == TransportKind::WebSocket {
         return EngineError::BadRequest.into_response();
     }
@@ -101,6 +114,7 @@ pub(crate) async fn post(session: Arc<EngineSession>, body: Body, max_payload: u
         }
     };
     for packet in packets {
+        traffic.received(Protocol::SocketIo, 1, packet_len(&packet));
         if session.on_packet(packet).is_err() {
             session.mailbox.close(close::protocol_error("parse error"));
             return EngineError::BadRequest.into_response();
@@ -129,4 +143,13 @@ async fn read_bounded(body: Body, limit: usize) -> Result<Bytes, Box<Response>> 
 /// A polling payload response.
 pub(crate) fn payload_response(body: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=UTF-8")], body).into_response()
+}
+
+/// A packet's payload length, as the traffic counters count it.
+fn packet_len(packet: &engineio::Packet) -> u64 {
+    match packet {
+        engineio::Packet::Message(msg) => msg.payload.len() as u64,
+        engineio::Packet::Ping(data) | engineio::Packet::Pong(data) => data.len() as u64,
+        _ => 0,
+    }
 }

@@ -551,6 +551,11 @@ pub(crate) async fn accept(ctx: &Context, io: &Io, req: Request) -> Response {
             .filter(|hooks| hooks.asks(HookAsk::Join) || hooks.asks(HookAsk::Publish)),
         lane: None,
     });
-    connection::spawn(upgraded, queue, session, ctx.transport());
+    connection::spawn(
+        upgraded,
+        queue,
+        session,
+        ctx.transport(crate::metrics::Protocol::Native),
+    );
     response
 }

@@ -374,7 +374,12 @@ impl RawEndpoint {
         let (peer, queue) = self.inner.ns.connect(super::format::raw(), name);
         let grant = auth::grant_for(ctx.auth.as_ref(), info.identity.as_ref());
         let session = self.open(peer, info, grant);
-        connection::spawn(upgraded, queue, session, ctx.transport());
+        connection::spawn(
+            upgraded,
+            queue,
+            session,
+            ctx.transport(crate::metrics::Protocol::Raw),
+        );
         response
     }
 

@@ -129,7 +129,12 @@ impl RawRooms {
             room,
             lane: None,
         };
-        connection::spawn(upgraded, queue, session, ctx.transport());
+        connection::spawn(
+            upgraded,
+            queue,
+            session,
+            ctx.transport(crate::metrics::Protocol::Raw),
+        );
         response
     }
 

@@ -9,6 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chorus_core::Hub;
 
+pub(crate) mod traffic;
+
+pub(crate) use traffic::{Protocol, Traffic};
+
 /// Why the server ended or refused a connection, for counting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Event {
@@ -131,6 +135,8 @@ pub(crate) struct Metrics {
     /// Server API calls by method and outcome (`ok` or the error's code): both from short
     /// fixed lists, so the map stays small.
     api_calls: parking_lot::Mutex<std::collections::BTreeMap<(&'static str, &'static str), u64>>,
+    /// Messages and bytes in and out, and connections, by protocol.
+    pub(crate) traffic: Traffic,
 }
 
 impl Metrics {
@@ -165,6 +171,8 @@ impl Metrics {
             }
             let _ = writeln!(out, "{name}{{{labels}}} {}", count.load(Ordering::Relaxed));
         }
+        let socketio_sessions: usize = engine_sessions.iter().map(|(_, n)| n).sum();
+        self.traffic.render(&mut out, socketio_sessions);
         let _ = writeln!(out, "# TYPE chorus_connections_open gauge");
         let _ = writeln!(out, "chorus_connections_open {open_connections}");
         let _ = writeln!(out, "# TYPE chorus_engineio_sessions gauge");
@@ -198,6 +206,16 @@ impl Metrics {
                 "chorus_messages_published_total{{namespace={:?}}} {}",
                 &**ns.name(),
                 ns.published()
+            );
+        }
+        let _ = writeln!(out, "# HELP chorus_deliveries_total Copies of messages queued for their recipients (one per recipient).");
+        let _ = writeln!(out, "# TYPE chorus_deliveries_total counter");
+        for ns in &namespaces {
+            let _ = writeln!(
+                out,
+                "chorus_deliveries_total{{namespace={:?}}} {}",
+                &**ns.name(),
+                ns.delivered()
             );
         }
         let _ = writeln!(out, "# TYPE chorus_outbound_queued_bytes gauge");
