@@ -441,8 +441,8 @@ pub fn encode_request(ns: &str, id: u64, op: &Op, uid: &str) -> Option<(String, 
         Op::Fetch(s) | Op::Join(s, _) | Op::Leave(s, _) | Op::Disconnect(s) => Some(s),
         Op::EmitWithAck { selector, .. } => Some(selector),
         Op::Emit { .. } => None,
-        // chorus's own tokens: nothing a Node server has.
-        Op::Revoke(_) => return None,
+        // chorus's own tokens and figures: nothing a Node server has.
+        Op::Revoke(_) | Op::Stats => return None,
     };
     if selector.is_some_and(|s| !s.users.is_empty() || !s.conns.is_empty()) {
         return None;
@@ -450,7 +450,7 @@ pub fn encode_request(ns: &str, id: u64, op: &Op, uid: &str) -> Option<(String, 
     let request_id = format!("{uid}:{id}");
     let opts = |s: &Selector| serde_json::json!({"rooms": strs(&s.rooms), "except": strs(&s.except_rooms)});
     let body = match op {
-        Op::Revoke(_) => return None,
+        Op::Revoke(_) | Op::Stats => return None,
         Op::Fetch(selector) => serde_json::json!({
             "uid": uid, "requestId": request_id, "type": REMOTE_FETCH, "opts": opts(selector),
         }),

@@ -133,6 +133,8 @@ pub struct Namespace {
     pub(crate) server_handler: RwLock<Option<crate::ops::ServerHandler>>,
     /// What a revocation of tokens does on this node (see [`crate::ops::Op::Revoke`]).
     revoker: RwLock<Option<crate::ops::Revoker>>,
+    /// What this node answers to a request for its figures (see [`crate::ops::Op::Stats`]).
+    reporter: RwLock<Option<crate::ops::Reporter>>,
     /// What the event layer does for this node's connections (a broadcast with acks, a
     /// disconnect in the protocol's way, rooms changed by ops told to its watchers).
     event_layer: RwLock<Option<Arc<dyn EventLayer>>>,
@@ -164,6 +166,7 @@ impl Namespace {
             delivered: AtomicU64::new(0),
             server_handler: RwLock::new(None),
             revoker: RwLock::new(None),
+            reporter: RwLock::new(None),
             event_layer: RwLock::new(None),
             watch: RwLock::new(None),
         }
@@ -1093,6 +1096,10 @@ impl Namespace {
                 let revoker = self.revoker.read().clone();
                 crate::ops::Reply::Done(revoker.map_or(0, |r| (r.0)(revocation)))
             }
+            crate::ops::Op::Stats => {
+                let reporter = self.reporter.read().clone();
+                crate::ops::Reply::Ack(reporter.map(|r| (r.0)()))
+            }
         }
     }
 
@@ -1100,6 +1107,11 @@ impl Namespace {
     /// namespace its API sends revocations in).
     pub fn on_revoke(&self, revoker: crate::ops::Revoker) {
         *self.revoker.write() = Some(revoker);
+    }
+
+    /// Sets what this node answers to [`crate::ops::Op::Stats`].
+    pub fn on_stats(&self, reporter: crate::ops::Reporter) {
+        *self.reporter.write() = Some(reporter);
     }
 
     /// Sets what this namespace does with other servers' server-side events.

@@ -87,6 +87,9 @@ pub enum Op {
     /// Tokens no longer accepted, on every node: connections holding one are closed (the
     /// server API's `revoke`; what it does is the namespace's revoker's).
     Revoke(Revocation),
+    /// Each node's figures (the server API's `stats`, the admin page's charts): its
+    /// reporter's JSON, as [`Reply::Ack`].
+    Stats,
     /// A server-side event for the other servers' handler: its name, its data (JSON text),
     /// and whether the sender waits for each handler's answer.
     Emit {
@@ -138,6 +141,23 @@ impl Revoker {
 impl std::fmt::Debug for Revoker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Revoker(..)")
+    }
+}
+
+/// What a server answers to [`Op::Stats`]: its figures, as JSON text.
+#[derive(Clone)]
+pub struct Reporter(pub(crate) Arc<dyn Fn() -> Bytes + Send + Sync>);
+
+impl Reporter {
+    /// A reporter.
+    pub fn new(f: impl Fn() -> Bytes + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reporter(..)")
     }
 }
 

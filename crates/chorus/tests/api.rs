@@ -812,3 +812,98 @@ async fn a_revoked_handshake_token_cannot_connect_another_namespace() {
     assert!(refused.starts_with("44{"), "{refused}");
     assert!(refused.contains("revoked"), "{refused}");
 }
+
+/// `stats` gives every node's figures, and `connections` finds a user's connections and a
+/// room's members wherever they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_and_connections_span_the_cluster() {
+    use common::cluster::until;
+    let redis = common::redis::Redis::start();
+    let node = || Config {
+        broker: Some(redis.url()),
+        store: chorus::config::StoreKind::None,
+        ..api_config()
+    };
+    let (a, addr_a) = start_with(node()).await;
+    let (b, addr_b) = start_with(node()).await;
+    until("each node knows the other", || {
+        [&a, &b]
+            .iter()
+            .all(|s| s.hub().cluster().is_some_and(|c| c.nodes() == 1))
+    })
+    .await;
+    let ada = hs256(json!({"sub": "ada"}));
+    let (mut on_b, ada_id) = native::connect(addr_b, &format!("?token={ada}")).await;
+    assert_eq!(native::join(&mut on_b, 1, "lobby").await["ok"], true);
+    let (mut on_a, _) = native::connect(addr_a, "").await;
+    assert_eq!(native::join(&mut on_a, 1, "lobby").await["ok"], true);
+
+    let stats = ok(addr_a, "stats", json!({})).await;
+    assert_eq!(stats["unanswered"], 0);
+    let nodes = stats["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 2, "{stats}");
+    assert_eq!(
+        nodes[0]["node"],
+        a.hub().cluster().unwrap().node().to_string(),
+        "this node first"
+    );
+    for node in nodes {
+        assert_eq!(node["protocols"]["native"]["connections"], 1, "{node}");
+        assert!(node["protocols"]["native"]["messages_in"].as_u64().unwrap() >= 1);
+        assert_eq!(node["top_rooms"][0]["room"], "lobby");
+        assert_eq!(node["broker_up"], true);
+        assert_eq!(node["store"], "none");
+    }
+
+    let found = ok(addr_a, "connections", json!({"user": "ada"})).await;
+    let conns = found["connections"].as_array().unwrap();
+    assert_eq!(conns.len(), 1, "{found}");
+    assert_eq!(conns[0]["id"], ada_id);
+    assert_eq!(conns[0]["rooms"], json!(["lobby"]));
+    assert_eq!(
+        conns[0]["node"],
+        b.hub().cluster().unwrap().node().to_string()
+    );
+    let members = ok(addr_a, "connections", json!({"room": "lobby"})).await;
+    assert_eq!(members["connections"].as_array().unwrap().len(), 2);
+    let (status, body) = call(
+        addr_a,
+        "connections",
+        json!({"user": "ada", "room": "lobby"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("bad_request"))
+    );
+}
+
+/// The admin page is served at /admin only when the API is on (it works through it), as
+/// the operator's own page: not to be framed, its own scripts only.
+#[tokio::test]
+async fn the_admin_page_is_served_with_the_api_and_says_how_to_turn_it_on() {
+    let get = |addr: std::net::SocketAddr, path: &str| {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        async move { http_request(addr, request.as_bytes()).await }
+    };
+    let (_server, addr) = start_with(api_config()).await;
+    let page = get(addr, "/admin").await;
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("/admin/uplot.js"));
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    assert!(page
+        .header("content-security-policy")
+        .is_some_and(|csp| csp.starts_with("default-src 'self'")));
+    for asset in [
+        "/admin/admin.js",
+        "/admin/admin.css",
+        "/admin/uplot.js",
+        "/admin/uplot.css",
+    ] {
+        assert_eq!(get(addr, asset).await.status, 200, "{asset}");
+    }
+    let (_off, addr) = start_with(config()).await;
+    let off = get(addr, "/admin").await;
+    assert_eq!(off.status, 404);
+    assert!(off.text().contains("CHORUS_API_KEYS"), "{}", off.text());
+}

@@ -287,12 +287,14 @@ fn put_op(out: &mut BytesMut, op: &Op) {
             }
             out.put_u64_le(revocation.until);
         }
+        Op::Stats => out.put_u8(7),
     }
 }
 
 fn op(r: &mut Reader) -> Result<Op, EnvelopeError> {
     Ok(match r.u8()? {
         0 => Op::Fetch(selector(r)?),
+        7 => Op::Stats,
         1 => Op::Join(selector(r)?, r.names()?),
         2 => Op::Leave(selector(r)?, r.names()?),
         3 => Op::Disconnect(selector(r)?),
@@ -565,6 +567,11 @@ mod tests {
                     },
                     until: 1_900_000_000,
                 }),
+            },
+            Control::Request {
+                id: 14,
+                ns: Arc::from("/"),
+                op: Op::Stats,
             },
             Control::Request {
                 id: 9,

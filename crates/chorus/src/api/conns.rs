@@ -131,3 +131,82 @@ fn select(ns: Arc<chorus_core::Namespace>, who: &Who) -> Emitter {
         Who::User(user) => all.to_user(user),
     }
 }
+
+/// `connections`: who is connected — a user's connections, or a room's members — with
+/// their rooms, on every node.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConnectionsRequest {
+    /// A user (a token's `sub`). Give this or `room`.
+    #[schema(min_length = 1, max_length = 256)]
+    #[serde(default)]
+    pub(crate) user: Option<String>,
+    /// A room. Give this or `user`.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    #[serde(default)]
+    pub(crate) room: Option<String>,
+    /// The namespace [default: `/`].
+    #[serde(default)]
+    pub(crate) namespace: Option<String>,
+}
+
+/// The connections found.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub(crate) struct Connections {
+    pub(crate) connections: Vec<Connection>,
+}
+
+/// One connection.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub(crate) struct Connection {
+    /// Its id (what `disconnect`, `emit`, `join` and `leave` take as `conn`).
+    pub(crate) id: String,
+    /// Its nickname.
+    pub(crate) name: String,
+    /// Its user, if it has one.
+    pub(crate) user: Option<String>,
+    /// The rooms it is in.
+    pub(crate) rooms: Vec<String>,
+    /// The node that holds it; none for this one.
+    pub(crate) node: Option<String>,
+}
+
+/// Lists a user's connections, or a room's members, on every node.
+#[utoipa::path(post, path = "/api/connections", tag = "connections",
+    request_body = ConnectionsRequest,
+    responses(
+        (status = 200, description = "The connections", body = Connections),
+        (status = 400, description = "Neither or both of `user` and `room`", body = super::error::ErrorBody),
+        (status = 504, description = "Another node did not answer in time", body = super::error::ErrorBody),
+    ))]
+pub(crate) async fn connections(
+    api: &Api,
+    req: ConnectionsRequest,
+) -> Result<Connections, ApiError> {
+    let ns = api.namespace(req.namespace.as_deref())?;
+    let emitter = match (req.user, req.room) {
+        (Some(user), None) => select(ns, &Who::of(None, Some(user))?),
+        (None, Some(room)) => {
+            api.check_room(&room)?;
+            Emitter::new(ns, None, None).to(&room)
+        }
+        _ => return Err(ApiError::bad_request("give one of `user` and `room`")),
+    };
+    let connections = emitter
+        .fetch_sockets()
+        .await?
+        .into_iter()
+        .map(|s| Connection {
+            id: s.id.to_string(),
+            name: s.name.to_string(),
+            user: s.user.map(|u| u.to_string()),
+            rooms: s.rooms.iter().map(|r| r.to_string()).collect(),
+            node: s.node.map(|n| n.to_string()),
+        })
+        .collect();
+    Ok(Connections { connections })
+}

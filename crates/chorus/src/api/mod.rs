@@ -4,8 +4,8 @@
 //!
 //! Every call is `POST /api/<method>` with a JSON object, answered with a JSON object
 //! (Centrifugo's shape, so one `batch` can carry any of them): `publish`, `broadcast`,
-//! `emit`, `disconnect`, `join`, `leave`, `presence`, `presence_stats`, `rooms`,
-//! `history`, `history_remove`, `info`, `revoke`, `batch`. A request carries one of the configured
+//! `emit`, `disconnect`, `connections`, `join`, `leave`, `presence`, `presence_stats`, `rooms`,
+//! `history`, `history_remove`, `info`, `stats`, `revoke`, `batch`. A request carries one of the configured
 //! `api_keys` ([`keys`]); with none configured, the API is off. Errors are HTTP statuses
 //! with the native protocol's stable codes ([`error`]). The OpenAPI 3.1 document, made
 //! from the request and response types here, is at `/api/openapi.json` ([`openapi`]).
@@ -21,6 +21,7 @@ mod node;
 mod openapi;
 mod publish;
 mod rooms;
+pub(crate) mod stats;
 mod tokens;
 
 use std::sync::Arc;
@@ -61,11 +62,12 @@ pub(crate) struct Api {
 }
 
 /// The API's methods, for counting calls by name (any other is `unknown`).
-const METHODS: [&str; 14] = [
+const METHODS: [&str; 16] = [
     "publish",
     "broadcast",
     "emit",
     "disconnect",
+    "connections",
     "join",
     "leave",
     "presence",
@@ -74,6 +76,7 @@ const METHODS: [&str; 14] = [
     "history",
     "history_remove",
     "info",
+    "stats",
     "revoke",
     "batch",
 ];
@@ -181,6 +184,7 @@ impl Api {
             }
             "emit" => answer(publish::emit(self, parse(params)?).await),
             "disconnect" => answer(conns::disconnect(self, parse(params)?).await),
+            "connections" => answer(conns::connections(self, parse(params)?).await),
             "join" => answer(conns::join(self, parse(params)?).await),
             "leave" => answer(conns::leave(self, parse(params)?).await),
             "presence" => answer(rooms::presence(self, parse(params)?).await),
@@ -189,6 +193,7 @@ impl Api {
             "history" => answer(rooms::history(self, parse(params)?).await),
             "history_remove" => answer(rooms::history_remove(self, parse(params)?).await),
             "info" => answer(node::info(self, parse(params)?).await),
+            "stats" => answer(stats::stats(self, parse(params)?).await),
             "revoke" => answer(tokens::revoke(self, parse(params)?).await),
             "batch" => answer(batch(self, parse(params)?).await),
             _ => Err(ApiError::new(

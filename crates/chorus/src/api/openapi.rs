@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi};
         super::publish::broadcast,
         super::publish::emit,
         super::conns::disconnect,
+        super::conns::connections,
         super::conns::join,
         super::conns::leave,
         super::rooms::presence,
@@ -31,6 +32,7 @@ use utoipa::{Modify, OpenApi};
         super::rooms::history,
         super::rooms::history_remove,
         super::node::info,
+        super::stats::stats,
         super::tokens::revoke,
         super::batch,
     ),
@@ -92,6 +94,10 @@ fn refine(document: &mut Value) {
             {"required": ["user"], "properties": {"user": {"type": "string"}}},
         ]);
     }
+    schemas["ConnectionsRequest"]["oneOf"] = json!([
+        {"required": ["user"], "properties": {"user": {"type": "string"}}},
+        {"required": ["room"], "properties": {"room": {"type": "string"}}},
+    ]);
     schemas["RevokeRequest"]["oneOf"] = json!([
         {
             "required": ["jti"], "properties": {"jti": {"type": "string"}},
@@ -117,7 +123,7 @@ fn refine(document: &mut Value) {
     };
     for (path, item) in paths.iter_mut() {
         // An empty body is an empty object: a call whose fields are all optional needs none.
-        if matches!(path.as_str(), "/api/info" | "/api/rooms") {
+        if matches!(path.as_str(), "/api/info" | "/api/rooms" | "/api/stats") {
             item["post"]["requestBody"]["required"] = json!(false);
         }
         let Some(responses) = item["post"]["responses"].as_object_mut() else {
@@ -134,7 +140,10 @@ fn refine(document: &mut Value) {
         );
         add("401", "No valid API key (`unauthorized`)");
         add("413", "The body is larger than the API takes (`too_large`)");
-        if !matches!(path.as_str(), "/api/info" | "/api/batch" | "/api/revoke") {
+        if !matches!(
+            path.as_str(),
+            "/api/info" | "/api/batch" | "/api/revoke" | "/api/stats"
+        ) {
             add(
                 "404",
                 "No such namespace on this node (`no_such_namespace`)",

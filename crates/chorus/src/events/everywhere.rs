@@ -120,6 +120,29 @@ impl Emitter {
             .sum())
     }
 
+    /// Every node's figures ([`Op::Stats`], JSON text), this node's first, and how many
+    /// nodes did not answer in time (their figures are left out, not waited for).
+    pub(crate) async fn stats(&self) -> (Vec<Bytes>, usize) {
+        let ns = self.namespace();
+        let mut out = Vec::new();
+        if let Reply::Ack(Some(mine)) = here(ns, &Op::Stats).await {
+            out.push(mine);
+        }
+        let Some(cluster) = ns.cluster() else {
+            return (out, 0);
+        };
+        let mut ask = cluster.ask(ns.name(), Op::Stats);
+        let expected = ask.expected();
+        let _ = tokio::time::timeout(self.wait(), ask.answered()).await;
+        let replies = ask.replies();
+        let missing = expected.saturating_sub(replies.len());
+        out.extend(replies.into_iter().filter_map(|(_, reply)| match reply {
+            Reply::Ack(Some(figures)) => Some(figures),
+            _ => None,
+        }));
+        (out, missing)
+    }
+
     /// Runs `op` here, then on every other node; every node's reply (`None`: this one).
     async fn everywhere(&self, op: Op) -> Result<Vec<(Option<NodeId>, Reply)>, ClusterError> {
         let ns = self.namespace();

@@ -1,4 +1,5 @@
-//! The web assets embedded in the binary: the chat page and the `chorus.js` browser client.
+//! The web assets embedded in the binary: the chat page, the `chorus.js` browser client and
+//! the admin page (with uPlot, its charting library, vendored in `web/vendor/uplot/`).
 //!
 //! They are compiled in with `include_str!`, so the server needs no files beside it and a
 //! page can never be out of step with the server that serves it.
@@ -12,6 +13,11 @@ const INDEX_HTML: &str = include_str!("../../../../web/index.html");
 const CHAT_CSS: &str = include_str!("../../../../web/chat.css");
 const CHAT_JS: &str = include_str!("../../../../web/chat.js");
 const CHORUS_JS: &str = include_str!("../../../../web/chorus.js");
+const ADMIN_HTML: &str = include_str!("../../../../web/admin/index.html");
+const ADMIN_CSS: &str = include_str!("../../../../web/admin/admin.css");
+const ADMIN_JS: &str = include_str!("../../../../web/admin/admin.js");
+const UPLOT_JS: &str = include_str!("../../../../web/vendor/uplot/uPlot.iife.min.js");
+const UPLOT_CSS: &str = include_str!("../../../../web/vendor/uplot/uPlot.min.css");
 
 const HTML: &str = "text/html; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
@@ -26,6 +32,46 @@ fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
         ],
         body,
     )
+}
+
+/// The admin page's files at `path` (`/admin`, `/admin/admin.js`, …), if it is one;
+/// `api_on`: the server API is on (the page works through it). Off, `/admin` says how to
+/// turn it on.
+pub(crate) fn admin(path: &str, api_on: bool) -> Option<axum::response::Response> {
+    let (content_type, body) = match path {
+        "/admin" | "/admin/" => (HTML, ADMIN_HTML),
+        "/admin/admin.js" => (JS, ADMIN_JS),
+        "/admin/admin.css" => (CSS, ADMIN_CSS),
+        "/admin/uplot.js" => (JS, UPLOT_JS),
+        "/admin/uplot.css" => (CSS, UPLOT_CSS),
+        _ => return None,
+    };
+    if !api_on {
+        return Some(
+            (
+                http::StatusCode::NOT_FOUND,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "the admin page is off: it works through the server API, which needs a key \
+                 (api_keys, CHORUS_API_KEYS; see docs/api.md)\n",
+            )
+                .into_response(),
+        );
+    }
+    let mut response = asset(content_type, body).into_response();
+    // The page is the operator's: never framed by another site, no scripts but its own.
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("DENY"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+             frame-ancestors 'none'",
+        ),
+    );
+    Some(response)
 }
 
 /// The chat page.

@@ -80,6 +80,15 @@ impl Routes {
             .map(|(_, e)| e.clone())
     }
 
+    /// Engine.IO sessions open, every endpoint.
+    pub(crate) fn engine_sessions(&self) -> usize {
+        self.engines
+            .read()
+            .iter()
+            .map(|(_, e)| e.session_count())
+            .sum()
+    }
+
     /// The Prometheus text exposition of the server's counters and gauges.
     pub(crate) fn metrics_text(&self) -> String {
         let sessions: Vec<(String, usize)> = self
@@ -169,6 +178,11 @@ async fn dispatch(State(routes): State<Arc<Routes>>, req: Request) -> Response {
                 Ok(response) => response,
                 Err(never) => match never {},
             };
+        }
+    }
+    if !attempt && req.method() == http::Method::GET {
+        if let Some(page) = assets::admin(&path, !config.api_keys.is_empty()) {
+            return page;
         }
     }
     let not_websocket = || {

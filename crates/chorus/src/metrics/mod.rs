@@ -149,6 +149,15 @@ impl Metrics {
         self.counts[index].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// How many times `event` was counted.
+    pub(crate) fn get(&self, event: Event) -> u64 {
+        let index = EVENTS
+            .iter()
+            .position(|(e, _, _)| *e == event)
+            .expect("every event is listed");
+        self.counts[index].load(Ordering::Relaxed)
+    }
+
     /// Counts one server API call: its method (one of the API's names, or `unknown`) and
     /// its outcome.
     pub(crate) fn count_api(&self, method: &'static str, outcome: &'static str) {

@@ -285,6 +285,11 @@ impl Server {
     /// says how to turn it on.
     fn mount_api(&self) {
         let routes = &self.inner.routes;
+        // Every node answers for its figures, whether or not its own API is on: another
+        // node's `stats` asks it.
+        let reporter =
+            crate::api::stats::reporter(Arc::downgrade(routes), std::time::Instant::now());
+        self.io().inner.ns.on_stats(reporter);
         let config = &self.ctx().config;
         let api = if config.api_keys.is_empty() {
             crate::api::off()
