@@ -187,13 +187,19 @@
       cell(row, room.namespace, true);
       cell(row, room.room, true);
       cell(row, String(room.members));
+      // Raw rooms (and raw endpoints) are not in a namespace the API reaches.
+      if (!room.namespace.startsWith("/")) {
+        cell(row, "plain WebSocket: not reachable through the API").className = "muted";
+        continue;
+      }
       const button = document.createElement("button");
       button.type = "button";
       button.textContent = "Who?";
       button.addEventListener("click", () => {
         $("search-kind").value = "room";
         $("search-text").value = room.room;
-        $("search-ns").value = room.namespace === "raw" ? "/" : room.namespace;
+        $("search-ns").value = room.namespace;
+        $("publish-ns").value = room.namespace;
         $("publish-room").value = room.room;
         search();
       });
@@ -201,7 +207,12 @@
     }
   }
 
+  let ticking = false;
+
   async function tick() {
+    // A slow cluster must not pile calls up (nor answers arrive out of order).
+    if (ticking) return;
+    ticking = true;
     try {
       const { nodes, unanswered } = await api("stats");
       record(nodes);
@@ -212,6 +223,8 @@
     } catch (err) {
       if (err.status === 401) return signOut("the key was refused");
       $("health").textContent = `stats failed: ${err.message}`;
+    } finally {
+      ticking = false;
     }
   }
 
@@ -268,7 +281,8 @@
       data = raw;
     }
     try {
-      const result = await api("publish", { room: $("publish-room").value.trim(), event: $("publish-event").value.trim(), data });
+      const namespace = $("publish-ns").value.trim() || "/";
+      const result = await api("publish", { namespace, room: $("publish-room").value.trim(), event: $("publish-event").value.trim(), data });
       status.textContent = `delivered to ${result.delivered}` + (result.offset !== undefined ? `, stored at offset ${result.offset}` : "");
     } catch (err) {
       status.textContent = `publish failed: ${err.message}`;

@@ -518,8 +518,8 @@ impl Namespace {
             // Socket.IO's way: every socket is alone in a room named by its id.
             None => match self.own_room(room) {
                 Some(peer) if Some(peer.id()) != except => {
-                    let to = Audience::Conn(peer.id());
-                    self.deliver(&to, &[], None, item.clone(), volatile)
+                    // Not `deliver`, which counts: the callers count what this returns.
+                    usize::from(peer.push_with(item.clone(), volatile))
                 }
                 _ => 0,
             },
@@ -979,6 +979,17 @@ impl Namespace {
     /// Runs `op` on this node's connections; `done` gets the reply — at once, or for a
     /// broadcast with acks once the answers are in or the wait is over.
     pub fn run_then(&self, op: &crate::ops::Op, done: Box<dyn FnOnce(crate::ops::Reply) + Send>) {
+        // A node's figures walk its rooms and connections: off the caller's path (for
+        // another node's request, the task that reads the broker and delivers).
+        if let crate::ops::Op::Stats = op {
+            let reporter = self.reporter.read().clone();
+            let report = move || done(crate::ops::Reply::Ack(reporter.map(|r| (r.0)())));
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => drop(runtime.spawn_blocking(report)),
+                Err(_) => report(),
+            }
+            return;
+        }
         let crate::ops::Op::EmitWithAck {
             selector,
             except,

@@ -342,3 +342,22 @@ async fn interactive_on_a_terminal_under_tmux() {
     tmux.until_shown("closed by the server: 1000").await;
     assert_eq!(tmux.exit_status().await, 0);
 }
+
+/// In a pipe whose input stays open (`tail -f … |`), the server closing the connection
+/// ends the client: nothing waits for a line that may never come.
+#[tokio::test]
+async fn the_server_closing_ends_a_client_whose_input_stays_open() {
+    let (server, addr) = server().await;
+    let mut client = Piped::start(&[&format!("ws://{addr}/ws")]);
+    assert_eq!(client.next().await["type"], "hello");
+    for socket in server.io().sockets() {
+        socket.disconnect();
+    }
+    assert_eq!(client.next().await["type"], "close");
+    let status = tokio::time::timeout(Duration::from_secs(10), client.child.wait())
+        .await
+        .expect("the client waited for its input after the server closed")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    drop(client.stdin);
+}

@@ -32,7 +32,7 @@ async fn messages_bytes_and_connections_are_counted_by_protocol() {
     let addr = start(server.clone()).await;
 
     let mut raw = connect(addr, "/lobby").await;
-    let (mut native, _) = native::connect(addr, "").await;
+    let (mut native, native_id) = native::connect(addr, "").await;
     assert_eq!(native::join(&mut native, 1, "lobby").await["ok"], true);
     let mut sio = socketio::connect(addr, "").await;
     assert_eq!(
@@ -115,6 +115,13 @@ async fn messages_bytes_and_connections_are_counted_by_protocol() {
     // The chat reached two recipients in namespace `/`; the raw message one in `raw`.
     assert!(get("chorus_deliveries_total{namespace=\"/\"}") >= 2.0);
     assert!(get("chorus_deliveries_total{namespace=\"raw\"}") >= 1.0);
+
+    // To a socket's own room (socket.io's private message): one delivery, counted once.
+    let before = get("chorus_deliveries_total{namespace=\"/\"}");
+    server.io().to(&native_id).emit("dm", &"psst").unwrap();
+    assert_eq!(native::event(&mut native).await.0, "dm");
+    let m = samples(&server.metrics_text());
+    assert_eq!(m["chorus_deliveries_total{namespace=\"/\"}"], before + 1.0);
 
     drop(raw);
     drop(native);

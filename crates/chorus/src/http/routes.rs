@@ -170,6 +170,14 @@ async fn dispatch(State(routes): State<Arc<Routes>>, req: Request) -> Response {
         return assets::socketio_client(config, &routes.socketio_client);
     }
     let attempt = is_attempt(&req);
+    // The admin page, when it is on, before the application's routes: chorus's own, like
+    // `/api`. Off, the path is the application's; without one, it says how to turn it on.
+    let api_on = !config.api_keys.is_empty();
+    if !attempt && api_on && req.method() == http::Method::GET {
+        if let Some(page) = assets::admin(&path, true) {
+            return page;
+        }
+    }
     if !attempt {
         let http = routes.http.read().clone();
         if let Some(http) = http {
@@ -181,7 +189,7 @@ async fn dispatch(State(routes): State<Arc<Routes>>, req: Request) -> Response {
         }
     }
     if !attempt && req.method() == http::Method::GET {
-        if let Some(page) = assets::admin(&path, !config.api_keys.is_empty()) {
+        if let Some(page) = assets::admin(&path, api_on) {
             return page;
         }
     }

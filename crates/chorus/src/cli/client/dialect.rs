@@ -84,6 +84,8 @@ pub(crate) struct SocketIo {
     /// here (an event before it would be a protocol error).
     connected: bool,
     waiting: Waiting,
+    /// Why the namespace refused the CONNECT, if it did: nothing more can be sent.
+    refused: Option<String>,
 }
 
 /// Frames waiting for the CONNECT answer.
@@ -113,6 +115,7 @@ impl Dialect {
             pending: None,
             connected: false,
             waiting: Waiting::default(),
+            refused: None,
         }))
     }
 
@@ -184,6 +187,11 @@ impl Dialect {
                 Said::Send(vec![Frame::text(value.to_string())])
             }
             Dialect::SocketIo(io) => {
+                if let Some(why) = &io.refused {
+                    return Said::Note(format!(
+                        "the namespace refused the connection ({why}): /quit"
+                    ));
+                }
                 let args: Vec<Value> = match command {
                     None if line.trim().is_empty() => return Said::Note(String::new()),
                     None => match serde_json::from_str::<Value>(line) {
@@ -269,7 +277,11 @@ impl SocketIo {
             return self.attachment(payload.clone());
         }
         let text = String::from_utf8_lossy(payload);
-        let (kind, body) = text.split_at(text.len().min(1));
+        // The packet type is one ASCII digit; anything else is unreadable, not a panic.
+        let (kind, body) = match text.char_indices().nth(1) {
+            Some((at, _)) => text.split_at(at),
+            None => (&*text, ""),
+        };
         match kind {
             // Engine.IO open: join the namespace.
             "0" => {
@@ -303,6 +315,11 @@ impl SocketIo {
                         Packet::Connect { nsp, .. } if *nsp == self.namespace => {
                             self.connected = true;
                             std::mem::take(&mut self.waiting.0)
+                        }
+                        Packet::ConnectError { nsp, data } if *nsp == self.namespace => {
+                            self.refused = Some(data.get().to_owned());
+                            self.waiting.0.clear();
+                            Vec::new()
                         }
                         _ => Vec::new(),
                     };
@@ -529,6 +546,9 @@ mod tests {
             Said::Send(frames) => assert_eq!(frames[0].payload().as_ref(), [1, 2, 3]),
             other => panic!("{other:?}"),
         }
+        let mut io = Dialect::socketio("/".into(), None);
+        let (shown, _) = io.heard(&Frame::text("é garbage"));
+        assert_eq!(shown[0].json["type"], "unreadable", "not a panic");
         let (shown, _) = raw.heard(&Frame::binary(vec![255u8]));
         assert_eq!(shown[0].json, json!({"type": "binary", "base64": "/w=="}));
         let (shown, _) = raw.heard(&Frame::close(yawc::close::CloseCode::Away, b"bye"));

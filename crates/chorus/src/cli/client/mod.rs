@@ -208,11 +208,14 @@ async fn talk(
         let ended = session(&mut ws, &mut dialect, &mut lines, &mut out, None).await;
         terminal.restore_and_exit(ended);
     } else {
-        tokio::spawn(async move {
-            use tokio::io::AsyncBufReadExt;
-            let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-            while let Ok(Some(line)) = stdin.next_line().await {
-                if lines_tx.send(line).await.is_err() {
+        // A thread of its own, not tokio's stdin: a read that never ends (a terminal, or
+        // `tail -f` piped in) must not keep the runtime from shutting down when the
+        // server closes.
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::stdin().lock().lines() {
+                let Ok(line) = line else { break };
+                if lines_tx.blocking_send(line).is_err() {
                     break;
                 }
             }
@@ -306,7 +309,10 @@ async fn session(
                         let _ = ws.send(Frame::close(code.into(), reason.as_bytes())).await;
                         until = Some(tokio::time::Instant::now() + Duration::from_secs(2));
                     }
-                    Said::Quit => return Ended::quietly(0),
+                    Said::Quit => {
+                        let _ = ws.send(Frame::close(yawc::close::CloseCode::Normal, b"")).await;
+                        return Ended::quietly(0);
+                    }
                     Said::Note(note) if note.is_empty() => {}
                     Said::Note(note) => out.note(&note),
                 },
@@ -338,21 +344,35 @@ async fn session(
 /// leaves while the editor still waits for a line (the server closed the connection).
 struct Terminal(Option<nix::sys::termios::Termios>);
 
+/// A panic, too, gives the terminal back.
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        self.restore();
+    }
+}
+
 impl Terminal {
     fn save() -> Self {
         Self(nix::sys::termios::tcgetattr(std::io::stdin()).ok())
     }
 
-    /// Restores the terminal, says the last word and leaves: the editor's thread cannot
-    /// be interrupted, so the process ends here.
-    fn restore_and_exit(self, ended: Ended) -> ! {
+    /// Puts the terminal back as it was: its mode, and bracketed paste off (the editor
+    /// turned it on).
+    fn restore(&self) {
         if let Some(termios) = &self.0 {
             let _ = nix::sys::termios::tcsetattr(
                 std::io::stdin(),
                 nix::sys::termios::SetArg::TCSANOW,
                 termios,
             );
+            print!("\x1b[?2004l");
         }
+    }
+
+    /// Restores the terminal, says the last word and leaves: the editor's thread cannot
+    /// be interrupted, so the process ends here.
+    fn restore_and_exit(self, ended: Ended) -> ! {
+        self.restore();
         // Off the prompt's line.
         println!();
         if let Some(last) = ended.last {
