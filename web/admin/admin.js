@@ -148,13 +148,15 @@
       cell(row, rate(node, before, (n) => sum(n, "messages_in")).toFixed(1));
       cell(row, rate(node, before, (n) => sum(n, "messages_out")).toFixed(1));
       cell(row, String(node.rooms));
-      cell(row, node.store);
+      cell(row, node.store_ok === false ? `${node.store}: FAILING (${node.store_failures})` : node.store);
       cell(row, node.broker_up === null || node.broker_up === undefined ? "—" : node.broker_up ? "up" : "DOWN");
     }
     const health = $("health");
     health.replaceChildren();
     const down = nodes.filter((n) => n.broker_up === false).length;
+    const failing = nodes.filter((n) => n.store_ok === false).length;
     const parts = [
+      [failing ? `store failing on ${failing}` : "", "bad"],
       [`${nodes.length} node${nodes.length === 1 ? "" : "s"}`, "ok"],
       [down ? `broker down on ${down}` : nodes.some((n) => n.broker_up) ? "broker up" : "", down ? "bad" : "ok"],
       [unanswered ? `${unanswered} not answering` : "", "bad"],

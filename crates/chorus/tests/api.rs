@@ -855,6 +855,14 @@ async fn stats_and_connections_span_the_cluster() {
         assert_eq!(node["store"], "none");
     }
 
+    // The request went to the other node and back: its round trip is measured.
+    let metrics = a.metrics_text();
+    let count = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("chorus_cluster_round_trip_seconds_count "))
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(count.parse::<u64>().unwrap() >= 1);
+
     let found = ok(addr_a, "connections", json!({"user": "ada"})).await;
     let conns = found["connections"].as_array().unwrap();
     assert_eq!(conns.len(), 1, "{found}");

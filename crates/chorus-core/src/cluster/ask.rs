@@ -23,6 +23,8 @@ pub(crate) struct Asks {
 }
 
 struct Pending {
+    /// When it was asked: a reply's round trip is measured from here.
+    asked: std::time::Instant,
     expected: usize,
     replies: Vec<(NodeId, Reply)>,
     done: Option<oneshot::Sender<()>>,
@@ -34,6 +36,7 @@ impl Asks {
         self.next += 1;
         let (done, rx) = oneshot::channel();
         let mut pending = Pending {
+            asked: std::time::Instant::now(),
             expected,
             replies: Vec::new(),
             done: Some(done),
@@ -47,21 +50,29 @@ impl Asks {
         (self.next, rx)
     }
 
-    /// A reply to request `id` came from `node`.
-    pub(crate) fn reply(&mut self, id: u64, node: NodeId, reply: Reply) {
+    /// A reply to request `id` came from `node`: how long after the asking, if it was
+    /// still awaited.
+    pub(crate) fn reply(
+        &mut self,
+        id: u64,
+        node: NodeId,
+        reply: Reply,
+    ) -> Option<std::time::Duration> {
         let Some(pending) = self.pending.get_mut(&id) else {
             // Too late: the asker stopped waiting.
-            return;
+            return None;
         };
         if pending.replies.iter().any(|(from, _)| *from == node) {
-            return;
+            return None;
         }
+        let took = pending.asked.elapsed();
         pending.replies.push((node, reply));
         if pending.replies.len() >= pending.expected {
             if let Some(done) = pending.done.take() {
                 let _ = done.send(());
             }
         }
+        Some(took)
     }
 
     fn close(&mut self, id: u64) -> Vec<(NodeId, Reply)> {

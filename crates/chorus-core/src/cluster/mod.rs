@@ -128,6 +128,10 @@ pub struct ClusterStats {
     /// Publishes the broker failed, and messages delivered here only while the link was
     /// down.
     pub local_only: AtomicU64,
+    /// How long other nodes took to answer this node's requests (an op: a fetch, a join, a
+    /// broadcast with acks, figures), from asking to each reply, through the broker both
+    /// ways.
+    pub round_trip: crate::Histogram,
 }
 
 /// A node of a cluster: its broker, and its namespaces as the broker's envelopes find them.
@@ -442,7 +446,10 @@ impl Cluster {
             }
             Control::Reply { id, to, reply } => {
                 if to == self.node {
-                    self.asks.lock().reply(id, signal.origin, reply);
+                    let took = self.asks.lock().reply(id, signal.origin, reply);
+                    if let Some(took) = took {
+                        self.stats.round_trip.observe(took);
+                    }
                 }
             }
             Control::Snapshot(members) => {

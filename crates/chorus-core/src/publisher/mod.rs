@@ -66,6 +66,10 @@ pub struct PublisherStats {
     /// Each stored message, from its publish to its recipients' queues (or, when the
     /// store announces appends to a cluster, to its acknowledgement).
     pub publish_to_delivery: crate::Histogram,
+    /// Batches the store failed to append (their publishers were told).
+    pub append_failures: std::sync::atomic::AtomicU64,
+    /// Whether the last batch failed: the store is failing now.
+    pub failing: std::sync::atomic::AtomicBool,
 }
 pub use self::join::{At, JoinDone, Joined, Replay, RestoreDone, RestoreRoom, Restored};
 pub use self::rooms::Rooms;

@@ -233,7 +233,16 @@ impl Writer {
         // No lock held: a slow disk stalls this thread alone.
         let started = std::time::Instant::now();
         let stored = self.shared.store.append_batch(&batch);
-        self.shared.stats.store_append.observe(started.elapsed());
+        let stats = &self.shared.stats;
+        stats.store_append.observe(started.elapsed());
+        stats
+            .failing
+            .store(stored.is_err(), std::sync::atomic::Ordering::Relaxed);
+        if stored.is_err() {
+            stats
+                .append_failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         if let (Ok(_), Some(epoch)) = (&stored, self.shared.store.appended_epoch()) {
             // The store said which epoch it wrote under: no need to ask it per stream.
             for p in pending.iter() {

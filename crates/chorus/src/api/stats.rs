@@ -64,6 +64,10 @@ pub(crate) struct NodeStats {
     pub(crate) top_rooms: Vec<TopRoom>,
     /// Where history is kept: `sqlite`, `memory`, `redis` or `none`.
     pub(crate) store: String,
+    /// Whether the store took the last batch it was given (none without a store).
+    pub(crate) store_ok: Option<bool>,
+    /// Batches the store failed to append.
+    pub(crate) store_failures: u64,
     /// Whether the link to the broker is up; none for a server alone.
     pub(crate) broker_up: Option<bool>,
 }
@@ -171,6 +175,14 @@ fn report(routes: &Arc<Routes>, started: std::time::Instant) -> Bytes {
         rooms,
         top_rooms: top,
         store: format!("{:?}", routes.ctx.config.store).to_lowercase(),
+        store_ok: hub
+            .publisher()
+            .map(|p| !p.stats().failing.load(std::sync::atomic::Ordering::Relaxed)),
+        store_failures: hub.publisher().map_or(0, |p| {
+            p.stats()
+                .append_failures
+                .load(std::sync::atomic::Ordering::Relaxed)
+        }),
         broker_up: hub.cluster().map(|c| c.is_up()),
     };
     Bytes::from(serde_json::to_vec(&figures).expect("figures serialise"))

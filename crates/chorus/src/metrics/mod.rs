@@ -251,6 +251,13 @@ impl Metrics {
                 "chorus_store_append_seconds",
                 "How long each batch of stored messages took to append to the history store.",
             );
+            let _ = writeln!(out, "# HELP chorus_store_append_failures_total Batches of messages the history store failed to append.");
+            let _ = writeln!(out, "# TYPE chorus_store_append_failures_total counter");
+            let _ = writeln!(
+                out,
+                "chorus_store_append_failures_total {}",
+                stats.append_failures.load(Ordering::Relaxed)
+            );
             stats.publish_to_delivery.render(
                 &mut out,
                 "chorus_publish_to_delivery_seconds",
@@ -269,6 +276,11 @@ impl Metrics {
         }
         if let Some(cluster) = hub.cluster() {
             let stats = cluster.stats();
+            stats.round_trip.render(
+                &mut out,
+                "chorus_cluster_round_trip_seconds",
+                "How long other nodes took to answer this node's requests, through the broker both ways.",
+            );
             let _ = writeln!(out, "# TYPE chorus_cluster_link_up gauge");
             let _ = writeln!(out, "chorus_cluster_link_up {}", u8::from(cluster.is_up()));
             for (name, counter) in [
