@@ -14,12 +14,16 @@
 #  4. builds target/debug/chorus and the echo example
 #  5. external clients against a real `chorus serve`: node --test e2e/, pytest e2e/python; the
 #     official socket.io clients (Node, Python) against examples/socketio_server, and Chromium
-#     against the seed program P11 (examples/p11_socketio_chat)
-#  6. a quick Autobahn run against the echo example (all cases but 9.*, 12.*, 13.*);
+#     against the seed program P11 (examples/p11_socketio_chat); then the official Engine.IO
+#     and Socket.IO protocol suites (../shared/conformance) against
+#     examples/socketio_conformance on port 3000 (scripts/socketio-conformance.sh)
+#  6. a quick Autobahn run against the echo example (all cases but 9.*, 12.*, 13.*), and
+#     its compression cases 12.1.* and 13.1.* with permessage-deflate negotiated;
 #     the full run is scripts/autobahn.sh
 #
 # Stops at the first failing step. The last line is always "N passed, N failed": tests counted
-# from each runner's own summary (nextest / cargo test, node --test, pytest, Autobahn cases);
+# from each runner's own summary (nextest / cargo test, node --test, pytest, the official
+# suites' mocha counts, Autobahn cases);
 # fmt, clippy, the fuzz targets' check and the build count only when they fail (as 1 failed).
 #
 # Environment:
@@ -344,6 +348,18 @@ wait "$SERVER_PID" 2>/dev/null
 cleanup
 PIDS=()
 
+# ------------------------------------------------- the official Engine.IO / Socket.IO suites
+# Unmodified, from ../shared/conformance (its README), against the conformance example on
+# the port they hard-code.
+if port_open 3000; then
+  FAILED=$((FAILED + 1)); fail conformance "port 3000 is in use: the official suites need it"
+fi
+run "socket.io conformance" conformance "$ROOT/scripts/socketio-conformance.sh"
+# "conformance engine.io-protocol: 24 passing, 0 failing" (one line per suite)
+count "$(sum_matches "$LOGS/conformance.log" '^conformance [a-z.-]+: ([0-9]+) passing')" \
+      "$(sum_matches "$LOGS/conformance.log" ', [0-9]+ failing$')" \
+      "socket.io conformance"
+
 # ---------------------------------------------------------------------------- 6. quick Autobahn
 if [ "${CHORUS_TEST_SKIP_AUTOBAHN:-0}" = 1 ]; then
   banner "autobahn: skipped (CHORUS_TEST_SKIP_AUTOBAHN=1)"
@@ -367,13 +383,15 @@ else
   done
   port_open "$ECHO_PORT" || { FAILED=$((FAILED + 1)); fail autobahn "echo example is not listening on $ECHO_PORT"; }
 
-  AB_OUT="$ROOT/target/autobahn-quick"
-  mkdir -p "$AB_OUT"
-  run "autobahn (quick)" autobahn env AUTOBAHN_OUT="$AB_OUT" AUTOBAHN_AGENT=chorus-echo AUTOBAHN_TIMEOUT=900 \
-    "$AUTOBAHN_RUN" "ws://127.0.0.1:$ECHO_PORT" '*' '9.*,12.*,13.*'
-  ab_rc=$RC
-  # passed: OK / NON-STRICT / INFORMATIONAL with an OK or INFORMATIONAL close; everything else failed
-  read -r ap af < <(python3 - "$AB_OUT/index.json" <<'EOF'
+  # autobahn STEP LOG OUT CASES [EXCLUDE]: one Autobahn run against the echo example, counted.
+  autobahn() {
+    local step="$1" log="$2" out="$3"; shift 3
+    mkdir -p "$out"
+    run "$step" "$log" env AUTOBAHN_OUT="$out" AUTOBAHN_AGENT=chorus-echo AUTOBAHN_TIMEOUT=900 \
+      "$AUTOBAHN_RUN" "ws://127.0.0.1:$ECHO_PORT" "$@"
+    local ab_rc=$RC ap af ab_sel
+    # passed: OK / NON-STRICT / INFORMATIONAL with an OK or INFORMATIONAL close; everything else failed
+    read -r ap af < <(python3 - "$out/index.json" <<'EOF'
 import json, sys
 try:
     data = json.load(open(sys.argv[1]))
@@ -387,15 +405,20 @@ for cases in data.values():
 print(p, f)
 EOF
 )
-  # cases selected but without a result (server crashed or hung) count as failed too
-  ab_sel="$(grep -oE ', [0-9]+ cases:' "$LOGS/autobahn.log" | grep -oE '[0-9]+' | head -1)"
-  if [ -n "$ab_sel" ] && [ "$ab_sel" -gt $(( ${ap:-0} + ${af:-0} )) ]; then
-    echo "autobahn: $(( ab_sel - ${ap:-0} - ${af:-0} )) of $ab_sel selected cases have no result (counted as failed)"
-    af=$(( ab_sel - ${ap:-0} ))
-  fi
-  RC=$ab_rc
-  if [ "$RC" -eq 0 ] && [ "${af:-0}" -gt 0 ]; then RC=1; fi  # UNIMPLEMENTED counts as a failure here
-  count "${ap:-0}" "${af:-0}" "autobahn (quick)"
+    # cases selected but without a result (server crashed or hung) count as failed too
+    ab_sel="$(grep -oE ', [0-9]+ cases:' "$LOGS/$log.log" | grep -oE '[0-9]+' | head -1)"
+    if [ -n "$ab_sel" ] && [ "$ab_sel" -gt $(( ${ap:-0} + ${af:-0} )) ]; then
+      echo "autobahn: $(( ab_sel - ${ap:-0} - ${af:-0} )) of $ab_sel selected cases have no result (counted as failed)"
+      af=$(( ab_sel - ${ap:-0} ))
+    fi
+    RC=$ab_rc
+    if [ "$RC" -eq 0 ] && [ "${af:-0}" -gt 0 ]; then RC=1; fi  # UNIMPLEMENTED counts as a failure here
+    count "${ap:-0}" "${af:-0}" "$step"
+  }
+  autobahn "autobahn (quick)" autobahn "$ROOT/target/autobahn-quick" '*' '9.*,12.*,13.*'
+  # permessage-deflate traffic itself, not only its handshake: the echo example negotiates
+  # compression, and 12.1.* / 13.1.* send compressed messages of every size both ways.
+  autobahn "autobahn (compression)" autobahn-compression "$ROOT/target/autobahn-compression" '12.1.*,13.1.*'
   kill "$ECHO_PID" 2>/dev/null
   wait "$ECHO_PID" 2>/dev/null
 fi

@@ -38,7 +38,25 @@ pub(crate) async fn poll(
             .close(close::protocol_error("transport error"));
         return EngineError::BadRequest.into_response();
     };
-    let first = lease.next().await;
+    // During an upgrade the poll is answered with a noop (and gives the queue back) — after
+    // up to 100 ms, as the reference server's upgrade check does: a `5` that completes the
+    // upgrade meanwhile makes it a request for a transport the session no longer has (400).
+    let first = tokio::select! {
+        biased;
+        () = session.poll_released() => {
+            drop(lease);
+            for _ in 0..10 {
+                if session.transport() == TransportKind::WebSocket {
+                    return EngineError::BadRequest.into_response();
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            let mut body = Vec::new();
+            encode_payload([&engineio::noop()], &mut body);
+            return payload_response(body);
+        }
+        first = lease.next() => first,
+    };
     let mut body = Vec::new();
     let mut next = first;
     while let Some(item) = next.take() {

@@ -57,6 +57,11 @@ pub(crate) struct EngineSession {
     /// handles the data (a DISCONNECT packet, say) before it sees the transport close.
     held: Mutex<Option<Outbound>>,
     queue_returned: Notify,
+    /// An upgrade's probe came: the long-poll in progress (or the next one) is answered
+    /// with a noop at once, so the client can send `5`. The noop goes to the polling
+    /// transport only, never into the queue the WebSocket takes over.
+    upgrading: AtomicBool,
+    poll_released: Notify,
     transport: Mutex<TransportKind>,
     upper: Mutex<Option<Box<dyn Session>>>,
     /// When the unanswered ping was sent, if one is.
@@ -80,6 +85,8 @@ impl EngineSession {
             queue: Mutex::new(queue),
             held: Mutex::new(None),
             queue_returned: Notify::new(),
+            upgrading: AtomicBool::new(false),
+            poll_released: Notify::new(),
             transport: Mutex::new(transport),
             upper: Mutex::new(None),
             ping_sent: Mutex::new(None),
@@ -139,6 +146,29 @@ impl EngineSession {
             }
             returned.await;
         }
+    }
+
+    /// The upgrade's probe came: releases the long-poll in progress, and any that comes
+    /// before the upgrade completes, with a noop.
+    pub(crate) fn release_polls(&self) {
+        self.upgrading.store(true, Ordering::Release);
+        self.poll_released.notify_waiters();
+    }
+
+    /// The upgrade failed: long-polls wait for data again.
+    pub(crate) fn upgrade_failed(&self) {
+        self.upgrading.store(false, Ordering::Release);
+    }
+
+    /// Waits until [`EngineSession::release_polls`]; at once if it was called.
+    pub(crate) async fn poll_released(&self) {
+        let released = self.poll_released.notified();
+        tokio::pin!(released);
+        released.as_mut().enable();
+        if self.upgrading.load(Ordering::Acquire) {
+            return;
+        }
+        released.await;
     }
 
     /// A close the last long-poll held back, if any.

@@ -1,8 +1,9 @@
 //! An Engine.IO session's WebSocket: open directly, or upgraded from long-polling.
 //!
 //! The upgrade follows the protocol: the client opens a WebSocket with the session's
-//! `sid` and sends `2probe`; we answer `3probe` on the WebSocket and queue a noop, which
-//! ends the long-poll in progress (or the next one); the client sends `5`, and from then on
+//! `sid` and sends `2probe`; we answer `3probe` on the WebSocket and answer the long-poll
+//! in progress (or the next one) with a noop — on the polling transport, as the reference
+//! server does, never in the queue the WebSocket takes over; the client sends `5`, and from then on
 //! the WebSocket carries the session: it takes the queue as soon as the last long-poll
 //! gives it back, so nothing queued meanwhile is lost or reordered. A probe that fails or
 //! takes longer than the upgrade timeout leaves the session on long-polling.
@@ -78,6 +79,7 @@ pub(super) fn upgrade(
         Ok(accepted) => accepted,
         Err(refused) => {
             session.set_transport(TransportKind::Polling);
+            session.upgrade_failed();
             return ctx.refuse(refused);
         }
     };
@@ -90,6 +92,7 @@ pub(super) fn upgrade(
             Err(err) => {
                 tracing::debug!(%err, "engine.io upgrade: the WebSocket never opened");
                 session.set_transport(TransportKind::Polling);
+                session.upgrade_failed();
                 return None;
             }
         };
@@ -98,6 +101,7 @@ pub(super) fn upgrade(
             _ => {
                 tracing::debug!(sid = %session.sid, "engine.io upgrade: probe failed");
                 session.set_transport(TransportKind::Polling);
+                session.upgrade_failed();
                 let _ = tokio::time::timeout(CLOSE_TIMEOUT, opened.close()).await;
                 return None;
             }
@@ -141,8 +145,9 @@ where
                     if ws.send(Frame::text(pong.payload)).await.is_err() {
                         return false;
                     }
-                    // Ends the long-poll in progress, so the client can send `5`.
-                    session.mailbox.push(Outbound::Message(engineio::noop()));
+                    // Ends the long-poll in progress (or the next), so the client can send
+                    // `5` — on the polling transport: the WebSocket never sees that noop.
+                    session.release_polls();
                 }
                 b"5" => return true,
                 _ => return false,
