@@ -308,12 +308,13 @@ start_example() {
 }
 
 # The Socket.IO test app (its behaviour: e2e/socketio/reference-server.mjs), with a fast
-# heartbeat so the heartbeat tests run too, and the Socket.IO seed programs P2, P4, P6 and
-# P11 for their pages' browser tests (P2_URL … P11_URL).
+# heartbeat so the heartbeat tests run too, and the seed programs P2, P4, P6, P11 (Socket.IO)
+# and P1, P3, P5, P8, P10 (plain WebSocket) for their pages' browser tests (P1_URL … P11_URL).
 SIO_PORT="$(free_port)"
 start_example socketio_server socketio-server "$SIO_PORT" PORT="$SIO_PORT" PING_INTERVAL=1000 PING_TIMEOUT=500
 export SOCKETIO_URL="http://127.0.0.1:$SIO_PORT"
-for seed in p2_socketio_broadcast p4_socketio_emit p6_socketio_chat_room p11_socketio_chat; do
+for seed in p2_socketio_broadcast p4_socketio_emit p6_socketio_chat_room p11_socketio_chat \
+            p1_hello p3_scream p5_chat_room p8_express_ws p10_suffix; do
   seed_port="$(free_port)"
   start_example "$seed" "$seed" "$seed_port" -- "$seed_port"
   export "$(echo "${seed%%_*}" | tr a-z A-Z)_URL=http://127.0.0.1:$seed_port"

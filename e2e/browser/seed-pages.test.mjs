@@ -132,6 +132,16 @@ test('P7 seed page (one div shows the last message) works against chorus serve',
     assert.deepEqual(a.frames().sent, [fromA]);
     assert.deepEqual(b.frames().sent, [fromB]);
 
+    // Markup someone sends is shown as text (the seed's innerHTML ran it in every page).
+    const attack = '<img src=x onerror="window.__pwned = 1"><b>bold</b>';
+    await send(a, attack);
+    await assertText(results(b), attack, 'B shows the markup as text');
+    await new Promise((r) => setTimeout(r, 200));
+    for (const p of [a, b]) {
+      assert.equal(await p.page.evaluate(() => window.__pwned), undefined, 'no script ran');
+      assert.equal(await p.page.locator('.results img, .results b').count(), 0, 'no element made');
+    }
+
     await mkdir(SHOTS, { recursive: true });
     await b.page.screenshot({ path: SHOTS + 'seed-p7.png' });
   } finally {
@@ -194,6 +204,16 @@ test('P9 seed page (group chat, 周杰伦：…) works against chorus serve', { 
     }
     assert.deepEqual(a.frames().sent, [`周杰伦：${fromA}`]);
     assert.deepEqual(b.frames().sent, [`周杰伦：${fromB}`]);
+
+    // Markup someone sends is shown as text (the seed's innerHTML ran it in every page).
+    const attack = '<img src=x onerror="window.__pwned = 1"><b>bold</b>';
+    await send(a, attack);
+    await waitShown(b, [`周杰伦：${fromA}`, `周杰伦：${fromB}`, `周杰伦：${attack}`], 'B shows the markup as text');
+    await new Promise((r) => setTimeout(r, 200));
+    for (const p of [a, b]) {
+      assert.equal(await p.page.evaluate(() => window.__pwned), undefined, 'no script ran');
+      assert.equal(await p.page.locator('body > div img, body > div b').count(), 0, 'no element made');
+    }
 
     await mkdir(SHOTS, { recursive: true });
     await b.page.screenshot({ path: SHOTS + 'seed-p9.png' });

@@ -346,7 +346,7 @@ test('P6 seed page (Socket.IO chat room) works against the P6 example', { skip: 
     await waitDivs(a, [enterA, enterB], "B's arrival shows in A");
     await waitDivs(b, [enterB], 'B shows only its own arrival');
 
-    // Plain text: the page renders with innerHTML, as the seed does.
+    // Plain text (the page shows it with textContent; the seed used innerHTML).
     const fromA = `你好 from A héllo ✓ ${randomBytes(3).toString('hex')}`;
     await a.page.fill('#lmz_sendText', fromA);
     await a.page.click('#lmz_sendBtn');
@@ -365,6 +365,17 @@ test('P6 seed page (Socket.IO chat room) works against the P6 example', { skip: 
       ['palevioletred', 'black', 'black'],
       'B colours arrivals and messages as the page does',
     );
+    // Markup someone sends is shown as text (the seed's innerHTML ran it in every page).
+    const attack = '<img src=x onerror="window.__pwned = 1"><b>bold</b>';
+    await a.page.fill('#lmz_sendText', attack);
+    await a.page.click('#lmz_sendBtn');
+    await waitDivs(b, [enterB, `${userA}: ${fromA}`, `${userB}: ${fromB}`, `${userA}: ${attack}`], 'B shows the markup as text');
+    await settle();
+    for (const p of [a, b]) {
+      assert.equal(await p.page.evaluate(() => window.__pwned), undefined, `${p.name}: no script ran`);
+      assert.equal(await p.page.locator('#chatBox img, #chatBox b').count(), 0, `${p.name}: no element made`);
+    }
+
     for (const p of [a, b]) {
       assert.equal(p.ws.closed, false, `${p.name}'s WebSocket is still open`);
       assert.deepEqual(p.errors.map(String), [], `${p.name}: page errors`);
@@ -373,7 +384,7 @@ test('P6 seed page (Socket.IO chat room) works against the P6 example', { skip: 
     // B leaves: A shows it.
     await b.context.close();
     b = undefined;
-    const left = [enterA, enterB, `${userA}: ${fromA}`, `${userB}: ${fromB}`, `${userB} leaves.`];
+    const left = [enterA, enterB, `${userA}: ${fromA}`, `${userB}: ${fromB}`, `${userA}: ${attack}`, `${userB} leaves.`];
     await waitDivs(a, left, "B's departure shows in A");
     assert.equal((await divs(a)).at(-1)[1], 'cadetblue', 'a departure in the page\'s leave colour');
   } finally {
