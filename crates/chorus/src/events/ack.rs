@@ -88,6 +88,15 @@ impl Ack {
             .push(reply.answer(Answer::Data(data.into_inner())));
     }
 
+    /// Replies with nothing — socket.io's `callback()`: a Socket.IO client's callback is
+    /// called with no arguments, a native client's reply has an empty `result` (`{}`).
+    pub fn done(mut self) {
+        let Some(reply) = self.reply.take() else {
+            return;
+        };
+        self.peer.push(reply.answer(Answer::Nothing));
+    }
+
     /// Replies with an error: a native error reply (`bad_request`), or for a Socket.IO
     /// client one argument `{"error": message}`.
     pub fn error(mut self, message: &str) {

@@ -477,6 +477,23 @@ impl Socket {
         )
     }
 
+    /// Closes the connection under the socket, without a word at the protocol's level (no
+    /// Socket.IO DISCONNECT): to its client it is a lost connection, and a Socket.IO client
+    /// reconnects by itself (recovering its session where the server keeps them) — what a
+    /// server does to test its clients' reconnects, or to shed a connection at once. The
+    /// close code is 1001 (going away) where the transport has one.
+    pub fn close_transport(&self) {
+        if !self.connected() {
+            return;
+        }
+        self.inner
+            .peer
+            .push(Outbound::Close(chorus_core::CloseReason {
+                code: 1001,
+                reason: Arc::from("transport closed by the server"),
+            }));
+    }
+
     /// Disconnects the socket. A native client's connection is closed (1000). A Socket.IO
     /// client is told it was disconnected from this namespace (its reason: `io server
     /// disconnect`, and it does not reconnect by itself); the connection underneath closes

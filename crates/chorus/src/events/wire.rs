@@ -80,6 +80,8 @@ pub(crate) enum Answer<'a> {
     Data(EventData),
     /// An error, with a message.
     Error(&'a str),
+    /// Nothing: the client's callback gets no arguments.
+    Nothing,
 }
 
 /// How a socket the server disconnects goes ([`Wire::disconnect`]).

@@ -66,6 +66,7 @@ impl Responder for Reply {
                 push::reply_ok(rid, &result)
             }
             Answer::Error(message) => push::reply_err(rid, ErrorCode::BadRequest, message),
+            Answer::Nothing => push::reply_ok(rid, &serde_json::json!({})),
         })
     }
 

@@ -101,6 +101,7 @@ impl Responder for AckReply {
         let (nsp, id) = (&self.nsp, self.id);
         let packet = match answer {
             Answer::Json(raw) => Outbound::Message(socketio::ack(nsp, id, Args::One(&raw), 0)),
+            Answer::Nothing => Outbound::Message(socketio::ack(nsp, id, Args::None, 0)),
             Answer::Data(data) => packet(data, |args, n| socketio::ack(nsp, id, args, n)),
             Answer::Error(message) => {
                 let raw = serde_json::value::to_raw_value(&serde_json::json!({ "error": message }))
