@@ -14,55 +14,23 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 
 import pytest
 
+from chorus_serve import chorus_serve
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CHORUS_BIN = os.environ.get("CHORUS_BIN", os.path.join(ROOT, "target", "debug", "chorus"))
+
 KEY = "schemathesis-key-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def api_url():
-    if not os.path.exists(CHORUS_BIN):
-        pytest.fail(f"{CHORUS_BIN} is not built (cargo build)")
-    port = free_port()
-    with tempfile.TemporaryDirectory() as data_dir:
-        env = {**os.environ, "CHORUS_API_KEYS": KEY, "CHORUS_LOG": "warn"}
-        server = subprocess.Popen(
-            [CHORUS_BIN, "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", data_dir],
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    urllib.request.urlopen(f"{url}/healthz", timeout=1).read()
-                    break
-                except OSError:
-                    assert server.poll() is None, "chorus serve exited"
-                    assert time.monotonic() < deadline, "chorus serve did not answer /healthz"
-                    time.sleep(0.1)
-            yield url
-            assert server.poll() is None, "chorus serve died during the run"
-        finally:
-            server.terminate()
-            server.wait(timeout=15)
+    with chorus_serve({"CHORUS_API_KEYS": KEY}) as url:
+        yield url
 
 
 def test_every_operation_keeps_to_the_document(api_url):

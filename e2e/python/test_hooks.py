@@ -3,7 +3,7 @@ shows: the standard library's HTTP server, each request's signature checked with
 decisions in JSON. A `chorus serve` of its own is started pointing at it, and the official
 Python Socket.IO client (python-socketio) connects through it.
 
-Needs CHORUS_BIN (default: target/debug/chorus beside this repository's e2e/).
+Needs CHORUS_BIN (see chorus_serve.py).
 """
 
 from __future__ import annotations
@@ -11,28 +11,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import socket
-import subprocess
-import tempfile
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import socketio
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CHORUS_BIN = os.environ.get("CHORUS_BIN", os.path.join(ROOT, "target", "debug", "chorus"))
+from chorus_serve import chorus_serve
+
 SECRET = "python-hooks-secret-0123456789"
 WAIT = 5.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def verified(headers, body: bytes) -> bool:
@@ -90,40 +79,17 @@ class Backend(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def chorus_url():
-    if not os.path.exists(CHORUS_BIN):
-        pytest.fail(f"{CHORUS_BIN} is not built (cargo build)")
     backend = ThreadingHTTPServer(("127.0.0.1", 0), Backend)
     threading.Thread(target=backend.serve_forever, daemon=True).start()
-    port = free_port()
-    with tempfile.TemporaryDirectory() as data_dir:
-        env = {
-            **os.environ,
-            "CHORUS_HOOKS_URL": f"http://127.0.0.1:{backend.server_address[1]}/chorus",
-            "CHORUS_HOOKS_SECRET": SECRET,
-            "CHORUS_LOG": "warn",
-        }
-        server = subprocess.Popen(
-            [CHORUS_BIN, "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", data_dir],
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    urllib.request.urlopen(f"{url}/healthz", timeout=1).read()
-                    break
-                except OSError:
-                    assert server.poll() is None, "chorus serve exited"
-                    assert time.monotonic() < deadline, "chorus serve did not answer /healthz"
-                    time.sleep(0.1)
+    env = {
+        "CHORUS_HOOKS_URL": f"http://127.0.0.1:{backend.server_address[1]}/chorus",
+        "CHORUS_HOOKS_SECRET": SECRET,
+    }
+    try:
+        with chorus_serve(env) as url:
             yield url
-            assert server.poll() is None, "chorus serve died during the run"
-        finally:
-            server.terminate()
-            server.wait(timeout=15)
-            backend.shutdown()
+    finally:
+        backend.shutdown()
 
 
 def client() -> socketio.Client:

@@ -1,6 +1,7 @@
 //! [`LatchStore`]: a store whose appends wait at a latch — a real memory store behind it,
-//! and a switch a test holds to make the disk "slow" for as long as it likes. For testing
-//! that nothing waits for a slow append but what must (feature `testing`).
+//! and a switch a test holds to make the disk "slow" for as long as it likes; another makes
+//! appends fail (a full disk, a lost database). For testing that nothing waits for a slow
+//! append but what must, and what a failing store shows (feature `testing`).
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -16,6 +17,8 @@ const SAFETY: Duration = Duration::from_secs(20);
 #[derive(Debug, Default)]
 struct Gate {
     closed: bool,
+    /// Appends fail while this is set.
+    failing: bool,
     /// Appends that have reached the latch.
     arrived: usize,
 }
@@ -46,6 +49,11 @@ impl LatchStore {
         self.changed.notify_all();
     }
 
+    /// Appends fail (`true`) or work again (`false`).
+    pub fn fail(&self, failing: bool) {
+        self.gate.lock().unwrap().failing = failing;
+    }
+
     /// Blocks until `n` appends in all have reached the latch.
     pub fn wait_for_appends(&self, n: usize) {
         let gate = self.gate.lock().unwrap();
@@ -67,7 +75,9 @@ impl Store for LatchStore {
                 .changed
                 .wait_timeout_while(gate, SAFETY, |gate| gate.closed)
                 .unwrap();
-            drop(gate);
+            if gate.failing {
+                return Err(StoreError::backend(std::io::Error::other("disk full")));
+            }
         }
         self.inner.append_batch(batch)
     }

@@ -520,21 +520,7 @@ async fn a_batch_answers_each_command_in_order() {
 /// on the other — an event, presence with the user, a join, a disconnect.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_of_one_node_reaches_a_user_on_another() {
-    use common::cluster::until;
-    let redis = common::redis::Redis::start();
-    let node = || Config {
-        broker: Some(redis.url()),
-        store: chorus::config::StoreKind::None,
-        ..api_config()
-    };
-    let (a, addr_a) = start_with(node()).await;
-    let (b, addr_b) = start_with(node()).await;
-    until("each node knows the other", || {
-        [&a, &b]
-            .iter()
-            .all(|s| s.hub().cluster().is_some_and(|c| c.nodes() == 1))
-    })
-    .await;
+    let (_redis, (_a, addr_a), (_b, addr_b)) = two_nodes().await;
     let ada = hs256(json!({"sub": "ada"}));
     let (mut on_b, ada_id) = native::connect(addr_b, &format!("?token={ada}")).await;
 
@@ -813,25 +799,35 @@ async fn a_revoked_handshake_token_cannot_connect_another_namespace() {
     assert!(refused.contains("revoked"), "{refused}");
 }
 
-/// `stats` gives every node's figures, and `connections` finds a user's connections and a
-/// room's members wherever they are.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stats_and_connections_span_the_cluster() {
-    use common::cluster::until;
+/// Two API nodes of a cluster over a real `redis-server` (kept alive by the first value),
+/// once each knows the other.
+async fn two_nodes() -> (
+    common::redis::Redis,
+    (chorus::Server, SocketAddr),
+    (chorus::Server, SocketAddr),
+) {
     let redis = common::redis::Redis::start();
     let node = || Config {
         broker: Some(redis.url()),
         store: chorus::config::StoreKind::None,
         ..api_config()
     };
-    let (a, addr_a) = start_with(node()).await;
-    let (b, addr_b) = start_with(node()).await;
-    until("each node knows the other", || {
-        [&a, &b]
+    let a = start_with(node()).await;
+    let b = start_with(node()).await;
+    common::cluster::until("each node knows the other", || {
+        [&a.0, &b.0]
             .iter()
             .all(|s| s.hub().cluster().is_some_and(|c| c.nodes() == 1))
     })
     .await;
+    (redis, a, b)
+}
+
+/// `stats` gives every node's figures, and `connections` finds a user's connections and a
+/// room's members wherever they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_and_connections_span_the_cluster() {
+    let (_redis, (a, addr_a), (b, addr_b)) = two_nodes().await;
     let ada = hs256(json!({"sub": "ada"}));
     let (mut on_b, ada_id) = native::connect(addr_b, &format!("?token={ada}")).await;
     assert_eq!(native::join(&mut on_b, 1, "lobby").await["ok"], true);

@@ -134,85 +134,11 @@ async fn messages_bytes_and_connections_are_counted_by_protocol() {
     assert_eq!(m["chorus_connections{protocol=\"native\"}"], 0.0);
 }
 
-/// A memory store whose appends fail while a switch is on (a full disk, a lost database).
-#[derive(Debug, Default)]
-struct Failing {
-    inner: chorus_store::MemoryStore,
-    broken: std::sync::atomic::AtomicBool,
-}
-
-impl chorus_core::Store for Failing {
-    fn append_batch(
-        &self,
-        batch: &[chorus_core::store::Append],
-    ) -> Result<Vec<chorus_core::store::Stamp>, chorus_core::StoreError> {
-        if self.broken.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(chorus_core::StoreError::backend(std::io::Error::other(
-                "disk full",
-            )));
-        }
-        self.inner.append_batch(batch)
-    }
-    fn position(&self, stream: &str) -> Result<chorus_core::StreamPos, chorus_core::StoreError> {
-        self.inner.position(stream)
-    }
-    fn read_after(
-        &self,
-        stream: &str,
-        epoch: Option<&str>,
-        after: u64,
-        limit: usize,
-    ) -> Result<chorus_core::store::Page, chorus_core::StoreError> {
-        self.inner.read_after(stream, epoch, after, limit)
-    }
-    fn read_after_seq(
-        &self,
-        stream: &str,
-        epoch: &str,
-        after: u64,
-        after_seq: u64,
-        limit: usize,
-    ) -> Result<chorus_core::store::Page, chorus_core::StoreError> {
-        self.inner
-            .read_after_seq(stream, epoch, after, after_seq, limit)
-    }
-    fn read_last(
-        &self,
-        stream: &str,
-        n: usize,
-    ) -> Result<chorus_core::store::Page, chorus_core::StoreError> {
-        self.inner.read_last(stream, n)
-    }
-    fn trim(
-        &self,
-        now_ms: u64,
-        retention: &dyn Fn(&str) -> chorus_core::Retention,
-    ) -> Result<u64, chorus_core::StoreError> {
-        self.inner.trim(now_ms, retention)
-    }
-    fn write_sessions(
-        &self,
-        writes: &[chorus_core::store::SessionWrite],
-    ) -> Result<(), chorus_core::StoreError> {
-        self.inner.write_sessions(writes)
-    }
-    fn read_session(
-        &self,
-        id: &str,
-        now_ms: u64,
-    ) -> Result<Option<bytes::Bytes>, chorus_core::StoreError> {
-        self.inner.read_session(id, now_ms)
-    }
-    fn expire_open_sessions(&self, expires_ms: u64) -> Result<u64, chorus_core::StoreError> {
-        self.inner.expire_open_sessions(expires_ms)
-    }
-}
-
 /// A store that fails its appends shows in the API's `stats` (and the admin page) and in
 /// `/metrics`, and shows well again once it takes a batch.
 #[tokio::test]
 async fn a_failing_store_shows_in_stats_and_metrics() {
-    let store = std::sync::Arc::new(Failing::default());
+    let store = chorus_store::latch::LatchStore::new();
     let key = "traffic-test-key-0123456789";
     let server = chorus::Server::with_store(
         chorus::Config {
@@ -240,9 +166,7 @@ async fn a_failing_store_shows_in_stats_and_metrics() {
     assert_eq!(native::reply(&mut ws, 2).await["ok"], true);
     assert_eq!(stats().await["store_ok"], true);
 
-    store
-        .broken
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    store.fail(true);
     send_json(&mut ws, say(3)).await;
     assert_eq!(
         native::reply(&mut ws, 3).await["ok"],
@@ -258,9 +182,7 @@ async fn a_failing_store_shows_in_stats_and_metrics() {
         .metrics_text()
         .contains("chorus_store_append_failures_total 1\n"));
 
-    store
-        .broken
-        .store(false, std::sync::atomic::Ordering::Relaxed);
+    store.fail(false);
     send_json(&mut ws, say(4)).await;
     assert_eq!(native::reply(&mut ws, 4).await["ok"], true);
     assert_eq!(stats().await["store_ok"], true);

@@ -100,10 +100,13 @@ impl Traffic {
         }
     }
 
-    /// A WebSocket connection of a raw or native client opened (`true`) or closed
-    /// (Socket.IO's are counted by their Engine.IO sessions).
+    /// A WebSocket connection opened (`true`) or closed. Socket.IO's are not counted here:
+    /// its connections are its Engine.IO sessions (a polling one has no WebSocket, an
+    /// upgraded one has had two transports), given to [`Traffic::render`].
     pub(crate) fn opened(&self, protocol: Protocol, open: bool) {
-        self.open[protocol.index()].fetch_add(if open { 1 } else { -1 }, Ordering::Relaxed);
+        if protocol != Protocol::SocketIo {
+            self.open[protocol.index()].fetch_add(if open { 1 } else { -1 }, Ordering::Relaxed);
+        }
     }
 
     /// One protocol's totals.

@@ -260,9 +260,7 @@ where
         let bucket = config
             .rate
             .map(|(rate, burst)| Box::new(TokenBucket::new(rate, burst)));
-        if config.protocol != Protocol::SocketIo {
-            config.metrics.traffic.opened(config.protocol, true);
-        }
+        config.metrics.traffic.opened(config.protocol, true);
         Self {
             socket: opened,
             queue,
@@ -290,11 +288,7 @@ where
             if let Some(blocked) = &mut self.blocked {
                 let written = match blocked.batch.poll(&mut self.socket, &mut self.queue, cx) {
                     Poll::Ready(written) => {
-                        let (messages, bytes) = blocked.batch.take_sent();
-                        self.config
-                            .metrics
-                            .traffic
-                            .sent(self.config.protocol, messages, bytes);
+                        count_sent(&self.config, &mut blocked.batch);
                         written
                     }
                     Poll::Pending => {
@@ -477,11 +471,7 @@ where
     fn start(&mut self, mut batch: Batch, grace: Duration, cx: &mut Context<'_>) -> Option<End> {
         match batch.poll(&mut self.socket, &mut self.queue, cx) {
             Poll::Ready(written) => {
-                let (messages, bytes) = batch.take_sent();
-                self.config
-                    .metrics
-                    .traffic
-                    .sent(self.config.protocol, messages, bytes);
+                count_sent(&self.config, &mut batch);
                 self.written(written)
             }
             Poll::Pending => {
@@ -561,9 +551,7 @@ where
         if let (Some(pulse), Some(beat)) = (&config.pulse, beat) {
             pulse.leave(queue.mailbox(), beat);
         }
-        if config.protocol != Protocol::SocketIo {
-            config.metrics.traffic.opened(config.protocol, false);
-        }
+        config.metrics.traffic.opened(config.protocol, false);
         let (closed, await_reply) = match end {
             End::Drop(closed) => (closed, false),
             End::SendClose(code, reason) => {
@@ -592,6 +580,15 @@ where
             await_close(&mut socket).await;
         }
     }
+}
+
+/// Counts what a finished batch wrote, once per batch.
+fn count_sent(config: &TransportConfig, batch: &mut Batch) {
+    let (messages, bytes) = batch.take_sent();
+    config
+        .metrics
+        .traffic
+        .sent(config.protocol, messages, bytes);
 }
 
 /// A write the socket refused: the connection is gone.
